@@ -1,0 +1,1 @@
+"""Casino ledger: an event-sourced double-entry ledger engine for online casinos."""

@@ -1,0 +1,186 @@
+"""The ledger application: prefetch → decide → append, on the eventsourcing library.
+
+A batch of commands (one command is a batch of one) is handled in one attempt:
+prefetch every wallet and idempotency record it needs, decide each command in order
+against the working states (so commands for the same wallet see each other), then append
+every new wallet event and every idempotency record in ONE store transaction. Either the
+whole batch is recorded or none of it.
+
+Concurrency is optimistic. The event table's primary key (stream id, version) refuses a
+second writer of the same wallet version or of the same idempotency key; the attempt is
+then retried from fresh state, a bounded number of times. Inside one process, striped
+locks keep commands for the same wallet from racing each other needlessly.
+"""
+
+import threading
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from uuid import UUID, uuid4
+
+from eventsourcing.application import Application
+from eventsourcing.persistence import IntegrityError
+from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_random
+
+from ledger.core import limits
+from ledger.core.commands import Command
+from ledger.core.errors import ConcurrencyExhausted, InvalidArgument
+from ledger.core.events import CommandRecorded, WalletEvent
+from ledger.core.money import CurrencyRegistry
+from ledger.core.policy import Policy, Rules
+from ledger.core.state import Balances, WalletState, ZERO_BALANCES
+from ledger.core.validation import validate
+from ledger.batch import BatchAttempt, StaleWallet
+from ledger.database import store_environment
+from ledger.mapper import MsgspecMapper
+from ledger.results import CommandResult
+from ledger.wallets import WalletCache, WalletLoader, key_record_id, wallet_id
+
+_LOCK_STRIPES = 256
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class LedgerStore(Application[UUID]):
+    """The eventsourcing application: its factory, recorder and our msgspec mapper."""
+
+    name = "ledger"
+
+    def construct_mapper(self) -> MsgspecMapper:
+        return MsgspecMapper(cipher=self.factory.cipher(), compressor=self.factory.compressor())
+
+
+class Ledger:
+    """The service layer every entry point (CLI, gRPC, tests) goes through."""
+
+    def __init__(
+        self,
+        database_url: str,
+        *,
+        rules: Rules | None = None,
+        clock: Callable[[], datetime] = utc_now,
+        new_id: Callable[[], UUID] = uuid4,
+        cache_size: int = limits.wallet_cache_size_max,
+        environment: dict[str, str] | None = None,
+    ) -> None:
+        self.rules = rules or Rules(CurrencyRegistry(), Policy())
+        self.clock = clock
+        self.new_id = new_id
+        self.store = LedgerStore(env={**store_environment(database_url), **(environment or {})})
+        assert isinstance(self.store.mapper, MsgspecMapper)
+        self.loader = WalletLoader(self.store.recorder, self.store.mapper)
+        self.cache = WalletCache(cache_size)
+        self._stripes = [threading.Lock() for _ in range(_LOCK_STRIPES)]
+
+    def close(self) -> None:
+        self.store.close()
+
+    def __enter__(self) -> "Ledger":
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def execute(self, command: Command) -> CommandResult:
+        """Validates and applies one command; raises InvalidArgument for malformed input."""
+        return self.execute_batch([command], field_prefix="")[0]
+
+    def execute_batch(self, commands: Sequence[Command], *, field_prefix: str = "commands") -> list[CommandResult]:
+        """Applies commands in order, each on its own merits, in one store transaction."""
+        if not 0 < len(commands) <= limits.batch_size_max:
+            raise InvalidArgument(field_prefix or "commands", f"must hold 1 to {limits.batch_size_max} commands")
+        for index, command in enumerate(commands):
+            self._validate(command, f"{field_prefix}[{index}]." if field_prefix else "")
+        wallets = {wallet_id(c.player_id, c.currency) for c in commands}
+        with self._locked(wallets):
+            return self._execute_with_retries(commands, wallets)
+
+    def _validate(self, command: Command, prefix: str) -> None:
+        if not isinstance(command, Command):
+            raise InvalidArgument(prefix.rstrip(".") or "command", "is not a ledger command")
+        try:
+            validate(command, self.rules)
+        except InvalidArgument as error:
+            raise InvalidArgument(prefix + error.field, error.reason) from None
+
+    def _execute_with_retries(self, commands, wallets: set[UUID]) -> list[CommandResult]:
+        retrying = Retrying(
+            stop=stop_after_attempt(limits.concurrency_retry_count_max),
+            wait=wait_random(0, limits.concurrency_retry_wait_ms_max / 1000),
+            retry=retry_if_exception_type((IntegrityError, StaleWallet)),
+            before_sleep=lambda _: self._evict(wallets),
+            reraise=True,
+        )
+        try:
+            return retrying(self._attempt, commands)
+        except (IntegrityError, StaleWallet) as error:
+            self._evict(wallets)
+            raise ConcurrencyExhausted(
+                f"gave up after {limits.concurrency_retry_count_max} conflicting attempts"
+            ) from error
+
+    def _attempt(self, commands: Sequence[Command]) -> list[CommandResult]:
+        attempt = BatchAttempt(self.loader, self.cache, self.rules, self.clock(), self.new_id)
+        results = [attempt.apply(command) for command in commands]
+        attempt.check_rejections_fresh()
+        if attempt.to_save:
+            self.store.save(*attempt.to_save)
+        for state in attempt.changed_states():
+            self.cache.put(state)
+        return results
+
+    def _evict(self, wallets: set[UUID]) -> None:
+        for wallet in wallets:
+            self.cache.evict(wallet)
+
+    def _locked(self, wallets: set[UUID]):
+        stripes = sorted({wallet.int % _LOCK_STRIPES for wallet in wallets})
+        return _MultiLock([self._stripes[index] for index in stripes])
+
+    # Queries.
+
+    def wallet(self, player_id: str, currency: str) -> WalletState | None:
+        """The wallet's current state, brought up to date with the store."""
+        self.rules.currencies.get(currency)
+        wallet = wallet_id(player_id, currency)
+        state = self.loader.fold(wallet, self.cache.get(wallet))
+        if state is not None:
+            self.cache.put(state)
+        return state
+
+    def balances(self, player_id: str, currency: str) -> Balances:
+        state = self.wallet(player_id, currency)
+        return state.balances if state is not None else ZERO_BALANCES
+
+    def transaction(self, scope: str, key: str) -> tuple[CommandRecorded, list[WalletEvent]] | None:
+        """The idempotency record for (scope, key) and the wallet events it wrote."""
+        record = self.loader.key_record(key_record_id(scope, key))
+        if record is None:
+            return None
+        if record.journal_id is None:
+            return record, []
+        first, last = record.wallet_version_first, record.wallet_version_last
+        return record, self.wallet_events(record.wallet_id, after_version=first - 1, limit=last - first + 1)
+
+    def wallet_events(self, wallet: UUID, *, after_version: int = 0, limit: int = limits.page_size_max) -> list[WalletEvent]:
+        """A page of a wallet's events: a player statement."""
+        if not 0 < limit <= limits.page_size_max:
+            raise InvalidArgument("limit", f"must be between 1 and {limits.page_size_max}")
+        stored = self.store.recorder.select_events(wallet, gt=after_version, limit=limit)
+        return [self.store.mapper.to_domain_event(record) for record in stored]
+
+
+class _MultiLock:
+    """Holds several locks, taken in a fixed order so batches never deadlock."""
+
+    def __init__(self, locks: list[threading.Lock]) -> None:
+        self.locks = locks
+
+    def __enter__(self) -> None:
+        for lock in self.locks:
+            lock.acquire()
+
+    def __exit__(self, *exc_info: object) -> None:
+        for lock in reversed(self.locks):
+            lock.release()

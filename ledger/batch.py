@@ -1,0 +1,142 @@
+"""One attempt at a batch: prefetch, decide in order, collect what to append.
+
+Nothing here writes. The attempt keeps working copies of the wallets and of the
+idempotency records it creates, so a key repeated inside one batch is a replay of the
+first, and a wallet's later command sees the earlier command's effect.
+"""
+
+from collections.abc import Callable
+from datetime import datetime
+from uuid import UUID
+
+from ledger.core.commands import Command, idempotency_scope
+from ledger.core.decide import decide
+from ledger.core.draft import Context
+from ledger.core.events import CommandRecorded, StoredEventBase, event_tag
+from ledger.core.fingerprint import fingerprint
+from ledger.core.outcomes import Outcome
+from ledger.core.policy import Rules
+from ledger.core.state import Balances, WalletState, ZERO_BALANCES
+from ledger.results import CommandResult
+from ledger.wallets import WalletCache, WalletLoader, command_record_id, wallet_id
+
+
+class StaleWallet(Exception):
+    """A rejection was decided on a cached wallet that another writer has moved on."""
+
+
+class BatchAttempt:
+    def __init__(self, loader: WalletLoader, cache: WalletCache, rules: Rules, now: datetime, new_id: Callable[[], UUID]) -> None:
+        self.loader = loader
+        self.cache = cache
+        self.rules = rules
+        self.now = now
+        self.new_id = new_id
+        self.initial: dict[UUID, WalletState | None] = {}
+        self.cached: set[UUID] = set()
+        self.wallets: dict[UUID, WalletState | None] = {}
+        self.records: dict[UUID, CommandRecorded | None] = {}
+        self.rejected: set[UUID] = set()
+        self.to_save: list[StoredEventBase] = []
+
+    def apply(self, command: Command) -> CommandResult:
+        wallet = wallet_id(command.player_id, command.currency)
+        record_id = command_record_id(command)
+        state = self._wallet(wallet)
+        record = self._record(record_id)
+        if record is not None:
+            return _replay(record, command, state)
+        context = Context(now=self.now, journal_id=self.new_id(), wallet_id=wallet, rules=self.rules)
+        decision = decide(state, command, context)
+        if decision.outcome is Outcome.OK:
+            self.wallets[wallet] = decision.state
+            self.to_save.extend(decision.events)
+            first, last = decision.events[0].originator_version, decision.events[-1].originator_version
+            journal_id: UUID | None = context.journal_id
+        else:
+            self.rejected.add(wallet)
+            first = last = state.version if state is not None else 0
+            journal_id = None
+        after = _balances(self.wallets[wallet])
+        record = CommandRecorded(
+            originator_id=record_id,
+            originator_version=1,
+            recorded_at=self.now,
+            scope=idempotency_scope(command),
+            key=command.idempotency_key,
+            command_type=event_tag(type(command)),
+            fingerprint=fingerprint(command),
+            outcome=decision.outcome.value,
+            journal_id=journal_id,
+            wallet_id=wallet,
+            wallet_version_first=first,
+            wallet_version_last=last,
+            cash=after.cash,
+            bonus=after.bonus,
+            held=after.held,
+        )
+        self.records[record_id] = record
+        self.to_save.append(record)
+        return CommandResult(
+            outcome=decision.outcome,
+            original_outcome=decision.outcome,
+            journal_id=journal_id,
+            balances=after,
+            balances_after=after,
+            wallet_version=last,
+        )
+
+    def check_rejections_fresh(self) -> None:
+        """A rejection read no version it could conflict on, so check its wallet is current."""
+        for wallet in self.rejected & self.cached:
+            initial = self.initial[wallet]
+            if initial is not None and self.loader.has_events_after(initial):
+                raise StaleWallet(str(wallet))
+
+    def changed_states(self) -> list[WalletState]:
+        return [
+            state for wallet, state in self.wallets.items()
+            if state is not None and state is not self.initial[wallet]
+        ]  # fmt: skip
+
+    def _wallet(self, wallet: UUID) -> WalletState | None:
+        if wallet not in self.wallets:
+            state = self.cache.get(wallet)
+            if state is not None:
+                self.cached.add(wallet)
+            else:
+                state = self.loader.fold(wallet)
+            self.initial[wallet] = self.wallets[wallet] = state
+        return self.wallets[wallet]
+
+    def _record(self, record_id: UUID) -> CommandRecorded | None:
+        if record_id not in self.records:
+            self.records[record_id] = self.loader.key_record(record_id)
+        return self.records[record_id]
+
+
+def _replay(record: CommandRecorded, command: Command, state: WalletState | None) -> CommandResult:
+    current = _balances(state)
+    version = state.version if state is not None else 0
+    if record.fingerprint != fingerprint(command):
+        return CommandResult(
+            outcome=Outcome.CONFLICT,
+            original_outcome=Outcome(record.outcome),
+            journal_id=None,
+            balances=current,
+            balances_after=current,
+            wallet_version=version,
+        )
+    original = Outcome(record.outcome)
+    return CommandResult(
+        outcome=Outcome.DUPLICATE if original is Outcome.OK else original,
+        original_outcome=original,
+        journal_id=record.journal_id,
+        balances=current,
+        balances_after=Balances(record.cash, record.bonus, record.held),
+        wallet_version=version,
+    )
+
+
+def _balances(state: WalletState | None) -> Balances:
+    return state.balances if state is not None else ZERO_BALANCES

@@ -1,0 +1,65 @@
+"""`decide`: a command and the wallet's current state in, an outcome and new events out.
+
+Pure: the application shell prefetches the wallet, passes the time and the new journal's id
+in the context, and appends the returned events together with the idempotency record.
+A rejection returns no events; the shell records the rejection so a resend gets it again.
+"""
+
+import msgspec
+
+from ledger.core import commands as c
+from ledger.core import events as e
+from ledger.core.decide_bonus import (
+    decide_forfeit, decide_grant, expire_bonus_if_due, settle_bonus_if_due,
+)  # fmt: skip
+from ledger.core.decide_cashier import (
+    decide_complete_withdrawal, decide_deposit, decide_release_withdrawal,
+    decide_request_withdrawal, decide_reverse_deposit,
+)  # fmt: skip
+from ledger.core.decide_game import decide_bet, decide_rollback, decide_win
+from ledger.core.decide_limits import decide_set_limits
+from ledger.core.draft import Context, Draft
+from ledger.core.outcomes import Outcome
+from ledger.core.state import WalletState
+
+
+class Decision(msgspec.Struct, frozen=True):
+    """The outcome, the events to append (none for a rejection) and the state after them."""
+
+    outcome: Outcome
+    events: tuple[e.WalletEvent, ...]
+    state: WalletState | None
+
+
+_DECIDERS = {
+    c.Deposit: decide_deposit,
+    c.ReverseDeposit: decide_reverse_deposit,
+    c.Bet: decide_bet,
+    c.Win: decide_win,
+    c.Rollback: decide_rollback,
+    c.RequestWithdrawal: decide_request_withdrawal,
+    c.CompleteWithdrawal: decide_complete_withdrawal,
+    c.CancelWithdrawal: decide_release_withdrawal,
+    c.FailWithdrawal: decide_release_withdrawal,
+    c.GrantBonus: decide_grant,
+    c.ForfeitBonus: decide_forfeit,
+    c.SetLimits: decide_set_limits,
+}
+assert set(_DECIDERS) == set(c.COMMAND_TYPES)
+
+
+def decide(state: WalletState | None, command: c.Command, context: Context) -> Decision:
+    """Decides command against state; the command has already passed validation."""
+    assert state is None or state.wallet_id == context.wallet_id
+    if state is None and not isinstance(command, c.WALLET_OPENING):
+        return Decision(Outcome.WRONG_CURRENCY, (), None)
+    draft = Draft(state, command, context)
+    if state is None:
+        draft.emit(e.WalletOpened, (), player_id=command.player_id)
+    expire_bonus_if_due(draft)
+    outcome = _DECIDERS[type(command)](draft, command)
+    if outcome is not Outcome.OK:
+        return Decision(outcome, (), state)
+    settle_bonus_if_due(draft)
+    assert draft.events, "every success emits at least one event"
+    return Decision(outcome, tuple(draft.events), draft.state)

@@ -1,0 +1,223 @@
+"""Stored events: frozen msgspec structs with stable tags. Schemas are append-only.
+
+Rules (msgspec's schema-evolution rules applied to an event store): never rename a tag or a
+field, never change a field's type, give every new field a default; a breaking change gets
+a new `class_version` and an upcaster in `ledger.mapper`. Events hold ids only, never
+personal data, so the history can be kept for years.
+
+Wallet events carry their journal's postings and the hash of their predecessor in the
+stream (`previous_hash`), which makes every wallet stream a hash chain.
+"""
+
+from datetime import datetime
+from uuid import UUID
+
+import msgspec
+
+
+class Posting(msgspec.Struct, frozen=True, array_like=True):
+    """One leg of a journal entry: the change of an account's balance."""
+
+    account: str
+    amount: int
+
+
+class StoredEventBase(msgspec.Struct, frozen=True, kw_only=True, tag_field="event_type"):
+    originator_id: UUID
+    originator_version: int
+    recorded_at: datetime
+
+
+class WalletEvent(StoredEventBase, frozen=True, kw_only=True):
+    """An event of one (player, currency) wallet stream; `key` is the command's key."""
+
+    previous_hash: str
+    journal_id: UUID
+    key: str
+    currency: str
+    postings: tuple[Posting, ...] = ()
+    occurred_at: datetime | None = None
+
+
+class WalletOpened(WalletEvent, frozen=True, kw_only=True, tag="WalletOpened"):
+    player_id: str
+
+
+class Deposited(WalletEvent, frozen=True, kw_only=True, tag="Deposited"):
+    amount: int
+    rail: str
+    rail_id: str
+
+
+class DepositReversed(WalletEvent, frozen=True, kw_only=True, tag="DepositReversed"):
+    amount: int
+    rail: str
+    rail_id: str
+    deposit_key: str | None = None
+
+
+class BetPlaced(WalletEvent, frozen=True, kw_only=True, tag="BetPlaced"):
+    provider: str
+    round_id: str
+    cash_stake: int
+    bonus_stake: int
+    game_category: str
+    wagering_contribution: int
+    bonus_id: str | None = None
+
+
+class BetVoided(WalletEvent, frozen=True, kw_only=True, tag="BetVoided"):
+    """A bet whose rollback arrived first: acknowledged, never applied."""
+
+    provider: str
+    round_id: str
+
+
+class WinPaid(WalletEvent, frozen=True, kw_only=True, tag="WinPaid"):
+    provider: str
+    bet_key: str
+    round_id: str
+    cash_amount: int
+    bonus_amount: int
+    round_closed: bool
+    bonus_forfeited: int = 0  # bonus share of a bonus no longer active: back to house bonus
+
+
+class WinVoided(WalletEvent, frozen=True, kw_only=True, tag="WinVoided"):
+    """A win whose rollback arrived first: acknowledged, never applied."""
+
+    provider: str
+    bet_key: str
+
+
+class BetRolledBack(WalletEvent, frozen=True, kw_only=True, tag="BetRolledBack"):
+    provider: str
+    target_key: str
+    cash_amount: int
+    bonus_amount: int
+    wagering_contribution: int
+    bonus_forfeited: int = 0
+
+
+class WinRolledBack(WalletEvent, frozen=True, kw_only=True, tag="WinRolledBack"):
+    provider: str
+    target_key: str
+    cash_amount: int
+    bonus_amount: int
+    bonus_forfeited: int = 0
+
+
+class RollbackRepeated(WalletEvent, frozen=True, kw_only=True, tag="RollbackRepeated"):
+    """A further rollback of an already rolled-back or tombstoned target: moves nothing."""
+
+    provider: str
+    target_key: str
+
+
+class RollbackTombstoned(WalletEvent, frozen=True, kw_only=True, tag="RollbackTombstoned"):
+    """A rollback of an unknown target: a later bet or win with that key is a no-op."""
+
+    provider: str
+    target_key: str
+
+
+class WithdrawalRequested(WalletEvent, frozen=True, kw_only=True, tag="WithdrawalRequested"):
+    amount: int
+    rail: str
+    rail_id: str
+
+
+class WithdrawalCompleted(WalletEvent, frozen=True, kw_only=True, tag="WithdrawalCompleted"):
+    withdrawal_key: str
+    amount: int
+
+
+class WithdrawalReleased(WalletEvent, frozen=True, kw_only=True, tag="WithdrawalReleased"):
+    """A cancelled or failed withdrawal: the hold returns to cash."""
+
+    withdrawal_key: str
+    amount: int
+    reason: str  # "cancelled" or "failed"
+
+
+class BonusGranted(WalletEvent, frozen=True, kw_only=True, tag="BonusGranted"):
+    amount: int
+    wagering_required: int
+    max_conversion: int | None
+    max_bet: int | None
+    expires_at: datetime | None
+
+
+class BonusForfeited(WalletEvent, frozen=True, kw_only=True, tag="BonusForfeited"):
+    bonus_id: str
+    amount: int
+    reason: str  # "forfeited", "expired", "withdrawal", "conversion_cap", "exhausted"
+
+
+class BonusConverted(WalletEvent, frozen=True, kw_only=True, tag="BonusConverted"):
+    bonus_id: str
+    amount: int
+
+
+class LimitSet(msgspec.Struct, frozen=True, kw_only=True):
+    """Responsible-gambling limits of a wallet; None means no limit."""
+
+    deposit_limit_24h: int | None = None
+    deposit_limit_7d: int | None = None
+    deposit_limit_30d: int | None = None
+    loss_limit_24h: int | None = None
+    loss_limit_7d: int | None = None
+    loss_limit_30d: int | None = None
+    self_excluded_until: datetime | None = None
+
+
+class LimitsChanged(WalletEvent, frozen=True, kw_only=True, tag="LimitsChanged"):
+    """`active` applies now; `pending` (the increases) applies from `pending_effective_at`."""
+
+    active: LimitSet
+    pending: LimitSet | None
+    pending_effective_at: datetime | None
+
+
+class CommandRecorded(StoredEventBase, frozen=True, kw_only=True, tag="CommandRecorded"):
+    """The idempotency record: one single-event stream per (scope, key).
+
+    Written in the same transaction as the command's wallet events, so an outcome is never
+    recorded without its postings or the other way round. The primary key of the event
+    table on (originator_id, version 1) makes a concurrent second writer of the key fail.
+    """
+
+    scope: str
+    key: str
+    command_type: str
+    fingerprint: str
+    outcome: str
+    journal_id: UUID | None
+    wallet_id: UUID
+    wallet_version_first: int
+    wallet_version_last: int
+    cash: int
+    bonus: int
+    held: int
+
+
+WALLET_EVENT_TYPES: tuple[type[WalletEvent], ...] = (
+    WalletOpened, Deposited, DepositReversed, BetPlaced, BetVoided, WinPaid, WinVoided,
+    BetRolledBack, WinRolledBack, RollbackRepeated, RollbackTombstoned, WithdrawalRequested,
+    WithdrawalCompleted, WithdrawalReleased, BonusGranted, BonusForfeited, BonusConverted,
+    LimitsChanged,
+)  # fmt: skip
+
+EVENT_TYPES: tuple[type[StoredEventBase], ...] = (*WALLET_EVENT_TYPES, CommandRecorded)
+
+AnyEvent = (
+    WalletOpened | Deposited | DepositReversed | BetPlaced | BetVoided | WinPaid | WinVoided
+    | BetRolledBack | WinRolledBack | RollbackRepeated | RollbackTombstoned | WithdrawalRequested
+    | WithdrawalCompleted | WithdrawalReleased | BonusGranted | BonusForfeited
+    | BonusConverted | LimitsChanged | CommandRecorded
+)  # fmt: skip
+
+
+def event_tag(event_type: type[StoredEventBase]) -> str:
+    """The stable stored name of an event class (its msgspec tag)."""
+    return msgspec.inspect.type_info(event_type).tag

@@ -1,0 +1,45 @@
+"""Every bound the engine enforces, in one place, with the qualifier last.
+
+The relationships between limits are asserted at import time, the closest Python gets to
+TigerBeetle's compile-time checks: a limit that contradicts another fails the first import.
+"""
+
+# Identifiers arriving from clients. Long enough for UUIDs, provider-prefixed ids and hashes.
+idempotency_key_length_max = 128
+player_id_length_max = 64
+provider_id_length_max = 64
+round_id_length_max = 128
+rail_id_length_max = 64
+game_category_length_max = 32
+currency_code_length_max = 12
+
+# Decimal strings on the wire: digits on both sides of the point together.
+amount_digits_max = 60
+# The largest amount any single command may carry, in minor units of an 18-decimal asset this
+# is 10^12 major units: far above any real casino transaction, far below NUMERIC's range.
+amount_minor_max = 10**30
+
+# Bonus policy: the wagering multiplier cap is configuration, this is the hard ceiling.
+bonus_multiplier_max = 100
+bonus_multiplier_max_default = 10
+game_category_weight_percent_max = 100
+
+# Responsible-gambling windows, in seconds. "Month" is a rolling 30 days.
+window_24h_s = 24 * 3600
+window_7d_s = 7 * 24 * 3600
+window_30d_s = 30 * 24 * 3600
+limit_increase_delay_s = 24 * 3600
+
+# Application shell.
+batch_size_max = 1000
+concurrency_retry_count_max = 8
+concurrency_retry_wait_ms_max = 50
+wallet_cache_size_max = 100_000
+page_size_max = 1000
+
+assert 0 < idempotency_key_length_max <= 256
+assert window_24h_s < window_7d_s < window_30d_s
+assert bonus_multiplier_max_default <= bonus_multiplier_max
+assert len(str(amount_minor_max)) <= amount_digits_max
+assert concurrency_retry_count_max >= 2
+assert page_size_max <= batch_size_max

@@ -1,0 +1,136 @@
+"""Boundary validation of commands: every refusal names the field and the reason.
+
+Runs before `decide`; inside the core, types and ranges are trusted and only asserted.
+Identifiers that become part of account names must not contain the ':' separator.
+"""
+
+import re
+from datetime import datetime
+
+from ledger.core import commands as c
+from ledger.core import limits
+from ledger.core.accounts import RAILS
+from ledger.core.errors import InvalidArgument
+from ledger.core.money import Currency, check_amount
+from ledger.core.policy import Rules
+
+_ACCOUNT_ID = re.compile(r"[A-Za-z0-9_.\-]+")
+_KEY = re.compile(r"[\x21-\x7e]+")  # printable ASCII, no spaces or control characters
+
+
+def validate(command: c.Command, rules: Rules) -> None:
+    """Raises InvalidArgument naming the first malformed field of command."""
+    _check_key(command.idempotency_key, "idempotency_key")
+    _check_account_id(command.player_id, "player_id", limits.player_id_length_max)
+    currency = rules.currencies.get(command.currency)
+    _check_timestamp(command.occurred_at, "occurred_at")
+    if isinstance(command, c.GameCommand):
+        _check_account_id(command.provider, "provider", limits.provider_id_length_max)
+    _VALIDATORS[type(command)](command, currency, rules)
+
+
+def _check_key(value: str, field: str) -> None:
+    if not isinstance(value, str) or not value:
+        raise InvalidArgument(field, "is required")
+    if len(value) > limits.idempotency_key_length_max:
+        raise InvalidArgument(field, f"is longer than {limits.idempotency_key_length_max}")
+    if not _KEY.fullmatch(value):
+        raise InvalidArgument(field, "must be printable ASCII without spaces")
+
+
+def _check_account_id(value: str, field: str, length_max: int) -> None:
+    if not isinstance(value, str) or not value:
+        raise InvalidArgument(field, "is required")
+    if len(value) > length_max:
+        raise InvalidArgument(field, f"is longer than {length_max}")
+    if not _ACCOUNT_ID.fullmatch(value):
+        raise InvalidArgument(field, "may hold only letters, digits, '_', '.' and '-'")
+
+
+def _check_timestamp(value: datetime | None, field: str) -> None:
+    if value is not None and value.utcoffset() is None:
+        raise InvalidArgument(field, "must carry a time zone")
+
+
+def _check_rail(command: c.Deposit | c.ReverseDeposit | c.RequestWithdrawal) -> None:
+    if command.rail not in RAILS:
+        raise InvalidArgument("rail", f"must be one of {', '.join(RAILS)}")
+    _check_account_id(command.rail_id, "rail_id", limits.rail_id_length_max)
+
+
+def _validate_deposit(command, currency: Currency, rules: Rules) -> None:
+    check_amount(command.amount, currency, field="amount")
+    _check_rail(command)
+    if isinstance(command, c.ReverseDeposit) and command.deposit_key is not None:
+        _check_key(command.deposit_key, "deposit_key")
+
+
+def _validate_bet(command: c.Bet, currency: Currency, rules: Rules) -> None:
+    check_amount(command.amount, currency, field="amount")
+    _check_key(command.round_id, "round_id")
+    if command.game_category not in rules.policy.game_category_weights:
+        raise InvalidArgument("game_category", f"unknown category {command.game_category[:32]!r}")
+
+
+def _validate_win(command: c.Win, currency: Currency, rules: Rules) -> None:
+    check_amount(command.amount, currency, field="amount", zero_allowed=True)
+    _check_key(command.bet_key, "bet_key")
+
+
+def _validate_rollback(command: c.Rollback, currency: Currency, rules: Rules) -> None:
+    _check_key(command.target_key, "target_key")
+    if command.target_key == command.idempotency_key:
+        raise InvalidArgument("target_key", "must differ from idempotency_key")
+
+
+def _validate_withdrawal_step(command, currency: Currency, rules: Rules) -> None:
+    _check_key(command.withdrawal_key, "withdrawal_key")
+
+
+def _validate_grant(command: c.GrantBonus, currency: Currency, rules: Rules) -> None:
+    check_amount(command.amount, currency, field="amount")
+    cap = rules.policy.bonus_multiplier_max
+    if not 0 <= command.wagering_multiplier <= cap:
+        raise InvalidArgument("wagering_multiplier", f"must be between 0 and {cap}")
+    for field in ("max_conversion", "max_bet"):
+        value = getattr(command, field)
+        if value is not None:
+            check_amount(value, currency, field=field)
+    _check_timestamp(command.expires_at, "expires_at")
+
+
+def _validate_limits(command: c.SetLimits, currency: Currency, rules: Rules) -> None:
+    for field in LIMIT_FIELDS:
+        value = getattr(command, field)
+        if value is not None:
+            check_amount(value, currency, field=field, zero_allowed=True)
+    _check_timestamp(command.self_excluded_until, "self_excluded_until")
+
+
+def _no_fields(command, currency: Currency, rules: Rules) -> None:
+    """Commands with nothing beyond the common fields."""
+
+
+LIMIT_FIELDS = (
+    "deposit_limit_24h", "deposit_limit_7d", "deposit_limit_30d",
+    "loss_limit_24h", "loss_limit_7d", "loss_limit_30d",
+)  # fmt: skip
+
+_VALIDATORS = {
+    c.Deposit: _validate_deposit,
+    c.ReverseDeposit: _validate_deposit,
+    c.Bet: _validate_bet,
+    c.Win: _validate_win,
+    c.Rollback: _validate_rollback,
+    c.RequestWithdrawal: lambda command, currency, rules: (
+        check_amount(command.amount, currency, field="amount"),
+        _check_rail(command),
+    ),
+    c.CompleteWithdrawal: _validate_withdrawal_step,
+    c.CancelWithdrawal: _validate_withdrawal_step,
+    c.FailWithdrawal: _validate_withdrawal_step,
+    c.GrantBonus: _validate_grant,
+    c.ForfeitBonus: _no_fields,
+    c.SetLimits: _validate_limits,
+}
+assert set(_VALIDATORS) == set(c.COMMAND_TYPES)

@@ -1,0 +1,66 @@
+"""Database selection: a URL (`sqlite:///path` or `postgresql://...`) becomes the
+eventsourcing library's environment for its SQLite or PostgreSQL (psycopg 3, pooled) module.
+"""
+
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from ledger.core.errors import InvalidArgument
+
+DEFAULT_DATABASE_URL = "sqlite:///ledger.sqlite3"
+POSTGRES_POOL_SIZE_DEFAULT = 8
+POSTGRES_POOL_OVERFLOW_DEFAULT = 8
+LOCK_TIMEOUT_S = 10
+
+
+def store_environment(url: str) -> dict[str, str]:
+    """The eventsourcing environment for a database URL; refuses anything else."""
+    parts = urlsplit(url)
+    if parts.scheme == "sqlite":
+        return _sqlite_environment(parts.path, url)
+    if parts.scheme in ("postgresql", "postgres"):
+        return _postgres_environment(parts)
+    raise InvalidArgument("database_url", "must start with sqlite:/// or postgresql://")
+
+
+def _sqlite_environment(path: str, url: str) -> dict[str, str]:
+    # sqlite:///relative.db has path "/relative.db"; sqlite:////abs/x.db has "//abs/x.db".
+    name = path[1:] if path.startswith("/") else path
+    if not name:
+        raise InvalidArgument("database_url", f"names no SQLite file: {url!r}")
+    return {
+        "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+        "SQLITE_DBNAME": unquote(name),
+        "SQLITE_LOCK_TIMEOUT": str(LOCK_TIMEOUT_S),
+        "CREATE_TABLE": "y",
+    }
+
+
+def _postgres_environment(parts) -> dict[str, str]:
+    dbname = parts.path.lstrip("/")
+    if not dbname:
+        raise InvalidArgument("database_url", "names no PostgreSQL database")
+    query = parse_qs(parts.query)
+    return {
+        "PERSISTENCE_MODULE": "eventsourcing.postgres",
+        "POSTGRES_DBNAME": unquote(dbname),
+        "POSTGRES_HOST": parts.hostname or "127.0.0.1",
+        "POSTGRES_PORT": str(parts.port or 5432),
+        "POSTGRES_USER": unquote(parts.username or "postgres"),
+        "POSTGRES_PASSWORD": unquote(parts.password or ""),
+        "POSTGRES_SCHEMA": query.get("schema", [""])[0],
+        "POSTGRES_POOL_SIZE": query.get("pool_size", [str(POSTGRES_POOL_SIZE_DEFAULT)])[0],
+        "POSTGRES_MAX_OVERFLOW": str(POSTGRES_POOL_OVERFLOW_DEFAULT),
+        "POSTGRES_CONNECT_TIMEOUT": "5",
+        "POSTGRES_LOCK_TIMEOUT": str(LOCK_TIMEOUT_S),
+        "POSTGRES_PRE_PING": "y",
+        "CREATE_TABLE": "y",
+    }
+
+
+def redact(url: str) -> str:
+    """The URL with any password removed, for logs and summaries."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
+    return parts._replace(netloc=netloc).geturl()
