@@ -86,10 +86,14 @@ class Ledger:
         """Validates and applies one command; raises InvalidArgument for malformed input."""
         return self.execute_batch([command], field_prefix="")[0]
 
-    def execute_batch(self, commands: Sequence[Command], *, field_prefix: str = "commands") -> list[CommandResult]:
+    def execute_batch(
+        self, commands: Sequence[Command], *, field_prefix: str = "commands"
+    ) -> list[CommandResult]:
         """Applies commands in order, each on its own merits, in one store transaction."""
         if not 0 < len(commands) <= limits.batch_size_max:
-            raise InvalidArgument(field_prefix or "commands", f"must hold 1 to {limits.batch_size_max} commands")
+            raise InvalidArgument(
+                field_prefix or "commands", f"must hold 1 to {limits.batch_size_max} commands"
+            )
         for index, command in enumerate(commands):
             self._validate(command, f"{field_prefix}[{index}]." if field_prefix else "")
         wallets = {wallet_id(c.player_id, c.currency) for c in commands}
@@ -161,9 +165,13 @@ class Ledger:
         if record.journal_id is None:
             return record, []
         first, last = record.wallet_version_first, record.wallet_version_last
-        return record, self.wallet_events(record.wallet_id, after_version=first - 1, limit=last - first + 1)
+        return record, self.wallet_events(
+            record.wallet_id, after_version=first - 1, limit=last - first + 1
+        )
 
-    def wallet_events(self, wallet: UUID, *, after_version: int = 0, limit: int = limits.page_size_max) -> list[WalletEvent]:
+    def wallet_events(
+        self, wallet: UUID, *, after_version: int = 0, limit: int = limits.page_size_max
+    ) -> list[WalletEvent]:
         """A page of a wallet's events: a player statement."""
         if not 0 < limit <= limits.page_size_max:
             raise InvalidArgument("limit", f"must be between 1 and {limits.page_size_max}")

@@ -26,7 +26,14 @@ class StaleWallet(Exception):
 
 
 class BatchAttempt:
-    def __init__(self, loader: WalletLoader, cache: WalletCache, rules: Rules, now: datetime, new_id: Callable[[], UUID]) -> None:
+    def __init__(
+        self,
+        loader: WalletLoader,
+        cache: WalletCache,
+        rules: Rules,
+        now: datetime,
+        new_id: Callable[[], UUID],
+    ) -> None:
         self.loader = loader
         self.cache = cache
         self.rules = rules
@@ -46,12 +53,17 @@ class BatchAttempt:
         record = self._record(record_id)
         if record is not None:
             return _replay(record, command, state)
-        context = Context(now=self.now, journal_id=self.new_id(), wallet_id=wallet, rules=self.rules)
+        context = Context(
+            now=self.now, journal_id=self.new_id(), wallet_id=wallet, rules=self.rules
+        )
         decision = decide(state, command, context)
         if decision.outcome is Outcome.OK:
             self.wallets[wallet] = decision.state
             self.to_save.extend(decision.events)
-            first, last = decision.events[0].originator_version, decision.events[-1].originator_version
+            first, last = (
+                decision.events[0].originator_version,
+                decision.events[-1].originator_version,
+            )
             journal_id: UUID | None = context.journal_id
         else:
             self.rejected.add(wallet)

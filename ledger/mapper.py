@@ -71,7 +71,8 @@ class MsgspecMapper(Mapper[UUID]):
         compressor: Compressor | None = None,
         cipher: Cipher | None = None,
     ) -> None:
-        super().__init__(transcoder=None, compressor=compressor, cipher=cipher)  # type: ignore[arg-type]
+        # No transcoder: msgspec encodes the whole event (see `encode_event`).
+        super().__init__(transcoder=None, compressor=compressor, cipher=cipher)  # type: ignore
         self.schemas = schemas
 
     def to_stored_event(self, domain_event: Any) -> StoredEvent:

@@ -25,7 +25,9 @@ def decide_deposit(draft: Draft, command: c.Deposit) -> Outcome:
     draft.emit(
         e.Deposited,
         (
-            posting(a.rail_account(command.rail, command.rail_id, command.currency), -command.amount),
+            posting(
+                a.rail_account(command.rail, command.rail_id, command.currency), -command.amount
+            ),
             posting(a.player_cash(command.player_id, command.currency), command.amount),
         ),
         amount=command.amount,
@@ -40,7 +42,9 @@ def decide_reverse_deposit(draft: Draft, command: c.ReverseDeposit) -> Outcome:
         e.DepositReversed,
         (
             posting(a.player_cash(command.player_id, command.currency), -command.amount),
-            posting(a.rail_account(command.rail, command.rail_id, command.currency), command.amount),
+            posting(
+                a.rail_account(command.rail, command.rail_id, command.currency), command.amount
+            ),
         ),
         amount=command.amount,
         rail=command.rail,

@@ -133,7 +133,9 @@ def _roll_back_bet(draft: Draft, command: c.Rollback, bet: BetRecord) -> Outcome
     draft.emit(
         e.BetRolledBack,
         (
-            posting(a.house_games(command.provider, state.currency), -(bet.cash_stake + bet.bonus_stake)),
+            posting(
+                a.house_games(command.provider, state.currency), -(bet.cash_stake + bet.bonus_stake)
+            ),
             posting(a.player_cash(state.player_id, state.currency), bet.cash_stake),
             posting(a.player_bonus(state.player_id, state.currency), credited),
             posting(a.house_bonus(state.currency), forfeited),

@@ -45,7 +45,9 @@ class Draft:
         postings = tuple(posting for posting in postings if posting.amount != 0)
         assert sum(posting.amount for posting in postings) == 0, postings
         version = 1 if self.state is None else self.state.version + 1
-        previous = genesis_hash(self.context.wallet_id) if self.state is None else self.state.head_hash
+        previous = (
+            genesis_hash(self.context.wallet_id) if self.state is None else self.state.head_hash
+        )
         event = event_type(
             originator_id=self.context.wallet_id,
             originator_version=version,

@@ -41,8 +41,7 @@ def _check_belongs(state: WalletState, event: e.WalletEvent) -> None:
         raise ChainBroken(f"event of {event.originator_id} applied to wallet {state.wallet_id}")
     if event.originator_version != state.version + 1:
         raise ChainBroken(
-            f"wallet {state.wallet_id}: version {event.originator_version} "
-            f"follows {state.version}"
+            f"wallet {state.wallet_id}: version {event.originator_version} follows {state.version}"
         )
     assert event.currency == state.currency, (event.currency, state.currency)
 

@@ -95,7 +95,9 @@ def check_amount(minor: int, currency: Currency, *, field: str, zero_allowed: bo
     if not isinstance(minor, int) or isinstance(minor, bool):
         raise InvalidArgument(field, "must be an integer number of minor units")
     if minor < 0 or (minor == 0 and not zero_allowed):
-        raise InvalidArgument(field, "must be positive" if not zero_allowed else "must not be negative")
+        raise InvalidArgument(
+            field, "must be positive" if not zero_allowed else "must not be negative"
+        )
     if minor > currency.amount_max_minor:
         raise InvalidArgument(
             field, f"exceeds the maximum of {format_amount(currency.amount_max_minor, currency)}"

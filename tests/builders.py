@@ -1,0 +1,85 @@
+"""Terse builders for commands in tests: amounts are EUR minor units (6 decimals)."""
+
+from ledger.core import commands as c
+
+EUR = 1_000_000  # one euro in minor units
+PLAYER = "p1"
+PROVIDER = "hub88"
+
+
+def deposit(key: str, amount: int, *, player: str = PLAYER, currency: str = "EUR") -> c.Deposit:
+    return c.Deposit(
+        idempotency_key=key, player_id=player, currency=currency, amount=amount,
+        rail="psp", rail_id="stripe",
+    )  # fmt: skip
+
+
+def reverse(key: str, amount: int, *, player: str = PLAYER) -> c.ReverseDeposit:
+    return c.ReverseDeposit(
+        idempotency_key=key, player_id=player, currency="EUR", amount=amount,
+        rail="psp", rail_id="stripe",
+    )  # fmt: skip
+
+
+def bet(key: str, amount: int, *, round_id: str = "r1", player: str = PLAYER,
+        category: str = "slots", currency: str = "EUR") -> c.Bet:  # fmt: skip
+    return c.Bet(
+        idempotency_key=key, provider=PROVIDER, player_id=player, currency=currency,
+        amount=amount, round_id=round_id, game_category=category,
+    )  # fmt: skip
+
+
+def win(key: str, bet_key: str, amount: int, *, closed: bool = True, player: str = PLAYER) -> c.Win:
+    return c.Win(
+        idempotency_key=key, provider=PROVIDER, player_id=player, currency="EUR",
+        amount=amount, bet_key=bet_key, round_closed=closed,
+    )  # fmt: skip
+
+
+def rollback(key: str, target: str, *, player: str = PLAYER) -> c.Rollback:
+    return c.Rollback(
+        idempotency_key=key, provider=PROVIDER, player_id=player, currency="EUR",
+        target_key=target,
+    )  # fmt: skip
+
+
+def withdraw(key: str, amount: int, *, player: str = PLAYER) -> c.RequestWithdrawal:
+    return c.RequestWithdrawal(
+        idempotency_key=key, player_id=player, currency="EUR", amount=amount,
+        rail="psp", rail_id="stripe",
+    )  # fmt: skip
+
+
+def complete(key: str, withdrawal: str, *, player: str = PLAYER) -> c.CompleteWithdrawal:
+    return c.CompleteWithdrawal(
+        idempotency_key=key, player_id=player, currency="EUR", withdrawal_key=withdrawal
+    )
+
+
+def cancel(key: str, withdrawal: str, *, player: str = PLAYER) -> c.CancelWithdrawal:
+    return c.CancelWithdrawal(
+        idempotency_key=key, player_id=player, currency="EUR", withdrawal_key=withdrawal
+    )
+
+
+def fail(key: str, withdrawal: str, *, player: str = PLAYER) -> c.FailWithdrawal:
+    return c.FailWithdrawal(
+        idempotency_key=key, player_id=player, currency="EUR", withdrawal_key=withdrawal
+    )
+
+
+def grant(key: str, amount: int, *, multiplier: int = 1, max_conversion: int | None = None,
+          max_bet: int | None = None, expires_at=None, player: str = PLAYER) -> c.GrantBonus:  # fmt: skip
+    return c.GrantBonus(
+        idempotency_key=key, player_id=player, currency="EUR", amount=amount,
+        wagering_multiplier=multiplier, max_conversion=max_conversion, max_bet=max_bet,
+        expires_at=expires_at,
+    )  # fmt: skip
+
+
+def forfeit(key: str, *, player: str = PLAYER) -> c.ForfeitBonus:
+    return c.ForfeitBonus(idempotency_key=key, player_id=player, currency="EUR")
+
+
+def set_limits(key: str, *, player: str = PLAYER, **limits) -> c.SetLimits:
+    return c.SetLimits(idempotency_key=key, player_id=player, currency="EUR", **limits)

@@ -1,0 +1,86 @@
+"""Shared fixtures: a fresh store per test on SQLite (a temp file) and on PostgreSQL.
+
+PostgreSQL tests use one database per test run and one schema per test, dropped after.
+Without a reachable server they skip with the reason, except under CI=true, where the
+suite fails instead: CI must never pass by silently skipping the production store.
+"""
+
+import os
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import psycopg
+import pytest
+
+PG_ADMIN_URL = os.environ.get(
+    "LEDGER_TEST_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
+IS_CI = os.environ.get("CI", "").lower() == "true"
+
+
+def _pg_connect(url: str) -> psycopg.Connection:
+    return psycopg.connect(url, autocommit=True, connect_timeout=3)
+
+
+@pytest.fixture(scope="session")
+def pg_database() -> Iterator[str]:
+    """A PostgreSQL database for this test run; dropped at the end."""
+    try:
+        admin = _pg_connect(PG_ADMIN_URL)
+    except psycopg.OperationalError as error:
+        if IS_CI:
+            pytest.fail(f"PostgreSQL is required under CI=true but unreachable: {error}")
+        pytest.skip(f"PostgreSQL unreachable at {PG_ADMIN_URL}: {error}")
+    name = f"ledger_test_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    with admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    base = PG_ADMIN_URL.rsplit("/", 1)[0]
+    yield f"{base}/{name}"
+    with _pg_connect(PG_ADMIN_URL) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def new_pg_schema(pg_database: str) -> str:
+    """Creates a fresh schema in the run's database and returns a URL that uses it."""
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    with _pg_connect(pg_database) as conn:
+        conn.execute(f'CREATE SCHEMA "{schema}"')
+    return f"{pg_database}?schema={schema}"
+
+
+def drop_pg_schema(url: str) -> None:
+    base, _, query = url.partition("?schema=")
+    with _pg_connect(base) as conn:
+        conn.execute(f'DROP SCHEMA IF EXISTS "{query}" CASCADE')
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def database_url(request, tmp_path) -> Iterator[str]:
+    """A fresh, empty store: a SQLite file, or a PostgreSQL schema of its own."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path}/ledger.sqlite3"
+        return
+    url = new_pg_schema(request.getfixturevalue("pg_database"))
+    yield url
+    drop_pg_schema(url)
+
+
+class SteppingClock:
+    """A deterministic clock: each reading is `step` after the previous one."""
+
+    def __init__(self, start: datetime | None = None, step: timedelta = timedelta(seconds=1)):
+        self.now = start or datetime(2026, 1, 1, tzinfo=UTC)
+        self.step = step
+
+    def __call__(self) -> datetime:
+        self.now += self.step
+        return self.now
+
+    def advance(self, delta: timedelta) -> None:
+        self.now += delta
+
+
+@pytest.fixture
+def clock() -> SteppingClock:
+    return SteppingClock()

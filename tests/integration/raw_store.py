@@ -1,0 +1,84 @@
+"""Direct SQL on the event table, bypassing the engine: for tampering and fault injection."""
+
+import sqlite3
+from urllib.parse import urlsplit
+from uuid import UUID
+
+import psycopg
+
+
+class RawStore:
+    """The event table of a test store, reached with plain SQL."""
+
+    def __init__(self, database_url: str) -> None:
+        self.url = database_url
+        self.is_sqlite = database_url.startswith("sqlite")
+
+    def _run(self, sqlite_sql: str, pg_sql: str, params: tuple = ()) -> list[tuple]:
+        # The SQLite recorder keeps UUIDs as 32 hex digits, PostgreSQL as native uuid.
+        params = tuple(p.hex if self.is_sqlite and isinstance(p, UUID) else p for p in params)
+        if self.is_sqlite:
+            with sqlite3.connect(urlsplit(self.url).path[1:]) as conn:
+                return conn.execute(sqlite_sql, params).fetchall()
+        base, _, schema = self.url.partition("?schema=")
+        with psycopg.connect(base, autocommit=True) as conn:
+            conn.execute(f'SET search_path TO "{schema}"')
+            cursor = conn.execute(pg_sql, params)
+            return cursor.fetchall() if cursor.description else []
+
+    def state(self, originator_id: UUID, version: int) -> bytes:
+        rows = self._run(
+            "SELECT state FROM stored_events WHERE originator_id = ? AND originator_version = ?",
+            "SELECT state FROM ledger_events WHERE originator_id = %s AND originator_version = %s",
+            (originator_id, version),
+        )
+        assert len(rows) == 1, rows
+        return bytes(rows[0][0])
+
+    def set_state(self, originator_id: UUID, version: int, state: bytes) -> None:
+        self._run(
+            "UPDATE stored_events SET state = ? WHERE originator_id = ? AND originator_version = ?",
+            "UPDATE ledger_events SET state = %s "
+            "WHERE originator_id = %s AND originator_version = %s",
+            (state, originator_id, version),
+        )
+
+    def delete(self, originator_id: UUID, version: int) -> None:
+        self._run(
+            "DELETE FROM stored_events WHERE originator_id = ? AND originator_version = ?",
+            "DELETE FROM ledger_events WHERE originator_id = %s AND originator_version = %s",
+            (originator_id, version),
+        )
+
+    def count(self) -> int:
+        rows = self._run(
+            "SELECT COUNT(*) FROM stored_events", "SELECT COUNT(*) FROM ledger_events"
+        )
+        return int(rows[0][0])
+
+    def fail_inserts_containing(self, marker: str) -> None:
+        """Installs a trigger that makes any insert whose state contains marker fail."""
+        if self.is_sqlite:
+            # Not RAISE(ABORT), which SQLite reports as a constraint violation: this must
+            # look like a store fault, so the trigger writes to a table dropped after.
+            with sqlite3.connect(urlsplit(self.url).path[1:]) as conn:
+                conn.executescript(
+                    "CREATE TABLE poison_sink (x);"
+                    "CREATE TRIGGER poison BEFORE INSERT ON stored_events "
+                    f"WHEN instr(NEW.state, '{marker}') > 0 "
+                    "BEGIN INSERT INTO poison_sink VALUES (1); END;"
+                    "DROP TABLE poison_sink;"
+                )
+            return
+        self._run(
+            "",
+            "CREATE FUNCTION poison() RETURNS trigger AS $$ BEGIN "
+            f"IF position('{marker}'::bytea in NEW.state) > 0 THEN "
+            "RAISE EXCEPTION 'poison'; END IF; RETURN NEW; END $$ LANGUAGE plpgsql;"
+            "CREATE TRIGGER poison BEFORE INSERT ON ledger_events "
+            "FOR EACH ROW EXECUTE FUNCTION poison();",
+        )
+
+    def heal(self) -> None:
+        """Removes the fault trigger again."""
+        self._run("DROP TRIGGER poison", "DROP TRIGGER poison ON ledger_events")
