@@ -19,7 +19,9 @@ from uuid import UUID, uuid4
 
 from eventsourcing.application import Application
 from eventsourcing.persistence import IntegrityError
-from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_random
+from tenacity import (
+    Retrying, retry_if_exception_type, stop_after_attempt, wait_random_exponential,
+)  # fmt: skip
 
 from ledger.core import limits
 from ledger.core.commands import Command
@@ -30,7 +32,7 @@ from ledger.core.policy import Policy, Rules
 from ledger.core.state import Balances, WalletState, ZERO_BALANCES
 from ledger.core.validation import validate
 from ledger.batch import BatchAttempt, StaleWallet
-from ledger.database import store_environment
+from ledger.database import startup_lock, store_environment
 from ledger.mapper import MsgspecMapper
 from ledger.results import CommandResult
 from ledger.wallets import WalletCache, WalletLoader, key_record_id, wallet_id
@@ -67,7 +69,9 @@ class Ledger:
         self.rules = rules or Rules(CurrencyRegistry(), Policy())
         self.clock = clock
         self.new_id = new_id
-        self.store = LedgerStore(env={**store_environment(database_url), **(environment or {})})
+        store_env = {**store_environment(database_url), **(environment or {})}
+        with startup_lock(store_env):
+            self.store = LedgerStore(env=store_env)
         assert isinstance(self.store.mapper, MsgspecMapper)
         self.loader = WalletLoader(self.store.recorder, self.store.mapper)
         self.cache = WalletCache(cache_size)
@@ -111,7 +115,10 @@ class Ledger:
     def _execute_with_retries(self, commands, wallets: set[UUID]) -> list[CommandResult]:
         retrying = Retrying(
             stop=stop_after_attempt(limits.concurrency_retry_count_max),
-            wait=wait_random(0, limits.concurrency_retry_wait_ms_max / 1000),
+            wait=wait_random_exponential(
+                multiplier=limits.concurrency_retry_wait_ms_min / 1000,
+                max=limits.concurrency_retry_wait_ms_max / 1000,
+            ),
             retry=retry_if_exception_type((IntegrityError, StaleWallet)),
             before_sleep=lambda _: self._evict(wallets),
             reraise=True,
@@ -136,7 +143,7 @@ class Ledger:
 
     def _evict(self, wallets: set[UUID]) -> None:
         for wallet in wallets:
-            self.cache.evict(wallet)
+            self.cache.mark_contended(wallet)
 
     def _locked(self, wallets: set[UUID]):
         stripes = sorted({wallet.int % _LOCK_STRIPES for wallet in wallets})

@@ -114,10 +114,12 @@ class BatchAttempt:
     def _wallet(self, wallet: UUID) -> WalletState | None:
         if wallet not in self.wallets:
             state = self.cache.get(wallet)
-            if state is not None:
-                self.cached.add(wallet)
-            else:
+            if state is None:
                 state = self.loader.fold(wallet)
+            elif self.cache.is_contended(wallet):
+                state = self.loader.fold(wallet, state)
+            else:
+                self.cached.add(wallet)
             self.initial[wallet] = self.wallets[wallet] = state
         return self.wallets[wallet]
 

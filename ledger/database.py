@@ -2,7 +2,12 @@
 eventsourcing library's environment for its SQLite or PostgreSQL (psycopg 3, pooled) module.
 """
 
+import contextlib
+import zlib
+from collections.abc import Iterator
 from urllib.parse import parse_qs, unquote, urlsplit
+
+import psycopg
 
 from ledger.core.errors import InvalidArgument
 
@@ -64,3 +69,32 @@ def redact(url: str) -> str:
         return url
     netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
     return parts._replace(netloc=netloc).geturl()
+
+
+@contextlib.contextmanager
+def startup_lock(environment: dict[str, str]) -> Iterator[None]:
+    """Serialises table creation between processes starting at once on one PostgreSQL.
+
+    The library creates tables and types when an application starts; two processes doing
+    that concurrently can make PostgreSQL refuse one with "tuple concurrently updated".
+    A session advisory lock keyed by the schema makes them take turns. SQLite needs none.
+    """
+    if environment["PERSISTENCE_MODULE"] != "eventsourcing.postgres":
+        yield
+        return
+    schema = environment["POSTGRES_SCHEMA"] or "public"
+    key = zlib.crc32(f"ledger-startup:{schema}".encode())
+    with psycopg.connect(
+        dbname=environment["POSTGRES_DBNAME"],
+        host=environment["POSTGRES_HOST"],
+        port=environment["POSTGRES_PORT"],
+        user=environment["POSTGRES_USER"],
+        password=environment["POSTGRES_PASSWORD"] or None,
+        connect_timeout=int(environment["POSTGRES_CONNECT_TIMEOUT"]),
+        autocommit=True,
+    ) as connection:
+        connection.execute("SELECT pg_advisory_lock(%s)", (key,))
+        try:
+            yield
+        finally:
+            connection.execute("SELECT pg_advisory_unlock(%s)", (key,))

@@ -7,6 +7,7 @@ the same wallet, which the append's optimistic concurrency check catches.
 """
 
 import threading
+import time
 from collections import OrderedDict
 from uuid import NAMESPACE_URL, UUID, uuid5
 
@@ -36,13 +37,39 @@ def command_record_id(command: Command) -> UUID:
 
 
 class WalletCache:
-    """A bounded, thread-safe LRU of wallet states that never moves a wallet backwards."""
+    """A bounded, thread-safe LRU of wallet states that never moves a wallet backwards.
+
+    A wallet that just lost an optimistic-concurrency race is marked contended for a
+    while: another process is writing it too, so its cached state is read forward from
+    the store before each decision instead of being trusted. Without this, the process
+    with the warm cache keeps winning and the other one starves through its retries.
+    """
 
     def __init__(self, size_max: int = limits.wallet_cache_size_max) -> None:
         assert size_max > 0
         self._states: OrderedDict[UUID, WalletState] = OrderedDict()
+        self._contended: OrderedDict[UUID, float] = OrderedDict()
         self._size_max = size_max
         self._lock = threading.Lock()
+
+    def mark_contended(self, wallet: UUID) -> None:
+        """Evicts the wallet and distrusts its cached state for a while."""
+        with self._lock:
+            self._states.pop(wallet, None)
+            self._contended[wallet] = time.monotonic() + limits.wallet_contention_s
+            self._contended.move_to_end(wallet)
+            while len(self._contended) > limits.wallet_contended_count_max:
+                self._contended.popitem(last=False)
+
+    def is_contended(self, wallet: UUID) -> bool:
+        with self._lock:
+            until = self._contended.get(wallet)
+            if until is None:
+                return False
+            if until < time.monotonic():
+                del self._contended[wallet]
+                return False
+            return True
 
     def get(self, wallet: UUID) -> WalletState | None:
         with self._lock:
@@ -60,10 +87,6 @@ class WalletCache:
             self._states.move_to_end(state.wallet_id)
             while len(self._states) > self._size_max:
                 self._states.popitem(last=False)
-
-    def evict(self, wallet: UUID) -> None:
-        with self._lock:
-            self._states.pop(wallet, None)
 
 
 class WalletLoader:

@@ -10,6 +10,7 @@ stream (`previous_hash`), which makes every wallet stream a hash chain.
 """
 
 from datetime import datetime
+from functools import cache
 from uuid import UUID
 
 import msgspec
@@ -218,6 +219,7 @@ AnyEvent = (
 )  # fmt: skip
 
 
+@cache
 def event_tag(event_type: type[StoredEventBase]) -> str:
-    """The stable stored name of an event class (its msgspec tag)."""
+    """The stable stored name of an event class (its msgspec tag); cached, it is on the hot path."""
     return msgspec.inspect.type_info(event_type).tag

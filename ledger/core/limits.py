@@ -32,9 +32,13 @@ limit_increase_delay_s = 24 * 3600
 
 # Application shell.
 batch_size_max = 1000
-concurrency_retry_count_max = 8
-concurrency_retry_wait_ms_max = 50
+concurrency_retry_count_max = 10
+concurrency_retry_wait_ms_min = 2
+concurrency_retry_wait_ms_max = 100
 wallet_cache_size_max = 100_000
+# After a lost race, a wallet is read fresh before each decision for this long.
+wallet_contention_s = 5
+wallet_contended_count_max = 10_000
 page_size_max = 1000
 
 assert 0 < idempotency_key_length_max <= 256

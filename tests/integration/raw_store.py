@@ -51,9 +51,7 @@ class RawStore:
         )
 
     def count(self) -> int:
-        rows = self._run(
-            "SELECT COUNT(*) FROM stored_events", "SELECT COUNT(*) FROM ledger_events"
-        )
+        rows = self._run("SELECT COUNT(*) FROM stored_events", "SELECT COUNT(*) FROM ledger_events")
         return int(rows[0][0])
 
     def fail_inserts_containing(self, marker: str) -> None:

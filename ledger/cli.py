@@ -1,0 +1,203 @@
+"""The `ledger` command line. Its main job, `ledger demo`, runs a seeded casino simulation
+through the real ledger on the embedded SQLite store (or PostgreSQL) and prints a trial
+balance folded independently from the stored events.
+
+Errors are translated here, once: malformed input becomes a usage error (exit status 2)
+naming what is wrong, a store that cannot be used a one-line error (exit status 1), and a
+ledger that does not add up a loud report and exit status 1. Never a traceback.
+"""
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import click
+from eventsourcing.domain import EventSourcingError
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from ledger.application import Ledger
+from ledger.core.commands import COMMAND_TYPES
+from ledger.core.errors import ChainBroken, ConcurrencyExhausted, InvalidArgument
+from ledger.core.money import CurrencyRegistry, format_amount
+from ledger.core.outcomes import Outcome
+from ledger.database import redact, store_environment
+from ledger.demo import (
+    PLAYER_COUNT_MAX, ROUND_COUNT_MAX, SEED_MAX, DemoConfig, Tally, open_ledger, simulate,
+)  # fmt: skip
+from ledger.summary import PLAYER_ACCOUNT_KINDS, CurrencyTotals, LedgerSummary, summarize
+
+DEMO_DATABASE_URL = "sqlite:///ledger-demo.sqlite3"
+SQLITE_FILE_SUFFIXES = ("", "-wal", "-shm", "-journal")
+
+
+@click.group()
+def main() -> None:
+    """Casino ledger: an event-sourced, double-entry ledger engine."""
+
+
+@main.command()
+@click.option(
+    "--database-url", envvar="LEDGER_DATABASE_URL", default=DEMO_DATABASE_URL,
+    show_default=True, help="sqlite:///FILE or postgresql://USER@HOST/DATABASE.",
+)  # fmt: skip
+@click.option(
+    "--players", type=click.IntRange(1, PLAYER_COUNT_MAX), default=200, show_default=True,
+    help="Number of simulated players.",
+)  # fmt: skip
+@click.option(
+    "--rounds", type=click.IntRange(0, ROUND_COUNT_MAX), default=20, show_default=True,
+    help="Game rounds per player.",
+)  # fmt: skip
+@click.option(
+    "--seed", type=click.IntRange(0, SEED_MAX), default=7, show_default=True,
+    help="Seed of every random draw: one seed, one run.",
+)  # fmt: skip
+@click.option(
+    "--fresh/--no-fresh", default=True, show_default=True,
+    help="Delete the SQLite file first. A PostgreSQL store is never deleted: runs append.",
+)  # fmt: skip
+def demo(database_url: str, players: int, rounds: int, seed: int, fresh: bool) -> None:
+    """Runs a seeded casino simulation and prints its trial balance.
+
+    Players deposit, play, get bonuses, hit limits, retry, are charged back and withdraw,
+    all through the real ledger; the closing balances are folded from the stored events.
+    """
+    environment = _store_environment(database_url)
+    is_sqlite = environment["PERSISTENCE_MODULE"] == "eventsourcing.sqlite"
+    if fresh and is_sqlite:
+        _delete_sqlite_store(environment["SQLITE_DBNAME"])
+    config = DemoConfig(players=players, rounds=rounds, seed=seed)
+    console = Console()
+    mode = "fresh" if fresh and is_sqlite else "appending"
+    _say(
+        console,
+        f"ledger demo: {players} players × {rounds} rounds, seed {seed}, "
+        f"{redact(database_url)} ({mode})",
+    )
+    with _store_errors(database_url), open_ledger(database_url, seed) as ledger:
+        started_s = time.perf_counter()
+        tally = _simulate_with_progress(ledger, config, console)
+        elapsed_s = time.perf_counter() - started_s
+        summary = summarize(ledger)
+    _print_tally(console, tally, elapsed_s)
+    _print_summary(console, summary, ledger.rules.currencies)
+    _fail_unless_sound(console, tally, summary)
+
+
+def _say(console: Console, text: str, style: str | None = None) -> None:
+    """Prints one plain line: no markup or highlighting, never wrapped, so it stays greppable."""
+    console.print(text, style=style, markup=False, highlight=False, soft_wrap=True)
+
+
+def _store_environment(database_url: str) -> dict[str, str]:
+    try:
+        return store_environment(database_url)
+    except InvalidArgument as error:
+        raise click.BadParameter(str(error), param_hint="'--database-url'") from None
+
+
+def _delete_sqlite_store(name: str) -> None:
+    """Deletes the SQLite file and its journal files, so a rerun starts from nothing."""
+    if name == ":memory:" or name.startswith("file:"):
+        return  # an in-memory or URI-named database: nothing on disk to delete
+    for suffix in SQLITE_FILE_SUFFIXES:
+        try:
+            Path(name + suffix).unlink(missing_ok=True)
+        except OSError as error:
+            raise click.ClickException(f"cannot delete {name + suffix}: {error.strerror}")
+
+
+# A store that cannot be opened, written or decoded, or whose streams are broken or contended.
+_STORE_ERRORS = (EventSourcingError, ChainBroken, ConcurrencyExhausted)
+
+
+@contextmanager
+def _store_errors(database_url: str) -> Iterator[None]:
+    """Turns a failing store into a one-line error."""
+    try:
+        yield
+    except _STORE_ERRORS as error:
+        message = f"the store at {redact(database_url)} failed: {error}"
+        raise click.ClickException(message) from error
+
+
+def _simulate_with_progress(ledger: Ledger, config: DemoConfig, console: Console) -> Tally:
+    columns = (
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+        TextColumn("rounds"), TimeElapsedColumn(),
+    )  # fmt: skip
+    # Off when output is not a terminal, so logs and pipes get the report alone.
+    is_shown = console.is_terminal
+    with Progress(*columns, console=console, transient=True, disable=not is_shown) as progress:
+        task = progress.add_task("simulating", total=config.players * config.rounds)
+
+        def show(tally: Tally) -> None:
+            description = f"{tally.commands} commands"
+            progress.update(task, completed=tally.rounds_done, description=description)
+
+        return simulate(ledger, config, on_progress=show)
+
+
+def _print_tally(console: Console, tally: Tally, elapsed_s: float) -> None:
+    # Seconds and rates are the only floats in the program; amounts never are.
+    rate = tally.commands / elapsed_s if elapsed_s > 0 else 0.0
+    _say(console, f"commands executed: {tally.commands}")
+    _say(console, f"elapsed {elapsed_s:.1f} s, {rate:.0f} commands/s")
+    table = Table(title="Outcomes per command type")
+    table.add_column("command")
+    table.add_column("outcome")
+    table.add_column("count", justify="right")
+    for command_type in COMMAND_TYPES:
+        counts = tally.outcomes.get(command_type.__name__)
+        for outcome in Outcome:
+            if counts and counts[outcome]:
+                table.add_row(command_type.__name__, outcome.value, str(counts[outcome]))
+    console.print(table)
+
+
+def _print_summary(console: Console, summary: LedgerSummary, registry: CurrencyRegistry) -> None:
+    _say(
+        console,
+        f"folded {summary.event_count} stored events; "
+        f"{summary.wallet_count} wallets checked against their streams",
+    )
+    for totals in summary.currencies:
+        console.print(_currency_table(totals, registry))
+        if totals.total == 0:
+            _say(console, f"{totals.currency} sum = 0 ✓", style="green")
+        else:
+            amount = format_amount(totals.total, registry.get(totals.currency))
+            verdict = f"{totals.currency} sum = {amount} ✗ THE BOOKS DO NOT BALANCE"
+            _say(console, verdict, style="bold red")
+
+
+def _currency_table(totals: CurrencyTotals, registry: CurrencyRegistry) -> Table:
+    currency = registry.get(totals.currency)
+    table = Table(title=f"{totals.currency} accounts")
+    table.add_column("account")
+    table.add_column(f"balance ({totals.currency})", justify="right")
+    for kind in PLAYER_ACCOUNT_KINDS:
+        table.add_row(f"players' {kind}", format_amount(totals.players[kind], currency))
+    for account, balance in totals.accounts.items():
+        table.add_row(account, format_amount(balance, currency))
+    table.add_section()
+    table.add_row("sum", format_amount(totals.total, currency))
+    return table
+
+
+def _fail_unless_sound(console: Console, tally: Tally, summary: LedgerSummary) -> None:
+    """Reports every problem found, loudly, and exits non-zero if there was any."""
+    for problem in (*summary.problems, *tally.anomalies):
+        _say(console, f"✗ {problem}", style="bold red")
+    failures = []
+    if not all(totals.total == 0 for totals in summary.currencies):
+        failures.append("the accounts do not sum to zero")
+    if summary.problem_count:
+        failures.append(f"{summary.problem_count} ledger problems")
+    if tally.anomaly_count:
+        failures.append(f"{tally.anomaly_count} unexpected engine answers")
+    if failures:
+        raise click.ClickException("; ".join(failures))

@@ -1,0 +1,158 @@
+"""`ledger demo` end to end through click's CliRunner, with a tiny load on a real store."""
+
+import json
+import sqlite3
+from contextlib import closing
+from pathlib import Path
+
+import click
+import pytest
+from click.testing import CliRunner, Result
+
+from ledger.application import Ledger
+from ledger.cli import main
+from ledger.core.events import Deposited
+from ledger.demo import CURRENCIES
+from ledger.summary import stored_events
+
+TINY_LOAD = ("--players", "12", "--rounds", "4")
+
+
+def run_demo(database_url: str, *options: str) -> Result:
+    return CliRunner().invoke(main, ["demo", "--database-url", database_url, *TINY_LOAD, *options])
+
+
+def plain_output(result: Result) -> str:
+    """The output without terminal styling, should the environment force colour on."""
+    return click.unstyle(result.output)
+
+
+def outcome_rows(output: str) -> set[tuple[str, str]]:
+    """The (command, outcome) pairs of the outcomes table."""
+    rows = set()
+    for line in output.splitlines():
+        cells = [cell.strip() for cell in line.split("│")[1:-1]]
+        if len(cells) == 3 and cells[2].isdigit():
+            rows.add((cells[0], cells[1]))
+    return rows
+
+
+def without_timing(output: str) -> str:
+    return "\n".join(line for line in output.splitlines() if not line.startswith("elapsed "))
+
+
+def add_one_minor_unit_to_a_deposit(path: Path) -> None:
+    """Edits the first EUR deposit's player posting in place, behind the ledger's back."""
+    with closing(sqlite3.connect(path)) as connection, connection:
+        rows = connection.execute(
+            "SELECT rowid, state FROM stored_events WHERE topic = 'Deposited' ORDER BY rowid"
+        ).fetchall()
+        rowid, event = next(
+            (rowid, event) for rowid, event in ((r, json.loads(s)) for r, s in rows)
+            if event["currency"] == "EUR"
+        )  # fmt: skip
+        for posting in event["postings"]:
+            if posting[0].startswith("player:"):
+                posting[1] += 1
+        state = json.dumps(event, separators=(",", ":")).encode()
+        connection.execute("UPDATE stored_events SET state = ? WHERE rowid = ?", (state, rowid))
+
+
+@pytest.fixture
+def sqlite_url(tmp_path) -> str:
+    return f"sqlite:///{tmp_path}/demo.sqlite3"
+
+
+def test_demo_balances_every_currency(database_url):
+    """The demo exits 0 and each of its currencies' accounts sums to exactly zero."""
+    result = run_demo(database_url)
+    output = plain_output(result)
+    assert result.exit_code == 0, output
+    for code in CURRENCIES:
+        assert f"{code} sum = 0 ✓" in output
+    assert "✗" not in output
+
+
+def test_demo_shows_scripted_outcomes(sqlite_url):
+    """Retries, a chargeback, a deposit limit and a stray currency get their outcomes."""
+    result = run_demo(sqlite_url)
+    assert result.exit_code == 0, result.output
+    rows = outcome_rows(plain_output(result))
+    assert ("Deposit", "DUPLICATE") in rows
+    assert ("Deposit", "LIMIT_EXCEEDED") in rows
+    assert ("ReverseDeposit", "OK") in rows
+    assert ("Bet", "NEGATIVE_BALANCE") in rows
+    assert ("RequestWithdrawal", "NEGATIVE_BALANCE") in rows
+    assert ("Bet", "WRONG_CURRENCY") in rows
+    assert ("Rollback", "ALREADY_SETTLED") in rows
+
+
+def test_same_seed_gives_same_run(sqlite_url):
+    """Two fresh runs with one seed send the same commands and end with the same totals."""
+    first, second = run_demo(sqlite_url), run_demo(sqlite_url)
+    assert first.exit_code == second.exit_code == 0, second.output
+    assert ("Deposit", "OK") in outcome_rows(plain_output(second))  # --fresh started over
+    assert without_timing(plain_output(first)) == without_timing(plain_output(second))
+
+
+def test_other_seed_gives_other_totals(sqlite_url, tmp_path):
+    """The seed drives the simulation: another seed ends with other totals."""
+    other_url = f"sqlite:///{tmp_path}/other.sqlite3"
+    first, other = run_demo(sqlite_url), run_demo(other_url, "--seed", "8")
+    assert first.exit_code == other.exit_code == 0, other.output
+    first_totals = plain_output(first).partition("folded")[2]
+    other_totals = plain_output(other).partition("folded")[2]
+    assert first_totals != other_totals
+
+
+def test_rerun_without_fresh_replays_every_command(sqlite_url):
+    """Appending the same seed again resends identical commands: all replays, same totals."""
+    first = run_demo(sqlite_url)
+    again = run_demo(sqlite_url, "--no-fresh")
+    assert first.exit_code == again.exit_code == 0, again.output
+    rows = outcome_rows(plain_output(again))
+    assert rows and all(outcome != "OK" for _, outcome in rows)
+    assert plain_output(first).partition("folded")[2] == plain_output(again).partition("folded")[2]
+
+
+def test_demo_stores_eth_amounts_beyond_64_bits(sqlite_url):
+    """A whale's ETH deposit above 2**64 wei is stored and read back exactly."""
+    result = run_demo(sqlite_url)
+    assert result.exit_code == 0, result.output
+    with Ledger(sqlite_url) as ledger:
+        eth_deposits = [
+            event.amount for event in stored_events(ledger)
+            if isinstance(event, Deposited) and event.currency == "ETH"
+        ]  # fmt: skip
+    assert max(eth_deposits) > 2**64
+
+
+def test_tampered_store_fails_loudly(sqlite_url, tmp_path):
+    """An edited posting in the store is named in the report, and the run exits 1."""
+    assert run_demo(sqlite_url).exit_code == 0
+    add_one_minor_unit_to_a_deposit(tmp_path / "demo.sqlite3")
+    result = run_demo(sqlite_url, "--no-fresh", "--seed", "8")
+    output = plain_output(result)
+    assert result.exit_code == 1, output
+    assert "EUR sum = 0.000001 ✗" in output
+    assert "postings do not sum to zero" in output
+    assert "previous_hash mismatch" in output
+    assert "Traceback" not in output
+
+
+@pytest.mark.parametrize("bad_url", ["mysql://x", "sqlite:///"])
+def test_bad_database_url_is_a_usage_error(bad_url):
+    """A database URL the engine cannot use exits 2 with a message naming database_url."""
+    result = run_demo(bad_url)
+    assert result.exit_code == 2
+    assert "database_url" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_unusable_store_is_a_one_line_error(tmp_path):
+    """A SQLite file in a missing directory fails with one line naming the store, exit 1."""
+    url = f"sqlite:///{tmp_path}/missing/demo.sqlite3"
+    result = run_demo(url)
+    assert result.exit_code == 1
+    assert f"Error: the store at {url} failed" in result.output
+    assert "Traceback" not in result.output
