@@ -1,0 +1,206 @@
+"""A small reference model of one provider's EUR wallets, written straight from the spec's
+sentences with plain dicts and ints. It is deliberately naive: it shares no code with the
+engine, so agreement between the two means something."""
+
+from dataclasses import dataclass, field
+
+OK, DUPLICATE, CONFLICT = "OK", "DUPLICATE", "CONFLICT"
+
+
+@dataclass
+class ModelWallet:
+    cash: int = 0
+    bonus: int = 0
+    held: int = 0
+    bets: dict = field(default_factory=dict)  # key -> {cash, bonus, round, status, bonus_id}
+    wins: dict = field(default_factory=dict)  # key -> {cash, bonus, rolled, bonus_id}
+    rounds: dict = field(default_factory=dict)  # round -> {closed, bonus_live}
+    tombstones: set = field(default_factory=set)
+    withdrawals: dict = field(default_factory=dict)  # key -> [amount, status]
+    active_bonus: dict | None = None  # {id, required, progress, cap}
+    reversed: bool = False  # a reversal happened: negative balances are allowed
+
+
+class Model:
+    def __init__(self) -> None:
+        self.wallets: dict[str, ModelWallet] = {}
+
+    def balances(self, player: str) -> tuple[int, int, int]:
+        w = self.wallets.get(player)
+        return (w.cash, w.bonus, w.held) if w else (0, 0, 0)
+
+    # Cashier.
+
+    def deposit(self, player: str, amount: int) -> str:
+        w = self.wallets.setdefault(player, ModelWallet())
+        w.cash += amount
+        return self._settled(w)
+
+    def reverse(self, player: str, amount: int) -> str:
+        w = self.wallets.get(player)
+        if w is None:
+            return "WRONG_CURRENCY"
+        w.cash -= amount
+        w.reversed = True
+        return self._settled(w)
+
+    def withdraw(self, player: str, key: str, amount: int) -> str:
+        w = self.wallets.get(player)
+        if w is None:
+            return "WRONG_CURRENCY"
+        if w.cash < 0 or w.bonus < 0:
+            return "NEGATIVE_BALANCE"
+        if w.cash < amount:
+            return "INSUFFICIENT_FUNDS"
+        self._end_bonus(w)
+        w.cash -= amount
+        w.held += amount
+        w.withdrawals[key] = [amount, "pending"]
+        return self._settled(w)
+
+    def finish_withdrawal(self, player: str, withdrawal: str, complete: bool) -> str:
+        w = self.wallets.get(player)
+        if w is None:
+            return "WRONG_CURRENCY"
+        if withdrawal not in w.withdrawals:
+            return "WITHDRAWAL_NOT_FOUND"
+        amount, status = w.withdrawals[withdrawal]
+        if status != "pending":
+            return "INVALID_STATE"
+        w.held -= amount
+        if not complete:
+            w.cash += amount
+        w.withdrawals[withdrawal][1] = "done"
+        return self._settled(w)
+
+    # Bonus.
+
+    def grant(self, player: str, key: str, amount: int, multiplier: int, cap: int | None) -> str:
+        w = self.wallets.setdefault(player, ModelWallet())
+        if w.active_bonus is not None:
+            return "INVALID_STATE"
+        w.bonus += amount
+        w.active_bonus = {"id": key, "required": amount * multiplier, "progress": 0, "cap": cap}
+        return self._settled(w)
+
+    def forfeit(self, player: str) -> str:
+        w = self.wallets.get(player)
+        if w is None:
+            return "WRONG_CURRENCY"
+        if w.active_bonus is None:
+            return "INVALID_STATE"
+        self._end_bonus(w)
+        return self._settled(w)
+
+    def _end_bonus(self, w: ModelWallet) -> None:
+        if w.active_bonus is not None:
+            w.bonus -= max(w.bonus, 0)
+            w.active_bonus = None
+
+    def _settled(self, w: ModelWallet) -> str:
+        """After any success: convert a wagered bonus, or end a spent one, once rounds close."""
+        b = w.active_bonus
+        if b is None or any(not r["closed"] and r["bonus_live"] > 0 for r in w.rounds.values()):
+            return OK
+        if b["progress"] >= b["required"]:
+            available = max(w.bonus, 0)
+            converted = available if b["cap"] is None else min(available, b["cap"])
+            w.cash += converted
+            w.bonus -= available
+            w.active_bonus = None
+        elif w.bonus <= 0:
+            w.active_bonus = None
+        return OK
+
+    def _bonus_id(self, w: ModelWallet) -> str | None:
+        return w.active_bonus["id"] if w.active_bonus else None
+
+    # Games.
+
+    def bet(self, player: str, key: str, amount: int, round_id: str) -> str:
+        w = self.wallets.get(player)
+        if w is None:
+            return "WRONG_CURRENCY"
+        if key in w.tombstones:
+            w.bets[key] = {
+                "cash": 0,
+                "bonus": 0,
+                "round": round_id,
+                "status": "rolled",
+                "bonus_id": None,
+            }
+            return self._settled(w)
+        if w.cash < 0 or w.bonus < 0:
+            return "NEGATIVE_BALANCE"
+        if w.rounds.get(round_id, {}).get("closed"):
+            return "ROUND_CLOSED"
+        if max(w.cash, 0) + max(w.bonus, 0) < amount:
+            return "INSUFFICIENT_FUNDS"
+        from_cash = min(max(w.cash, 0), amount)
+        w.cash -= from_cash
+        w.bonus -= amount - from_cash
+        round_ = w.rounds.setdefault(round_id, {"closed": False, "bonus_live": 0})
+        round_["bonus_live"] += amount - from_cash
+        bonus_id = self._bonus_id(w)
+        if w.active_bonus is not None:
+            w.active_bonus["progress"] += amount  # slots count 100 %
+        w.bets[key] = {"cash": from_cash, "bonus": amount - from_cash, "round": round_id,
+                       "status": "open", "bonus_id": bonus_id}  # fmt: skip
+        return self._settled(w)
+
+    def win(self, player: str, key: str, bet_key: str, amount: int, closes: bool) -> str:
+        w = self.wallets.get(player)
+        if w is None:
+            return "WRONG_CURRENCY"
+        if key in w.tombstones:
+            w.wins[key] = {"cash": 0, "bonus": 0, "rolled": True, "bonus_id": None}
+            return self._settled(w)
+        bet = w.bets.get(bet_key)
+        if bet is None:
+            return "ALREADY_ROLLED_BACK" if bet_key in w.tombstones else "BET_NOT_FOUND"
+        if bet["status"] == "rolled":
+            return "ALREADY_ROLLED_BACK"
+        if w.rounds[bet["round"]]["closed"]:
+            return "ALREADY_SETTLED"
+        stake = bet["cash"] + bet["bonus"]
+        bonus_share = amount * bet["bonus"] // stake if stake else 0
+        to_bonus = bonus_share if bet["bonus_id"] == self._bonus_id(w) and bet["bonus_id"] else 0
+        w.cash += amount - bonus_share
+        w.bonus += to_bonus
+        w.wins[key] = {"cash": amount - bonus_share, "bonus": to_bonus, "rolled": False,
+                       "bonus_id": bet["bonus_id"]}  # fmt: skip
+        bet["status"] = "settled"
+        if closes:
+            w.rounds[bet["round"]]["closed"] = True
+        return self._settled(w)
+
+    def rollback(self, player: str, target: str) -> str:
+        w = self.wallets.get(player)
+        if w is None:
+            return "WRONG_CURRENCY"
+        if target in w.bets:
+            return self._rollback_bet(w, w.bets[target])
+        if target in w.wins:
+            win = w.wins[target]
+            if not win["rolled"]:
+                w.cash -= win["cash"]
+                if win["bonus_id"] and win["bonus_id"] == self._bonus_id(w):
+                    w.bonus -= win["bonus"]
+                win["rolled"] = True
+                w.reversed = True
+            return self._settled(w)
+        w.tombstones.add(target)
+        return self._settled(w)
+
+    def _rollback_bet(self, w: ModelWallet, bet: dict) -> str:
+        if bet["status"] == "rolled":
+            return self._settled(w)
+        if bet["status"] == "settled" or w.rounds[bet["round"]]["closed"]:
+            return "ALREADY_SETTLED"
+        w.cash += bet["cash"]
+        if bet["bonus_id"] and bet["bonus_id"] == self._bonus_id(w):
+            w.bonus += bet["bonus"]
+            w.active_bonus["progress"] -= bet["cash"] + bet["bonus"]
+        w.rounds[bet["round"]]["bonus_live"] -= bet["bonus"]
+        bet["status"] = "rolled"
+        return self._settled(w)

@@ -1,0 +1,225 @@
+"""Stateful property test: hypothesis drives the real application, on SQLite and on
+PostgreSQL, against the small model in `model.py`. After every step it checks that
+postings sum to zero per currency, every balance equals the fold of its postings and the
+model's, held is never negative and cash and bonus only after a reversal; replays change
+nothing; and a reopened store folds to the same balances."""
+
+import uuid
+
+import msgspec
+import pytest
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import (
+    Bundle, RuleBasedStateMachine, initialize, invariant, precondition, rule,
+    run_state_machine_as_test,
+)  # fmt: skip
+
+from ledger.application import Ledger
+from ledger.core.outcomes import Outcome
+from ledger.summary import summarize
+from tests import builders as b
+from tests.conftest import SteppingClock, drop_pg_schema, new_pg_schema
+from tests.property.model import Model
+
+PLAYERS = ("alice", "bob")
+# Arbitrary minor units (up to 5 EUR), so pro-rata splits really have remainders to round.
+amounts = st.integers(min_value=1, max_value=5_000_000)
+rounds = st.sampled_from(("r1", "r2", "r3"))
+LOW_CASH = 3_000_000
+
+
+class LedgerMachine(RuleBasedStateMachine):
+    database_url_factory = None  # set per backend below
+
+    bets = Bundle("bets")
+    wins = Bundle("wins")
+    withdrawals = Bundle("withdrawals")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.url = type(self).database_url_factory()
+        self.ledger = Ledger(self.url, clock=SteppingClock())
+        self.model = Model()
+        self.history: list[tuple[object, Outcome]] = []
+        self.serial = 0
+
+    def teardown(self) -> None:
+        self.ledger.close()
+        if self.url.startswith("postgresql"):
+            drop_pg_schema(self.url)
+
+    def _key(self, player: str, kind: str) -> str:
+        self.serial += 1
+        return f"{player}-{kind}-{self.serial}"
+
+    def _run(self, command, expected: str, player: str):
+        result = self.ledger.execute(command)
+        assert result.outcome.value == expected, (command, result.outcome, expected)
+        assert tuple(result.balances.__struct_fields__) == ("cash", "bonus", "held")
+        balances = (result.balances.cash, result.balances.bonus, result.balances.held)
+        assert balances == self.model.balances(player), (command, balances)
+        self.history.append((command, result.outcome))
+        return result
+
+    @initialize()
+    def open_wallets(self) -> None:
+        """Alice plays on cash; bob on a little cash and a bonus, so stakes mix the two."""
+        self._run(b.deposit("seed-a", 20_000_000, player="alice"),
+                  self.model.deposit("alice", 20_000_000), "alice")  # fmt: skip
+        self._run(b.deposit("seed-b", 1_000_003, player="bob"),
+                  self.model.deposit("bob", 1_000_003), "bob")  # fmt: skip
+        self._run(b.grant("seed-g", 9_000_007, multiplier=3, player="bob"),
+                  self.model.grant("bob", "seed-g", 9_000_007, 3, None), "bob")  # fmt: skip
+
+    @rule(player=st.sampled_from(PLAYERS), amount=amounts)
+    def deposit(self, player, amount):
+        # Deposits only top up low wallets: rich wallets never stake bonus money.
+        if self.model.balances(player)[0] >= LOW_CASH:
+            return
+        self._run(b.deposit(self._key(player, "d"), amount, player=player),
+                  self.model.deposit(player, amount), player)  # fmt: skip
+
+    @rule(player=st.sampled_from(PLAYERS), amount=amounts)
+    def chargeback(self, player, amount):
+        self._run(b.reverse(self._key(player, "cb"), amount, player=player),
+                  self.model.reverse(player, amount), player)  # fmt: skip
+
+    @rule(target=bets, player=st.sampled_from(PLAYERS), amount=amounts, round_id=rounds,
+          late=st.booleans())  # fmt: skip
+    def bet(self, player, amount, round_id, late):
+        # A "late" bet reuses a key a rollback may already have named (out of order).
+        key = f"{player}-late-{round_id}" if late else self._key(player, "b")
+        if late and any(getattr(c, "idempotency_key", None) == key for c, _ in self.history):
+            key = self._key(player, "b")
+        expected = self.model.bet(player, key, amount, round_id)
+        self._run(b.bet(key, amount, round_id=round_id, player=player), expected, player)
+        return (player, key)
+
+    @rule(target=bets, player=st.sampled_from(PLAYERS), extra=amounts, round_id=rounds)
+    def bet_beyond_cash(self, player, extra, round_id):
+        """A stake larger than the cash balance, so it spends bonus money too."""
+        amount = max(self.model.balances(player)[0], 0) + extra
+        key = self._key(player, "bb")
+        expected = self.model.bet(player, key, amount, round_id)
+        self._run(b.bet(key, amount, round_id=round_id, player=player), expected, player)
+        return (player, key)
+
+    @rule(target=wins, bet=bets, amount=st.integers(0, 10_000_000),
+          closes=st.booleans())  # fmt: skip
+    def win(self, bet, amount, closes):
+        player, bet_key = bet
+        key = self._key(player, "w")
+        expected = self.model.win(player, key, bet_key, amount, closes)
+        self._run(b.win(key, bet_key, amount, closed=closes, player=player), expected, player)
+        return (player, key)
+
+    @rule(bet=bets)
+    def roll_back_bet(self, bet):
+        self._roll_back(*bet)
+
+    @rule(win=wins)
+    def roll_back_win(self, win):
+        self._roll_back(*win)
+
+    @rule(player=st.sampled_from(PLAYERS), round_id=rounds)
+    def roll_back_before_the_bet(self, player, round_id):
+        self._roll_back(player, f"{player}-late-{round_id}")
+
+    def _roll_back(self, player, target):
+        expected = self.model.rollback(player, target)
+        self._run(b.rollback(self._key(player, "rb"), target, player=player), expected, player)
+
+    @rule(target=withdrawals, player=st.sampled_from(PLAYERS), amount=amounts)
+    def withdraw(self, player, amount):
+        key = self._key(player, "wd")
+        self._run(
+            b.withdraw(key, amount, player=player), self.model.withdraw(player, key, amount), player
+        )
+        return (player, key)
+
+    @rule(withdrawal=withdrawals, complete=st.booleans())
+    def finish_withdrawal(self, withdrawal, complete):
+        player, key = withdrawal
+        build = b.complete if complete else b.cancel
+        expected = self.model.finish_withdrawal(player, key, complete)
+        self._run(build(self._key(player, "wf"), key, player=player), expected, player)
+
+    @rule(player=st.sampled_from(PLAYERS), amount=amounts, multiplier=st.sampled_from((0, 1, 3)),
+          cap=st.none() | amounts)  # fmt: skip
+    def grant_bonus(self, player, amount, multiplier, cap):
+        key = self._key(player, "g")
+        expected = self.model.grant(player, key, amount, multiplier, cap)
+        command = b.grant(key, amount, multiplier=multiplier, max_conversion=cap, player=player)
+        self._run(command, expected, player)
+
+    @rule(player=st.sampled_from(PLAYERS))
+    def forfeit_bonus(self, player):
+        self._run(
+            b.forfeit(self._key(player, "f"), player=player), self.model.forfeit(player), player
+        )
+
+    @precondition(lambda self: self.history)
+    @rule(data=st.data())
+    def replay(self, data):
+        """An identical resend changes nothing and answers as the original did."""
+        command, first = data.draw(st.sampled_from(self.history))
+        if first in (Outcome.DUPLICATE, Outcome.CONFLICT):
+            return
+        expected = "DUPLICATE" if first is Outcome.OK else first.value
+        self._run(command, expected, command.player_id)
+        self.history.pop()
+
+    @precondition(lambda self: self.history)
+    @rule(data=st.data())
+    def conflicting_resend(self, data):
+        """The same key with a different request is a conflict and changes nothing."""
+        command, _ = data.draw(st.sampled_from(self.history))
+        other = "bob" if command.player_id == "alice" else "alice"
+        self._run(msgspec.structs.replace(command, player_id=other), "CONFLICT", other)
+        self.history.pop()
+
+    @rule()
+    def reopen(self):
+        """A restarted engine folds the stored streams to the same balances."""
+        self.ledger.close()
+        self.ledger = Ledger(self.url, clock=SteppingClock())
+        for player in PLAYERS:
+            balances = self.ledger.balances(player, "EUR")
+            assert (balances.cash, balances.bonus, balances.held) == self.model.balances(player)
+
+    @invariant()
+    def books_balance_and_balances_are_posting_folds(self):
+        summary = summarize(self.ledger)
+        assert summary.problems == (), summary.problems
+        assert all(totals.total == 0 for totals in summary.currencies)
+
+    @invariant()
+    def nothing_negative_without_a_reversal(self):
+        for player in PLAYERS:
+            balances = self.ledger.balances(player, "EUR")
+            assert balances.held >= 0
+            wallet = self.model.wallets.get(player)
+            if wallet is None or not wallet.reversed:
+                assert balances.cash >= 0 and balances.bonus >= 0, (player, balances)
+
+
+MACHINE_SETTINGS = settings(
+    max_examples=25,
+    stateful_step_count=30,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+)
+
+
+def test_ledger_matches_model_on_sqlite(tmp_path):
+    """The engine on an SQLite file agrees with the model after every step."""
+    LedgerMachine.database_url_factory = lambda: f"sqlite:///{tmp_path}/{uuid.uuid4().hex}.db"
+    run_state_machine_as_test(LedgerMachine, settings=MACHINE_SETTINGS)
+
+
+@pytest.mark.postgres
+def test_ledger_matches_model_on_postgres(pg_database):
+    """The engine on PostgreSQL agrees with the model after every step."""
+    LedgerMachine.database_url_factory = lambda: new_pg_schema(pg_database)
+    run_state_machine_as_test(LedgerMachine, settings=settings(MACHINE_SETTINGS, max_examples=15))
