@@ -23,9 +23,12 @@ from ledger.core.commands import COMMAND_TYPES
 from ledger.core.errors import ChainBroken, ConcurrencyExhausted, InvalidArgument
 from ledger.core.money import CurrencyRegistry, format_amount
 from ledger.core.outcomes import Outcome
+from ledger.config import load_rules
+from ledger.core.policy import Rules
 from ledger.database import redact, store_environment
 from ledger.demo import (
-    PLAYER_COUNT_MAX, ROUND_COUNT_MAX, SEED_MAX, DemoConfig, Tally, open_ledger, simulate,
+    CURRENCIES as DEMO_CURRENCIES, PLAYER_COUNT_MAX, ROUND_COUNT_MAX, SEED_MAX, DemoConfig,
+    Tally, open_ledger, simulate,
 )  # fmt: skip
 from ledger.summary import PLAYER_ACCOUNT_KINDS, CurrencyTotals, LedgerSummary, summarize
 
@@ -34,8 +37,17 @@ SQLITE_FILE_SUFFIXES = ("", "-wal", "-shm", "-journal")
 
 
 @click.group()
-def main() -> None:
+@click.option(
+    "--config", "config_path", envvar="LEDGER_CONFIG", default=None,
+    type=click.Path(dir_okay=False), help="TOML file: currencies and casino policy.",
+)  # fmt: skip
+@click.pass_context
+def main(context: click.Context, config_path: str | None) -> None:
     """Casino ledger: an event-sourced, double-entry ledger engine."""
+    try:
+        context.obj = load_rules(config_path)
+    except InvalidArgument as error:
+        raise click.BadParameter(str(error), param_hint="'--config'") from None
 
 
 @main.command()
@@ -59,13 +71,15 @@ def main() -> None:
     "--fresh/--no-fresh", default=True, show_default=True,
     help="Delete the SQLite file first. A PostgreSQL store is never deleted: runs append.",
 )  # fmt: skip
-def demo(database_url: str, players: int, rounds: int, seed: int, fresh: bool) -> None:
+@click.pass_obj
+def demo(rules: Rules, database_url: str, players: int, rounds: int, seed: int, fresh: bool):
     """Runs a seeded casino simulation and prints its trial balance.
 
     Players deposit, play, get bonuses, hit limits, retry, are charged back and withdraw,
     all through the real ledger; the closing balances are folded from the stored events.
     """
     environment = _store_environment(database_url)
+    _require_demo_currencies(rules)
     is_sqlite = environment["PERSISTENCE_MODULE"] == "eventsourcing.sqlite"
     if fresh and is_sqlite:
         _delete_sqlite_store(environment["SQLITE_DBNAME"])
@@ -77,7 +91,7 @@ def demo(database_url: str, players: int, rounds: int, seed: int, fresh: bool) -
         f"ledger demo: {players} players × {rounds} rounds, seed {seed}, "
         f"{redact(database_url)} ({mode})",
     )
-    with _store_errors(database_url), open_ledger(database_url, seed) as ledger:
+    with _store_errors(database_url), open_ledger(database_url, seed, rules) as ledger:
         started_s = time.perf_counter()
         tally = _simulate_with_progress(ledger, config, console)
         elapsed_s = time.perf_counter() - started_s
@@ -90,6 +104,13 @@ def demo(database_url: str, players: int, rounds: int, seed: int, fresh: bool) -
 def _say(console: Console, text: str, style: str | None = None) -> None:
     """Prints one plain line: no markup or highlighting, never wrapped, so it stays greppable."""
     console.print(text, style=style, markup=False, highlight=False, soft_wrap=True)
+
+
+def _require_demo_currencies(rules: Rules) -> None:
+    missing = [code for code in DEMO_CURRENCIES if code not in rules.currencies]
+    if missing:
+        message = f"the demo plays in {', '.join(DEMO_CURRENCIES)}; missing: {', '.join(missing)}"
+        raise click.BadParameter(message, param_hint="'--config'")
 
 
 def _store_environment(database_url: str) -> dict[str, str]:

@@ -30,6 +30,7 @@ from ledger.core import commands as c
 from ledger.core import limits
 from ledger.core.money import Currency, CurrencyRegistry, parse_amount
 from ledger.core.outcomes import Outcome
+from ledger.core.policy import Rules
 from ledger.core.state import ZERO_BALANCES
 from ledger.results import CommandResult
 
@@ -116,9 +117,9 @@ def seeded_ids(seed: int) -> Callable[[], UUID]:
     return lambda: UUID(int=rng.getrandbits(128), version=4)
 
 
-def open_ledger(database_url: str, seed: int) -> Ledger:
+def open_ledger(database_url: str, seed: int, rules: Rules | None = None) -> Ledger:
     """The real ledger on database_url, with the demo's stepping clock and seeded ids."""
-    return Ledger(database_url, clock=DemoClock(), new_id=seeded_ids(seed))
+    return Ledger(database_url, rules=rules, clock=DemoClock(), new_id=seeded_ids(seed))
 
 
 @dataclass(frozen=True, slots=True)

@@ -156,3 +156,38 @@ def test_unusable_store_is_a_one_line_error(tmp_path):
     assert result.exit_code == 1
     assert f"Error: the store at {url} failed" in result.output
     assert "Traceback" not in result.output
+
+
+def test_config_file_sets_the_currency_registry(tmp_path):
+    """A config file's currency maximum is enforced by the demo's ledger."""
+    config = tmp_path / "ledger.toml"
+    config.write_text(
+        "".join(
+            f'[[currencies]]\ncode = "{code}"\nscale = {scale}\n'
+            for code, scale in (("EUR", 6), ("USD", 6), ("BTC", 8), ("ETH", 18))
+        )
+    )
+    url = f"sqlite:///{tmp_path}/cfg.sqlite3"
+    result = CliRunner().invoke(
+        main,
+        ["--config", str(config), "demo", "--players", "4", "--rounds", "2", "--database-url", url],
+    )
+    assert result.exit_code == 0, result.output
+
+
+def test_bad_config_is_refused_naming_the_field(tmp_path):
+    """A malformed config exits 2 with the offending field's path."""
+    config = tmp_path / "ledger.toml"
+    config.write_text('[[currencies]]\ncode = "EUR"\nscale = 40\n')
+    result = CliRunner().invoke(main, ["--config", str(config), "demo"])
+    assert result.exit_code == 2
+    assert "config.currencies[0].scale" in result.output
+
+
+def test_config_without_the_demo_currencies_is_refused(tmp_path):
+    """The demo needs its four currencies and says which are missing."""
+    config = tmp_path / "ledger.toml"
+    config.write_text('[[currencies]]\ncode = "EUR"\nscale = 6\n')
+    result = CliRunner().invoke(main, ["--config", str(config), "demo"])
+    assert result.exit_code == 2
+    assert "missing: USD, BTC, ETH" in result.output
