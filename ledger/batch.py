@@ -57,18 +57,16 @@ class BatchAttempt:
             now=self.now, journal_id=self.new_id(), wallet_id=wallet, rules=self.rules
         )
         decision = decide(state, command, context)
-        if decision.outcome is Outcome.OK:
+        if decision.outcome is not Outcome.OK:
+            self.rejected.add(wallet)
+        journal_id: UUID | None = None
+        first = last = state.version if state is not None else 0
+        if decision.events:  # a success, or a rejection after a time-driven event (expiry)
             self.wallets[wallet] = decision.state
             self.to_save.extend(decision.events)
-            first, last = (
-                decision.events[0].originator_version,
-                decision.events[-1].originator_version,
-            )
-            journal_id: UUID | None = context.journal_id
-        else:
-            self.rejected.add(wallet)
-            first = last = state.version if state is not None else 0
-            journal_id = None
+            first = decision.events[0].originator_version
+            last = decision.events[-1].originator_version
+            journal_id = context.journal_id
         after = _balances(self.wallets[wallet])
         record = CommandRecorded(
             originator_id=record_id,

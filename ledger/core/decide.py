@@ -49,7 +49,12 @@ assert set(_DECIDERS) == set(c.COMMAND_TYPES)
 
 
 def decide(state: WalletState | None, command: c.Command, context: Context) -> Decision:
-    """Decides command against state; the command has already passed validation."""
+    """Decides command against state; the command has already passed validation.
+
+    A rejection returns no events of its own, but time-driven events that came due before
+    the command (a bonus expiry) are returned all the same: they happened whatever the
+    command's fate, and the rejection's balances must already reflect them.
+    """
     assert state is None or state.wallet_id == context.wallet_id
     if state is None and not isinstance(command, c.WALLET_OPENING):
         return Decision(Outcome.WRONG_CURRENCY, (), None)
@@ -57,9 +62,13 @@ def decide(state: WalletState | None, command: c.Command, context: Context) -> D
     if state is None:
         draft.emit(e.WalletOpened, (), player_id=command.player_id)
     expire_bonus_if_due(draft)
+    due, state_after_due = tuple(draft.events), draft.state
     outcome = _DECIDERS[type(command)](draft, command)
     if outcome is not Outcome.OK:
-        return Decision(outcome, (), state)
+        assert len(draft.events) == len(due), "a rejection emits nothing of its own"
+        if state is None:
+            return Decision(outcome, (), None)  # never open a wallet for a rejection
+        return Decision(outcome, due, state_after_due)
     settle_bonus_if_due(draft)
     assert draft.events, "every success emits at least one event"
     return Decision(outcome, tuple(draft.events), draft.state)

@@ -45,10 +45,12 @@ def decide_forfeit(draft: Draft, command: c.ForfeitBonus) -> Outcome:
 
 
 def forfeit_active_bonus(draft: Draft, reason: str) -> None:
-    """Returns what is left of the active bonus to the house (never a negative amount)."""
+    """Returns what is left of the active bonus to the house; a deficit is charged to cash."""
+    _charge_deficit(draft)
     state = draft.wallet
     assert state.bonus_record is not None
-    amount = max(state.bonus, 0)
+    amount = state.bonus
+    assert amount >= 0
     draft.emit(
         e.BonusForfeited,
         _bonus_to_house(state, amount),
@@ -79,14 +81,17 @@ def settle_bonus_if_due(draft: Draft) -> None:
 
 
 def has_open_bonus_round(state: WalletState) -> bool:
+    """Some open round holds bonus money or wagering that counted towards the bonus."""
     return len(state.open_bonus_rounds) > 0
 
 
 def _convert(draft: Draft) -> None:
+    _charge_deficit(draft)
     state = draft.wallet
     record = state.bonus_record
     assert record is not None
-    available = max(state.bonus, 0)
+    available = state.bonus
+    assert available >= 0
     cap = record.max_conversion
     converted = available if cap is None else min(available, cap)
     player, currency = state.player_id, state.currency
@@ -106,6 +111,23 @@ def _convert(draft: Draft) -> None:
             bonus_id=record.bonus_id,
             amount=available - converted,
             reason="conversion_cap",
+        )
+
+
+def _charge_deficit(draft: Draft) -> None:
+    """A bonus may only end at zero or above: a negative bonus balance is moved to cash."""
+    state = draft.wallet
+    assert state.bonus_record is not None
+    if state.bonus < 0:
+        player, currency = state.player_id, state.currency
+        draft.emit(
+            e.BonusDeficitCharged,
+            (
+                posting(a.player_cash(player, currency), state.bonus),
+                posting(a.player_bonus(player, currency), -state.bonus),
+            ),
+            bonus_id=state.bonus_record.bonus_id,
+            amount=-state.bonus,
         )
 
 

@@ -13,7 +13,9 @@ from ledger.core import events as e
 from ledger.core.draft import Draft, posting
 from ledger.core.decide_limits import is_self_excluded, loss_exceeds_limit
 from ledger.core.outcomes import Outcome
-from ledger.core.state import BET_OPEN, BET_ROLLED_BACK, BET_SETTLED, BetRecord, WalletState
+from ledger.core.state import (
+    BET_OPEN, BET_ROLLED_BACK, BET_SETTLED, BetRecord, WalletState, WinRecord,
+)  # fmt: skip
 
 
 def decide_bet(draft: Draft, command: c.Bet) -> Outcome:
@@ -114,7 +116,7 @@ def decide_rollback(draft: Draft, command: c.Rollback) -> Outcome:
     if win is not None:
         if win.rolled_back:
             return _repeated(draft, command)
-        _roll_back_win(draft, command, win.cash_amount, win.bonus_amount, win.bonus_id)
+        _roll_back_win(draft, command, win)
         return Outcome.OK
     if target in state.tombstones:
         return _repeated(draft, command)
@@ -150,23 +152,28 @@ def _roll_back_bet(draft: Draft, command: c.Rollback, bet: BetRecord) -> Outcome
     return Outcome.OK
 
 
-def _roll_back_win(draft: Draft, command: c.Rollback, cash: int, bonus: int, bonus_id) -> None:
-    """Takes a paid win back exactly; cash or bonus may go negative (a reversal)."""
+def _roll_back_win(draft: Draft, command: c.Rollback, win: WinRecord) -> None:
+    """Takes a paid win back leg by leg; cash or bonus may go negative (a reversal).
+
+    The bonus leg comes back from the player's bonus while that bonus lives, otherwise from
+    the house bonus account; the share that went to the house bonus comes back from there.
+    """
     state = draft.wallet
-    debited, from_house = _bonus_split(state, bonus_id, bonus)
+    debited, from_house = _bonus_split(state, win.bonus_id, win.bonus_amount)
+    total = win.cash_amount + win.bonus_amount + win.bonus_forfeited
     draft.emit(
         e.WinRolledBack,
         (
-            posting(a.house_games(command.provider, state.currency), cash + bonus),
-            posting(a.player_cash(state.player_id, state.currency), -cash),
+            posting(a.house_games(command.provider, state.currency), total),
+            posting(a.player_cash(state.player_id, state.currency), -win.cash_amount),
             posting(a.player_bonus(state.player_id, state.currency), -debited),
-            posting(a.house_bonus(state.currency), -from_house),
+            posting(a.house_bonus(state.currency), -(from_house + win.bonus_forfeited)),
         ),
         provider=command.provider,
         target_key=command.target_key,
-        cash_amount=cash,
+        cash_amount=win.cash_amount,
         bonus_amount=debited,
-        bonus_forfeited=from_house,
+        bonus_forfeited=from_house + win.bonus_forfeited,
     )
 
 

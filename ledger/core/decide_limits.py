@@ -14,7 +14,8 @@ from ledger.core import events as e
 from ledger.core import limits
 from ledger.core.draft import Draft
 from ledger.core.outcomes import Outcome
-from ledger.core.state import WalletState, effective_limits, to_micros, window_sum
+from ledger.core.state import WalletState, effective_limits, to_micros
+from ledger.core.window import TimeWindow, window_sum
 from ledger.core.validation import LIMIT_FIELDS
 
 _WINDOWS = (("24h", limits.window_24h_s), ("7d", limits.window_7d_s), ("30d", limits.window_30d_s))
@@ -33,12 +34,14 @@ def loss_exceeds_limit(state: WalletState, now: datetime, stake: int) -> bool:
     return _exceeds(state, now, stake, "loss_limit", state.loss_window)
 
 
-def _exceeds(state: WalletState, now: datetime, amount: int, prefix: str, entries) -> bool:
+def _exceeds(
+    state: WalletState, now: datetime, amount: int, prefix: str, window: TimeWindow
+) -> bool:
     active = effective_limits(state, now)
     now_us = to_micros(now)
     for suffix, window_s in _WINDOWS:
         limit = getattr(active, f"{prefix}_{suffix}")
-        if limit is not None and max(window_sum(entries, now_us, window_s), 0) + amount > limit:
+        if limit is not None and max(window_sum(window, now_us, window_s), 0) + amount > limit:
             return True
     return False
 

@@ -155,6 +155,14 @@ class BonusForfeited(WalletEvent, frozen=True, kw_only=True, tag="BonusForfeited
     reason: str  # "forfeited", "expired", "withdrawal", "conversion_cap", "exhausted"
 
 
+class BonusDeficitCharged(WalletEvent, frozen=True, kw_only=True, tag="BonusDeficitCharged"):
+    """A bonus ending below zero (a win rollback took back spent bonus money): the deficit
+    is charged to cash, so the bonus balance returns to zero and cannot block for ever."""
+
+    bonus_id: str
+    amount: int
+
+
 class BonusConverted(WalletEvent, frozen=True, kw_only=True, tag="BonusConverted"):
     bonus_id: str
     amount: int
@@ -205,8 +213,8 @@ class CommandRecorded(StoredEventBase, frozen=True, kw_only=True, tag="CommandRe
 WALLET_EVENT_TYPES: tuple[type[WalletEvent], ...] = (
     WalletOpened, Deposited, DepositReversed, BetPlaced, BetVoided, WinPaid, WinVoided,
     BetRolledBack, WinRolledBack, RollbackRepeated, RollbackTombstoned, WithdrawalRequested,
-    WithdrawalCompleted, WithdrawalReleased, BonusGranted, BonusForfeited, BonusConverted,
-    LimitsChanged,
+    WithdrawalCompleted, WithdrawalReleased, BonusGranted, BonusForfeited, BonusDeficitCharged,
+    BonusConverted, LimitsChanged,
 )  # fmt: skip
 
 EVENT_TYPES: tuple[type[StoredEventBase], ...] = (*WALLET_EVENT_TYPES, CommandRecorded)
@@ -215,7 +223,7 @@ AnyEvent = (
     WalletOpened | Deposited | DepositReversed | BetPlaced | BetVoided | WinPaid | WinVoided
     | BetRolledBack | WinRolledBack | RollbackRepeated | RollbackTombstoned | WithdrawalRequested
     | WithdrawalCompleted | WithdrawalReleased | BonusGranted | BonusForfeited
-    | BonusConverted | LimitsChanged | CommandRecorded
+    | BonusDeficitCharged | BonusConverted | LimitsChanged | CommandRecorded
 )  # fmt: skip
 
 

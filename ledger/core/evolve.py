@@ -13,9 +13,10 @@ from ledger.core import events as e
 from ledger.core import limits
 from ledger.core.chain import genesis_hash
 from ledger.core.errors import ChainBroken
+from ledger.core.window import TimeWindow, window_add
 from ledger.core.state import (
     BET_OPEN, BET_ROLLED_BACK, BET_SETTLED, WITHDRAWAL_COMPLETED, BetRecord, BonusRecord,
-    RoundRecord, WalletState, WinRecord, WithdrawalRecord, WindowEntries, to_micros,
+    RoundRecord, WalletState, WinRecord, WithdrawalRecord, to_micros,
 )  # fmt: skip
 
 
@@ -86,7 +87,11 @@ def _(event: e.BetPlaced, state: WalletState) -> WalletState:
     round_key = (event.provider, event.round_id)
     round_ = state.rounds.get(round_key, RoundRecord())
     assert not round_.closed, round_key
-    round_ = replace(round_, bonus_stake_live=round_.bonus_stake_live + event.bonus_stake)
+    round_ = replace(
+        round_,
+        bonus_stake_live=round_.bonus_stake_live + event.bonus_stake,
+        wagering_live=round_.wagering_live + event.wagering_contribution,
+    )
     stake = event.cash_stake + event.bonus_stake
     return replace(
         state,
@@ -122,6 +127,7 @@ def _(event: e.WinPaid, state: WalletState) -> WalletState:
         cash_amount=event.cash_amount,
         bonus_amount=event.bonus_amount,
         bonus_id=bet.bonus_id,
+        bonus_forfeited=event.bonus_forfeited,
     )
     round_key = (event.provider, event.round_id)
     round_ = state.rounds[round_key]
@@ -154,7 +160,11 @@ def _(event: e.BetRolledBack, state: WalletState) -> WalletState:
     assert bet.status == BET_OPEN, bet_key
     round_key = (event.provider, bet.round_id)
     round_ = state.rounds[round_key]
-    round_ = replace(round_, bonus_stake_live=round_.bonus_stake_live - bet.bonus_stake)
+    round_ = replace(
+        round_,
+        bonus_stake_live=round_.bonus_stake_live - bet.bonus_stake,
+        wagering_live=round_.wagering_live - bet.wagering_contribution,
+    )
     stake = bet.cash_stake + bet.bonus_stake
     return replace(
         state,
@@ -244,6 +254,11 @@ def _(event: e.BonusForfeited, state: WalletState) -> WalletState:
 
 
 @_apply.register
+def _(event: e.BonusDeficitCharged, state: WalletState) -> WalletState:
+    return replace(state, cash=state.cash - event.amount, bonus=state.bonus + event.amount)
+
+
+@_apply.register
 def _(event: e.BonusConverted, state: WalletState) -> WalletState:
     return replace(
         state, bonus=state.bonus - event.amount, cash=state.cash + event.amount, bonus_record=None
@@ -263,7 +278,7 @@ def _(event: e.LimitsChanged, state: WalletState) -> WalletState:
 def _with_round(state: WalletState, round_key, round_: RoundRecord) -> dict:
     """The rounds map with round_ stored, and the index of open bonus-funded rounds."""
     index = state.open_bonus_rounds
-    if not round_.closed and round_.bonus_stake_live > 0:
+    if round_.bears_on_bonus:
         index = index.set(round_key, True)
     elif round_key in index:
         index = index.delete(round_key)
@@ -277,13 +292,7 @@ def _wagered(record: BonusRecord | None, bonus_id: str | None, contribution: int
     return replace(record, wagering_progress=record.wagering_progress + contribution)
 
 
-def _window_add(entries: WindowEntries, event: e.WalletEvent, amount: int) -> WindowEntries:
-    """Appends (recorded_at, amount) and drops entries older than the longest window."""
+def _window_add(window: TimeWindow, event: e.WalletEvent, amount: int) -> TimeWindow:
+    """Adds (recorded_at, amount), dropping entries older than the longest window."""
     now_us = to_micros(event.recorded_at)
-    horizon_us = now_us - limits.window_30d_s * 1_000_000
-    kept = entries if not entries or entries[0][0] > horizon_us else _prune(entries, horizon_us)
-    return (*kept, (now_us, amount))
-
-
-def _prune(entries: WindowEntries, horizon_us: int) -> WindowEntries:
-    return tuple(entry for entry in entries if entry[0] > horizon_us)
+    return window_add(window, now_us, amount, now_us - limits.window_30d_s * 1_000_000)

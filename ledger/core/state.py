@@ -12,6 +12,7 @@ import msgspec
 from immutables import Map
 
 from ledger.core.events import LimitSet
+from ledger.core.window import TimeWindow
 
 BET_OPEN = "open"
 BET_SETTLED = "settled"  # a win references it
@@ -35,14 +36,21 @@ class BetRecord(msgspec.Struct, frozen=True, kw_only=True):
 class WinRecord(msgspec.Struct, frozen=True, kw_only=True):
     bet_key: str
     cash_amount: int
-    bonus_amount: int
+    bonus_amount: int  # credited to the player's bonus
     bonus_id: str | None
+    bonus_forfeited: int = 0  # the bonus share that went to the house bonus account
     rolled_back: bool = False
 
 
 class RoundRecord(msgspec.Struct, frozen=True, kw_only=True):
     closed: bool = False
     bonus_stake_live: int = 0  # bonus money of bets in this round not rolled back
+    wagering_live: int = 0  # wagering those bets counted towards the active bonus
+
+    @property
+    def bears_on_bonus(self) -> bool:
+        """Open with bonus money or bonus wagering in play: the bonus cannot settle yet."""
+        return not self.closed and (self.bonus_stake_live > 0 or self.wagering_live > 0)
 
 
 class WithdrawalRecord(msgspec.Struct, frozen=True, kw_only=True):
@@ -67,10 +75,6 @@ class Balances(msgspec.Struct, frozen=True):
     held: int
 
 
-# (timestamp in microseconds since the epoch, amount) entries inside the longest window.
-WindowEntries = tuple[tuple[int, int], ...]
-
-
 class WalletState(msgspec.Struct, frozen=True, kw_only=True):
     wallet_id: UUID
     player_id: str
@@ -83,15 +87,15 @@ class WalletState(msgspec.Struct, frozen=True, kw_only=True):
     bets: Map = Map()
     wins: Map = Map()
     rounds: Map = Map()
-    open_bonus_rounds: Map = Map()  # round keys open with bonus money in play
+    open_bonus_rounds: Map = Map()  # keys of rounds that bear on the bonus
     tombstones: Map = Map()
     withdrawals: Map = Map()
     bonus_record: BonusRecord | None = None
     limits: LimitSet = LimitSet()
     pending_limits: LimitSet | None = None
     pending_limits_at: datetime | None = None
-    deposit_window: WindowEntries = ()
-    loss_window: WindowEntries = ()
+    deposit_window: TimeWindow = TimeWindow()
+    loss_window: TimeWindow = TimeWindow()
 
     @property
     def balances(self) -> Balances:
@@ -118,12 +122,6 @@ def to_micros(moment: datetime) -> int:
     """Microseconds since the epoch, exact (no float)."""
     delta = moment - _EPOCH
     return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
-
-
-def window_sum(entries: WindowEntries, now_us: int, window_s: int) -> int:
-    """Sum of entries inside the half-open window (now - window, now]."""
-    start_us = now_us - window_s * 1_000_000
-    return sum(amount for at_us, amount in entries if start_us < at_us <= now_us)
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)

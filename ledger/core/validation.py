@@ -7,6 +7,8 @@ Identifiers that become part of account names must not contain the ':' separator
 import re
 from datetime import datetime
 
+import msgspec
+
 from ledger.core import commands as c
 from ledger.core import limits
 from ledger.core.accounts import RAILS
@@ -20,6 +22,7 @@ _KEY = re.compile(r"[\x21-\x7e]+")  # printable ASCII, no spaces or control char
 
 def validate(command: c.Command, rules: Rules) -> None:
     """Raises InvalidArgument naming the first malformed field of command."""
+    _check_types(command)
     _check_key(command.idempotency_key, "idempotency_key")
     _check_account_id(command.player_id, "player_id", limits.player_id_length_max)
     currency = rules.currencies.get(command.currency)
@@ -29,11 +32,25 @@ def validate(command: c.Command, rules: Rules) -> None:
     _VALIDATORS[type(command)](command, currency, rules)
 
 
-def _check_key(value: str, field: str) -> None:
+def _check_types(command: c.Command) -> None:
+    """Struct construction does not type-check; a float or a string must never reach the
+    store, where the typed decoder would later refuse it and make the wallet unreadable."""
+    fields = msgspec.structs.asdict(command)
+    try:
+        checked = msgspec.convert(fields, type(command))
+    except msgspec.ValidationError as error:
+        reason, _, path = str(error).rpartition(" - at `$.")
+        raise InvalidArgument(path.rstrip("`") or "command", reason or str(error)) from None
+    for field, value in fields.items():
+        if type(getattr(checked, field)) is not type(value):
+            raise InvalidArgument(field, f"has the wrong type {type(value).__name__}")
+
+
+def _check_key(value: str, field: str, length_max: int = limits.idempotency_key_length_max):
     if not isinstance(value, str) or not value:
         raise InvalidArgument(field, "is required")
-    if len(value) > limits.idempotency_key_length_max:
-        raise InvalidArgument(field, f"is longer than {limits.idempotency_key_length_max}")
+    if len(value) > length_max:
+        raise InvalidArgument(field, f"is longer than {length_max}")
     if not _KEY.fullmatch(value):
         raise InvalidArgument(field, "must be printable ASCII without spaces")
 
@@ -67,7 +84,7 @@ def _validate_deposit(command, currency: Currency, rules: Rules) -> None:
 
 def _validate_bet(command: c.Bet, currency: Currency, rules: Rules) -> None:
     check_amount(command.amount, currency, field="amount")
-    _check_key(command.round_id, "round_id")
+    _check_key(command.round_id, "round_id", limits.round_id_length_max)
     if command.game_category not in rules.policy.game_category_weights:
         raise InvalidArgument("game_category", f"unknown category {command.game_category[:32]!r}")
 

@@ -1,6 +1,8 @@
 """The application on the real stores (SQLite file and PostgreSQL): idempotency records,
 atomic batches, reopening, hash-chain tamper detection, arbitrary-precision amounts."""
 
+from datetime import timedelta
+
 import msgspec
 import pytest
 from eventsourcing.persistence import PersistenceError
@@ -154,3 +156,20 @@ def test_malformed_input_names_the_field_and_writes_nothing(ledger, database_url
     with pytest.raises(InvalidArgument, match="player_id: may hold only"):
         ledger.execute(deposit("d3", EUR, player="a:b"))
     assert RawStore(database_url).count() == rows
+
+
+def test_a_refused_command_still_records_a_bonus_expiry_that_came_due(database_url):
+    """The rejection's balances show the expired bonus gone, and the store agrees."""
+    clock = SteppingClock()
+    with Ledger(database_url, clock=clock) as ledger:
+        ledger.execute(deposit("d1", EUR))
+        ledger.execute(
+            grant("g1", 5 * EUR, multiplier=10, expires_at=clock.now + timedelta(hours=1))
+        )
+        clock.advance(timedelta(hours=2))
+        refused = ledger.execute(bet("b1", 3 * EUR))
+        assert refused.outcome is Outcome.INSUFFICIENT_FUNDS
+        assert (refused.balances.cash, refused.balances.bonus) == (EUR, 0)
+        assert ledger.execute(bet("b1", 3 * EUR)).balances.bonus == 0  # the replay agrees
+    with Ledger(database_url) as reopened:
+        assert reopened.balances("p1", "EUR").bonus == 0

@@ -24,6 +24,10 @@ class ModelWallet:
 class Model:
     def __init__(self) -> None:
         self.wallets: dict[str, ModelWallet] = {}
+        # The counterparty accounts, tracked leg by leg, not derived from the players'.
+        self.games = 0  # house:games:hub88:EUR
+        self.house_bonus = 0  # house:bonus:EUR
+        self.psp = 0  # psp:stripe:EUR
 
     def balances(self, player: str) -> tuple[int, int, int]:
         w = self.wallets.get(player)
@@ -34,6 +38,7 @@ class Model:
     def deposit(self, player: str, amount: int) -> str:
         w = self.wallets.setdefault(player, ModelWallet())
         w.cash += amount
+        self.psp -= amount
         return self._settled(w)
 
     def reverse(self, player: str, amount: int) -> str:
@@ -41,6 +46,7 @@ class Model:
         if w is None:
             return "WRONG_CURRENCY"
         w.cash -= amount
+        self.psp += amount
         w.reversed = True
         return self._settled(w)
 
@@ -68,7 +74,9 @@ class Model:
         if status != "pending":
             return "INVALID_STATE"
         w.held -= amount
-        if not complete:
+        if complete:
+            self.psp += amount
+        else:
             w.cash += amount
         w.withdrawals[withdrawal][1] = "done"
         return self._settled(w)
@@ -80,6 +88,7 @@ class Model:
         if w.active_bonus is not None:
             return "INVALID_STATE"
         w.bonus += amount
+        self.house_bonus -= amount
         w.active_bonus = {"id": key, "required": amount * multiplier, "progress": 0, "cap": cap}
         return self._settled(w)
 
@@ -94,22 +103,35 @@ class Model:
 
     def _end_bonus(self, w: ModelWallet) -> None:
         if w.active_bonus is not None:
-            w.bonus -= max(w.bonus, 0)
+            self._charge_deficit(w)
+            self.house_bonus += w.bonus
+            w.bonus = 0
             w.active_bonus = None
+
+    def _charge_deficit(self, w: ModelWallet) -> None:
+        """A bonus ends at zero: what it owes is taken from cash."""
+        if w.bonus < 0:
+            w.cash += w.bonus
+            w.bonus = 0
 
     def _settled(self, w: ModelWallet) -> str:
         """After any success: convert a wagered bonus, or end a spent one, once rounds close."""
         b = w.active_bonus
-        if b is None or any(not r["closed"] and r["bonus_live"] > 0 for r in w.rounds.values()):
+        busy = any(
+            not r["closed"] and (r["bonus_live"] > 0 or r["wager_live"] > 0)
+            for r in w.rounds.values()
+        )
+        if b is None or busy:
             return OK
         if b["progress"] >= b["required"]:
-            available = max(w.bonus, 0)
-            converted = available if b["cap"] is None else min(available, b["cap"])
+            self._charge_deficit(w)
+            converted = w.bonus if b["cap"] is None else min(w.bonus, b["cap"])
             w.cash += converted
-            w.bonus -= available
+            self.house_bonus += w.bonus - converted
+            w.bonus = 0
             w.active_bonus = None
         elif w.bonus <= 0:
-            w.active_bonus = None
+            self._end_bonus(w)
         return OK
 
     def _bonus_id(self, w: ModelWallet) -> str | None:
@@ -139,11 +161,13 @@ class Model:
         from_cash = min(max(w.cash, 0), amount)
         w.cash -= from_cash
         w.bonus -= amount - from_cash
-        round_ = w.rounds.setdefault(round_id, {"closed": False, "bonus_live": 0})
+        self.games += amount
+        round_ = w.rounds.setdefault(round_id, {"closed": False, "bonus_live": 0, "wager_live": 0})
         round_["bonus_live"] += amount - from_cash
         bonus_id = self._bonus_id(w)
         if w.active_bonus is not None:
             w.active_bonus["progress"] += amount  # slots count 100 %
+            round_["wager_live"] += amount
         w.bets[key] = {"cash": from_cash, "bonus": amount - from_cash, "round": round_id,
                        "status": "open", "bonus_id": bonus_id}  # fmt: skip
         return self._settled(w)
@@ -153,7 +177,7 @@ class Model:
         if w is None:
             return "WRONG_CURRENCY"
         if key in w.tombstones:
-            w.wins[key] = {"cash": 0, "bonus": 0, "rolled": True, "bonus_id": None}
+            w.wins[key] = {"cash": 0, "bonus": 0, "rolled": True, "bonus_id": None, "house": 0}
             return self._settled(w)
         bet = w.bets.get(bet_key)
         if bet is None:
@@ -167,8 +191,10 @@ class Model:
         to_bonus = bonus_share if bet["bonus_id"] == self._bonus_id(w) and bet["bonus_id"] else 0
         w.cash += amount - bonus_share
         w.bonus += to_bonus
+        self.games -= amount
+        self.house_bonus += bonus_share - to_bonus
         w.wins[key] = {"cash": amount - bonus_share, "bonus": to_bonus, "rolled": False,
-                       "bonus_id": bet["bonus_id"]}  # fmt: skip
+                       "bonus_id": bet["bonus_id"], "house": bonus_share - to_bonus}  # fmt: skip
         bet["status"] = "settled"
         if closes:
             w.rounds[bet["round"]]["closed"] = True
@@ -186,6 +212,10 @@ class Model:
                 w.cash -= win["cash"]
                 if win["bonus_id"] and win["bonus_id"] == self._bonus_id(w):
                     w.bonus -= win["bonus"]
+                else:
+                    self.house_bonus -= win["bonus"]
+                self.house_bonus -= win["house"]
+                self.games += win["cash"] + win["bonus"] + win["house"]
                 win["rolled"] = True
                 w.reversed = True
             return self._settled(w)
@@ -198,9 +228,16 @@ class Model:
         if bet["status"] == "settled" or w.rounds[bet["round"]]["closed"]:
             return "ALREADY_SETTLED"
         w.cash += bet["cash"]
+        self.games -= bet["cash"] + bet["bonus"]
+        round_ = w.rounds[bet["round"]]
         if bet["bonus_id"] and bet["bonus_id"] == self._bonus_id(w):
             w.bonus += bet["bonus"]
             w.active_bonus["progress"] -= bet["cash"] + bet["bonus"]
-        w.rounds[bet["round"]]["bonus_live"] -= bet["bonus"]
+            round_["wager_live"] -= bet["cash"] + bet["bonus"]
+        else:
+            self.house_bonus += bet["bonus"]
+            if bet["bonus_id"]:
+                round_["wager_live"] -= bet["cash"] + bet["bonus"]
+        round_["bonus_live"] -= bet["bonus"]
         bet["status"] = "rolled"
         return self._settled(w)

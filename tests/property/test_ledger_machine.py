@@ -195,6 +195,15 @@ class LedgerMachine(RuleBasedStateMachine):
         assert all(totals.total == 0 for totals in summary.currencies)
 
     @invariant()
+    def counterparty_accounts_match_the_model(self):
+        """House games, house bonus and PSP balances equal the model's leg-by-leg totals."""
+        totals = {t.currency: t for t in summarize(self.ledger).currencies}
+        accounts = totals["EUR"].accounts if "EUR" in totals else {}
+        assert accounts.get("house:games:hub88:EUR", 0) == self.model.games
+        assert accounts.get("house:bonus:EUR", 0) == self.model.house_bonus
+        assert accounts.get("psp:stripe:EUR", 0) == self.model.psp
+
+    @invariant()
     def nothing_negative_without_a_reversal(self):
         for player in PLAYERS:
             balances = self.ledger.balances(player, "EUR")

@@ -33,7 +33,7 @@ class CoreWallet:
         self.now += timedelta(seconds=1)
         context = Context(now=self.now, journal_id=uuid4(), wallet_id=self.wallet_id, rules=RULES)
         decision = decide(self.state, command, context)
-        if decision.outcome is Outcome.OK:
+        if decision.events:  # a success, or a rejection after a bonus expiry came due
             self.state = decision.state
             self.events.extend(decision.events)
         return decision.outcome
@@ -158,9 +158,9 @@ def test_bonus_expires_lazily_at_the_first_command_after_expiry():
     )
     w.now += timedelta(hours=2)
     assert w.run(bet("b", 5 * EUR)) is Outcome.INSUFFICIENT_FUNDS  # bonus no longer counts
-    w.ok(deposit("d2", EUR))
-    assert w.last(e.BonusForfeited).reason == "expired"
-    assert w.balances == (2 * EUR, 0, 0)
+    assert w.last(e.BonusForfeited).reason == "expired"  # kept although the bet was refused
+    assert w.balances == (EUR, 0, 0)
+    assert w.run(forfeit("f")) is Outcome.INVALID_STATE  # nothing left to forfeit
 
 
 def test_max_bet_of_an_active_bonus_is_a_limit():
@@ -265,3 +265,40 @@ def test_eth_amounts_beyond_64_bits_are_exact():
     w.ok(bet("b", 10**19 + 1, currency="ETH"))
     assert w.state.cash == wei - 10**19 - 1
     assert wei > 2**64
+
+
+def test_a_bonus_ending_below_zero_charges_the_deficit_to_cash():
+    """A win rollback that takes back spent bonus money cannot leave the player blocked."""
+    w = CoreWallet()
+    w.ok(
+        grant("g", 10 * EUR, multiplier=10),
+        bet("b1", 10 * EUR),
+        win("w1", "b1", 50 * EUR, closed=False),
+    )
+    w.ok(bet("b2", 50 * EUR, round_id="r2"), win("w2", "b2", 0), rollback("rb", "w1"))
+    assert w.balances == (0, -50 * EUR, 0)
+    w.ok(win("w3", "b1", 0))  # closes r1: the spent bonus is exhausted, its deficit charged
+    assert w.balances == (-50 * EUR, 0, 0)
+    assert w.last(e.BonusDeficitCharged).amount == 50 * EUR
+    w.ok(deposit("d", 60 * EUR))
+    w.ok(bet("b3", EUR, round_id="r3"))  # repaid: betting works again
+
+
+def test_win_rollback_reverses_the_share_that_went_to_the_house_bonus():
+    """A win whose bonus share went to the house is taken back from there, leg by leg."""
+    w = CoreWallet()
+    w.ok(grant("g", 10 * EUR, multiplier=10), bet("b1", 10 * EUR), forfeit("f"))
+    w.ok(win("w1", "b1", 30 * EUR, closed=False), rollback("rb", "w1"))
+    reversal = w.last(e.WinRolledBack)
+    legs = {p.account: p.amount for p in reversal.postings}
+    assert legs == {"house:games:hub88:EUR": 30 * EUR, "house:bonus:EUR": -30 * EUR}
+
+
+def test_conversion_waits_for_rounds_whose_stakes_counted_towards_wagering():
+    """A cash bet that meets wagering cannot convert the bonus while its round is open."""
+    w = CoreWallet()
+    w.ok(deposit("d", 100 * EUR), grant("g", 10 * EUR, multiplier=10), bet("b1", 100 * EUR))
+    assert w.state.bonus_record is not None
+    w.ok(rollback("rb", "b1"))  # the wagering is undone with the bet
+    assert w.balances == (100 * EUR, 10 * EUR, 0)
+    assert w.state.bonus_record.wagering_progress == 0
