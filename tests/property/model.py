@@ -19,6 +19,13 @@ class ModelWallet:
     withdrawals: dict = field(default_factory=dict)  # key -> [amount, status]
     active_bonus: dict | None = None  # {id, required, progress, cap}
     reversed: bool = False  # a reversal happened: negative balances are allowed
+    deposits: list = field(default_factory=list)  # (second, amount)
+    limit: int | None = None  # deposit limit over 24 h in force
+    pending_limit: tuple | None = None  # (value, effective second)
+    excluded_until: int | None = None  # second
+
+
+DAY_S = 24 * 3600
 
 
 class Model:
@@ -29,14 +36,46 @@ class Model:
         self.house_bonus = 0  # house:bonus:EUR
         self.psp = 0  # psp:stripe:EUR
 
+    # Responsible gambling, in whole seconds of ledger time.
+
+    def _limit_now(self, w: ModelWallet, now: int) -> int | None:
+        if w.pending_limit is not None and now >= w.pending_limit[1]:
+            w.limit, w.pending_limit = w.pending_limit[0], None
+        return w.limit
+
+    def _blocked(self, w: ModelWallet, now: int) -> bool:
+        return w.excluded_until is not None and now < w.excluded_until
+
+    def set_limits(self, player: str, limit: int | None, until: int | None, now: int) -> str:
+        w = self.wallets.setdefault(player, ModelWallet())
+        current = self._limit_now(w, now)
+        running = w.excluded_until is not None and w.excluded_until > now
+        if running and (until is None or until < w.excluded_until):
+            return "INVALID_STATE"
+        w.excluded_until = until
+        if limit is not None and (current is None or limit < current):
+            w.limit, w.pending_limit = limit, None
+        elif limit != current:
+            w.pending_limit = (limit, now + DAY_S)
+        else:
+            w.pending_limit = None
+        return self._settled(w)
+
     def balances(self, player: str) -> tuple[int, int, int]:
         w = self.wallets.get(player)
         return (w.cash, w.bonus, w.held) if w else (0, 0, 0)
 
     # Cashier.
 
-    def deposit(self, player: str, amount: int) -> str:
+    def deposit(self, player: str, amount: int, now: int) -> str:
         w = self.wallets.setdefault(player, ModelWallet())
+        if self._blocked(w, now):
+            return "PLAYER_BLOCKED"
+        limit = self._limit_now(w, now)
+        recent = sum(a for t, a in w.deposits if now - DAY_S < t <= now)
+        if limit is not None and recent + amount > limit:
+            return "LIMIT_EXCEEDED"
+        w.deposits.append((now, amount))
         w.cash += amount
         self.psp -= amount
         return self._settled(w)
@@ -83,8 +122,10 @@ class Model:
 
     # Bonus.
 
-    def grant(self, player: str, key: str, amount: int, multiplier: int, cap: int | None) -> str:
+    def grant(self, player, key, amount, multiplier, cap, now: int) -> str:
         w = self.wallets.setdefault(player, ModelWallet())
+        if self._blocked(w, now):
+            return "PLAYER_BLOCKED"
         if w.active_bonus is not None:
             return "INVALID_STATE"
         w.bonus += amount
@@ -139,7 +180,7 @@ class Model:
 
     # Games.
 
-    def bet(self, player: str, key: str, amount: int, round_id: str) -> str:
+    def bet(self, player: str, key: str, amount: int, round_id: str, now: int) -> str:
         w = self.wallets.get(player)
         if w is None:
             return "WRONG_CURRENCY"
@@ -152,6 +193,8 @@ class Model:
                 "bonus_id": None,
             }
             return self._settled(w)
+        if self._blocked(w, now):
+            return "PLAYER_BLOCKED"
         if w.cash < 0 or w.bonus < 0:
             return "NEGATIVE_BALANCE"
         if w.rounds.get(round_id, {}).get("closed"):

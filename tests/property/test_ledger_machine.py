@@ -5,6 +5,7 @@ model's, held is never negative and cash and bonus only after a reversal; replay
 nothing; and a reopened store folds to the same balances."""
 
 import uuid
+from datetime import timedelta
 
 import msgspec
 import pytest
@@ -18,6 +19,7 @@ from hypothesis.stateful import (
 from ledger.application import Ledger
 from ledger.core.outcomes import Outcome
 from ledger.summary import summarize
+from ledger.wallets import wallet_id
 from tests import builders as b
 from tests.conftest import SteppingClock, drop_pg_schema, new_pg_schema
 from tests.property.model import Model
@@ -39,7 +41,8 @@ class LedgerMachine(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
         self.url = type(self).database_url_factory()
-        self.ledger = Ledger(self.url, clock=SteppingClock())
+        self.clock = SteppingClock()
+        self.ledger = Ledger(self.url, clock=self.clock)
         self.model = Model()
         self.history: list[tuple[object, Outcome]] = []
         self.serial = 0
@@ -48,6 +51,11 @@ class LedgerMachine(RuleBasedStateMachine):
         self.ledger.close()
         if self.url.startswith("postgresql"):
             drop_pg_schema(self.url)
+
+    @property
+    def now(self) -> int:
+        """The ledger time, in whole seconds, at which the next command will be decided."""
+        return int((self.clock.now + self.clock.step).timestamp())
 
     def _key(self, player: str, kind: str) -> str:
         self.serial += 1
@@ -66,11 +74,11 @@ class LedgerMachine(RuleBasedStateMachine):
     def open_wallets(self) -> None:
         """Alice plays on cash; bob on a little cash and a bonus, so stakes mix the two."""
         self._run(b.deposit("seed-a", 20_000_000, player="alice"),
-                  self.model.deposit("alice", 20_000_000), "alice")  # fmt: skip
+                  self.model.deposit("alice", 20_000_000, self.now), "alice")  # fmt: skip
         self._run(b.deposit("seed-b", 1_000_003, player="bob"),
-                  self.model.deposit("bob", 1_000_003), "bob")  # fmt: skip
+                  self.model.deposit("bob", 1_000_003, self.now), "bob")  # fmt: skip
         self._run(b.grant("seed-g", 9_000_007, multiplier=3, player="bob"),
-                  self.model.grant("bob", "seed-g", 9_000_007, 3, None), "bob")  # fmt: skip
+                  self.model.grant("bob", "seed-g", 9_000_007, 3, None, self.now), "bob")  # fmt: skip
 
     @rule(player=st.sampled_from(PLAYERS), amount=amounts)
     def deposit(self, player, amount):
@@ -78,7 +86,7 @@ class LedgerMachine(RuleBasedStateMachine):
         if self.model.balances(player)[0] >= LOW_CASH:
             return
         self._run(b.deposit(self._key(player, "d"), amount, player=player),
-                  self.model.deposit(player, amount), player)  # fmt: skip
+                  self.model.deposit(player, amount, self.now), player)  # fmt: skip
 
     @rule(player=st.sampled_from(PLAYERS), amount=amounts)
     def chargeback(self, player, amount):
@@ -92,7 +100,7 @@ class LedgerMachine(RuleBasedStateMachine):
         key = f"{player}-late-{round_id}" if late else self._key(player, "b")
         if late and any(getattr(c, "idempotency_key", None) == key for c, _ in self.history):
             key = self._key(player, "b")
-        expected = self.model.bet(player, key, amount, round_id)
+        expected = self.model.bet(player, key, amount, round_id, self.now)
         self._run(b.bet(key, amount, round_id=round_id, player=player), expected, player)
         return (player, key)
 
@@ -101,7 +109,7 @@ class LedgerMachine(RuleBasedStateMachine):
         """A stake larger than the cash balance, so it spends bonus money too."""
         amount = max(self.model.balances(player)[0], 0) + extra
         key = self._key(player, "bb")
-        expected = self.model.bet(player, key, amount, round_id)
+        expected = self.model.bet(player, key, amount, round_id, self.now)
         self._run(b.bet(key, amount, round_id=round_id, player=player), expected, player)
         return (player, key)
 
@@ -149,7 +157,7 @@ class LedgerMachine(RuleBasedStateMachine):
           cap=st.none() | amounts)  # fmt: skip
     def grant_bonus(self, player, amount, multiplier, cap):
         key = self._key(player, "g")
-        expected = self.model.grant(player, key, amount, multiplier, cap)
+        expected = self.model.grant(player, key, amount, multiplier, cap, self.now)
         command = b.grant(key, amount, multiplier=multiplier, max_conversion=cap, player=player)
         self._run(command, expected, player)
 
@@ -179,11 +187,29 @@ class LedgerMachine(RuleBasedStateMachine):
         self._run(msgspec.structs.replace(command, player_id=other), "CONFLICT", other)
         self.history.pop()
 
+    @rule(player=st.sampled_from(PLAYERS), limit=st.none() | amounts,
+          exclude_hours=st.sampled_from((None, None, 1, 30)))  # fmt: skip
+    def set_limits(self, player, limit, exclude_hours):
+        until = self.clock.now + timedelta(hours=exclude_hours) if exclude_hours else None
+        expected = self.model.set_limits(
+            player, limit, int(until.timestamp()) if until else None, self.now
+        )
+        command = b.set_limits(
+            self._key(player, "l"), player=player, deposit_limit_24h=limit,
+            self_excluded_until=until,
+        )  # fmt: skip
+        self._run(command, expected, player)
+
+    @rule(hours=st.sampled_from((1, 12, 25)))
+    def time_passes(self, hours):
+        """Limits' cooling-off and exclusions run out as ledger time moves on."""
+        self.clock.advance(timedelta(hours=hours))
+
     @rule()
     def reopen(self):
         """A restarted engine folds the stored streams to the same balances."""
         self.ledger.close()
-        self.ledger = Ledger(self.url, clock=SteppingClock())
+        self.ledger = Ledger(self.url, clock=self.clock)
         for player in PLAYERS:
             balances = self.ledger.balances(player, "EUR")
             assert (balances.cash, balances.bonus, balances.held) == self.model.balances(player)
@@ -193,6 +219,30 @@ class LedgerMachine(RuleBasedStateMachine):
         summary = summarize(self.ledger)
         assert summary.problems == (), summary.problems
         assert all(totals.total == 0 for totals in summary.currencies)
+
+    @invariant()
+    def cold_fold_equals_the_running_state(self):
+        """Replaying each stream from the store, ignoring every cache, gives the same state."""
+        for player in PLAYERS:
+            wallet = wallet_id(player, "EUR")
+            cold = self.ledger.loader.fold(wallet)
+            warm = self.ledger.wallet(player, "EUR")
+            assert (cold is None and warm is None) or cold.balances == warm.balances
+            assert cold is None or cold.version == warm.version
+
+    @invariant()
+    def the_last_command_replays_without_effect(self):
+        """Resending the most recent command answers as it did first and moves nothing."""
+        if not self.history:
+            return
+        command, first = self.history[-1]
+        if first in (Outcome.DUPLICATE, Outcome.CONFLICT):
+            return
+        before = self.ledger.balances(command.player_id, "EUR")
+        replay = self.ledger.execute(command)
+        expected = Outcome.DUPLICATE if first is Outcome.OK else first
+        assert replay.outcome is expected
+        assert replay.balances == before
 
     @invariant()
     def counterparty_accounts_match_the_model(self):
@@ -214,7 +264,7 @@ class LedgerMachine(RuleBasedStateMachine):
 
 
 MACHINE_SETTINGS = settings(
-    max_examples=25,
+    max_examples=40,
     stateful_step_count=30,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
@@ -231,4 +281,4 @@ def test_ledger_matches_model_on_sqlite(tmp_path):
 def test_ledger_matches_model_on_postgres(pg_database):
     """The engine on PostgreSQL agrees with the model after every step."""
     LedgerMachine.database_url_factory = lambda: new_pg_schema(pg_database)
-    run_state_machine_as_test(LedgerMachine, settings=settings(MACHINE_SETTINGS, max_examples=15))
+    run_state_machine_as_test(LedgerMachine, settings=settings(MACHINE_SETTINGS, max_examples=20))
