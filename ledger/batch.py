@@ -84,6 +84,8 @@ class BatchAttempt:
             cash=after.cash,
             bonus=after.bonus,
             held=after.held,
+            player_id=command.player_id,
+            currency=command.currency,
         )
         self.records[record_id] = record
         self.to_save.append(record)

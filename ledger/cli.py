@@ -7,6 +7,7 @@ naming what is wrong, a store that cannot be used a one-line error (exit status 
 ledger that does not add up a loud report and exit status 1. Never a traceback.
 """
 
+import asyncio
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,7 +19,11 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from ledger.api.auth import bootstrap_admin, load_auth_config
+from ledger.api.server import LedgerServer, ServerSettings, TlsFiles, serve_until_signalled
+from ledger.api.telemetry import EXPORTERS, Telemetry, configure_logging
 from ledger.application import Ledger
+from ledger.core import limits
 from ledger.core.commands import COMMAND_TYPES
 from ledger.core.errors import ChainBroken, ConcurrencyExhausted, InvalidArgument
 from ledger.core.money import CurrencyRegistry, format_amount
@@ -222,3 +227,97 @@ def _fail_unless_sound(console: Console, tally: Tally, summary: LedgerSummary) -
         failures.append(f"{tally.anomaly_count} unexpected engine answers")
     if failures:
         raise click.ClickException("; ".join(failures))
+
+
+@main.command()
+@click.option(
+    "--database-url", envvar="LEDGER_DATABASE_URL", default="sqlite:///ledger.sqlite3",
+    show_default=True, help="sqlite:///FILE or postgresql://USER@HOST/DATABASE.",
+)  # fmt: skip
+@click.option("--listen", default="127.0.0.1:50051", show_default=True, help="HOST:PORT.")
+@click.option(
+    "--auth-config", type=click.Path(dir_okay=False), default=None,
+    help="TOML of [[clients]]: name, role, provider, token_sha256. Without it, an admin "
+    "token is created on first start in --state-dir.",
+)  # fmt: skip
+@click.option(
+    "--state-dir", type=click.Path(file_okay=False), default=".ledger", show_default=True,
+    help="Where the first-start admin token and its hash are kept.",
+)  # fmt: skip
+@click.option("--tls-cert", type=click.Path(dir_okay=False), default=None)
+@click.option("--tls-key", type=click.Path(dir_okay=False), default=None)
+@click.option(
+    "--tls-client-ca", type=click.Path(dir_okay=False), default=None,
+    help="CA bundle for client certificates: turns on mutual TLS.",
+)  # fmt: skip
+@click.option("--group-commit/--no-group-commit", default=True, show_default=True)
+@click.option(
+    "--group-window-ms", type=click.FloatRange(0, 100), show_default=True,
+    default=limits.group_commit_window_ms_default,
+)  # fmt: skip
+@click.option(
+    "--otel-exporter", type=click.Choice(EXPORTERS), default="none", show_default=True,
+    envvar="LEDGER_OTEL_EXPORTER",
+)  # fmt: skip
+@click.option("--log-level", type=click.Choice(("debug", "info", "warning")), default="info")
+@click.pass_obj
+def serve(
+    rules: Rules, database_url: str, listen: str, auth_config: str | None, state_dir: str,
+    tls_cert: str | None, tls_key: str | None, tls_client_ca: str | None, group_commit: bool,
+    group_window_ms: float, otel_exporter: str, log_level: str,
+) -> None:  # fmt: skip
+    """Serves the LedgerService over gRPC until SIGTERM, then drains in-flight calls."""
+    configure_logging(log_level)
+    _store_environment(database_url)
+    authenticator = _authenticator(auth_config, Path(state_dir))
+    settings = ServerSettings(
+        listen=listen, group_commit=group_commit, group_window_ms=group_window_ms,
+        tls=_tls_files(tls_cert, tls_key, tls_client_ca),
+    )  # fmt: skip
+    telemetry = Telemetry(otel_exporter)
+    with _store_errors(database_url):
+        ledger = Ledger(database_url, rules=rules)
+
+    async def run() -> None:
+        # The aio server must be built inside the running event loop.
+        try:
+            server = LedgerServer(ledger, authenticator, telemetry, settings)
+        except InvalidArgument as error:
+            ledger.close()
+            raise click.BadParameter(str(error)) from None
+        await serve_until_signalled(server, _announce(listen))
+
+    asyncio.run(run())
+
+
+def _authenticator(auth_config: str | None, state_dir: Path):
+    try:
+        if auth_config is not None:
+            return load_auth_config(auth_config)
+        authenticator, token_path = bootstrap_admin(state_dir)
+    except InvalidArgument as error:
+        raise click.BadParameter(str(error), param_hint="'--auth-config'") from None
+    if token_path is not None:
+        click.echo(f"admin token written to {token_path} (mode 0600); only its hash is kept")
+    return authenticator
+
+
+def _tls_files(cert: str | None, key: str | None, client_ca: str | None) -> TlsFiles | None:
+    if cert is None and key is None:
+        if client_ca is not None:
+            raise click.BadParameter(
+                "needs --tls-cert and --tls-key", param_hint="'--tls-client-ca'"
+            )
+        return None
+    if cert is None or key is None:
+        raise click.BadParameter("give both --tls-cert and --tls-key", param_hint="'--tls-cert'")
+    return TlsFiles(Path(cert), Path(key), Path(client_ca) if client_ca else None)
+
+
+def _announce(listen: str):
+    host = listen.rpartition(":")[0]
+
+    def announce(port: int) -> None:
+        click.echo(f"listening on {host}:{port}")
+
+    return announce

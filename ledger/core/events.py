@@ -208,6 +208,8 @@ class CommandRecorded(StoredEventBase, frozen=True, kw_only=True, tag="CommandRe
     cash: int
     bonus: int
     held: int
+    player_id: str = ""
+    currency: str = ""
 
 
 WALLET_EVENT_TYPES: tuple[type[WalletEvent], ...] = (

@@ -30,6 +30,14 @@ window_7d_s = 7 * 24 * 3600
 window_30d_s = 30 * 24 * 3600
 limit_increase_delay_s = 24 * 3600
 
+# gRPC server.
+concurrent_calls_max = 1024
+message_size_max = 4 * 1024 * 1024  # bytes, both directions
+group_commit_window_ms_default = 2
+group_commit_queue_length_max = 8 * 1000
+server_workers_default = 8
+shutdown_grace_s = 10
+
 # Application shell.
 batch_size_max = 1000
 concurrency_retry_count_max = 10
@@ -47,3 +55,4 @@ assert bonus_multiplier_max_default <= bonus_multiplier_max
 assert len(str(amount_minor_max)) <= amount_digits_max
 assert concurrency_retry_count_max >= 2
 assert page_size_max <= batch_size_max
+assert batch_size_max <= group_commit_queue_length_max

@@ -32,6 +32,12 @@ def validate(command: c.Command, rules: Rules) -> None:
     _VALIDATORS[type(command)](command, currency, rules)
 
 
+def validate_wallet_reference(player_id: str, currency: str, rules: Rules) -> None:
+    """Refuses a malformed (player, currency) pair of a query, naming the field."""
+    _check_account_id(player_id, "player_id", limits.player_id_length_max)
+    rules.currencies.get(currency)
+
+
 def _check_types(command: c.Command) -> None:
     """Struct construction does not type-check; a float or a string must never reach the
     store, where the typed decoder would later refuse it and make the wallet unreadable."""

@@ -1,0 +1,1 @@
+"""The gRPC face of the ledger: contract conversion, auth, group commit, server."""

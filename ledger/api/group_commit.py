@@ -1,0 +1,102 @@
+"""Group commit: concurrent calls are collected for a short window and written in one store
+transaction, so throughput is not one commit per command.
+
+Rules:
+- A call's commands stay together and in order; calls join a group in arrival order, so
+  commands for one wallet apply in arrival order.
+- The first call after an idle period waits `window_ms` for company; while a group is being
+  written, new calls queue and form the next group at once (they already waited).
+- A group holds at most `group_size_max` commands (one call larger than that goes alone).
+- A store failure fails exactly the calls of that group, with the store's error; nothing of
+  the group is half-written, because the group is one transaction.
+- Disabled, every call is written on its own: the benchmark's baseline.
+The queue is bounded: past `queue_length_max` waiting commands, calls are refused.
+"""
+
+import asyncio
+from collections.abc import Sequence
+from concurrent.futures import Executor
+
+from ledger.api.status import Overloaded
+from ledger.application import Ledger
+from ledger.core.commands import Command
+from ledger.results import CommandResult
+
+_Call = tuple[Sequence[Command], asyncio.Future]
+
+
+class GroupCommitter:
+    def __init__(
+        self,
+        ledger: Ledger,
+        executor: Executor,
+        *,
+        enabled: bool,
+        window_ms: float,
+        group_size_max: int,
+        queue_length_max: int,
+        on_group=None,
+    ) -> None:
+        assert window_ms >= 0 and group_size_max > 0 and queue_length_max >= group_size_max
+        self.ledger = ledger
+        self.executor = executor
+        self.enabled = enabled
+        self.window_s = window_ms / 1000
+        self.group_size_max = group_size_max
+        self.queue_length_max = queue_length_max
+        self.on_group = on_group or (lambda size: None)
+        self._pending: list[_Call] = []
+        self._pending_count = 0
+        self._flusher: asyncio.Task | None = None
+
+    async def submit(self, commands: Sequence[Command]) -> list[CommandResult]:
+        """Writes commands (already validated) and returns their results in order."""
+        loop = asyncio.get_running_loop()
+        if not self.enabled:
+            self.on_group(len(commands))
+            return await loop.run_in_executor(self.executor, self.ledger.execute_batch, commands)
+        if self._pending_count + len(commands) > self.queue_length_max:
+            raise Overloaded(f"more than {self.queue_length_max} commands are waiting")
+        future: asyncio.Future = loop.create_future()
+        self._pending.append((commands, future))
+        self._pending_count += len(commands)
+        if self._flusher is None:
+            self._flusher = asyncio.create_task(self._flush_all())
+        return await future
+
+    async def _flush_all(self) -> None:
+        try:
+            await asyncio.sleep(self.window_s)
+            while self._pending:
+                await self._write(self._take_group())
+        finally:
+            self._flusher = None
+
+    def _take_group(self) -> list[_Call]:
+        group, size = [], 0
+        while self._pending and (
+            not group or size + len(self._pending[0][0]) <= self.group_size_max
+        ):
+            call = self._pending.pop(0)
+            group.append(call)
+            size += len(call[0])
+        self._pending_count -= size
+        return group
+
+    async def _write(self, group: list[_Call]) -> None:
+        commands = [command for call_commands, _ in group for command in call_commands]
+        self.on_group(len(commands))
+        loop = asyncio.get_running_loop()
+        try:
+            results = await loop.run_in_executor(self.executor, self.ledger.execute_batch, commands)
+        except Exception as error:  # the whole group failed: each of its calls learns why
+            for _, future in group:
+                if not future.done():
+                    future.set_exception(error)
+            return
+        start = 0
+        for call_commands, future in group:
+            end = start + len(call_commands)
+            if not future.done():
+                future.set_result(results[start:end])
+            start = end

@@ -1,0 +1,124 @@
+"""Composition of the gRPC server: the servicer, health and reflection, message and
+concurrency bounds, TLS or mutual TLS, and a graceful drain on SIGTERM or SIGINT.
+"""
+
+import asyncio
+import signal
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+import structlog
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_health.v1._async import HealthServicer
+from grpc_reflection.v1alpha import reflection
+
+from ledger.api.auth import Authenticator
+from ledger.api.group_commit import GroupCommitter
+from ledger.api.servicer import LedgerServicer
+from ledger.api.telemetry import Telemetry
+from ledger.application import Ledger
+from ledger.core import limits
+from ledger.core.errors import InvalidArgument
+from ledger.v1 import ledger_pb2, ledger_pb2_grpc
+
+SERVICE_NAME = ledger_pb2.DESCRIPTOR.services_by_name["LedgerService"].full_name
+_log = structlog.get_logger("ledger.api")
+
+
+@dataclass(frozen=True)
+class TlsFiles:
+    certificate: Path
+    private_key: Path
+    client_ca: Path | None = None  # set: mutual TLS, clients must present a certificate
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    listen: str = "127.0.0.1:50051"
+    group_commit: bool = True
+    group_window_ms: float = limits.group_commit_window_ms_default
+    workers: int = limits.server_workers_default
+    grace_s: float = limits.shutdown_grace_s
+    tls: TlsFiles | None = None
+
+
+class LedgerServer:
+    """A started server; `port` is the bound port (useful with port 0)."""
+
+    def __init__(self, ledger: Ledger, authenticator: Authenticator, telemetry: Telemetry,
+                 settings: ServerSettings) -> None:  # fmt: skip
+        self.ledger = ledger
+        self.settings = settings
+        self.telemetry = telemetry
+        self.executor = ThreadPoolExecutor(settings.workers, thread_name_prefix="ledger-store")
+        committer = GroupCommitter(
+            ledger, self.executor, enabled=settings.group_commit,
+            window_ms=settings.group_window_ms, group_size_max=limits.batch_size_max,
+            queue_length_max=limits.group_commit_queue_length_max,
+            on_group=telemetry.record_group,
+        )  # fmt: skip
+        self.server = grpc.aio.server(
+            options=[
+                ("grpc.max_receive_message_length", limits.message_size_max),
+                ("grpc.max_send_message_length", limits.message_size_max),
+            ],
+            maximum_concurrent_rpcs=limits.concurrent_calls_max,
+        )
+        servicer = LedgerServicer(ledger, committer, authenticator, telemetry, self.executor)
+        ledger_pb2_grpc.add_LedgerServiceServicer_to_server(servicer, self.server)
+        self.health = HealthServicer()
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
+        services = (SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+                    reflection.SERVICE_NAME)  # fmt: skip
+        reflection.enable_server_reflection(services, self.server)
+        self.port = self._bind()
+
+    def _bind(self) -> int:
+        tls = self.settings.tls
+        if tls is None:
+            port = self.server.add_insecure_port(self.settings.listen)
+        else:
+            port = self.server.add_secure_port(self.settings.listen, _credentials(tls))
+        if port == 0:
+            raise InvalidArgument("listen", f"cannot listen on {self.settings.listen}")
+        return port
+
+    async def start(self) -> None:
+        await self.server.start()
+        await self.health.set(SERVICE_NAME, health_pb2.HealthCheckResponse.SERVING)
+        await self.health.set("", health_pb2.HealthCheckResponse.SERVING)
+
+    async def stop(self) -> None:
+        """Stops taking calls, drains those in flight for up to grace_s, then closes."""
+        await self.health.enter_graceful_shutdown()
+        await self.server.stop(self.settings.grace_s)
+        self.executor.shutdown(wait=True)
+        self.ledger.close()
+        self.telemetry.shutdown()
+
+
+def _credentials(tls: TlsFiles) -> grpc.ServerCredentials:
+    try:
+        key, certificate = tls.private_key.read_bytes(), tls.certificate.read_bytes()
+        client_ca = tls.client_ca.read_bytes() if tls.client_ca else None
+    except OSError as error:
+        raise InvalidArgument("tls", f"cannot read {error.filename}: {error.strerror}") from None
+    return grpc.ssl_server_credentials(
+        [(key, certificate)], root_certificates=client_ca, require_client_auth=client_ca is not None
+    )
+
+
+async def serve_until_signalled(server: LedgerServer, announce) -> None:
+    """Runs the server until SIGTERM or SIGINT, then drains and stops it."""
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stopping.set)
+    await server.start()
+    announce(server.port)
+    await stopping.wait()
+    _log.info("draining", grace_s=server.settings.grace_s)
+    await server.stop()
+    _log.info("stopped")

@@ -1,0 +1,209 @@
+"""The LedgerService servicer: thin. Each call authenticates, authorizes, converts the
+request into engine types, lets the group committer (or a query) do the work, and converts
+back. Errors become status codes in one place (`ledger.api.status`), and every call leaves
+one canonical log line, a span and metrics (`ledger.api.telemetry`).
+"""
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from concurrent.futures import Executor
+
+import grpc
+import structlog
+
+from ledger.api import convert
+from ledger.api.auth import Authenticator, Principal, authorize
+from ledger.api.group_commit import GroupCommitter
+from ledger.api.status import NotFound, Overloaded, status_for
+from ledger.api.telemetry import CallRecord, Telemetry
+from ledger.application import Ledger
+from ledger.core import limits
+from ledger.core.commands import Command
+from ledger.core.errors import InvalidArgument
+from ledger.core.outcomes import Outcome
+from ledger.core.state import ZERO_BALANCES, Balances
+from ledger.core.validation import validate, validate_wallet_reference
+from ledger.v1 import ledger_pb2 as pb
+from ledger.v1 import ledger_pb2_grpc as pb_grpc
+from ledger.wallets import wallet_id
+
+LIST_PAGE_SIZE_DEFAULT = 100
+_log = structlog.get_logger("ledger.api")
+
+Work = Callable[[Principal, CallRecord], Awaitable[object]]
+
+
+class LedgerServicer(pb_grpc.LedgerServiceServicer):
+    def __init__(
+        self,
+        ledger: Ledger,
+        committer: GroupCommitter,
+        authenticator: Authenticator,
+        telemetry: Telemetry,
+        executor: Executor,
+    ) -> None:
+        self.ledger = ledger
+        self.committer = committer
+        self.authenticator = authenticator
+        self.telemetry = telemetry
+        self.executor = executor
+
+    async def _handle(self, method: str, context, work: Work):
+        metadata = context.invocation_metadata()
+        async with self.telemetry.call(method, metadata) as record:
+            try:
+                principal = self.authenticator.authenticate(_authorization(metadata))
+                return await work(principal, record)
+            except Exception as error:
+                code, message = status_for(error)
+                record.status = code.name
+                if code is grpc.StatusCode.INTERNAL:
+                    _log.exception("internal error", method=method)
+                await context.abort(code, message)
+
+    def _command(self, method: str, request, principal: Principal) -> Command:
+        """Authorizes, converts and validates one command request."""
+        authorize(principal, method, _provider(request, principal))
+        command = convert.command_from_request(method, request, self.ledger.rules.currencies)
+        validate(command, self.ledger.rules)
+        return command
+
+    async def _unary_command(self, method: str, request, context) -> pb.CommandResponse:
+        async def work(principal: Principal, record: CallRecord) -> pb.CommandResponse:
+            command = self._command(method, request, principal)
+            [result] = await self.committer.submit([command])
+            record.outcome = result.outcome.value
+            currency = self.ledger.rules.currencies.get(command.currency)
+            return convert.command_response(result, currency)
+
+        return await self._handle(method, context, work)
+
+    async def SubmitBatch(self, request, context) -> pb.SubmitBatchResponse:
+        async def work(principal: Principal, record: CallRecord) -> pb.SubmitBatchResponse:
+            authorize(principal, "SubmitBatch", principal.provider)
+            commands = self._batch_commands(request, principal)
+            results = await self.committer.submit(commands)
+            record.outcome = f"{len(results)} results"
+            registry = self.ledger.rules.currencies
+            return pb.SubmitBatchResponse(results=[
+                convert.command_response(result, registry.get(command.currency))
+                for command, result in zip(commands, results, strict=True)
+            ])  # fmt: skip
+
+        return await self._handle("SubmitBatch", context, work)
+
+    def _batch_commands(self, request, principal: Principal) -> list[Command]:
+        if not request.commands:
+            raise InvalidArgument("commands", "must hold at least one command")
+        if len(request.commands) > limits.batch_size_max:
+            raise Overloaded(f"a batch holds at most {limits.batch_size_max} commands")
+        commands = []
+        for index, item in enumerate(request.commands):
+            method, inner = convert.batch_item(item, index)
+            try:
+                commands.append(self._command(method, inner, principal))
+            except InvalidArgument as error:
+                oneof = item.WhichOneof("command")
+                raise convert.prefixed(error, f"commands[{index}].{oneof}") from None
+        return commands
+
+    async def GetBalance(self, request, context) -> pb.GetBalanceResponse:
+        async def work(principal: Principal, record: CallRecord) -> pb.GetBalanceResponse:
+            authorize(principal, "GetBalance", principal.provider)
+            validate_wallet_reference(request.player_id, request.currency, self.ledger.rules)
+            state = await self._run(self.ledger.wallet, request.player_id, request.currency)
+            currency = self.ledger.rules.currencies.get(request.currency)
+            balances = state.balances if state is not None else ZERO_BALANCES
+            return pb.GetBalanceResponse(
+                balances=convert.balances_message(balances, currency),
+                wallet_version=state.version if state is not None else 0,
+            )
+
+        return await self._handle("GetBalance", context, work)
+
+    async def GetTransaction(self, request, context) -> pb.GetTransactionResponse:
+        async def work(principal: Principal, record: CallRecord) -> pb.GetTransactionResponse:
+            authorize(principal, "GetTransaction", request.provider or principal.provider)
+            if not request.idempotency_key:
+                raise InvalidArgument("idempotency_key", "is required")
+            scope = f"provider:{request.provider}" if request.provider else "client"
+            found = await self._run(self.ledger.transaction, scope, request.idempotency_key)
+            if found is None:
+                raise NotFound(f"no command recorded under {request.idempotency_key!r}")
+            return self._transaction_response(*found)
+
+        return await self._handle("GetTransaction", context, work)
+
+    def _transaction_response(self, record, events) -> pb.GetTransactionResponse:
+        currency = self.ledger.rules.currencies.get(record.currency)
+        after = Balances(record.cash, record.bonus, record.held)
+        return pb.GetTransactionResponse(
+            command_type=record.command_type,
+            outcome=convert.outcome_value(Outcome(record.outcome)),
+            journal_id=str(record.journal_id or ""),
+            player_id=record.player_id,
+            currency=record.currency,
+            balances_after=convert.balances_message(after, currency),
+            recorded_at=convert.timestamp(record.recorded_at),
+            entries=[convert.entry_message(event, currency) for event in events],
+        )
+
+    async def ListTransactions(self, request, context) -> pb.ListTransactionsResponse:
+        async def work(principal: Principal, record: CallRecord) -> pb.ListTransactionsResponse:
+            authorize(principal, "ListTransactions", principal.provider)
+            validate_wallet_reference(request.player_id, request.currency, self.ledger.rules)
+            page_size, after = _page(request)
+            wallet = wallet_id(request.player_id, request.currency)
+            events = await self._run(
+                lambda: self.ledger.wallet_events(wallet, after_version=after, limit=page_size)
+            )
+            currency = self.ledger.rules.currencies.get(request.currency)
+            token = str(events[-1].originator_version) if len(events) == page_size else ""
+            return pb.ListTransactionsResponse(
+                entries=[convert.entry_message(event, currency) for event in events],
+                next_page_token=token,
+            )
+
+        return await self._handle("ListTransactions", context, work)
+
+    async def _run(self, function, *args):
+        """Runs blocking store work on the executor, off the event loop."""
+        return await asyncio.get_running_loop().run_in_executor(self.executor, function, *args)
+
+
+def _install_command_methods() -> None:
+    """One unary method per command of the contract, all through `_unary_command`."""
+    for method in convert.COMMAND_METHODS:
+
+        async def handler(self, request, context, method=method):
+            return await self._unary_command(method, request, context)
+
+        handler.__name__ = method
+        setattr(LedgerServicer, method, handler)
+
+
+_install_command_methods()
+
+
+def _authorization(metadata) -> str | None:
+    for key, value in metadata or ():
+        if key == "authorization":
+            return value
+    return None
+
+
+def _provider(request, principal: Principal) -> str | None:
+    """The provider a request acts for: its own field, or the caller's for other requests."""
+    provider = getattr(request, "provider", None)
+    return provider if provider is not None else principal.provider
+
+
+def _page(request) -> tuple[int, int]:
+    page_size = request.page_size or LIST_PAGE_SIZE_DEFAULT
+    if page_size > limits.page_size_max:
+        raise InvalidArgument("page_size", f"must be at most {limits.page_size_max}")
+    if not request.page_token:
+        return page_size, 0
+    if not request.page_token.isdigit() or len(request.page_token) > 18:
+        raise InvalidArgument("page_token", "is not a token this service issued")
+    return page_size, int(request.page_token)

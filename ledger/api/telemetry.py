@@ -1,0 +1,137 @@
+"""Logs, traces and metrics at the edge: one canonical JSON log line per call (method,
+outcome, latency, request id), an OpenTelemetry span per call, and metrics for calls,
+outcomes, latency and group sizes. The exporter is chosen by configuration:
+`none`, `console` (standard output of the SDK's console exporters) or `otlp` (needs the
+`opentelemetry-exporter-otlp-proto-grpc` package and the standard OTEL_EXPORTER_OTLP_*
+environment variables).
+"""
+
+import contextlib
+import logging
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator
+
+import structlog
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import ConsoleMetricExporter, PeriodicExportingMetricReader
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter
+
+from ledger.core.errors import InvalidArgument
+
+EXPORTERS = ("none", "console", "otlp")
+METRIC_EXPORT_INTERVAL_MS = 10_000
+REQUEST_ID_LENGTH_MAX = 64
+
+
+def configure_logging(level: str = "info") -> None:
+    """structlog, configured once at startup: JSON lines on standard error."""
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            structlog.processors.format_exc_info,
+            structlog.processors.JSONRenderer(),
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
+        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+        cache_logger_on_first_use=True,
+    )
+
+
+class CallRecord:
+    """What a handler tells the canonical log line about its call."""
+
+    def __init__(self, method: str, request_id: str) -> None:
+        self.method = method
+        self.request_id = request_id
+        self.outcome: str | None = None  # a command's business outcome, when it has one
+        self.status = "OK"
+        self.fields: dict[str, object] = {}
+
+
+class Telemetry:
+    def __init__(self, exporter: str = "none", service_name: str = "casino-ledger") -> None:
+        if exporter not in EXPORTERS:
+            raise InvalidArgument("otel_exporter", f"must be one of {', '.join(EXPORTERS)}")
+        resource = Resource.create({"service.name": service_name})
+        self.tracer_provider = TracerProvider(resource=resource)
+        readers = []
+        if exporter != "none":
+            span_exporter, metric_exporter = _exporters(exporter)
+            self.tracer_provider.add_span_processor(BatchSpanProcessor(span_exporter))
+            readers.append(PeriodicExportingMetricReader(
+                metric_exporter, export_interval_millis=METRIC_EXPORT_INTERVAL_MS
+            ))  # fmt: skip
+        self.meter_provider = MeterProvider(resource=resource, metric_readers=readers)
+        self.tracer = self.tracer_provider.get_tracer("ledger.api")
+        meter = self.meter_provider.get_meter("ledger.api")
+        self.calls = meter.create_counter("ledger.calls", description="gRPC calls by status")
+        self.outcomes = meter.create_counter("ledger.outcomes", description="command outcomes")
+        self.latency = meter.create_histogram("ledger.call.duration", unit="ms")
+        self.group_sizes = meter.create_histogram("ledger.group_commit.size", unit="{command}")
+        self.log = structlog.get_logger("ledger.api")
+
+    def shutdown(self) -> None:
+        self.tracer_provider.shutdown()
+        self.meter_provider.shutdown()
+
+    def record_group(self, size: int) -> None:
+        self.group_sizes.record(size)
+
+    @contextlib.asynccontextmanager
+    async def call(self, method: str, metadata) -> AsyncIterator[CallRecord]:
+        """Spans, times and logs one call; the handler fills in outcome and status."""
+        record = CallRecord(method, _request_id(metadata))
+        started = time.perf_counter()
+        with (
+            structlog.contextvars.bound_contextvars(request_id=record.request_id),
+            self.tracer.start_as_current_span(f"ledger.v1.LedgerService/{method}") as span,
+        ):
+            try:
+                yield record
+            finally:
+                latency_ms = (time.perf_counter() - started) * 1000
+                if record.outcome is not None:
+                    span.set_attribute("ledger.outcome", record.outcome)
+                span.set_attribute("rpc.grpc.status", record.status)
+                self._measure(record, latency_ms)
+
+    def _measure(self, record: CallRecord, latency_ms: float) -> None:
+        attributes = {"method": record.method, "status": record.status}
+        self.calls.add(1, attributes)
+        if record.outcome is not None:
+            self.outcomes.add(1, {"method": record.method, "outcome": record.outcome})
+        self.latency.record(latency_ms, attributes)
+        self.log.info(
+            "call",
+            method=record.method,
+            status=record.status,
+            outcome=record.outcome,
+            latency_ms=round(latency_ms, 3),
+            **record.fields,
+        )
+
+
+def _request_id(metadata) -> str:
+    for key, value in metadata or ():
+        if key == "x-request-id" and isinstance(value, str) and value:
+            return value[:REQUEST_ID_LENGTH_MAX]
+    return uuid.uuid4().hex
+
+
+def _exporters(exporter: str):
+    if exporter == "console":
+        return ConsoleSpanExporter(), ConsoleMetricExporter()
+    try:
+        from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
+        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+    except ImportError:
+        raise InvalidArgument(
+            "otel_exporter", "otlp needs the opentelemetry-exporter-otlp-proto-grpc package"
+        ) from None
+    return OTLPSpanExporter(), OTLPMetricExporter()

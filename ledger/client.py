@@ -1,0 +1,269 @@
+"""A small typed Python client for platform services (sync and asyncio).
+
+Every command is idempotent, so a call that fails with UNAVAILABLE or DEADLINE_EXCEEDED is
+resent with the same idempotency key, a bounded number of times with jittered backoff; the
+engine answers a resend of something it already applied with DUPLICATE and the original
+journal id. Amounts go in and come out as exact decimal strings in major units.
+
+    with LedgerClient("127.0.0.1:50051", token) as ledger:
+        reply = ledger.deposit(idempotency_key="d-1", player_id="p1", currency="EUR",
+                               amount="10.50", rail="psp", rail_id="stripe")
+        assert reply.outcome == "OK"
+"""
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import grpc
+from google.protobuf.timestamp_pb2 import Timestamp
+from tenacity import (
+    AsyncRetrying, Retrying, retry_if_exception, stop_after_attempt, wait_random_exponential,
+)  # fmt: skip
+
+from ledger.v1 import ledger_pb2 as pb
+from ledger.v1 import ledger_pb2_grpc as pb_grpc
+
+RETRY_COUNT_MAX = 5
+TIMEOUT_S = 10.0
+_RETRIED_CODES = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
+
+
+@dataclass(frozen=True)
+class Balances:
+    cash: str
+    bonus: str
+    held: str
+
+
+@dataclass(frozen=True)
+class Reply:
+    """A command's answer: `outcome` is the business outcome's name ("OK", "DUPLICATE", ...)."""
+
+    outcome: str
+    original_outcome: str
+    journal_id: str
+    balances: Balances
+    balances_after: Balances
+    wallet_version: int
+
+
+def _balances(message: pb.Balances) -> Balances:
+    return Balances(cash=message.cash, bonus=message.bonus, held=message.held)
+
+
+def reply_from(message: pb.CommandResponse) -> Reply:
+    return Reply(
+        outcome=pb.Outcome.Name(message.outcome).removeprefix("OUTCOME_"),
+        original_outcome=pb.Outcome.Name(message.original_outcome).removeprefix("OUTCOME_"),
+        journal_id=message.journal_id,
+        balances=_balances(message.balances),
+        balances_after=_balances(message.balances_after),
+        wallet_version=message.wallet_version,
+    )
+
+
+def _timestamp(moment: datetime | None) -> Timestamp | None:
+    if moment is None:
+        return None
+    stamp = Timestamp()
+    stamp.FromDatetime(moment)
+    return stamp
+
+
+def _is_retried(error: BaseException) -> bool:
+    return isinstance(error, grpc.RpcError) and error.code() in _RETRIED_CODES
+
+
+# Method name -> (request class, reply converter).
+_METHODS = {
+    "Deposit": (pb.DepositRequest, reply_from),
+    "ReverseDeposit": (pb.ReverseDepositRequest, reply_from),
+    "Bet": (pb.BetRequest, reply_from),
+    "Win": (pb.WinRequest, reply_from),
+    "Rollback": (pb.RollbackRequest, reply_from),
+    "RequestWithdrawal": (pb.RequestWithdrawalRequest, reply_from),
+    "CompleteWithdrawal": (pb.WithdrawalStepRequest, reply_from),
+    "CancelWithdrawal": (pb.WithdrawalStepRequest, reply_from),
+    "FailWithdrawal": (pb.WithdrawalStepRequest, reply_from),
+    "GrantBonus": (pb.GrantBonusRequest, reply_from),
+    "ForfeitBonus": (pb.ForfeitBonusRequest, reply_from),
+    "SetLimits": (pb.SetLimitsRequest, reply_from),
+    "SubmitBatch": (pb.SubmitBatchRequest, lambda m: [reply_from(r) for r in m.results]),
+    "GetBalance": (pb.GetBalanceRequest, lambda m: (_balances(m.balances), m.wallet_version)),
+    "GetTransaction": (pb.GetTransactionRequest, lambda m: m),
+    "ListTransactions": (pb.ListTransactionsRequest, lambda m: m),
+}
+_TIMESTAMP_FIELDS = ("occurred_at", "expires_at", "self_excluded_until")
+
+
+def build_request(method: str, fields: dict):
+    """The request message for method from keyword fields (datetimes become Timestamps)."""
+    request_type, _ = _METHODS[method]
+    values = {k: v for k, v in fields.items() if v is not None}
+    for name in _TIMESTAMP_FIELDS:
+        if name in values:
+            values[name] = _timestamp(values[name])
+    return request_type(**values)
+
+
+class _Commands:
+    """The typed surface, shared by both clients; `_call` does the transport."""
+
+    def _call(self, method: str, fields: dict):
+        raise NotImplementedError
+
+    def deposit(self, *, idempotency_key: str, player_id: str, currency: str, amount: str,
+                rail: str, rail_id: str, occurred_at: datetime | None = None):  # fmt: skip
+        return self._call("Deposit", locals())
+
+    def reverse_deposit(self, *, idempotency_key: str, player_id: str, currency: str,
+                        amount: str, rail: str, rail_id: str, deposit_key: str | None = None,
+                        occurred_at: datetime | None = None):  # fmt: skip
+        return self._call("ReverseDeposit", locals())
+
+    def bet(self, *, idempotency_key: str, provider: str, player_id: str, currency: str,
+            amount: str, round_id: str, game_category: str | None = None,
+            occurred_at: datetime | None = None):  # fmt: skip
+        return self._call("Bet", locals())
+
+    def win(self, *, idempotency_key: str, provider: str, player_id: str, currency: str,
+            amount: str, bet_key: str, round_closed: bool = False,
+            occurred_at: datetime | None = None):  # fmt: skip
+        return self._call("Win", locals())
+
+    def rollback(self, *, idempotency_key: str, provider: str, player_id: str, currency: str,
+                 target_key: str, occurred_at: datetime | None = None):  # fmt: skip
+        return self._call("Rollback", locals())
+
+    def request_withdrawal(self, *, idempotency_key: str, player_id: str, currency: str,
+                           amount: str, rail: str, rail_id: str,
+                           occurred_at: datetime | None = None):  # fmt: skip
+        return self._call("RequestWithdrawal", locals())
+
+    def complete_withdrawal(self, *, idempotency_key: str, player_id: str, currency: str,
+                            withdrawal_key: str, occurred_at: datetime | None = None):  # fmt: skip
+        return self._call("CompleteWithdrawal", locals())
+
+    def cancel_withdrawal(self, *, idempotency_key: str, player_id: str, currency: str,
+                          withdrawal_key: str, occurred_at: datetime | None = None):  # fmt: skip
+        return self._call("CancelWithdrawal", locals())
+
+    def fail_withdrawal(self, *, idempotency_key: str, player_id: str, currency: str,
+                        withdrawal_key: str, occurred_at: datetime | None = None):  # fmt: skip
+        return self._call("FailWithdrawal", locals())
+
+    def grant_bonus(self, *, idempotency_key: str, player_id: str, currency: str, amount: str,
+                    wagering_multiplier: int, max_conversion: str | None = None,
+                    max_bet: str | None = None, expires_at: datetime | None = None,
+                    occurred_at: datetime | None = None):  # fmt: skip
+        return self._call("GrantBonus", locals())
+
+    def forfeit_bonus(self, *, idempotency_key: str, player_id: str, currency: str,
+                      occurred_at: datetime | None = None):  # fmt: skip
+        return self._call("ForfeitBonus", locals())
+
+    def set_limits(self, *, idempotency_key: str, player_id: str, currency: str,
+                   deposit_limit_24h: str | None = None, deposit_limit_7d: str | None = None,
+                   deposit_limit_30d: str | None = None, loss_limit_24h: str | None = None,
+                   loss_limit_7d: str | None = None, loss_limit_30d: str | None = None,
+                   self_excluded_until: datetime | None = None,
+                   occurred_at: datetime | None = None):  # fmt: skip
+        return self._call("SetLimits", locals())
+
+    def submit_batch(self, commands: list[pb.Command]):
+        """Many commands, each applied on its own; one Reply each, in order."""
+        return self._call("SubmitBatch", {"commands": commands})
+
+    def get_balance(self, *, player_id: str, currency: str):
+        """(Balances, wallet_version)."""
+        return self._call("GetBalance", locals())
+
+    def get_transaction(self, *, idempotency_key: str, provider: str | None = None):
+        return self._call("GetTransaction", locals())
+
+    def list_transactions(self, *, player_id: str, currency: str, page_size: int | None = None,
+                          page_token: str | None = None):  # fmt: skip
+        return self._call("ListTransactions", locals())
+
+
+def _channel_credentials(root_certificates, private_key, certificate_chain):
+    return grpc.ssl_channel_credentials(
+        root_certificates=root_certificates, private_key=private_key,
+        certificate_chain=certificate_chain,
+    )  # fmt: skip
+
+
+class LedgerClient(_Commands):
+    """Blocking client. TLS when root_certificates is given; mutual TLS with a client key."""
+
+    def __init__(self, target: str, token: str, *, root_certificates: bytes | None = None,
+                 private_key: bytes | None = None, certificate_chain: bytes | None = None,
+                 timeout_s: float = TIMEOUT_S, retry_count_max: int = RETRY_COUNT_MAX):  # fmt: skip
+        if root_certificates is None:
+            self.channel = grpc.insecure_channel(target)
+        else:
+            credentials = _channel_credentials(root_certificates, private_key, certificate_chain)
+            self.channel = grpc.secure_channel(target, credentials)
+        self.stub = pb_grpc.LedgerServiceStub(self.channel)
+        self.metadata = (("authorization", f"Bearer {token}"),)
+        self.timeout_s = timeout_s
+        self.retrying = Retrying(
+            stop=stop_after_attempt(retry_count_max), wait=wait_random_exponential(0.05, 1.0),
+            retry=retry_if_exception(_is_retried), reraise=True,
+        )  # fmt: skip
+
+    def _call(self, method: str, fields: dict):
+        fields.pop("self", None)
+        request = build_request(method, fields)
+        call = getattr(self.stub, method)
+        reply = self.retrying(call, request, metadata=self.metadata, timeout=self.timeout_s)
+        return _METHODS[method][1](reply)
+
+    def close(self) -> None:
+        self.channel.close()
+
+    def __enter__(self) -> "LedgerClient":
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+class AsyncLedgerClient(_Commands):
+    """asyncio client: the same methods, each returning an awaitable."""
+
+    def __init__(self, target: str, token: str, *, root_certificates: bytes | None = None,
+                 private_key: bytes | None = None, certificate_chain: bytes | None = None,
+                 timeout_s: float = TIMEOUT_S, retry_count_max: int = RETRY_COUNT_MAX):  # fmt: skip
+        if root_certificates is None:
+            self.channel = grpc.aio.insecure_channel(target)
+        else:
+            credentials = _channel_credentials(root_certificates, private_key, certificate_chain)
+            self.channel = grpc.aio.secure_channel(target, credentials)
+        self.stub = pb_grpc.LedgerServiceStub(self.channel)
+        self.metadata = (("authorization", f"Bearer {token}"),)
+        self.timeout_s = timeout_s
+        self.retry_count_max = retry_count_max
+
+    async def _call_async(self, method: str, request):
+        call = getattr(self.stub, method)
+        async for attempt in AsyncRetrying(
+            stop=stop_after_attempt(self.retry_count_max), wait=wait_random_exponential(0.05, 1.0),
+            retry=retry_if_exception(_is_retried), reraise=True,
+        ):  # fmt: skip
+            with attempt:
+                reply = await call(request, metadata=self.metadata, timeout=self.timeout_s)
+        return _METHODS[method][1](reply)
+
+    def _call(self, method: str, fields: dict):
+        fields.pop("self", None)
+        return self._call_async(method, build_request(method, fields))
+
+    async def close(self) -> None:
+        await self.channel.close()
+
+    async def __aenter__(self) -> "AsyncLedgerClient":
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()

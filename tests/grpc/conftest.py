@@ -1,0 +1,95 @@
+"""A real `ledger serve` process per backend, on a loopback port the OS picks, with one
+bearer token per role from an auth config file."""
+
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from ledger.api.auth import token_sha256
+from ledger.client import LedgerClient
+from tests.conftest import drop_pg_schema, new_pg_schema
+
+STARTUP_TIMEOUT_S = 30
+TOKENS = {
+    "admin": ("admin", None),
+    "hub88": ("game_provider", "hub88"),
+    "payments": ("payments", None),
+    "chain": ("chain", None),
+    "backoffice": ("backoffice", None),
+    "auditor": ("auditor", None),
+}
+
+
+@dataclass
+class RunningServer:
+    process: subprocess.Popen
+    target: str
+    tokens: dict[str, str]
+    database_url: str
+
+    def client(self, name: str = "admin", **options) -> LedgerClient:
+        return LedgerClient(self.target, self.tokens[name], **options)
+
+
+def write_auth_config(path: Path) -> dict[str, str]:
+    tokens, lines = {}, []
+    for name, (role, provider) in TOKENS.items():
+        tokens[name] = f"token-for-{name}-{os.urandom(8).hex()}"
+        lines += ["[[clients]]", f'name = "{name}"', f'role = "{role}"',
+                  f'token_sha256 = "{token_sha256(tokens[name])}"']  # fmt: skip
+        if provider:
+            lines.append(f'provider = "{provider}"')
+    path.write_text("\n".join(lines) + "\n")
+    return tokens
+
+
+def start_server(database_url: str, workdir: Path, *extra: str) -> RunningServer:
+    tokens = write_auth_config(workdir / "auth.toml")
+    command = [sys.executable, "-m", "ledger", "serve", "--listen", "127.0.0.1:0",
+               "--database-url", database_url, "--auth-config", str(workdir / "auth.toml"), *extra]  # fmt: skip
+    log = open(workdir / "server.log", "w")  # noqa: SIM115 - closed with the process
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=log, text=True)
+    line = _first_line(process)
+    if not line.startswith("listening on "):
+        process.kill()
+        raise RuntimeError(f"server did not start: {line!r}; see {workdir / 'server.log'}")
+    return RunningServer(process, line.removeprefix("listening on ").strip(), tokens, database_url)
+
+
+def _first_line(process: subprocess.Popen) -> str:
+    import selectors
+
+    selector = selectors.DefaultSelector()
+    selector.register(process.stdout, selectors.EVENT_READ)
+    if not selector.select(timeout=STARTUP_TIMEOUT_S):
+        process.kill()
+        raise RuntimeError("server did not announce its port in time")
+    return process.stdout.readline()
+
+
+def stop_server(server: RunningServer) -> int:
+    server.process.send_signal(signal.SIGTERM)
+    return server.process.wait(timeout=30)
+
+
+@pytest.fixture(
+    scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
+def server(request, tmp_path_factory) -> Iterator[RunningServer]:
+    """A running server on a fresh store, shared by one test module."""
+    workdir = tmp_path_factory.mktemp("server")
+    if request.param == "sqlite":
+        url = f"sqlite:///{workdir}/ledger.sqlite3"
+    else:
+        url = new_pg_schema(request.getfixturevalue("pg_database"))
+    running = start_server(url, workdir)
+    yield running
+    assert stop_server(running) == 0
+    if request.param == "postgres":
+        drop_pg_schema(url)

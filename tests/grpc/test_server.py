@@ -1,0 +1,421 @@
+"""The gRPC API end to end: a real `ledger serve` process on SQLite and on PostgreSQL,
+reached through the Python client over a loopback port."""
+
+import threading
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import grpc
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+
+from ledger.v1 import ledger_pb2 as pb
+
+pytestmark = pytest.mark.slow
+
+
+def _player() -> str:
+    return f"p-{uuid.uuid4().hex[:10]}"
+
+
+def _code(call) -> tuple[grpc.StatusCode, str]:
+    with pytest.raises(grpc.RpcError) as caught:
+        call()
+    return caught.value.code(), caught.value.details()
+
+
+def test_every_command_method_applies_with_its_balances(server):
+    """Each unary command method answers its outcome with the wallet's current balances."""
+    p, c = _player(), server.client()
+    common = {"player_id": p, "currency": "EUR"}
+    assert (
+        c.deposit(
+            idempotency_key=f"{p}-d", amount="100", rail="psp", rail_id="stripe", **common
+        ).balances.cash
+        == "100"
+    )
+    assert (
+        c.grant_bonus(
+            idempotency_key=f"{p}-g", amount="10", wagering_multiplier=10, **common
+        ).balances.bonus
+        == "10"
+    )
+    game = {"provider": "hub88", **common}
+    assert (
+        c.bet(idempotency_key=f"{p}-b", amount="0.00001", round_id="r1", **game).balances.cash
+        == "99.99999"
+    )
+    assert c.win(idempotency_key=f"{p}-w", bet_key=f"{p}-b", amount="2.5", **game).outcome == "OK"
+    assert c.rollback(idempotency_key=f"{p}-rb", target_key="never-seen", **game).outcome == "OK"
+    assert c.forfeit_bonus(idempotency_key=f"{p}-f", **common).balances.bonus == "0"
+    held = c.request_withdrawal(
+        idempotency_key=f"{p}-wd", amount="10", rail="psp", rail_id="stripe", **common
+    )
+    assert held.balances.held == "10"
+    assert (
+        c.cancel_withdrawal(
+            idempotency_key=f"{p}-wc", withdrawal_key=f"{p}-wd", **common
+        ).balances.held
+        == "0"
+    )
+    c.request_withdrawal(
+        idempotency_key=f"{p}-wd2", amount="5", rail="psp", rail_id="stripe", **common
+    )
+    assert (
+        c.fail_withdrawal(idempotency_key=f"{p}-wf", withdrawal_key=f"{p}-wd2", **common).outcome
+        == "OK"
+    )
+    c.request_withdrawal(
+        idempotency_key=f"{p}-wd3", amount="5", rail="psp", rail_id="stripe", **common
+    )
+    done = c.complete_withdrawal(idempotency_key=f"{p}-wk", withdrawal_key=f"{p}-wd3", **common)
+    assert (done.balances.cash, done.balances.held) == ("97.49999", "0")
+    limits = c.set_limits(idempotency_key=f"{p}-l", deposit_limit_24h="1", **common)
+    assert limits.outcome == "OK"
+    assert (
+        c.deposit(
+            idempotency_key=f"{p}-d2", amount="2", rail="psp", rail_id="stripe", **common
+        ).outcome
+        == "LIMIT_EXCEEDED"
+    )
+    back = c.reverse_deposit(
+        idempotency_key=f"{p}-cb", amount="100", rail="psp", rail_id="stripe", **common
+    )
+    assert back.balances.cash == "-2.50001"
+
+
+def test_duplicate_carries_the_original_journal_and_balance_after(server):
+    """A resend is DUPLICATE with the first journal id and balance-after, current balances too."""
+    p, c = _player(), server.client("payments")
+    first = c.deposit(
+        idempotency_key=f"{p}-d",
+        player_id=p,
+        currency="EUR",
+        amount="5",
+        rail="psp",
+        rail_id="stripe",
+    )
+    c.deposit(
+        idempotency_key=f"{p}-d2",
+        player_id=p,
+        currency="EUR",
+        amount="7",
+        rail="psp",
+        rail_id="stripe",
+    )
+    again = c.deposit(
+        idempotency_key=f"{p}-d",
+        player_id=p,
+        currency="EUR",
+        amount="5",
+        rail="psp",
+        rail_id="stripe",
+    )
+    assert (again.outcome, again.original_outcome) == ("DUPLICATE", "OK")
+    assert again.journal_id == first.journal_id
+    assert (again.balances_after.cash, again.balances.cash) == ("5", "12")
+    conflict = c.deposit(
+        idempotency_key=f"{p}-d",
+        player_id=p,
+        currency="EUR",
+        amount="6",
+        rail="psp",
+        rail_id="stripe",
+    )
+    assert conflict.outcome == "CONFLICT"
+
+
+def test_submit_batch_answers_each_command_in_order(server):
+    """A batch applies each command on its own, in order, one result each."""
+    p, c = _player(), server.client()
+    commands = [
+        pb.Command(
+            deposit=pb.DepositRequest(
+                idempotency_key=f"{p}-d",
+                player_id=p,
+                currency="EUR",
+                amount="3",
+                rail="psp",
+                rail_id="stripe",
+            )
+        ),
+        pb.Command(
+            bet=pb.BetRequest(
+                idempotency_key=f"{p}-b1",
+                provider="hub88",
+                player_id=p,
+                currency="EUR",
+                amount="2",
+                round_id="r",
+            )
+        ),
+        pb.Command(
+            bet=pb.BetRequest(
+                idempotency_key=f"{p}-b2",
+                provider="hub88",
+                player_id=p,
+                currency="EUR",
+                amount="2",
+                round_id="r",
+            )
+        ),
+    ]
+    replies = c.submit_batch(commands)
+    assert [r.outcome for r in replies] == ["OK", "OK", "INSUFFICIENT_FUNDS"]
+    assert replies[-1].balances.cash == "1"
+
+
+def test_batch_item_errors_name_their_position_and_nothing_is_written(server):
+    """A malformed command inside a batch refuses the batch, naming the item and field."""
+    p, c = _player(), server.client()
+    commands = [
+        pb.Command(
+            deposit=pb.DepositRequest(
+                idempotency_key=f"{p}-d",
+                player_id=p,
+                currency="EUR",
+                amount="3",
+                rail="psp",
+                rail_id="stripe",
+            )
+        ),
+        pb.Command(
+            bet=pb.BetRequest(
+                idempotency_key=f"{p}-b",
+                provider="hub88",
+                player_id=p,
+                currency="EUR",
+                amount="1e2",
+                round_id="r",
+            )
+        ),
+    ]
+    code, details = _code(lambda: c.submit_batch(commands))
+    assert code is grpc.StatusCode.INVALID_ARGUMENT
+    assert details.startswith("commands[1].bet.amount:")
+    assert c.get_balance(player_id=p, currency="EUR")[0].cash == "0"
+
+
+def test_batch_past_the_size_bound_is_resource_exhausted(server):
+    """More commands than the batch bound are refused as RESOURCE_EXHAUSTED."""
+    p = _player()
+    item = pb.Command(
+        forfeit_bonus=pb.ForfeitBonusRequest(idempotency_key="k", player_id=p, currency="EUR")
+    )
+    code, _ = _code(lambda: server.client().submit_batch([item] * 1001))
+    assert code is grpc.StatusCode.RESOURCE_EXHAUSTED
+
+
+@pytest.mark.parametrize(
+    ("fields", "field"),
+    [
+        ({"amount": "1.0000001"}, "amount"),
+        ({"amount": "-1"}, "amount"),
+        ({"amount": ""}, "amount"),
+        ({"currency": "XXX"}, "currency"),
+        ({"idempotency_key": ""}, "idempotency_key"),
+        ({"rail": "bank"}, "rail"),
+        ({"player_id": "a:b"}, "player_id"),
+    ],
+)
+def test_malformed_requests_are_invalid_argument_naming_the_field(server, fields, field):
+    """Malformed input is INVALID_ARGUMENT whose message starts with the field's name."""
+    request = {
+        "idempotency_key": "k-1",
+        "player_id": _player(),
+        "currency": "EUR",
+        "amount": "1",
+        "rail": "psp",
+        "rail_id": "stripe",
+    }
+    request.update(fields)
+    code, details = _code(lambda: server.client().deposit(**request))
+    assert code is grpc.StatusCode.INVALID_ARGUMENT
+    assert details.startswith(f"{field}:")
+
+
+def test_queries_return_balance_transaction_and_statement_pages(server):
+    """GetBalance, GetTransaction (client and provider scope) and paged ListTransactions."""
+    p, c = _player(), server.client()
+    for n in range(3):
+        c.deposit(
+            idempotency_key=f"{p}-d{n}",
+            player_id=p,
+            currency="BTC",
+            amount="0.001",
+            rail="chain",
+            rail_id="bitcoin",
+        )
+    c.bet(
+        idempotency_key=f"{p}-b",
+        provider="hub88",
+        player_id=p,
+        currency="BTC",
+        amount="0.0005",
+        round_id="r",
+    )
+    balances, version = c.get_balance(player_id=p, currency="BTC")
+    assert (balances.cash, version) == ("0.0025", 5)
+    deposit = c.get_transaction(idempotency_key=f"{p}-d0")
+    assert [e.event_type for e in deposit.entries] == ["WalletOpened", "Deposited"]
+    assert {(x.account, x.amount) for x in deposit.entries[1].postings} == {
+        ("chain:bitcoin:BTC", "-0.001"),
+        (f"player:{p}:cash:BTC", "0.001"),
+    }
+    bet = c.get_transaction(idempotency_key=f"{p}-b", provider="hub88")
+    assert bet.command_type == "Bet" and bet.balances_after.cash == "0.0025"
+    first = c.list_transactions(player_id=p, currency="BTC", page_size=3)
+    rest = c.list_transactions(
+        player_id=p, currency="BTC", page_size=3, page_token=first.next_page_token
+    )
+    assert [e.wallet_version for e in [*first.entries, *rest.entries]] == [1, 2, 3, 4, 5]
+    assert rest.next_page_token == ""
+    code, _ = _code(lambda: c.get_transaction(idempotency_key="nobody-sent-this"))
+    assert code is grpc.StatusCode.NOT_FOUND
+
+
+def test_missing_or_unknown_tokens_are_unauthenticated(server):
+    """No token, a wrong token or a wrong scheme: UNAUTHENTICATED, nothing applied."""
+    p = _player()
+    stub_call = lambda client: client.get_balance(player_id=p, currency="EUR")  # noqa: E731
+    from ledger.client import LedgerClient
+
+    for token in ("", "not-a-token"):
+        code, _ = _code(lambda: stub_call(LedgerClient(server.target, token)))
+        assert code is grpc.StatusCode.UNAUTHENTICATED
+
+
+@pytest.mark.parametrize(
+    ("role", "method", "allowed"),
+    [
+        ("hub88", "bet", True), ("hub88", "deposit", False), ("hub88", "balance", True),
+        ("hub88", "grant", False), ("payments", "deposit", True), ("payments", "bet", False),
+        ("payments", "withdraw", True), ("chain", "deposit", True), ("chain", "withdraw", False),
+        ("chain", "balance", False), ("backoffice", "grant", True), ("backoffice", "deposit", False),
+        ("backoffice", "balance", True), ("auditor", "balance", True), ("auditor", "deposit", False),
+        ("auditor", "batch", False), ("admin", "grant", True), ("admin", "bet", True),
+    ],
+)  # fmt: skip
+def test_each_role_reaches_only_its_method_classes(server, role, method, allowed):
+    """Roles of spec section 8 against each method class: allowed calls pass, others are denied."""
+    p, c = _player(), server.client(role)
+    calls = {
+        "bet": lambda: c.bet(
+            idempotency_key=f"{p}-b",
+            provider="hub88",
+            player_id=p,
+            currency="EUR",
+            amount="1",
+            round_id="r",
+        ),
+        "deposit": lambda: c.deposit(
+            idempotency_key=f"{p}-d",
+            player_id=p,
+            currency="EUR",
+            amount="1",
+            rail="psp",
+            rail_id="stripe",
+        ),
+        "withdraw": lambda: c.request_withdrawal(
+            idempotency_key=f"{p}-w",
+            player_id=p,
+            currency="EUR",
+            amount="1",
+            rail="psp",
+            rail_id="stripe",
+        ),
+        "grant": lambda: c.grant_bonus(
+            idempotency_key=f"{p}-g", player_id=p, currency="EUR", amount="1", wagering_multiplier=1
+        ),
+        "balance": lambda: c.get_balance(player_id=p, currency="EUR"),
+        "batch": lambda: c.submit_batch(
+            [
+                pb.Command(
+                    forfeit_bonus=pb.ForfeitBonusRequest(
+                        idempotency_key=f"{p}-f", player_id=p, currency="EUR"
+                    )
+                )
+            ]
+        ),
+    }
+    if allowed:
+        calls[method]()
+    else:
+        code, _ = _code(calls[method])
+        assert code is grpc.StatusCode.PERMISSION_DENIED
+
+
+def test_a_game_provider_acts_only_for_its_own_provider(server):
+    """A hub88 token cannot bet, win or roll back as another provider, also inside a batch."""
+    p, c = _player(), server.client("hub88")
+    code, _ = _code(
+        lambda: c.bet(
+            idempotency_key=f"{p}-b",
+            provider="evolution",
+            player_id=p,
+            currency="EUR",
+            amount="1",
+            round_id="r",
+        )
+    )
+    assert code is grpc.StatusCode.PERMISSION_DENIED
+    item = pb.Command(
+        rollback=pb.RollbackRequest(
+            idempotency_key=f"{p}-r",
+            provider="evolution",
+            player_id=p,
+            currency="EUR",
+            target_key="x",
+        )
+    )
+    code, _ = _code(lambda: c.submit_batch([item]))
+    assert code is grpc.StatusCode.PERMISSION_DENIED
+
+
+def test_health_and_reflection_need_no_token(server):
+    """The standard health service reports SERVING and reflection lists the service, tokenless."""
+    with grpc.insecure_channel(server.target) as channel:
+        health = health_pb2_grpc.HealthStub(channel)
+        status = health.Check(health_pb2.HealthCheckRequest(service="ledger.v1.LedgerService"))
+        assert status.status == health_pb2.HealthCheckResponse.SERVING
+        reflection = reflection_pb2_grpc.ServerReflectionStub(channel)
+        request = reflection_pb2.ServerReflectionRequest(list_services="")
+        response = next(reflection.ServerReflectionInfo(iter([request])))
+        names = {s.name for s in response.list_services_response.service}
+        assert "ledger.v1.LedgerService" in names
+
+
+def test_64_concurrent_clients_on_one_wallet_end_exact(server):
+    """64 clients betting on one wallet at once (with resends) leave the exact balance."""
+    p = _player()
+    server.client().deposit(
+        idempotency_key=f"{p}-seed",
+        player_id=p,
+        currency="EUR",
+        amount="1000",
+        rail="psp",
+        rail_id="stripe",
+    )
+    errors: list[BaseException] = []
+
+    def play(n: int) -> None:
+        try:
+            with server.client("hub88") as client:
+                for k in range(5):
+                    fields = {"idempotency_key": f"{p}-{n}-{k}", "provider": "hub88", "player_id": p,
+                              "currency": "EUR", "amount": "1.5", "round_id": f"r-{n}-{k}"}  # fmt: skip
+                    assert client.bet(**fields).outcome == "OK"
+                    assert client.bet(**fields).outcome == "DUPLICATE"
+        except BaseException as error:  # noqa: BLE001 - reported by the main thread
+            errors.append(error)
+
+    threads = [threading.Thread(target=play, args=(n,)) for n in range(64)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert errors == []
+    balances, version = server.client().get_balance(player_id=p, currency="EUR")
+    assert balances.cash == str(1000 - 64 * 5 * 3 // 2)
+    assert version == 2 + 64 * 5
