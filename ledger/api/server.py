@@ -41,6 +41,7 @@ class ServerSettings:
     group_window_ms: float = limits.group_commit_window_ms_default
     workers: int = limits.server_workers_default
     grace_s: float = limits.shutdown_grace_s
+    concurrent_calls_max: int = limits.concurrent_calls_max
     tls: TlsFiles | None = None
 
 
@@ -64,7 +65,7 @@ class LedgerServer:
                 ("grpc.max_receive_message_length", limits.message_size_max),
                 ("grpc.max_send_message_length", limits.message_size_max),
             ],
-            maximum_concurrent_rpcs=limits.concurrent_calls_max,
+            maximum_concurrent_rpcs=settings.concurrent_calls_max,
         )
         servicer = LedgerServicer(ledger, committer, authenticator, telemetry, self.executor)
         ledger_pb2_grpc.add_LedgerServiceServicer_to_server(servicer, self.server)

@@ -1,0 +1,60 @@
+"""Telemetry at the edge: one canonical log line per call, a span per call, group sizes."""
+
+import asyncio
+
+import pytest
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from structlog.testing import capture_logs
+
+from ledger.api.telemetry import Telemetry
+from ledger.core.errors import InvalidArgument
+
+
+def _traced() -> tuple[Telemetry, InMemorySpanExporter]:
+    telemetry = Telemetry("none")
+    spans = InMemorySpanExporter()
+    telemetry.tracer_provider.add_span_processor(SimpleSpanProcessor(spans))
+    return telemetry, spans
+
+
+def test_each_call_leaves_one_canonical_line_and_one_span():
+    """A call logs method, status, outcome, latency and request id once, inside a span."""
+    telemetry, spans = _traced()
+
+    async def call():
+        async with telemetry.call("Bet", [("x-request-id", "req-42")]) as record:
+            record.outcome = "INSUFFICIENT_FUNDS"
+        return record
+
+    with capture_logs() as logs:
+        record = asyncio.run(call())
+    assert record.request_id == "req-42"  # the caller's id, bound to the log context
+    [line] = [log for log in logs if log["event"] == "call"]
+    assert line["method"] == "Bet" and line["status"] == "OK"
+    assert line["outcome"] == "INSUFFICIENT_FUNDS" and line["latency_ms"] >= 0
+    [span] = spans.get_finished_spans()
+    assert span.name == "ledger.v1.LedgerService/Bet"
+    assert span.attributes["ledger.outcome"] == "INSUFFICIENT_FUNDS"
+
+
+def test_failed_calls_are_logged_with_their_status_and_no_outcome():
+    """A refused call's line carries its gRPC status, and no business outcome."""
+    telemetry, _ = _traced()
+
+    async def call():
+        async with telemetry.call("Deposit", []) as record:
+            record.status = "INVALID_ARGUMENT"
+        return record
+
+    with capture_logs() as logs:
+        record = asyncio.run(call())
+    [line] = [log for log in logs if log["event"] == "call"]
+    assert line["status"] == "INVALID_ARGUMENT" and line["outcome"] is None
+    assert len(record.request_id) == 32  # none sent: one is generated for the call
+
+
+def test_unknown_exporter_is_refused_naming_the_setting():
+    """Only none, console and otlp exporters exist."""
+    with pytest.raises(InvalidArgument, match="otel_exporter"):
+        Telemetry("zipkin")

@@ -1,0 +1,173 @@
+"""Transport concerns of `ledger serve`: TLS, mutual TLS, draining on SIGTERM under load,
+the asyncio client, and the first-start admin token."""
+
+import asyncio
+import signal
+import stat
+import subprocess
+import sys
+import threading
+import time
+
+import grpc
+import pytest
+
+from ledger.client import AsyncLedgerClient, LedgerClient
+from tests.grpc.certificates import write_certificates
+from tests.grpc.conftest import start_server, stop_server
+
+pytestmark = pytest.mark.slow
+
+
+def _deposit(client, key: str, player: str = "p1"):
+    return client.deposit(idempotency_key=key, player_id=player, currency="EUR", amount="1",
+                          rail="psp", rail_id="stripe")  # fmt: skip
+
+
+def test_tls_server_accepts_trusting_clients_only(tmp_path):
+    """With --tls-cert/--tls-key a client trusting the CA gets through; plaintext does not."""
+    certs = write_certificates(tmp_path)
+    server = start_server(f"sqlite:///{tmp_path}/tls.sqlite3", tmp_path,
+                          "--tls-cert", str(certs["server"]), "--tls-key", str(certs["server_key"]))  # fmt: skip
+    try:
+        client = LedgerClient(server.target, server.tokens["admin"],
+                              root_certificates=certs["ca"].read_bytes(), retry_count_max=1)  # fmt: skip
+        assert _deposit(client, "d1").outcome == "OK"
+        plain = LedgerClient(server.target, server.tokens["admin"], retry_count_max=1, timeout_s=2)
+        with pytest.raises(grpc.RpcError) as caught:
+            _deposit(plain, "d2")
+        assert caught.value.code() is grpc.StatusCode.UNAVAILABLE
+    finally:
+        assert stop_server(server) == 0
+
+
+def test_mutual_tls_requires_a_client_certificate(tmp_path):
+    """With --tls-client-ca only clients presenting a certificate from that CA get through."""
+    certs = write_certificates(tmp_path)
+    server = start_server(f"sqlite:///{tmp_path}/mtls.sqlite3", tmp_path,
+                          "--tls-cert", str(certs["server"]), "--tls-key", str(certs["server_key"]),
+                          "--tls-client-ca", str(certs["ca"]))  # fmt: skip
+    try:
+        root = certs["ca"].read_bytes()
+        with_cert = LedgerClient(
+            server.target, server.tokens["admin"], root_certificates=root,
+            private_key=certs["client_key"].read_bytes(),
+            certificate_chain=certs["client"].read_bytes(), retry_count_max=1,
+        )  # fmt: skip
+        assert _deposit(with_cert, "d1").outcome == "OK"
+        without = LedgerClient(server.target, server.tokens["admin"], root_certificates=root,
+                               retry_count_max=1, timeout_s=2)  # fmt: skip
+        with pytest.raises(grpc.RpcError) as caught:
+            _deposit(without, "d2")
+        assert caught.value.code() is grpc.StatusCode.UNAVAILABLE
+    finally:
+        assert stop_server(server) == 0
+
+
+def test_sigterm_drains_calls_in_flight_and_loses_none(tmp_path):
+    """Calls racing a SIGTERM either complete (and are stored) or are refused; none is lost."""
+    server = start_server(f"sqlite:///{tmp_path}/drain.sqlite3", tmp_path)
+    answered: list[str] = []
+    refused: list[str] = []
+
+    def send(n: int) -> None:
+        client = LedgerClient(server.target, server.tokens["admin"], retry_count_max=1, timeout_s=5)
+        for k in range(20):
+            key = f"d-{n}-{k}"
+            try:
+                _deposit(client, key, player=f"p{n}")
+                answered.append(key)
+            except grpc.RpcError:
+                refused.append(key)
+
+    threads = [threading.Thread(target=send, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    time.sleep(0.3)
+    server.process.send_signal(signal.SIGTERM)
+    for thread in threads:
+        thread.join(timeout=60)
+    assert server.process.wait(timeout=30) == 0
+    assert answered and len(answered) + len(refused) == 160
+    restarted = start_server(server.database_url, tmp_path)
+    try:
+        client = restarted.client()
+        for key in answered:  # every answered call is in the store: a resend is a replay
+            player = f"p{key.split('-')[1]}"
+            assert _deposit(client, key, player=player).outcome == "DUPLICATE"
+    finally:
+        assert stop_server(restarted) == 0
+
+
+def test_async_client_applies_commands_concurrently(server):
+    """The asyncio client sends many commands at once and gets each answer."""
+
+    async def run():
+        async with AsyncLedgerClient(server.target, server.tokens["payments"]) as client:
+            replies = await asyncio.gather(*(
+                client.deposit(idempotency_key=f"async-{n}", player_id="async-player",
+                               currency="USD", amount="2.5", rail="psp", rail_id="stripe")
+                for n in range(20)
+            ))  # fmt: skip
+            balances, version = await client.get_balance(player_id="async-player", currency="USD")
+        return replies, balances, version
+
+    replies, balances, version = asyncio.run(run())
+    assert {reply.outcome for reply in replies} == {"OK"}
+    assert (balances.cash, version) == ("50", 21)
+
+
+def test_first_start_writes_an_admin_token_readable_by_the_owner_only(tmp_path):
+    """Without --auth-config the server creates a 0600 admin token file and keeps its hash."""
+    state = tmp_path / "state"
+    command = [sys.executable, "-m", "ledger", "serve", "--listen", "127.0.0.1:0",
+               "--database-url", f"sqlite:///{tmp_path}/boot.sqlite3", "--state-dir", str(state)]  # fmt: skip
+    process = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+    )
+    try:
+        first = process.stdout.readline()
+        listening = process.stdout.readline()
+        assert first.startswith(f"admin token written to {state / 'admin-token'}")
+        token = (state / "admin-token").read_text().strip()
+        assert stat.S_IMODE((state / "admin-token").stat().st_mode) == 0o600
+        assert token not in (state / "admin-token.sha256").read_text()
+        target = listening.removeprefix("listening on ").strip()
+        assert _deposit(LedgerClient(target, token), "boot-1").outcome == "OK"
+    finally:
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=30) == 0
+
+
+def test_calls_past_the_concurrency_bound_are_resource_exhausted(tmp_path):
+    """With a bound of 2 concurrent calls and a slow group window, extra calls are refused."""
+    server = start_server(f"sqlite:///{tmp_path}/bound.sqlite3", tmp_path,
+                          "--max-concurrent-calls", "2", "--group-window-ms", "100")  # fmt: skip
+    codes: list[str] = []
+
+    def send(n: int) -> None:
+        client = LedgerClient(server.target, server.tokens["admin"], retry_count_max=1)
+        try:
+            codes.append(_deposit(client, f"bound-{n}", player=f"b{n}").outcome)
+        except grpc.RpcError as error:
+            codes.append(error.code().name)
+
+    try:
+        threads = [threading.Thread(target=send, args=(n,)) for n in range(12)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
+        assert "RESOURCE_EXHAUSTED" in codes and "OK" in codes
+        assert set(codes) <= {"OK", "RESOURCE_EXHAUSTED"}
+    finally:
+        assert stop_server(server) == 0
+
+
+def test_the_client_resends_while_the_server_is_unavailable(tmp_path):
+    """UNAVAILABLE is retried up to the bound (safe: commands are idempotent), then raised."""
+    client = LedgerClient("127.0.0.1:1", "token", retry_count_max=3, timeout_s=1)
+    with pytest.raises(grpc.RpcError) as caught:
+        _deposit(client, "never")
+    assert caught.value.code() is grpc.StatusCode.UNAVAILABLE
+    assert client.retrying.statistics["attempt_number"] == 3
