@@ -25,9 +25,14 @@ import msgspec
 from ledger.core import limits
 from ledger.core.errors import InvalidArgument
 from ledger.core.money import (
-    DEFAULT_CURRENCIES, Currency, CurrencyRegistry, default_currency, parse_amount,
+    DEFAULT_CURRENCIES,
+    Currency,
+    CurrencyRegistry,
+    default_currency,
+    parse_amount,
 )  # fmt: skip
 from ledger.core.policy import Policy, Rules
+from ledger.files import read_bounded
 
 CONFIG_SIZE_MAX = 1_000_000  # bytes
 
@@ -58,13 +63,7 @@ def load_rules(path: str | Path | None) -> Rules:
     """The rules from a TOML file, or the defaults when path is None."""
     if path is None:
         return Rules(CurrencyRegistry(), Policy())
-    try:
-        text = Path(path).read_bytes()[: CONFIG_SIZE_MAX + 1]
-    except OSError as error:
-        raise InvalidArgument("config", f"cannot read {path}: {error.strerror}") from None
-    if len(text) > CONFIG_SIZE_MAX:
-        raise InvalidArgument("config", f"is larger than {CONFIG_SIZE_MAX} bytes")
-    return rules_from_toml(text)
+    return rules_from_toml(read_bounded(path, CONFIG_SIZE_MAX, field="config"))
 
 
 def rules_from_toml(text: bytes) -> Rules:

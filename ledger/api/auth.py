@@ -36,6 +36,7 @@ import msgspec
 
 from ledger.core import limits
 from ledger.core.errors import InvalidArgument, LedgerError
+from ledger.files import read_bounded
 
 # Bounds, with the qualifier last. They are local to authentication, so they live here rather
 # than in ledger/core/limits.py, which holds the engine's own bounds.
@@ -234,14 +235,7 @@ def authorize(principal: Principal, method: str, provider: str | None = None) ->
 
 def load_auth_config(path: str | Path) -> Authenticator:
     """The authenticator for the clients of a TOML auth config file (`serve --auth-config`)."""
-    try:
-        with open(path, "rb") as file:
-            text = file.read(auth_config_size_max + 1)
-    except OSError as error:
-        reason = error.strerror or type(error).__name__
-        raise InvalidArgument("auth_config", f"cannot read {path}: {reason}") from None
-    if len(text) > auth_config_size_max:
-        raise InvalidArgument("auth_config", f"is larger than {auth_config_size_max} bytes")
+    text = read_bounded(path, auth_config_size_max, field="auth_config")
     return Authenticator(auth_config_from_toml(text).clients)
 
 
@@ -327,14 +321,9 @@ def _admin_authenticator(digest: str) -> Authenticator:
 
 
 def _read_admin_hash(hash_path: Path) -> str:
-    try:
-        with open(hash_path, "rb") as file:
-            raw = file.read(admin_token_hash_file_size_max + 1)
-    except OSError as error:
-        reason = error.strerror or type(error).__name__
-        raise InvalidArgument("state_dir", f"cannot read {hash_path}: {reason}") from None
+    raw = read_bounded(hash_path, admin_token_hash_file_size_max, field="state_dir")
     digest = raw.decode("ascii", errors="replace").strip()
-    if len(raw) > admin_token_hash_file_size_max or not re.fullmatch(_TOKEN_SHA256_PATTERN, digest):
+    if not re.fullmatch(_TOKEN_SHA256_PATTERN, digest):
         raise InvalidArgument("state_dir", f"{hash_path} does not hold a SHA-256 hex digest")
     return digest
 

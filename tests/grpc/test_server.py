@@ -19,6 +19,18 @@ def _player() -> str:
     return f"p-{uuid.uuid4().hex[:10]}"
 
 
+def _deposit_item(player: str, key: str, amount: str) -> pb.Command:
+    request = pb.DepositRequest(idempotency_key=key, player_id=player, currency="EUR",
+                                amount=amount, rail="psp", rail_id="stripe")  # fmt: skip
+    return pb.Command(deposit=request)
+
+
+def _bet_item(player: str, key: str, amount: str) -> pb.Command:
+    request = pb.BetRequest(idempotency_key=key, provider="hub88", player_id=player,
+                            currency="EUR", amount=amount, round_id="r")  # fmt: skip
+    return pb.Command(bet=request)
+
+
 def _code(call) -> tuple[grpc.StatusCode, str]:
     with pytest.raises(grpc.RpcError) as caught:
         call()
@@ -130,36 +142,9 @@ def test_submit_batch_answers_each_command_in_order(server):
     """A batch applies each command on its own, in order, one result each."""
     p, c = _player(), server.client()
     commands = [
-        pb.Command(
-            deposit=pb.DepositRequest(
-                idempotency_key=f"{p}-d",
-                player_id=p,
-                currency="EUR",
-                amount="3",
-                rail="psp",
-                rail_id="stripe",
-            )
-        ),
-        pb.Command(
-            bet=pb.BetRequest(
-                idempotency_key=f"{p}-b1",
-                provider="hub88",
-                player_id=p,
-                currency="EUR",
-                amount="2",
-                round_id="r",
-            )
-        ),
-        pb.Command(
-            bet=pb.BetRequest(
-                idempotency_key=f"{p}-b2",
-                provider="hub88",
-                player_id=p,
-                currency="EUR",
-                amount="2",
-                round_id="r",
-            )
-        ),
+        _deposit_item(p, f"{p}-d", "3"),
+        _bet_item(p, f"{p}-b1", "2"),
+        _bet_item(p, f"{p}-b2", "2"),
     ]
     replies = c.submit_batch(commands)
     assert [r.outcome for r in replies] == ["OK", "OK", "INSUFFICIENT_FUNDS"]
@@ -169,28 +154,7 @@ def test_submit_batch_answers_each_command_in_order(server):
 def test_batch_item_errors_name_their_position_and_nothing_is_written(server):
     """A malformed command inside a batch refuses the batch, naming the item and field."""
     p, c = _player(), server.client()
-    commands = [
-        pb.Command(
-            deposit=pb.DepositRequest(
-                idempotency_key=f"{p}-d",
-                player_id=p,
-                currency="EUR",
-                amount="3",
-                rail="psp",
-                rail_id="stripe",
-            )
-        ),
-        pb.Command(
-            bet=pb.BetRequest(
-                idempotency_key=f"{p}-b",
-                provider="hub88",
-                player_id=p,
-                currency="EUR",
-                amount="1e2",
-                round_id="r",
-            )
-        ),
-    ]
+    commands = [_deposit_item(p, f"{p}-d", "3"), _bet_item(p, f"{p}-b", "1e2")]
     code, details = _code(lambda: c.submit_batch(commands))
     assert code is grpc.StatusCode.INVALID_ARGUMENT
     assert details.startswith("commands[1].bet.amount:")
@@ -300,45 +264,19 @@ def test_missing_or_unknown_tokens_are_unauthenticated(server):
 def test_each_role_reaches_only_its_method_classes(server, role, method, allowed):
     """Roles of spec section 8 against each method class: allowed calls pass, others are denied."""
     p, c = _player(), server.client(role)
+    wallet, psp = {"player_id": p, "currency": "EUR"}, {"rail": "psp", "rail_id": "stripe"}
+    forfeit = pb.ForfeitBonusRequest(idempotency_key=f"{p}-f", **wallet)
     calls = {
-        "bet": lambda: c.bet(
-            idempotency_key=f"{p}-b",
-            provider="hub88",
-            player_id=p,
-            currency="EUR",
-            amount="1",
-            round_id="r",
-        ),
-        "deposit": lambda: c.deposit(
-            idempotency_key=f"{p}-d",
-            player_id=p,
-            currency="EUR",
-            amount="1",
-            rail="psp",
-            rail_id="stripe",
-        ),
-        "withdraw": lambda: c.request_withdrawal(
-            idempotency_key=f"{p}-w",
-            player_id=p,
-            currency="EUR",
-            amount="1",
-            rail="psp",
-            rail_id="stripe",
-        ),
-        "grant": lambda: c.grant_bonus(
-            idempotency_key=f"{p}-g", player_id=p, currency="EUR", amount="1", wagering_multiplier=1
-        ),
-        "balance": lambda: c.get_balance(player_id=p, currency="EUR"),
-        "batch": lambda: c.submit_batch(
-            [
-                pb.Command(
-                    forfeit_bonus=pb.ForfeitBonusRequest(
-                        idempotency_key=f"{p}-f", player_id=p, currency="EUR"
-                    )
-                )
-            ]
-        ),
-    }
+        "bet": lambda: c.bet(idempotency_key=f"{p}-b", provider="hub88", amount="1",
+                             round_id="r", **wallet),
+        "deposit": lambda: c.deposit(idempotency_key=f"{p}-d", amount="1", **wallet, **psp),
+        "withdraw": lambda: c.request_withdrawal(idempotency_key=f"{p}-w", amount="1",
+                                                 **wallet, **psp),
+        "grant": lambda: c.grant_bonus(idempotency_key=f"{p}-g", amount="1",
+                                       wagering_multiplier=1, **wallet),
+        "balance": lambda: c.get_balance(**wallet),
+        "batch": lambda: c.submit_batch([pb.Command(forfeit_bonus=forfeit)]),
+    }  # fmt: skip
     if allowed:
         calls[method]()
     else:
