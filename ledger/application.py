@@ -100,6 +100,15 @@ class Ledger:
             )
         for index, command in enumerate(commands):
             self._validate(command, f"{field_prefix}[{index}]." if field_prefix else "")
+        return self.execute_validated(commands)
+
+    def execute_validated(self, commands: Sequence[Command]) -> list[CommandResult]:
+        """Like execute_batch, for commands the caller has already validated one by one.
+
+        The gRPC layer validates each call before it joins a group commit (so one malformed
+        call cannot fail its neighbours); validating the group again would be wasted work.
+        """
+        assert 0 < len(commands) <= limits.batch_size_max, len(commands)
         wallets = {wallet_id(c.player_id, c.currency) for c in commands}
         with self._locked(wallets):
             return self._execute_with_retries(commands, wallets)

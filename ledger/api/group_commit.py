@@ -50,11 +50,13 @@ class GroupCommitter:
         self._flusher: asyncio.Task | None = None
 
     async def submit(self, commands: Sequence[Command]) -> list[CommandResult]:
-        """Writes commands (already validated) and returns their results in order."""
+        """Writes commands (each already validated) and returns their results in order."""
         loop = asyncio.get_running_loop()
         if not self.enabled:
             self.on_group(len(commands))
-            return await loop.run_in_executor(self.executor, self.ledger.execute_batch, commands)
+            return await loop.run_in_executor(
+                self.executor, self.ledger.execute_validated, commands
+            )
         if self._pending_count + len(commands) > self.queue_length_max:
             raise Overloaded(f"more than {self.queue_length_max} commands are waiting")
         future: asyncio.Future = loop.create_future()
@@ -88,7 +90,9 @@ class GroupCommitter:
         self.on_group(len(commands))
         loop = asyncio.get_running_loop()
         try:
-            results = await loop.run_in_executor(self.executor, self.ledger.execute_batch, commands)
+            results = await loop.run_in_executor(
+                self.executor, self.ledger.execute_validated, commands
+            )
         except Exception as error:  # the whole group failed: each of its calls learns why
             for _, future in group:
                 if not future.done():
