@@ -32,7 +32,11 @@ def window_add(window: TimeWindow, at_us: int, amount: int, horizon_us: int) -> 
 
 
 def window_sum(window: TimeWindow, now_us: int, window_s: int) -> int:
-    """Sum of the entries inside the half-open window (now - window, now]."""
+    """Sum of the entries inside the half-open window (now - window, now].
+
+    Exact as long as the window starts after the horizon entries were dropped at: callers
+    ask at the decision time with windows no longer than the longest one (30 days).
+    """
     start_us = now_us - window_s * 1_000_000
     return _total_up_to(window, now_us) - _total_up_to(window, start_us)
 

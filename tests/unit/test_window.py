@@ -1,6 +1,6 @@
 """The prefix-sum time window agrees with a plain list on every window and moment."""
 
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from ledger.core.window import TimeWindow, window_add, window_sum
@@ -15,6 +15,7 @@ HORIZON_S = 100
 )
 def test_window_sum_matches_a_plain_list(steps, window_s, lookback):
     """For any history, the window's sum equals summing a plain list of the entries."""
+    assume(window_s + lookback <= HORIZON_S)  # windows never reach past the pruning horizon
     window, plain, now_s = TimeWindow(), [], 0
     for gap_s, amount in steps:
         now_s += gap_s
