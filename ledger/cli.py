@@ -327,3 +327,14 @@ def _announce(listen: str):
         click.echo(f"listening on {host}:{port}")
 
     return announce
+
+
+def _register_projection_commands() -> None:
+    # Imported here: projections depend on the ledger, never the other way round.
+    from projections.cli import audit_command, project_command
+
+    main.add_command(project_command)
+    main.add_command(audit_command)
+
+
+_register_projection_commands()

@@ -1,0 +1,95 @@
+"""`ledger project` (build or follow the read models) and `ledger audit` (replay and check)."""
+
+import signal
+import sys
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from ledger.application import Ledger
+from ledger.core import limits
+from ledger.core.errors import InvalidArgument
+from ledger.database import redact, store_environment
+from projections.audit import audit
+from projections.runner import PAGE_SIZE_DEFAULT, ProjectionRunner
+from projections.stores import open_projection_store
+
+DATABASE_URL = click.option(
+    "--database-url", envvar="LEDGER_DATABASE_URL", default="sqlite:///ledger.sqlite3",
+    show_default=True, help="sqlite:///FILE or postgresql://USER@HOST/DATABASE.",
+)  # fmt: skip
+
+
+def _check_url(database_url: str) -> None:
+    try:
+        store_environment(database_url)
+    except InvalidArgument as error:
+        raise click.BadParameter(str(error), param_hint="'--database-url'") from None
+
+
+def _progress(console: Console, total: int) -> tuple[Progress, int]:
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+               TextColumn("events"), TimeElapsedColumn())  # fmt: skip
+    progress = Progress(*columns, console=console, transient=True, disable=not console.is_terminal)
+    return progress, progress.add_task("replaying", total=total)
+
+
+@click.command("project")
+@DATABASE_URL
+@click.option(
+    "--page-size", type=click.IntRange(1, limits.batch_size_max), default=PAGE_SIZE_DEFAULT
+)
+@click.option("--follow", is_flag=True, help="Keep the views current until SIGTERM.")
+def project_command(database_url: str, page_size: int, follow: bool) -> None:
+    """Builds the read models (balances, journal, trial balance, statements) from the log."""
+    _check_url(database_url)
+    console = Console(stderr=True)
+    with Ledger(database_url) as ledger:
+        store = open_projection_store(database_url)
+        runner = ProjectionRunner(
+            ledger.store.recorder, ledger.store.mapper, store, page_size=page_size
+        )
+        lag = runner.lag()
+        progress, task = _progress(console, lag)
+        with progress:
+            done = runner.catch_up(lambda n: progress.update(task, completed=n))
+        click.echo(f"projected {done} events; views at event #{store.position()}")
+        if follow:
+            stopping = []
+            signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
+            runner.follow(lambda: bool(stopping))
+        store.close()
+
+
+@click.command("audit")
+@DATABASE_URL
+@click.option("--projections/--no-projections", default=True, show_default=True,
+              help="Also compare the read models with the replay.")  # fmt: skip
+def audit_command(database_url: str, projections: bool) -> None:
+    """Replays the whole history independently; exit 0 only if every check holds."""
+    _check_url(database_url)
+    console = Console(stderr=True)
+    with Ledger(database_url) as ledger:
+        store = open_projection_store(database_url) if projections else None
+        total = ledger.store.recorder.max_notification_id() or 0
+        progress, task = _progress(console, total)
+        with progress:
+            report = audit(ledger.store.recorder, ledger.store.mapper, store,
+                           lambda n: progress.update(task, completed=n))  # fmt: skip
+        if store is not None:
+            store.close()
+    click.echo(f"audited {report.events} events in {report.wallets} wallet streams "
+               f"of {redact(database_url)}")  # fmt: skip
+    for currency, total_minor in sorted(report.trial_balance.items()):
+        click.echo(f"trial balance {currency}: {total_minor}")
+    if report.passed:
+        click.echo("audit passed: chains intact, versions contiguous, journals balanced, "
+                   "projections equal the replay")  # fmt: skip
+        return
+    click.echo(
+        f"AUDIT FAILED: {report.finding_count} findings; first: {report.findings[0]}", err=True
+    )
+    for finding in report.findings[1:]:
+        click.echo(f"  {finding}", err=True)
+    sys.exit(1)

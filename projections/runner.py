@@ -1,0 +1,74 @@
+"""The projection runner: reads the event log in pages after its tracking position, folds
+each page into view changes, and writes them with the new position in one transaction.
+
+Catch-up of a long history is a batch job (one commit per page, never per event). After a
+crash, even `kill -9` mid-page, the next run resumes at the last committed position: the
+half-done page was never committed, so nothing is missed and nothing applied twice.
+"""
+
+import time
+from collections.abc import Callable
+
+from eventsourcing.persistence import ApplicationRecorder
+
+from ledger.core import limits
+from ledger.mapper import MsgspecMapper
+from projections.page import fold_page
+from projections.stores import ProjectionStore
+
+PAGE_SIZE_DEFAULT = 1000
+FOLLOW_POLL_S = 0.2
+
+
+class ProjectionRunner:
+    def __init__(
+        self,
+        recorder: ApplicationRecorder,
+        mapper: MsgspecMapper,
+        store: ProjectionStore,
+        *,
+        page_size: int = PAGE_SIZE_DEFAULT,
+        on_lag: Callable[[int], None] = lambda lag: None,
+    ) -> None:
+        assert 0 < page_size <= limits.batch_size_max
+        self.recorder = recorder
+        self.mapper = mapper
+        self.store = store
+        self.page_size = page_size
+        self.on_lag = on_lag
+
+    def run_page(self) -> int:
+        """Applies the next page; returns how many events it held (0: caught up)."""
+        position = self.store.position()
+        notifications = self.recorder.select_notifications(start=position + 1, limit=self.page_size)
+        if not notifications:
+            return 0
+        events = [(n.id, self.mapper.to_domain_event(n)) for n in notifications]
+        self.store.apply(fold_page(events, position + 1), expected_position=position)
+        return len(notifications)
+
+    def lag(self) -> int:
+        """Events in the log not yet in the views."""
+        lag = (self.recorder.max_notification_id() or 0) - self.store.position()
+        self.on_lag(lag)
+        return lag
+
+    def catch_up(self, on_progress: Callable[[int], None] = lambda done: None) -> int:
+        """Applies pages until the views hold every event written so far."""
+        done = 0
+        while applied := self.run_page():
+            done += applied
+            on_progress(done)
+        self.lag()
+        return done
+
+    def follow(self, should_stop: Callable[[], bool], poll_s: float = FOLLOW_POLL_S) -> int:
+        """Keeps the views current until should_stop() says so; returns events applied."""
+        done = 0
+        while not should_stop():
+            applied = self.run_page()
+            done += applied
+            if applied == 0:
+                self.lag()
+                time.sleep(poll_s)
+        return done

@@ -1,0 +1,291 @@
+"""Where the read models live: tables beside the event store, in the same database.
+
+Every page of view changes is written in one transaction together with the tracking
+position, guarded by compare-and-set on the position: a page is applied exactly once even
+after a crash, and a second runner that races the first fails instead of double-applying.
+The journal's primary key (position, posting index) is a second guard.
+
+PostgreSQL keeps amounts as NUMERIC (minor units, arbitrary precision) and adds deltas in
+SQL. SQLite has no exact decimal type (its NUMERIC falls back to floating point), so amounts
+are stored as decimal text and added in Python inside the same transaction.
+"""
+
+import sqlite3
+from abc import ABC, abstractmethod
+from decimal import Decimal
+
+import psycopg
+
+from ledger.database import store_environment
+from projections.page import PageChanges, PostingRow
+
+TRACKING_NAME = "ledger_views"
+POSTING_COLUMNS = (
+    "position", "posting_index", "journal_id", "wallet_id", "wallet_version", "event_type",
+    "idempotency_key", "account", "currency", "amount", "player_id", "recorded_at",
+    "occurred_at",
+)  # fmt: skip
+
+
+class PositionMoved(Exception):
+    """The tracking position is not where this runner left it: another runner is active."""
+
+
+class ProjectionStore(ABC):
+    @abstractmethod
+    def position(self) -> int:
+        """The notification id of the last event applied (0 before any)."""
+
+    @abstractmethod
+    def apply(self, changes: PageChanges, expected_position: int) -> None:
+        """Writes a page's changes and its new position atomically, or raises PositionMoved."""
+
+    @abstractmethod
+    def balances(self) -> dict[str, tuple[str, int]]:
+        """account -> (currency, balance in minor units)."""
+
+    @abstractmethod
+    def trial_balance(self) -> dict[str, tuple[int, int]]:
+        """currency -> (debits, credits), both as positive minor-unit totals."""
+
+    @abstractmethod
+    def posting_count(self) -> int:
+        """How many journal lines the journal view holds."""
+
+    @abstractmethod
+    def statement(self, player_id: str, currency: str, after: int, limit: int) -> list[tuple]:
+        """A player's journal lines (position, index, event type, key, account, amount)."""
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+
+def open_projection_store(database_url: str) -> ProjectionStore:
+    environment = store_environment(database_url)
+    if environment["PERSISTENCE_MODULE"] == "eventsourcing.sqlite":
+        return SqliteProjectionStore(environment["SQLITE_DBNAME"])
+    return PostgresProjectionStore(environment)
+
+
+def _posting_tuple(row: PostingRow, amount) -> tuple:
+    return (
+        row.position, row.index, str(row.journal_id), str(row.wallet_id), row.wallet_version,
+        row.event_type, row.idempotency_key, row.account, row.currency, amount, row.player_id,
+        row.recorded_at.isoformat(), row.occurred_at.isoformat() if row.occurred_at else None,
+    )  # fmt: skip
+
+
+class SqliteProjectionStore(ProjectionStore):
+    def __init__(self, path: str) -> None:
+        self.connection = sqlite3.connect(path, isolation_level=None, timeout=30)
+        self.connection.executescript(_SQLITE_SCHEMA)
+        self.connection.execute(
+            "INSERT OR IGNORE INTO projection_tracking VALUES (?, 0)", (TRACKING_NAME,)
+        )
+
+    def position(self) -> int:
+        row = self.connection.execute(
+            "SELECT position FROM projection_tracking WHERE name = ?", (TRACKING_NAME,)
+        ).fetchone()
+        return int(row[0])
+
+    def apply(self, changes: PageChanges, expected_position: int) -> None:
+        db = self.connection
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            moved = db.execute(
+                "UPDATE projection_tracking SET position = ? WHERE name = ? AND position = ?",
+                (changes.last_position, TRACKING_NAME, expected_position),
+            )
+            if moved.rowcount != 1:
+                raise PositionMoved(f"tracking is not at {expected_position}")
+            self._add_balances(changes)
+            self._add_trial(changes)
+            db.executemany(
+                f"INSERT INTO journal_postings VALUES ({', '.join('?' * len(POSTING_COLUMNS))})",
+                [_posting_tuple(row, str(row.amount)) for row in changes.postings],
+            )
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+
+    def _add_balances(self, changes: PageChanges) -> None:
+        accounts = [account for account, _ in changes.balance_deltas]
+        current = self._current("account_balances", "account", "balance", accounts)
+        self.connection.executemany(
+            "INSERT OR REPLACE INTO account_balances VALUES (?, ?, ?)",
+            [
+                (account, currency, str(current.get(account, 0) + delta))
+                for (account, currency), delta in changes.balance_deltas.items()
+            ],
+        )
+
+    def _add_trial(self, changes: PageChanges) -> None:
+        currencies = sorted(set(changes.debits) | set(changes.credits))
+        rows = self.connection.execute(
+            f"SELECT currency, debits, credits FROM trial_balance WHERE currency IN "
+            f"({', '.join('?' * len(currencies))})",
+            currencies,
+        ).fetchall()
+        current = {currency: (int(d), int(c)) for currency, d, c in rows}
+        self.connection.executemany(
+            "INSERT OR REPLACE INTO trial_balance VALUES (?, ?, ?)",
+            [
+                (currency, str(current.get(currency, (0, 0))[0] + changes.debits[currency]),
+                 str(current.get(currency, (0, 0))[1] + changes.credits[currency]))
+                for currency in currencies
+            ],
+        )  # fmt: skip
+
+    def _current(self, table: str, key: str, column: str, keys: list[str]) -> dict[str, int]:
+        found: dict[str, int] = {}
+        for start in range(0, len(keys), 500):  # SQLite caps bound parameters per statement
+            chunk = keys[start : start + 500]
+            rows = self.connection.execute(
+                f"SELECT {key}, {column} FROM {table} WHERE {key} IN "
+                f"({', '.join('?' * len(chunk))})",
+                chunk,
+            )
+            found.update((name, int(value)) for name, value in rows)
+        return found
+
+    def balances(self) -> dict[str, tuple[str, int]]:
+        rows = self.connection.execute("SELECT account, currency, balance FROM account_balances")
+        return {account: (currency, int(balance)) for account, currency, balance in rows}
+
+    def trial_balance(self) -> dict[str, tuple[int, int]]:
+        rows = self.connection.execute("SELECT currency, debits, credits FROM trial_balance")
+        return {currency: (int(d), int(c)) for currency, d, c in rows}
+
+    def posting_count(self) -> int:
+        return int(self.connection.execute("SELECT COUNT(*) FROM journal_postings").fetchone()[0])
+
+    def statement(self, player_id: str, currency: str, after: int, limit: int) -> list[tuple]:
+        rows = self.connection.execute(
+            "SELECT position, posting_index, event_type, idempotency_key, account, amount "
+            "FROM journal_postings WHERE player_id = ? AND currency = ? AND position > ? "
+            "ORDER BY position, posting_index LIMIT ?",
+            (player_id, currency, after, limit),
+        )
+        return [(*row[:5], int(row[5])) for row in rows]
+
+    def close(self) -> None:
+        self.connection.close()
+
+
+class PostgresProjectionStore(ProjectionStore):
+    def __init__(self, environment: dict[str, str]) -> None:
+        schema = environment["POSTGRES_SCHEMA"] or "public"
+        self.connection = psycopg.connect(
+            dbname=environment["POSTGRES_DBNAME"], host=environment["POSTGRES_HOST"],
+            port=environment["POSTGRES_PORT"], user=environment["POSTGRES_USER"],
+            password=environment["POSTGRES_PASSWORD"] or None,
+            connect_timeout=int(environment["POSTGRES_CONNECT_TIMEOUT"]),
+            options=f"-c search_path={schema}", autocommit=True,
+        )  # fmt: skip
+        with self.connection.transaction():
+            # One creator at a time: concurrent CREATE ... IF NOT EXISTS can still collide.
+            self.connection.execute("SELECT pg_advisory_xact_lock(hashtext('ledger_views'))")
+            self.connection.execute(_POSTGRES_SCHEMA)
+            self.connection.execute(
+                "INSERT INTO projection_tracking VALUES (%s, 0) ON CONFLICT DO NOTHING",
+                (TRACKING_NAME,),
+            )
+
+    def position(self) -> int:
+        row = self.connection.execute(
+            "SELECT position FROM projection_tracking WHERE name = %s", (TRACKING_NAME,)
+        ).fetchone()
+        return int(row[0])
+
+    def apply(self, changes: PageChanges, expected_position: int) -> None:
+        db = self.connection
+        with db.transaction():
+            moved = db.execute(
+                "UPDATE projection_tracking SET position = %s WHERE name = %s AND position = %s",
+                (changes.last_position, TRACKING_NAME, expected_position),
+            )
+            if moved.rowcount != 1:
+                raise PositionMoved(f"tracking is not at {expected_position}")
+            with db.cursor() as cursor:
+                cursor.executemany(
+                    "INSERT INTO account_balances AS b VALUES (%s, %s, %s) ON CONFLICT (account) "
+                    "DO UPDATE SET balance = b.balance + EXCLUDED.balance",
+                    [(a, c, delta) for (a, c), delta in changes.balance_deltas.items()],
+                )
+                currencies = sorted(set(changes.debits) | set(changes.credits))
+                cursor.executemany(
+                    "INSERT INTO trial_balance AS t VALUES (%s, %s, %s) ON CONFLICT (currency) "
+                    "DO UPDATE SET debits = t.debits + EXCLUDED.debits, "
+                    "credits = t.credits + EXCLUDED.credits",
+                    [(c, changes.debits[c], changes.credits[c]) for c in currencies],
+                )
+            self._copy_postings(changes.postings)
+
+    def _copy_postings(self, rows: list[PostingRow]) -> None:
+        columns = ", ".join(POSTING_COLUMNS)
+        with self.connection.cursor().copy(f"COPY journal_postings ({columns}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(_posting_tuple(row, row.amount))
+
+    def balances(self) -> dict[str, tuple[str, int]]:
+        rows = self.connection.execute("SELECT account, currency, balance FROM account_balances")
+        return {account: (currency, _integer(balance)) for account, currency, balance in rows}
+
+    def trial_balance(self) -> dict[str, tuple[int, int]]:
+        rows = self.connection.execute("SELECT currency, debits, credits FROM trial_balance")
+        return {currency: (_integer(d), _integer(c)) for currency, d, c in rows}
+
+    def posting_count(self) -> int:
+        return int(self.connection.execute("SELECT COUNT(*) FROM journal_postings").fetchone()[0])
+
+    def statement(self, player_id: str, currency: str, after: int, limit: int) -> list[tuple]:
+        rows = self.connection.execute(
+            "SELECT position, posting_index, event_type, idempotency_key, account, amount "
+            "FROM journal_postings WHERE player_id = %s AND currency = %s AND position > %s "
+            "ORDER BY position, posting_index LIMIT %s",
+            (player_id, currency, after, limit),
+        )
+        return [(*row[:5], _integer(row[5])) for row in rows]
+
+    def close(self) -> None:
+        self.connection.close()
+
+
+def _integer(value: Decimal | int) -> int:
+    assert value == int(value), value  # minor units are whole numbers
+    return int(value)
+
+
+_SQLITE_SCHEMA = """
+CREATE TABLE IF NOT EXISTS projection_tracking (name TEXT PRIMARY KEY, position INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS account_balances (
+    account TEXT PRIMARY KEY, currency TEXT NOT NULL, balance TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS trial_balance (
+    currency TEXT PRIMARY KEY, debits TEXT NOT NULL, credits TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS journal_postings (
+    position INTEGER NOT NULL, posting_index INTEGER NOT NULL, journal_id TEXT NOT NULL,
+    wallet_id TEXT NOT NULL, wallet_version INTEGER NOT NULL, event_type TEXT NOT NULL,
+    idempotency_key TEXT NOT NULL, account TEXT NOT NULL, currency TEXT NOT NULL,
+    amount TEXT NOT NULL, player_id TEXT, recorded_at TEXT NOT NULL, occurred_at TEXT,
+    PRIMARY KEY (position, posting_index));
+CREATE INDEX IF NOT EXISTS journal_postings_statement
+    ON journal_postings (player_id, currency, position) WHERE player_id IS NOT NULL;
+"""
+
+_POSTGRES_SCHEMA = """
+CREATE TABLE IF NOT EXISTS projection_tracking (name text PRIMARY KEY, position bigint NOT NULL);
+CREATE TABLE IF NOT EXISTS account_balances (
+    account text PRIMARY KEY, currency text NOT NULL, balance numeric NOT NULL);
+CREATE TABLE IF NOT EXISTS trial_balance (
+    currency text PRIMARY KEY, debits numeric NOT NULL, credits numeric NOT NULL);
+CREATE TABLE IF NOT EXISTS journal_postings (
+    position bigint NOT NULL, posting_index integer NOT NULL, journal_id uuid NOT NULL,
+    wallet_id uuid NOT NULL, wallet_version bigint NOT NULL, event_type text NOT NULL,
+    idempotency_key text NOT NULL, account text NOT NULL, currency text NOT NULL,
+    amount numeric NOT NULL, player_id text, recorded_at timestamptz NOT NULL,
+    occurred_at timestamptz, PRIMARY KEY (position, posting_index));
+CREATE INDEX IF NOT EXISTS journal_postings_statement
+    ON journal_postings (player_id, currency, position) WHERE player_id IS NOT NULL;
+"""

@@ -1,0 +1,108 @@
+"""The projection runner: views equal an independent fold, pages apply exactly once, a
+second runner cannot double-apply, and a `kill -9` at any moment loses nothing."""
+
+import random
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from ledger.application import Ledger
+from ledger.summary import PostingFold, stored_events
+from projections.audit import audit
+from projections.runner import ProjectionRunner
+from projections.stores import PositionMoved, open_projection_store
+from tests.builders import EUR, bet, deposit
+from tests.projections.conftest import make_history
+
+
+def _runner(ledger: Ledger, database_url: str, page_size: int = 100):
+    store = open_projection_store(database_url)
+    return ProjectionRunner(
+        ledger.store.recorder, ledger.store.mapper, store, page_size=page_size
+    ), store
+
+
+def test_views_equal_an_independent_fold_of_the_log(history):
+    """Account balances, trial balance and journal lines equal a plain fold of every event."""
+    with Ledger(history) as ledger:
+        runner, store = _runner(ledger, history)
+        applied = runner.catch_up()
+        fold = PostingFold()
+        for event in stored_events(ledger):
+            fold.add(event)
+        expected = {account: balance for accounts in fold.balances.values()
+                    for account, balance in accounts.items()}  # fmt: skip
+        assert {a: b for a, (_, b) in store.balances().items()} == expected
+        assert all(debits == credits for debits, credits in store.trial_balance().values())
+        assert applied == ledger.store.recorder.max_notification_id() == store.position()
+        assert runner.lag() == 0
+        store.close()
+
+
+def test_catch_up_resumes_where_it_stopped_and_follows_new_events(database_url):
+    """New events after a catch-up are applied once by the next run, on top of the old."""
+    with Ledger(database_url) as ledger:
+        ledger.execute(deposit("d1", 10 * EUR))
+        runner, store = _runner(ledger, database_url, page_size=1)
+        runner.catch_up()
+        ledger.execute(bet("b1", 4 * EUR))
+        assert runner.lag() == 2  # the bet event and its idempotency record
+        runner.catch_up()
+        assert store.balances()["player:p1:cash:EUR"] == ("EUR", 6 * EUR)
+        lines = store.statement("p1", "EUR", after=0, limit=10)
+        assert [(line[2], line[5]) for line in lines] == [
+            ("Deposited", 10 * EUR),
+            ("BetPlaced", -4 * EUR),
+        ]
+        store.close()
+
+
+def test_a_second_runner_cannot_apply_the_same_page_twice(database_url):
+    """Two runners racing: the one whose position moved under it fails, nothing doubles."""
+    with Ledger(database_url) as ledger:
+        ledger.execute(deposit("d1", EUR))
+        first, first_store = _runner(ledger, database_url)
+        second, second_store = _runner(ledger, database_url)
+        position = first_store.position()
+        first.run_page()
+        from projections.page import fold_page
+
+        notes = ledger.store.recorder.select_notifications(start=1, limit=100)
+        page = fold_page([(n.id, ledger.store.mapper.to_domain_event(n)) for n in notes], 1)
+        with pytest.raises(PositionMoved):
+            second_store.apply(page, expected_position=position)
+        assert first_store.balances()["player:p1:cash:EUR"] == ("EUR", EUR)
+        first_store.close()
+        second_store.close()
+
+
+@pytest.mark.slow
+def test_kill_9_at_any_moment_misses_nothing_and_doubles_nothing(database_url):
+    """A runner killed with SIGKILL again and again, then resumed, ends exactly right."""
+    make_history(database_url, players=60, rounds=8)
+    command = [sys.executable, "-m", "ledger", "project", "--database-url", database_url,
+               "--page-size", "20"]  # fmt: skip
+    rng = random.Random(4)
+    kills = 0
+    with Ledger(database_url) as ledger:
+        total = ledger.store.recorder.max_notification_id()
+        store = open_projection_store(database_url)
+        for _ in range(8):
+            process = subprocess.Popen(
+                command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+            )
+            time.sleep(rng.uniform(0.3, 1.2))
+            if process.poll() is None:
+                process.send_signal(signal.SIGKILL)
+                kills += 1
+            process.wait(timeout=30)
+            if store.position() == total:
+                break
+        assert kills >= 1 and 0 < store.position()
+        subprocess.run(command, check=True, timeout=120, capture_output=True)
+        report = audit(ledger.store.recorder, ledger.store.mapper, store)
+        assert report.passed, [str(finding) for finding in report.findings]
+        store.close()
