@@ -264,12 +264,17 @@ def _fail_unless_sound(console: Console, tally: Tally, summary: LedgerSummary) -
     default=limits.concurrent_calls_max, show_default=True,
     help="Calls past this many at once are refused with RESOURCE_EXHAUSTED.",
 )  # fmt: skip
+@click.option(
+    "--projections/--no-projections", default=True, show_default=True,
+    help="Keep the read models (account balances, trial balance) current while serving.",
+)  # fmt: skip
 @click.option("--log-level", type=click.Choice(("debug", "info", "warning")), default="info")
 @click.pass_obj
 def serve(
     rules: Rules, database_url: str, listen: str, auth_config: str | None, state_dir: str,
     tls_cert: str | None, tls_key: str | None, tls_client_ca: str | None, group_commit: bool,
-    group_window_ms: float, otel_exporter: str, max_concurrent_calls: int, log_level: str,
+    group_window_ms: float, otel_exporter: str, max_concurrent_calls: int, projections: bool,
+    log_level: str,
 ) -> None:  # fmt: skip
     """Serves the LedgerService over gRPC until SIGTERM, then drains in-flight calls."""
     configure_logging(log_level)
@@ -277,7 +282,7 @@ def serve(
     authenticator = _authenticator(auth_config, Path(state_dir))
     settings = ServerSettings(
         listen=listen, group_commit=group_commit, group_window_ms=group_window_ms,
-        concurrent_calls_max=max_concurrent_calls,
+        concurrent_calls_max=max_concurrent_calls, projections=projections,
         tls=_tls_files(tls_cert, tls_key, tls_client_ca),
     )  # fmt: skip
     telemetry = Telemetry(otel_exporter)
@@ -287,7 +292,7 @@ def serve(
     async def run() -> None:
         # The aio server must be built inside the running event loop.
         try:
-            server = LedgerServer(ledger, authenticator, telemetry, settings)
+            server = LedgerServer(ledger, authenticator, telemetry, settings, database_url)
         except InvalidArgument as error:
             ledger.close()
             raise click.BadParameter(str(error)) from None

@@ -92,6 +92,8 @@ _METHODS = {
     "GetBalance": (pb.GetBalanceRequest, lambda m: (_balances(m.balances), m.wallet_version)),
     "GetTransaction": (pb.GetTransactionRequest, lambda m: m),
     "ListTransactions": (pb.ListTransactionsRequest, lambda m: m),
+    "GetAccountBalance": (pb.GetAccountBalanceRequest, lambda m: m),
+    "GetTrialBalance": (pb.GetTrialBalanceRequest, lambda m: m),
 }
 _TIMESTAMP_FIELDS = ("occurred_at", "expires_at", "self_excluded_until")
 
@@ -185,6 +187,13 @@ class _Commands:
                           page_token: str | None = None):  # fmt: skip
         return self._call("ListTransactions", locals())
 
+    def get_account_balance(self, *, account: str):
+        """Any account's balance from the read models, with the position it is as of."""
+        return self._call("GetAccountBalance", locals())
+
+    def get_trial_balance(self):
+        return self._call("GetTrialBalance", {})
+
 
 def _channel_credentials(root_certificates, private_key, certificate_chain):
     return grpc.ssl_channel_credentials(
@@ -218,6 +227,11 @@ class LedgerClient(_Commands):
         call = getattr(self.stub, method)
         reply = self.retrying(call, request, metadata=self.metadata, timeout=self.timeout_s)
         return _METHODS[method][1](reply)
+
+    def subscribe_events(self, *, after_position: int = 0):
+        """Stored events after a position, then new ones live; cancel() the iterator to stop."""
+        request = pb.SubscribeEventsRequest(after_position=after_position)
+        return self.stub.SubscribeEvents(request, metadata=self.metadata)
 
     def close(self) -> None:
         self.channel.close()

@@ -45,6 +45,10 @@ class ProjectionStore(ABC):
         """account -> (currency, balance in minor units)."""
 
     @abstractmethod
+    def balance_of(self, account: str) -> int:
+        """One account's balance in minor units (0 for an account never posted to)."""
+
+    @abstractmethod
     def trial_balance(self) -> dict[str, tuple[int, int]]:
         """currency -> (debits, credits), both as positive minor-unit totals."""
 
@@ -77,7 +81,10 @@ def _posting_tuple(row: PostingRow, amount) -> tuple:
 
 class SqliteProjectionStore(ProjectionStore):
     def __init__(self, path: str) -> None:
-        self.connection = sqlite3.connect(path, isolation_level=None, timeout=30)
+        # Shared between the server's worker threads for reads; sqlite3 serialises use.
+        self.connection = sqlite3.connect(
+            path, isolation_level=None, timeout=30, check_same_thread=False
+        )
         self.connection.executescript(_SQLITE_SCHEMA)
         self.connection.execute(
             "INSERT OR IGNORE INTO projection_tracking VALUES (?, 0)", (TRACKING_NAME,)
@@ -153,6 +160,12 @@ class SqliteProjectionStore(ProjectionStore):
     def balances(self) -> dict[str, tuple[str, int]]:
         rows = self.connection.execute("SELECT account, currency, balance FROM account_balances")
         return {account: (currency, int(balance)) for account, currency, balance in rows}
+
+    def balance_of(self, account: str) -> int:
+        row = self.connection.execute(
+            "SELECT balance FROM account_balances WHERE account = ?", (account,)
+        ).fetchone()
+        return int(row[0]) if row else 0
 
     def trial_balance(self) -> dict[str, tuple[int, int]]:
         rows = self.connection.execute("SELECT currency, debits, credits FROM trial_balance")
@@ -232,6 +245,12 @@ class PostgresProjectionStore(ProjectionStore):
     def balances(self) -> dict[str, tuple[str, int]]:
         rows = self.connection.execute("SELECT account, currency, balance FROM account_balances")
         return {account: (currency, _integer(balance)) for account, currency, balance in rows}
+
+    def balance_of(self, account: str) -> int:
+        row = self.connection.execute(
+            "SELECT balance FROM account_balances WHERE account = %s", (account,)
+        ).fetchone()
+        return _integer(row[0]) if row else 0
 
     def trial_balance(self) -> dict[str, tuple[int, int]]:
         rows = self.connection.execute("SELECT currency, debits, credits FROM trial_balance")

@@ -4,6 +4,7 @@ concurrency bounds, TLS or mutual TLS, and a graceful drain on SIGTERM or SIGINT
 
 import asyncio
 import signal
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +23,8 @@ from ledger.application import Ledger
 from ledger.core import limits
 from ledger.core.errors import InvalidArgument
 from ledger.v1 import ledger_pb2, ledger_pb2_grpc
+from projections.runner import ProjectionRunner
+from projections.stores import open_projection_store
 
 SERVICE_NAME = ledger_pb2.DESCRIPTOR.services_by_name["LedgerService"].full_name
 _log = structlog.get_logger("ledger.api")
@@ -43,13 +46,14 @@ class ServerSettings:
     grace_s: float = limits.shutdown_grace_s
     concurrent_calls_max: int = limits.concurrent_calls_max
     tls: TlsFiles | None = None
+    projections: bool = True  # keep the read models current in a background thread
 
 
 class LedgerServer:
     """A started server; `port` is the bound port (useful with port 0)."""
 
     def __init__(self, ledger: Ledger, authenticator: Authenticator, telemetry: Telemetry,
-                 settings: ServerSettings) -> None:  # fmt: skip
+                 settings: ServerSettings, database_url: str) -> None:  # fmt: skip
         self.ledger = ledger
         self.settings = settings
         self.telemetry = telemetry
@@ -67,7 +71,11 @@ class LedgerServer:
             ],
             maximum_concurrent_rpcs=settings.concurrent_calls_max,
         )
-        servicer = LedgerServicer(ledger, committer, authenticator, telemetry, self.executor)
+        self.follower = ProjectionFollower(ledger, database_url) if settings.projections else None
+        servicer = LedgerServicer(
+            ledger, committer, authenticator, telemetry, self.executor,
+            projection=self.follower.reads if self.follower else None,
+        )  # fmt: skip
         ledger_pb2_grpc.add_LedgerServiceServicer_to_server(servicer, self.server)
         self.health = HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
@@ -87,6 +95,8 @@ class LedgerServer:
         return port
 
     async def start(self) -> None:
+        if self.follower is not None:
+            self.follower.start()
         await self.server.start()
         await self.health.set(SERVICE_NAME, health_pb2.HealthCheckResponse.SERVING)
         await self.health.set("", health_pb2.HealthCheckResponse.SERVING)
@@ -95,9 +105,38 @@ class LedgerServer:
         """Stops taking calls, drains those in flight for up to grace_s, then closes."""
         await self.health.enter_graceful_shutdown()
         await self.server.stop(self.settings.grace_s)
+        if self.follower is not None:
+            self.follower.stop()
         self.executor.shutdown(wait=True)
         self.ledger.close()
         self.telemetry.shutdown()
+
+
+class ProjectionFollower:
+    """Keeps the read models current on a thread of its own, with its own store connection;
+    queries read through a second connection."""
+
+    def __init__(self, ledger: Ledger, database_url: str) -> None:
+        self.writes = open_projection_store(database_url)
+        self.reads = open_projection_store(database_url)
+        self.runner = ProjectionRunner(ledger.store.recorder, ledger.store.mapper, self.writes)
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self._run, name="ledger-projections", daemon=True)
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def _run(self) -> None:
+        try:
+            self.runner.follow(self.stopping.is_set)
+        except Exception:  # the API keeps serving; the views' lag shows the failure
+            _log.exception("projection follower stopped")
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.thread.join(timeout=limits.shutdown_grace_s)
+        self.writes.close()
+        self.reads.close()
 
 
 def _credentials(tls: TlsFiles) -> grpc.ServerCredentials:

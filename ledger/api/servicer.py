@@ -14,10 +14,11 @@ import structlog
 from ledger.api import convert
 from ledger.api.auth import Authenticator, Principal, authorize
 from ledger.api.group_commit import GroupCommitter
-from ledger.api.status import NotFound, Overloaded, status_for
+from ledger.api.status import NotFound, Overloaded, Unavailable, status_for
 from ledger.api.telemetry import CallRecord, Telemetry
 from ledger.application import Ledger
 from ledger.core import limits
+from ledger.core.chain import digest
 from ledger.core.commands import Command
 from ledger.core.errors import InvalidArgument
 from ledger.core.outcomes import Outcome
@@ -26,8 +27,12 @@ from ledger.core.validation import validate, validate_wallet_reference
 from ledger.v1 import ledger_pb2 as pb
 from ledger.v1 import ledger_pb2_grpc as pb_grpc
 from ledger.wallets import wallet_id
+from projections.stores import ProjectionStore
 
 LIST_PAGE_SIZE_DEFAULT = 100
+STREAM_PAGE_SIZE = 500
+STREAM_POLL_S = 0.1
+ACCOUNT_LENGTH_MAX = 256
 _log = structlog.get_logger("ledger.api")
 
 Work = Callable[[Principal, CallRecord], Awaitable[object]]
@@ -41,12 +46,14 @@ class LedgerServicer(pb_grpc.LedgerServiceServicer):
         authenticator: Authenticator,
         telemetry: Telemetry,
         executor: Executor,
+        projection: ProjectionStore | None = None,
     ) -> None:
         self.ledger = ledger
         self.committer = committer
         self.authenticator = authenticator
         self.telemetry = telemetry
         self.executor = executor
+        self.projection = projection
 
     async def _handle(self, method: str, context, work: Work):
         metadata = context.invocation_metadata()
@@ -165,6 +172,76 @@ class LedgerServicer(pb_grpc.LedgerServiceServicer):
             )
 
         return await self._handle("ListTransactions", context, work)
+
+    async def GetAccountBalance(self, request, context) -> pb.GetAccountBalanceResponse:
+        async def work(principal: Principal, record: CallRecord) -> pb.GetAccountBalanceResponse:
+            authorize(principal, "GetAccountBalance", principal.provider)
+            currency = self._account_currency(request.account)
+            projection = self._projection()
+            position = await self._run(projection.position)
+            balance = await self._run(projection.balance_of, request.account)
+            return pb.GetAccountBalanceResponse(
+                account=request.account, currency=currency.code,
+                balance=convert.format_amount(balance, currency), as_of_position=position,
+            )  # fmt: skip
+
+        return await self._handle("GetAccountBalance", context, work)
+
+    async def GetTrialBalance(self, request, context) -> pb.GetTrialBalanceResponse:
+        async def work(principal: Principal, record: CallRecord) -> pb.GetTrialBalanceResponse:
+            authorize(principal, "GetTrialBalance", principal.provider)
+            projection = self._projection()
+            position = await self._run(projection.position)
+            totals = await self._run(projection.trial_balance)
+            registry = self.ledger.rules.currencies
+            return pb.GetTrialBalanceResponse(currencies=[
+                pb.CurrencyTotals(
+                    currency=code, balanced=debits == credits,
+                    debits=convert.format_amount(debits, registry.get(code)),
+                    credits=convert.format_amount(credits, registry.get(code)),
+                ) for code, (debits, credits) in sorted(totals.items())
+            ], as_of_position=position)  # fmt: skip
+
+        return await self._handle("GetTrialBalance", context, work)
+
+    async def SubscribeEvents(self, request, context):
+        """Streams stored events after a position, then follows new ones until cancelled."""
+        metadata = context.invocation_metadata()
+        try:
+            principal = self.authenticator.authenticate(_authorization(metadata))
+            authorize(principal, "SubscribeEvents", principal.provider)
+        except Exception as error:
+            code, message = status_for(error)
+            await context.abort(code, message)
+        position = request.after_position
+        while True:
+            notes = await self._run(
+                self.ledger.store.recorder.select_notifications, position + 1, STREAM_PAGE_SIZE
+            )
+            for note in notes:
+                yield self._stored_event_message(note)
+            if notes:
+                position = notes[-1].id
+            else:
+                await asyncio.sleep(STREAM_POLL_S)
+
+    def _stored_event_message(self, note) -> pb.StoredEventMessage:
+        payload = self.ledger.store.mapper.plaintext(note)
+        return pb.StoredEventMessage(
+            position=note.id, stream_id=str(note.originator_id),
+            version=note.originator_version, event_type=note.topic.partition("@")[0],
+            payload=payload, digest=digest(payload),
+        )  # fmt: skip
+
+    def _projection(self) -> ProjectionStore:
+        if self.projection is None:
+            raise Unavailable("this server keeps no projections (started with --no-projections)")
+        return self.projection
+
+    def _account_currency(self, account: str):
+        if not account or len(account) > ACCOUNT_LENGTH_MAX or account.count(":") < 2:
+            raise InvalidArgument("account", "must name an account like house:games:hub88:EUR")
+        return self.ledger.rules.currencies.get(account.rpartition(":")[2], field="account")
 
     async def _run(self, function, *args):
         """Runs blocking store work on the executor, off the event loop."""

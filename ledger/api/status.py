@@ -22,6 +22,10 @@ class NotFound(Exception):
     """A query named something that does not exist."""
 
 
+class Unavailable(Exception):
+    """A service this server does not offer right now."""
+
+
 def status_for(error: BaseException) -> tuple[grpc.StatusCode, str]:
     """The status code and client-safe message for an error raised while serving a call."""
     if isinstance(error, InvalidArgument):
@@ -34,6 +38,8 @@ def status_for(error: BaseException) -> tuple[grpc.StatusCode, str]:
         return grpc.StatusCode.RESOURCE_EXHAUSTED, str(error)
     if isinstance(error, NotFound):
         return grpc.StatusCode.NOT_FOUND, str(error)
+    if isinstance(error, Unavailable):
+        return grpc.StatusCode.UNAVAILABLE, str(error)
     if isinstance(error, ConcurrencyExhausted):
         return grpc.StatusCode.UNAVAILABLE, "the wallet is contended; resend the command"
     # A conflict that survived the retries is ConcurrencyExhausted above; a raw integrity
