@@ -8,12 +8,14 @@ ledger that does not add up a loud report and exit status 1. Never a traceback.
 """
 
 import asyncio
+import sqlite3
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import click
+import psycopg
 from eventsourcing.domain import EventSourcingError
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -137,7 +139,9 @@ def _delete_sqlite_store(name: str) -> None:
 
 
 # A store that cannot be opened, written or decoded, or whose streams are broken or contended.
-_STORE_ERRORS = (EventSourcingError, ChainBroken, ConcurrencyExhausted)
+_STORE_ERRORS = (
+    EventSourcingError, ChainBroken, ConcurrencyExhausted, sqlite3.DatabaseError, psycopg.Error,
+)  # fmt: skip
 
 
 @contextmanager
@@ -337,9 +341,11 @@ def _announce(listen: str):
 def _register_projection_commands() -> None:
     # Imported here: projections depend on the ledger, never the other way round.
     from projections.cli import audit_command, project_command
+    from projections.export_cli import export_command
 
     main.add_command(project_command)
     main.add_command(audit_command)
+    main.add_command(export_command, "export")
 
 
 _register_projection_commands()

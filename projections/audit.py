@@ -23,6 +23,7 @@ from projections.stores import ProjectionStore
 
 PAGE_SIZE = 1000
 FINDINGS_MAX = 100
+_PLAYER_ACCOUNTS = (accounts.player_cash, accounts.player_bonus, accounts.player_held)
 
 
 @dataclass(frozen=True)
@@ -117,11 +118,13 @@ class _Replay:
             )
             return
         if record.player_id and version > 0:
-            replayed = tuple(self.balances.get(a(record.player_id, record.currency), 0)
-                             for a in (accounts.player_cash, accounts.player_bonus, accounts.player_held))  # fmt: skip
-            if replayed != (record.cash, record.bonus, record.held):
-                self.find(note, f"record's balance-after {record.cash, record.bonus, record.held} "
-                                f"differs from the replay's {replayed}")  # fmt: skip
+            replayed = tuple(
+                self.balances.get(account(record.player_id, record.currency), 0)
+                for account in _PLAYER_ACCOUNTS
+            )
+            recorded = (record.cash, record.bonus, record.held)
+            if replayed != recorded:
+                self.find(note, f"record's balance-after {recorded} differs from replay {replayed}")
 
 
 def audit(
