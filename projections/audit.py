@@ -21,7 +21,7 @@ from ledger.core.events import CommandRecorded, WalletEvent, WalletOpened
 from ledger.mapper import MsgspecMapper
 from projections.stores import ProjectionStore
 
-PAGE_SIZE = 1000
+PAGE_SIZE = 5000
 FINDINGS_MAX = 100
 _PLAYER_ACCOUNTS = (accounts.player_cash, accounts.player_bonus, accounts.player_held)
 
@@ -88,7 +88,8 @@ class _Replay:
 
     def _wallet_event(self, note: Notification, event: WalletEvent, event_digest: str) -> None:
         stream = event.originator_id
-        version, head = self.heads.get(stream, (0, genesis_hash(stream)))
+        known = self.heads.get(stream)
+        version, head = known if known is not None else (0, genesis_hash(stream))
         if event.originator_version != version + 1:
             self.find(note, f"version {event.originator_version} follows {version}")
         if event.previous_hash != head:

@@ -38,7 +38,10 @@ def _progress(console: Console, total: int) -> tuple[Progress, int]:
 @click.command("project")
 @DATABASE_URL
 @click.option(
-    "--page-size", type=click.IntRange(1, limits.batch_size_max), default=PAGE_SIZE_DEFAULT
+    "--page-size",
+    type=click.IntRange(1, limits.projection_page_size_max),
+    default=PAGE_SIZE_DEFAULT,
+    show_default=True,
 )
 @click.option("--follow", is_flag=True, help="Keep the views current until SIGTERM.")
 def project_command(database_url: str, page_size: int, follow: bool) -> None:

@@ -16,7 +16,7 @@ from ledger.mapper import MsgspecMapper
 from projections.page import fold_page
 from projections.stores import ProjectionStore
 
-PAGE_SIZE_DEFAULT = 1000
+PAGE_SIZE_DEFAULT = 5000
 FOLLOW_POLL_S = 0.2
 
 
@@ -30,7 +30,7 @@ class ProjectionRunner:
         page_size: int = PAGE_SIZE_DEFAULT,
         on_lag: Callable[[int], None] = lambda lag: None,
     ) -> None:
-        assert 0 < page_size <= limits.batch_size_max
+        assert 0 < page_size <= limits.projection_page_size_max
         self.recorder = recorder
         self.mapper = mapper
         self.store = store

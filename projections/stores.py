@@ -27,6 +27,12 @@ POSTING_COLUMNS = (
 )  # fmt: skip
 
 
+_POSTING_TYPES = (
+    "int8", "int4", "uuid", "uuid", "int8", "text", "text", "text", "text", "numeric", "text",
+    "timestamptz", "timestamptz",
+)  # fmt: skip
+
+
 class PositionMoved(Exception):
     """The tracking position is not where this runner left it: another runner is active."""
 
@@ -221,26 +227,38 @@ class PostgresProjectionStore(ProjectionStore):
             )
             if moved.rowcount != 1:
                 raise PositionMoved(f"tracking is not at {expected_position}")
-            with db.cursor() as cursor:
-                cursor.executemany(
-                    "INSERT INTO account_balances AS b VALUES (%s, %s, %s) ON CONFLICT (account) "
-                    "DO UPDATE SET balance = b.balance + EXCLUDED.balance",
-                    [(a, c, delta) for (a, c), delta in changes.balance_deltas.items()],
-                )
-                currencies = sorted(set(changes.debits) | set(changes.credits))
-                cursor.executemany(
-                    "INSERT INTO trial_balance AS t VALUES (%s, %s, %s) ON CONFLICT (currency) "
-                    "DO UPDATE SET debits = t.debits + EXCLUDED.debits, "
-                    "credits = t.credits + EXCLUDED.credits",
-                    [(c, changes.debits[c], changes.credits[c]) for c in currencies],
-                )
+            # One set-based statement per table and page, not one per row.
+            balances = changes.balance_deltas.items()
+            db.execute(
+                "INSERT INTO account_balances AS b SELECT * FROM unnest("
+                "%s::text[], %s::text[], %s::numeric[]) ON CONFLICT (account) "
+                "DO UPDATE SET balance = b.balance + EXCLUDED.balance",
+                ([a for (a, _), _ in balances], [c for (_, c), _ in balances],
+                 [delta for _, delta in balances]),
+            )  # fmt: skip
+            currencies = sorted(set(changes.debits) | set(changes.credits))
+            db.execute(
+                "INSERT INTO trial_balance AS t SELECT * FROM unnest("
+                "%s::text[], %s::numeric[], %s::numeric[]) ON CONFLICT (currency) "
+                "DO UPDATE SET debits = t.debits + EXCLUDED.debits, "
+                "credits = t.credits + EXCLUDED.credits",
+                (currencies, [changes.debits[c] for c in currencies],
+                 [changes.credits[c] for c in currencies]),
+            )  # fmt: skip
             self._copy_postings(changes.postings)
 
     def _copy_postings(self, rows: list[PostingRow]) -> None:
+        """Binary COPY with native types: no per-value text formatting in Python."""
         columns = ", ".join(POSTING_COLUMNS)
-        with self.connection.cursor().copy(f"COPY journal_postings ({columns}) FROM STDIN") as copy:
+        statement = f"COPY journal_postings ({columns}) FROM STDIN (FORMAT BINARY)"
+        with self.connection.cursor().copy(statement) as copy:
+            copy.set_types(_POSTING_TYPES)
             for row in rows:
-                copy.write_row(_posting_tuple(row, row.amount))
+                copy.write_row((
+                    row.position, row.index, row.journal_id, row.wallet_id, row.wallet_version,
+                    row.event_type, row.idempotency_key, row.account, row.currency, row.amount,
+                    row.player_id, row.recorded_at, row.occurred_at,
+                ))  # fmt: skip
 
     def balances(self) -> dict[str, tuple[str, int]]:
         rows = self.connection.execute("SELECT account, currency, balance FROM account_balances")

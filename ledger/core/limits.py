@@ -48,6 +48,7 @@ wallet_cache_size_max = 100_000
 wallet_contention_s = 5
 wallet_contended_count_max = 10_000
 page_size_max = 1000
+projection_page_size_max = 10_000  # events per projection or audit page (one transaction)
 
 assert 0 < idempotency_key_length_max <= 256
 assert window_24h_s < window_7d_s < window_30d_s
