@@ -71,7 +71,11 @@ class LedgerServer:
             ],
             maximum_concurrent_rpcs=settings.concurrent_calls_max,
         )
-        self.follower = ProjectionFollower(ledger, database_url) if settings.projections else None
+        self.follower = (
+            ProjectionFollower(ledger, database_url, telemetry.record_lag)
+            if settings.projections
+            else None
+        )
         servicer = LedgerServicer(
             ledger, committer, authenticator, telemetry, self.executor,
             projection=self.follower.reads if self.follower else None,
@@ -116,10 +120,12 @@ class ProjectionFollower:
     """Keeps the read models current on a thread of its own, with its own store connection;
     queries read through a second connection."""
 
-    def __init__(self, ledger: Ledger, database_url: str) -> None:
+    def __init__(self, ledger: Ledger, database_url: str, on_lag) -> None:
         self.writes = open_projection_store(database_url)
         self.reads = open_projection_store(database_url)
-        self.runner = ProjectionRunner(ledger.store.recorder, ledger.store.mapper, self.writes)
+        self.runner = ProjectionRunner(
+            ledger.store.recorder, ledger.store.mapper, self.writes, on_lag=on_lag
+        )
         self.stopping = threading.Event()
         self.thread = threading.Thread(target=self._run, name="ledger-projections", daemon=True)
 

@@ -55,12 +55,14 @@ class CallRecord:
 
 
 class Telemetry:
-    def __init__(self, exporter: str = "none", service_name: str = "casino-ledger") -> None:
+    def __init__(
+        self, exporter: str = "none", service_name: str = "casino-ledger", extra_readers=()
+    ) -> None:
         if exporter not in EXPORTERS:
             raise InvalidArgument("otel_exporter", f"must be one of {', '.join(EXPORTERS)}")
         resource = Resource.create({"service.name": service_name})
         self.tracer_provider = TracerProvider(resource=resource)
-        readers = []
+        readers = list(extra_readers)
         if exporter != "none":
             span_exporter, metric_exporter = _exporters(exporter)
             self.tracer_provider.add_span_processor(BatchSpanProcessor(span_exporter))
@@ -74,6 +76,9 @@ class Telemetry:
         self.outcomes = meter.create_counter("ledger.outcomes", description="command outcomes")
         self.latency = meter.create_histogram("ledger.call.duration", unit="ms")
         self.group_sizes = meter.create_histogram("ledger.group_commit.size", unit="{command}")
+        self.projection_lag = meter.create_gauge(
+            "ledger.projection.lag", unit="{event}", description="events not yet in the views"
+        )
         self.log = structlog.get_logger("ledger.api")
 
     def shutdown(self) -> None:
@@ -82,6 +87,9 @@ class Telemetry:
 
     def record_group(self, size: int) -> None:
         self.group_sizes.record(size)
+
+    def record_lag(self, lag: int) -> None:
+        self.projection_lag.set(lag)
 
     @contextlib.asynccontextmanager
     async def call(self, method: str, metadata) -> AsyncIterator[CallRecord]:

@@ -58,3 +58,21 @@ def test_unknown_exporter_is_refused_naming_the_setting():
     """Only none, console and otlp exporters exist."""
     with pytest.raises(InvalidArgument, match="otel_exporter"):
         Telemetry("zipkin")
+
+
+def test_projection_lag_and_group_sizes_are_metrics():
+    """The follower's lag is a gauge and group commit sizes a histogram, exported by the SDK."""
+    from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+
+    reader = InMemoryMetricReader()
+    telemetry = Telemetry("none", extra_readers=[reader])
+    telemetry.record_lag(7)
+    telemetry.record_group(12)
+    metrics = {
+        metric.name: metric.data.data_points
+        for resource in reader.get_metrics_data().resource_metrics
+        for scope in resource.scope_metrics
+        for metric in scope.metrics
+    }
+    assert [point.value for point in metrics["ledger.projection.lag"]] == [7]
+    assert [point.sum for point in metrics["ledger.group_commit.size"]] == [12]

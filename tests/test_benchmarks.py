@@ -1,0 +1,20 @@
+"""The benchmark harnesses run in a tiny smoke mode, so they cannot rot between real runs."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_projection_benchmark_smoke(tmp_path):
+    """The projection benchmark writes a history, catches up, audits and reports rates."""
+    run = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "projections_bench.py"), "--smoke",
+         "--events", "3000", "--database-url", f"sqlite:///{tmp_path}/bench.sqlite3"],
+        capture_output=True, text=True, timeout=300, check=True,
+    )  # fmt: skip
+    result = json.loads(run.stdout.strip().splitlines()[-1])
+    assert result["events"] >= 3000
+    assert result["catch_up_events_per_s"] > 0 and result["audit_events_per_s"] > 0
