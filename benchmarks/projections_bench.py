@@ -44,9 +44,13 @@ def _commands(rng: random.Random, serial: int):
     """One player's next step: a deposit first, then bet-and-win rounds."""
     player = f"b{rng.randrange(PLAYERS)}"
     common = {"player_id": player, "currency": "EUR"}
-    yield c.Deposit(idempotency_key=f"d{serial}", amount=50_000_000, rail="psp", rail_id="stripe", **common)
+    yield c.Deposit(
+        idempotency_key=f"d{serial}", amount=50_000_000, rail="psp", rail_id="stripe", **common
+    )
     bet_key = f"b{serial}"
-    yield c.Bet(idempotency_key=bet_key, provider="hub88", amount=1_000_000, round_id=bet_key, **common)
+    yield c.Bet(
+        idempotency_key=bet_key, provider="hub88", amount=1_000_000, round_id=bet_key, **common
+    )
     yield c.Win(idempotency_key=f"w{serial}", provider="hub88", bet_key=bet_key,
                 amount=rng.choice((0, 500_000, 2_000_000)), round_closed=True, **common)  # fmt: skip
 

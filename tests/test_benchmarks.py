@@ -18,3 +18,15 @@ def test_projection_benchmark_smoke(tmp_path):
     result = json.loads(run.stdout.strip().splitlines()[-1])
     assert result["events"] >= 3000
     assert result["catch_up_events_per_s"] > 0 and result["audit_events_per_s"] > 0
+
+
+def test_throughput_benchmark_smoke():
+    """The throughput harness drives a real server briefly and its books check passes."""
+    run = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "throughput.py"), "--smoke",
+         "--workdir", "/tmp/ledger-bench-smoke"],
+        capture_output=True, text=True, timeout=300, check=True,
+    )  # fmt: skip
+    books = json.loads(run.stdout.strip().splitlines()[-1])["books"]
+    assert books["group commit on"]["audit"] == "passed"
+    assert books["group commit off"]["audit"] == "passed"

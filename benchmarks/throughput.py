@@ -1,0 +1,320 @@
+"""Throughput and tail latency of `ledger serve` over gRPC, with same-run baselines.
+
+    python benchmarks/throughput.py                 # full: 16/64/256 clients, 10 s per cell
+    python benchmarks/throughput.py --smoke         # a few seconds, tiny load (CI)
+
+Everything runs on this machine: PostgreSQL, the server (a separate process started here)
+and the load generator (asyncio gRPC clients). Cells: unary calls and SubmitBatch (50
+commands per call) at each concurrency with group commit on; the same server with group
+commit off (baseline b); raw PostgreSQL single-row INSERT + COMMIT per operation through
+psycopg at the same concurrency (baseline a, capped by the server's max_connections); and one
+hot wallet taking 64 clients. Afterwards every wallet the load touched must equal the last
+answer it got, and the independent audit must pass: no figure counts if the books are wrong.
+"""
+
+import argparse
+import asyncio
+import json
+import signal
+import subprocess
+import sys
+import threading
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+import grpc
+import psycopg
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from load import BATCH_SIZE, Tally, Traffic, now_s, percentile_ms  # noqa: E402
+
+from ledger.api.auth import token_sha256  # noqa: E402
+from ledger.api.convert import METHOD_BY_ONEOF  # noqa: E402
+from ledger.application import Ledger  # noqa: E402
+from ledger.v1 import ledger_pb2 as pb  # noqa: E402
+from ledger.v1 import ledger_pb2_grpc as pb_grpc  # noqa: E402
+from projections.audit import audit  # noqa: E402
+
+RESULTS = Path(__file__).parent / "results"
+RAW_CONNECTIONS_MAX = 90  # PostgreSQL's default max_connections is 100
+CHANNELS_MAX = 8
+PAYLOAD = "x" * 200
+
+
+def fresh_database(admin_url: str, name: str) -> str:
+    with psycopg.connect(admin_url, autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.execute(f'CREATE DATABASE "{name}"')
+    return admin_url.rsplit("/", 1)[0] + f"/{name}"
+
+
+class Server:
+    """`ledger serve` as a separate process on a port the OS picks."""
+
+    def __init__(self, database_url: str, workdir: Path, *options: str) -> None:
+        self.token = uuid.uuid4().hex
+        auth = workdir / f"auth-{self.token[:6]}.toml"
+        auth.write_text(f'[[clients]]\nname = "bench"\nrole = "admin"\n'
+                        f'token_sha256 = "{token_sha256(self.token)}"\n')  # fmt: skip
+        command = [sys.executable, "-m", "ledger", "serve", "--listen", "127.0.0.1:0",
+                   "--database-url", database_url, "--auth-config", str(auth),
+                   "--no-projections", *options]  # fmt: skip
+        self.log = open(workdir / f"server-{self.token[:6]}.log", "w")  # noqa: SIM115
+        self.process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=self.log, text=True)
+        line = self.process.stdout.readline()
+        assert line.startswith("listening on "), f"server did not start: {line!r}"
+        self.target = line.removeprefix("listening on ").strip()
+        self.metadata = (("authorization", f"Bearer {self.token}"),)
+
+    def stop(self) -> None:
+        self.process.send_signal(signal.SIGTERM)
+        self.process.wait(timeout=60)
+        self.log.close()
+
+
+async def _seed(server: Server, players: int) -> None:
+    """Funds every player (and the hot ones generously) before measuring."""
+    names = [f"p{n}" for n in range(players)] + [f"hot{n}" for n in range(3)]
+    async with grpc.aio.insecure_channel(server.target) as channel:
+        stub = pb_grpc.LedgerServiceStub(channel)
+        for start in range(0, len(names), 1000):
+            commands = [pb.Command(deposit=pb.DepositRequest(
+                idempotency_key=f"seed-{name}", player_id=name, currency="EUR",
+                amount="100000" if name.startswith("hot") else "1000", rail="psp", rail_id="stripe",
+            )) for name in names[start : start + 1000]]  # fmt: skip
+            await stub.SubmitBatch(
+                pb.SubmitBatchRequest(commands=commands), metadata=server.metadata
+            )
+
+
+async def _client(stub, server: Server, traffic: Traffic, mode: str, deadline: float, tally: Tally):
+    while now_s() < deadline:
+        if mode == "batch":
+            items = [traffic.next() for _ in range(BATCH_SIZE)]
+            started = now_s()
+            reply = await stub.SubmitBatch(pb.SubmitBatchRequest(commands=[c for _, c in items]),
+                                           metadata=server.metadata, timeout=60)  # fmt: skip
+            tally.latencies_s.append(now_s() - started)
+            for (player, _), response in zip(items, reply.results, strict=True):
+                tally.record(player, response)
+            tally.commands += len(items)
+            continue
+        player, command = traffic.next()
+        which = command.WhichOneof("command")
+        started = now_s()
+        response = await getattr(stub, METHOD_BY_ONEOF[which])(
+            getattr(command, which), metadata=server.metadata, timeout=60)  # fmt: skip
+        tally.latencies_s.append(now_s() - started)
+        tally.record(player, response)
+        tally.commands += 1
+
+
+async def _cell(server: Server, mode: str, clients: int, duration_s: float, args, hot: bool):
+    channels = [grpc.aio.insecure_channel(server.target) for _ in range(min(clients, CHANNELS_MAX))]
+    stubs = [pb_grpc.LedgerServiceStub(channel) for channel in channels]
+    tally, deadline = Tally(), now_s() + duration_s
+    tasks = []
+    for n in range(clients):
+        traffic = Traffic(f"{mode}{clients}{'h' if hot else ''}-{n}-{uuid.uuid4().hex[:6]}",
+                          args.players, 100 if hot else args.hot_share, seed=n,
+                          hot_players=1 if hot else 3)  # fmt: skip
+        tasks.append(_client(stubs[n % len(stubs)], server, traffic, mode, deadline, tally))
+    started = now_s()
+    await asyncio.gather(*tasks)
+    elapsed = now_s() - started
+    for channel in channels:
+        await channel.close()
+    return _row(mode + (" (hot wallet)" if hot else ""), clients, tally, elapsed), tally
+
+
+def _row(mode: str, clients: int, tally: Tally, elapsed_s: float) -> dict:
+    return {
+        "mode": mode, "clients": clients, "commands": tally.commands,
+        "commands_per_s": round(tally.commands / elapsed_s),
+        "p50_ms": percentile_ms(tally.latencies_s, 50),
+        "p99_ms": percentile_ms(tally.latencies_s, 99),
+        "p999_ms": percentile_ms(tally.latencies_s, 99.9),
+        "outcomes": tally.outcomes,
+    }  # fmt: skip
+
+
+def raw_postgres(url: str, clients: int, duration_s: float) -> dict:
+    """Baseline a: one ~200-byte INSERT and COMMIT per operation, one connection per client."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("CREATE TABLE IF NOT EXISTS raw_ops (id bigserial PRIMARY KEY, payload text)")
+    clients = min(clients, RAW_CONNECTIONS_MAX)
+    tally, lock, deadline = Tally(), threading.Lock(), now_s() + duration_s
+
+    def work() -> None:
+        latencies = []
+        with psycopg.connect(url) as conn:
+            while now_s() < deadline:
+                started = now_s()
+                conn.execute("INSERT INTO raw_ops (payload) VALUES (%s)", (PAYLOAD,))
+                conn.commit()
+                latencies.append(now_s() - started)
+        with lock:
+            tally.latencies_s.extend(latencies)
+            tally.commands += len(latencies)
+
+    started = now_s()
+    threads = [threading.Thread(target=work) for _ in range(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return _row("raw PostgreSQL insert+commit", clients, tally, now_s() - started)
+
+
+def check_books(database_url: str, tallies: list[Tally]) -> dict:
+    """Every touched wallet equals the last answer it got, and the audit passes."""
+    last: dict[str, tuple] = {}
+    for tally in tallies:
+        for player, seen in tally.last_seen.items():
+            if player not in last or seen[0] >= last[player][0]:
+                last[player] = seen
+    mismatches = 0
+    with Ledger(database_url) as ledger:
+        for player, (version, cash, bonus, held) in last.items():
+            state = ledger.wallet(player, "EUR")
+            currency = ledger.rules.currencies.get("EUR")
+            from ledger.core.money import format_amount
+
+            actual = (state.version, *(format_amount(x, currency) for x in
+                      (state.cash, state.bonus, state.held)))  # fmt: skip
+            mismatches += actual != (version, cash, bonus, held)
+        report = audit(ledger.store.recorder, ledger.store.mapper, None)
+    assert mismatches == 0, f"{mismatches} wallets differ from their last answer"
+    assert report.passed, [str(f) for f in report.findings[:5]]
+    return {"wallets_checked": len(last), "events_audited": report.events, "audit": "passed"}
+
+
+def _run_server_cells(url: str, workdir: Path, args, modes, options=()) -> tuple[list, list]:
+    server = Server(url, workdir, *options)
+    rows, tallies = [], []
+    try:
+        asyncio.run(_seed(server, args.players))
+        for mode in modes:
+            for clients in args.clients:
+                row, tally = asyncio.run(_cell(server, mode, clients, args.duration, args, False))
+                rows.append(row)
+                tallies.append(tally)
+                print(json.dumps(row), flush=True)
+        if "--no-group-commit" not in options:
+            row, tally = asyncio.run(
+                _cell(server, "unary", args.hot_clients, args.duration, args, True)
+            )
+            rows.append(row)
+            tallies.append(tally)
+            print(json.dumps(row), flush=True)
+    finally:
+        server.stop()
+    return rows, tallies
+
+
+def with_ratios(rows: list[dict]) -> list[dict]:
+    """Adds each cell's ratio to baseline a (raw PostgreSQL) and b (group commit off)."""
+    raw = {r["clients"]: r for r in rows if r["mode"].startswith("raw")}
+    off = {r["clients"]: r for r in rows if r["mode"] == "unary, group commit off"}
+    for row in rows:
+        base_a = raw.get(min(row["clients"], RAW_CONNECTIONS_MAX)) or raw.get(row["clients"])
+        base_b = off.get(row["clients"])
+        row["ratio_to_raw_postgres"] = (
+            round(row["commands_per_s"] / base_a["commands_per_s"], 2) if base_a else None
+        )
+        row["ratio_to_group_commit_off"] = (
+            round(row["commands_per_s"] / base_b["commands_per_s"], 2) if base_b else None
+        )
+    return rows
+
+
+def markdown(rows: list[dict], context: dict) -> str:
+    lines = [
+        "| mode | clients | commands/s | p50 ms | p99 ms | p99.9 ms | × raw PG (a) | × group commit off (b) |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for r in rows:
+        a = f"{r['ratio_to_raw_postgres']:.2f}" if r["ratio_to_raw_postgres"] else "–"
+        b = f"{r['ratio_to_group_commit_off']:.2f}" if r["ratio_to_group_commit_off"] else "–"
+        lines.append(f"| {r['mode']} | {r['clients']} | {r['commands_per_s']:,} | {r['p50_ms']} "
+                     f"| {r['p99_ms']} | {r['p999_ms']} | {a} | {b} |")  # fmt: skip
+    return (f"# Throughput\n\n{context['measured_at']}, {context['duration_s']} s per cell, "
+            f"{context['players']:,} players, PostgreSQL, everything on one 2-core machine.\n\n"
+            + "\n".join(lines) + f"\n\nBooks checked afterwards: {context['books']}\n")  # fmt: skip
+
+
+def chart(rows: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
+    for mode in sorted({r["mode"] for r in rows if "hot" not in r["mode"]}):
+        cells = sorted((r for r in rows if r["mode"] == mode), key=lambda r: r["clients"])
+        xs = [r["clients"] for r in cells]
+        left.plot(xs, [r["commands_per_s"] for r in cells], marker="o", label=mode)
+        right.plot(xs, [r["p99_ms"] for r in cells], marker="o", label=mode)
+    for axis, title in ((left, "commands/s"), (right, "p99 latency (ms)")):
+        axis.set_xscale("log", base=2)
+        axis.set_xlabel("concurrent clients")
+        axis.set_title(title)
+        axis.grid(True, alpha=0.3)
+    left.legend(fontsize=7)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--pg-admin", default="postgresql://postgres@127.0.0.1:5432/postgres")
+    parser.add_argument(
+        "--clients", type=lambda s: [int(x) for x in s.split(",")], default=[16, 64, 256]
+    )
+    parser.add_argument("--hot-clients", type=int, default=64)
+    parser.add_argument("--duration", type=float, default=10.0, help="seconds per cell")
+    parser.add_argument("--players", type=int, default=10_000)
+    parser.add_argument(
+        "--hot-share", type=int, default=10, help="percent of traffic on hot players"
+    )
+    parser.add_argument("--smoke", action="store_true", help="seconds, tiny load; not saved")
+    parser.add_argument("--workdir", type=Path, default=Path("/tmp/ledger-bench"))
+    args = parser.parse_args()
+    if args.smoke:
+        args.clients, args.hot_clients, args.duration, args.players = [4], 4, 1.0, 200
+    args.workdir.mkdir(parents=True, exist_ok=True)
+    run_id = uuid.uuid4().hex[:6]
+    on_url = fresh_database(args.pg_admin, f"bench_tp_on_{run_id}")
+    off_url = fresh_database(args.pg_admin, f"bench_tp_off_{run_id}")
+    raw_url = fresh_database(args.pg_admin, f"bench_tp_raw_{run_id}")
+    rows = [raw_postgres(raw_url, clients, args.duration) for clients in args.clients]
+    for row in rows:
+        print(json.dumps(row), flush=True)
+    on_rows, on_tallies = _run_server_cells(on_url, args.workdir, args, ("unary", "batch"))
+    off_rows, off_tallies = _run_server_cells(
+        off_url, args.workdir, args, ("unary",), ("--no-group-commit",)
+    )
+    for row in off_rows:
+        row["mode"] = "unary, group commit off"
+    books = {"group commit on": check_books(on_url, on_tallies),
+             "group commit off": check_books(off_url, off_tallies)}  # fmt: skip
+    rows = with_ratios(rows + on_rows + off_rows)
+    context = {"measured_at": datetime.now(UTC).strftime("%Y-%m-%d"), "duration_s": args.duration,
+               "players": args.players, "books": books}  # fmt: skip
+    print(json.dumps({"books": books}))
+    if not args.smoke:
+        RESULTS.mkdir(exist_ok=True)
+        (RESULTS / "throughput.json").write_text(
+            json.dumps({"context": context, "rows": rows}, indent=2) + "\n"
+        )
+        (RESULTS / "throughput.md").write_text(markdown(rows, context))
+        chart(rows, RESULTS / "throughput.png")
+        print(markdown(rows, context))
+    for url in (on_url, off_url, raw_url):
+        with psycopg.connect(args.pg_admin, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)')
+
+
+if __name__ == "__main__":
+    main()
