@@ -142,6 +142,7 @@ class Ledger:
 
     def _attempt(self, commands: Sequence[Command]) -> list[CommandResult]:
         attempt = BatchAttempt(self.loader, self.cache, self.rules, self.clock(), self.new_id)
+        attempt.prefetch_records(commands)
         results = [attempt.apply(command) for command in commands]
         attempt.check_rejections_fresh()
         if attempt.to_save:

@@ -5,7 +5,7 @@ idempotency records it creates, so a key repeated inside one batch is a replay o
 first, and a wallet's later command sees the earlier command's effect.
 """
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from uuid import UUID
 
@@ -45,6 +45,13 @@ class BatchAttempt:
         self.records: dict[UUID, CommandRecorded | None] = {}
         self.rejected: set[UUID] = set()
         self.to_save: list[StoredEventBase] = []
+
+    def prefetch_records(self, commands: Sequence[Command]) -> None:
+        """Reads every idempotency record the batch needs in one round trip."""
+        wanted = list({command_record_id(c) for c in commands} - self.records.keys())
+        found = self.loader.key_records(wanted)
+        for record_id in wanted:
+            self.records[record_id] = found.get(record_id)
 
     def apply(self, command: Command) -> CommandResult:
         wallet = wallet_id(command.player_id, command.currency)

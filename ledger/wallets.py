@@ -20,6 +20,7 @@ from ledger.core.events import CommandRecorded, WalletEvent
 from ledger.core.evolve import evolve
 from ledger.core.state import WalletState
 from ledger.mapper import MsgspecMapper
+from ledger.prefetch import select_first_events
 
 LEDGER_NAMESPACE = uuid5(NAMESPACE_URL, "urn:casino-ledger")
 
@@ -106,6 +107,15 @@ class WalletLoader:
 
     def has_events_after(self, state: WalletState) -> bool:
         return bool(self.recorder.select_events(state.wallet_id, gt=state.version, limit=1))
+
+    def key_records(self, record_ids: list[UUID]) -> dict[UUID, CommandRecorded]:
+        """The idempotency records that exist among record_ids, fetched in one query."""
+        found = {}
+        for stored in select_first_events(self.recorder, record_ids):
+            event = self.mapper.to_domain_event(stored)
+            assert isinstance(event, CommandRecorded), type(event)
+            found[event.originator_id] = event
+        return found
 
     def key_record(self, record_id: UUID) -> CommandRecorded | None:
         stored = self.recorder.select_events(record_id, limit=1)

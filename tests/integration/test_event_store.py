@@ -173,3 +173,16 @@ def test_a_refused_command_still_records_a_bonus_expiry_that_came_due(database_u
         assert ledger.execute(bet("b1", 3 * EUR)).balances.bonus == 0  # the replay agrees
     with Ledger(database_url) as reopened:
         assert reopened.balances("p1", "EUR").bonus == 0
+
+
+def test_idempotency_records_are_prefetched_in_one_query(ledger):
+    """The bulk read returns exactly the existing records, across SQLite's parameter chunks."""
+    from uuid import uuid4
+
+    from ledger.wallets import key_record_id
+
+    ledger.execute_batch([deposit(f"d{n}", EUR) for n in range(3)])
+    wanted = [key_record_id("client", f"d{n}") for n in range(3)] + [uuid4() for _ in range(600)]
+    found = ledger.loader.key_records(wanted)
+    assert set(found) == set(wanted[:3])
+    assert {record.key for record in found.values()} == {"d0", "d1", "d2"}

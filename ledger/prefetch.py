@@ -1,0 +1,64 @@
+"""Fetching many idempotency records in one query.
+
+The library's recorder reads one stream per call; a group commit of 64 commands would then
+make 64 sequential round trips before its single write. Idempotency records are always the
+first (and only) event of their stream, so one query for `version = 1` over all the group's
+record ids does the same work in one round trip. This module knows the library's table
+layout for its SQLite and PostgreSQL recorders, and falls back to one call per id otherwise.
+"""
+
+from collections.abc import Sequence
+from uuid import UUID
+
+from eventsourcing.persistence import AggregateRecorder, StoredEvent
+from eventsourcing.postgres import PostgresAggregateRecorder
+from eventsourcing.sqlite import SQLiteAggregateRecorder
+from psycopg.sql import SQL, Identifier
+
+SQLITE_PARAMETERS_MAX = 500
+
+
+def select_first_events(recorder: AggregateRecorder, ids: Sequence[UUID]) -> list[StoredEvent]:
+    """The version-1 stored event of each stream in ids that has one."""
+    if not ids:
+        return []
+    if isinstance(recorder, PostgresAggregateRecorder):
+        return _postgres(recorder, ids)
+    if isinstance(recorder, SQLiteAggregateRecorder):
+        return [e for start in range(0, len(ids), SQLITE_PARAMETERS_MAX)
+                for e in _sqlite(recorder, ids[start : start + SQLITE_PARAMETERS_MAX])]  # fmt: skip
+    return [event for i in ids for event in recorder.select_events(i, lte=1)]
+
+
+def _postgres(recorder: PostgresAggregateRecorder, ids: Sequence[UUID]) -> list[StoredEvent]:
+    statement = SQL(
+        "SELECT originator_id, originator_version, topic, state FROM {schema}.{table} "
+        "WHERE originator_id = ANY(%s) AND originator_version = 1"
+    ).format(
+        schema=Identifier(recorder.datastore.schema),
+        table=Identifier(recorder.events_table_name),
+    )
+    with recorder.datastore.get_connection() as connection, connection.cursor() as cursor:
+        cursor.execute(statement, (list(ids),), prepare=True)
+        return [_stored(row) for row in cursor.fetchall()]
+
+
+def _sqlite(recorder: SQLiteAggregateRecorder, ids: Sequence[UUID]) -> list[StoredEvent]:
+    marks = ", ".join("?" * len(ids))
+    statement = (
+        f"SELECT originator_id, originator_version, topic, state FROM {recorder.events_table_name} "
+        f"WHERE originator_version = 1 AND originator_id IN ({marks})"
+    )
+    with recorder.datastore.transaction(commit=False) as cursor:
+        cursor.execute(statement, [i.hex for i in ids])
+        return [_stored(row) for row in cursor.fetchall()]
+
+
+def _stored(row) -> StoredEvent:
+    originator_id = row["originator_id"]
+    return StoredEvent(
+        originator_id=originator_id if isinstance(originator_id, UUID) else UUID(originator_id),
+        originator_version=row["originator_version"],
+        topic=row["topic"],
+        state=bytes(row["state"]),
+    )
