@@ -10,9 +10,10 @@ layout for its SQLite and PostgreSQL recorders, and falls back to one call per i
 from collections.abc import Sequence
 from uuid import UUID
 
-from eventsourcing.persistence import AggregateRecorder, StoredEvent
-from eventsourcing.postgres import PostgresAggregateRecorder
+from eventsourcing.persistence import AggregateRecorder, Notification, StoredEvent
+from eventsourcing.postgres import PostgresAggregateRecorder, PostgresApplicationRecorder
 from eventsourcing.sqlite import SQLiteAggregateRecorder
+from psycopg.rows import tuple_row
 from psycopg.sql import SQL, Identifier
 
 SQLITE_PARAMETERS_MAX = 500
@@ -62,3 +63,27 @@ def _stored(row) -> StoredEvent:
         topic=row["topic"],
         state=bytes(row["state"]),
     )
+
+
+def select_notification_page(recorder, start: int, limit: int) -> list[Notification]:
+    """A page of the notification log from `start` (inclusive), read for bulk replay.
+
+    On PostgreSQL a binary cursor with plain tuples skips the hex decoding of `bytea` and the
+    per-row dictionaries of the library's generic select; elsewhere the library's own.
+    """
+    if not isinstance(recorder, PostgresApplicationRecorder):
+        return list(recorder.select_notifications(start=start, limit=limit))
+    statement = SQL(
+        "SELECT notification_id, originator_id, originator_version, topic, state "
+        "FROM {schema}.{table} WHERE notification_id >= %s ORDER BY notification_id LIMIT %s"
+    ).format(
+        schema=Identifier(recorder.datastore.schema),
+        table=Identifier(recorder.events_table_name),
+    )
+    with recorder.datastore.get_connection() as connection:
+        with connection.cursor(binary=True, row_factory=tuple_row) as cursor:
+            cursor.execute(statement, (start, limit), prepare=True)
+            return [
+                Notification(id=n, originator_id=o, originator_version=v, topic=t, state=s)
+                for n, o, v, t, s in cursor.fetchall()
+            ]

@@ -19,6 +19,7 @@ from ledger.core import accounts
 from ledger.core.chain import digest, genesis_hash
 from ledger.core.events import CommandRecorded, WalletEvent, WalletOpened
 from ledger.mapper import MsgspecMapper
+from ledger.prefetch import select_notification_page
 from projections.stores import ProjectionStore
 
 PAGE_SIZE = 5000
@@ -138,7 +139,7 @@ def audit(
     report = AuditReport()
     replay = _Replay(mapper, report)
     start, last_position = 1, 0
-    while page := recorder.select_notifications(start=start, limit=PAGE_SIZE):
+    while page := select_notification_page(recorder, start, PAGE_SIZE):
         for note in page:
             replay.add(note)
         last_position = page[-1].id

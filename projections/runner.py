@@ -13,6 +13,7 @@ from eventsourcing.persistence import ApplicationRecorder
 
 from ledger.core import limits
 from ledger.mapper import MsgspecMapper
+from ledger.prefetch import select_notification_page
 from projections.page import fold_page
 from projections.stores import ProjectionStore
 
