@@ -40,6 +40,7 @@ RESULTS = Path(__file__).parent / "results"
 RAW_CONNECTIONS_MAX = 90  # PostgreSQL's default max_connections is 100
 CHANNELS_MAX = 8
 PAYLOAD = "x" * 200
+OVERLOAD_BACKOFF_S = 0.05
 
 
 def fresh_database(admin_url: str, name: str) -> str:
@@ -90,24 +91,36 @@ async def _seed(server: Server, players: int) -> None:
 
 async def _client(stub, server: Server, traffic: Traffic, mode: str, deadline: float, tally: Tally):
     while now_s() < deadline:
-        if mode == "batch":
-            items = [traffic.next() for _ in range(BATCH_SIZE)]
-            started = now_s()
-            reply = await stub.SubmitBatch(pb.SubmitBatchRequest(commands=[c for _, c in items]),
-                                           metadata=server.metadata, timeout=60)  # fmt: skip
-            tally.latencies_s.append(now_s() - started)
-            for (player, _), response in zip(items, reply.results, strict=True):
-                tally.record(player, response)
-            tally.commands += len(items)
-            continue
-        player, command = traffic.next()
-        which = command.WhichOneof("command")
+        try:
+            await _step(stub, server, traffic, mode, tally)
+        except grpc.aio.AioRpcError as error:
+            if error.code() is not grpc.StatusCode.RESOURCE_EXHAUSTED:
+                raise
+            # Overload is an answer, not a failure: back off like a real client would.
+            tally.outcomes["RESOURCE_EXHAUSTED"] = tally.outcomes.get("RESOURCE_EXHAUSTED", 0) + 1
+            await asyncio.sleep(OVERLOAD_BACKOFF_S)
+
+
+async def _step(stub, server: Server, traffic: Traffic, mode: str, tally: Tally) -> None:
+    """One call: a SubmitBatch of BATCH_SIZE commands, or one unary command."""
+    if mode == "batch":
+        items = [traffic.next() for _ in range(BATCH_SIZE)]
         started = now_s()
-        response = await getattr(stub, METHOD_BY_ONEOF[which])(
-            getattr(command, which), metadata=server.metadata, timeout=60)  # fmt: skip
+        reply = await stub.SubmitBatch(pb.SubmitBatchRequest(commands=[c for _, c in items]),
+                                       metadata=server.metadata, timeout=60)  # fmt: skip
         tally.latencies_s.append(now_s() - started)
-        tally.record(player, response)
-        tally.commands += 1
+        for (player, _), response in zip(items, reply.results, strict=True):
+            tally.record(player, response)
+        tally.commands += len(items)
+        return
+    player, command = traffic.next()
+    which = command.WhichOneof("command")
+    started = now_s()
+    response = await getattr(stub, METHOD_BY_ONEOF[which])(
+        getattr(command, which), metadata=server.metadata, timeout=60)  # fmt: skip
+    tally.latencies_s.append(now_s() - started)
+    tally.record(player, response)
+    tally.commands += 1
 
 
 async def _cell(server: Server, mode: str, clients: int, duration_s: float, args, hot: bool):

@@ -146,7 +146,9 @@ class Ledger:
         results = [attempt.apply(command) for command in commands]
         attempt.check_rejections_fresh()
         if attempt.to_save:
-            self.store.save(*attempt.to_save)
+            # Straight to the library's event store (mapper, recorder, one transaction):
+            # Application.save would re-check every event against a runtime Protocol first.
+            self.store.events.put(attempt.to_save)
         for state in attempt.changed_states():
             self.cache.put(state)
         return results

@@ -59,6 +59,7 @@ def _postgres_environment(parts) -> dict[str, str]:
         "POSTGRES_LOCK_TIMEOUT": str(LOCK_TIMEOUT_S),
         "POSTGRES_PRE_PING": "y",
         "CREATE_TABLE": "y",
+        "APPLICATION_RECORDER_TOPIC": "ledger.pg_recorder:ArrayInsertPostgresApplicationRecorder",
     }
 
 

@@ -1,0 +1,42 @@
+"""The library's PostgreSQL application recorder, with a cheaper way to pass the rows.
+
+The library inserts a batch as one `unnest(%s::stored_event[])` over its composite type.
+psycopg dumps an array of composites element by element in Python, hex-encoding every
+event's bytes on the way: a fifth of the server's time under load (py-spy, see
+benchmarks/README.md). Four parallel arrays of plain types (uuid, bigint, text, bytea) go
+through psycopg's C dumpers instead. Everything else is the library's: the table lock that
+keeps notification ids in commit order, the notify, the returned ids, the error mapping.
+"""
+
+from collections.abc import Sequence
+from typing import Any
+
+from eventsourcing.persistence import StoredEvent
+from eventsourcing.postgres import PostgresApplicationRecorder
+from psycopg.sql import SQL, Identifier
+
+
+class ArrayInsertPostgresApplicationRecorder(PostgresApplicationRecorder):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.insert_events_statement = SQL(
+            "INSERT INTO {schema}.{table} (originator_id, originator_version, topic, state) "
+            "SELECT * FROM unnest(%s::uuid[], %s::bigint[], %s::text[], %s::bytea[]) "
+            "RETURNING notification_id"
+        ).format(
+            schema=Identifier(self.datastore.schema),
+            table=Identifier(self.events_table_name),
+        )
+
+    def _insert_stored_events(self, curs, stored_events: Sequence[StoredEvent], **_: Any) -> None:
+        self._lock_table(curs)
+        self._notify_channel(curs)
+        curs.execute(
+            self.insert_events_statement,
+            (
+                [event.originator_id for event in stored_events],
+                [event.originator_version for event in stored_events],
+                [event.topic for event in stored_events],
+                [event.state for event in stored_events],
+            ),
+        )
