@@ -31,6 +31,12 @@ def _bet_item(player: str, key: str, amount: str) -> pb.Command:
     return pb.Command(bet=request)
 
 
+def _deposit(client, player: str, key: str, amount: str, currency: str = "EUR",
+             rail: str = "psp", rail_id: str = "stripe"):  # fmt: skip
+    return client.deposit(idempotency_key=key, player_id=player, currency=currency,
+                          amount=amount, rail=rail, rail_id=rail_id)  # fmt: skip
+
+
 def _code(call) -> tuple[grpc.StatusCode, str]:
     with pytest.raises(grpc.RpcError) as caught:
         call()
@@ -40,101 +46,45 @@ def _code(call) -> tuple[grpc.StatusCode, str]:
 def test_every_command_method_applies_with_its_balances(server):
     """Each unary command method answers its outcome with the wallet's current balances."""
     p, c = _player(), server.client()
-    common = {"player_id": p, "currency": "EUR"}
-    assert (
-        c.deposit(
-            idempotency_key=f"{p}-d", amount="100", rail="psp", rail_id="stripe", **common
-        ).balances.cash
-        == "100"
-    )
-    assert (
-        c.grant_bonus(
-            idempotency_key=f"{p}-g", amount="10", wagering_multiplier=10, **common
-        ).balances.bonus
-        == "10"
-    )
-    game = {"provider": "hub88", **common}
-    assert (
-        c.bet(idempotency_key=f"{p}-b", amount="0.00001", round_id="r1", **game).balances.cash
-        == "99.99999"
-    )
+    wallet, psp = {"player_id": p, "currency": "EUR"}, {"rail": "psp", "rail_id": "stripe"}
+    game = {"provider": "hub88", **wallet}
+    reply = c.deposit(idempotency_key=f"{p}-d", amount="100", **psp, **wallet)
+    assert reply.balances.cash == "100"
+    reply = c.grant_bonus(idempotency_key=f"{p}-g", amount="10", wagering_multiplier=10, **wallet)
+    assert reply.balances.bonus == "10"
+    reply = c.bet(idempotency_key=f"{p}-b", amount="0.00001", round_id="r1", **game)
+    assert reply.balances.cash == "99.99999"
     assert c.win(idempotency_key=f"{p}-w", bet_key=f"{p}-b", amount="2.5", **game).outcome == "OK"
-    assert c.rollback(idempotency_key=f"{p}-rb", target_key="never-seen", **game).outcome == "OK"
-    assert c.forfeit_bonus(idempotency_key=f"{p}-f", **common).balances.bonus == "0"
-    held = c.request_withdrawal(
-        idempotency_key=f"{p}-wd", amount="10", rail="psp", rail_id="stripe", **common
-    )
-    assert held.balances.held == "10"
-    assert (
-        c.cancel_withdrawal(
-            idempotency_key=f"{p}-wc", withdrawal_key=f"{p}-wd", **common
-        ).balances.held
-        == "0"
-    )
-    c.request_withdrawal(
-        idempotency_key=f"{p}-wd2", amount="5", rail="psp", rail_id="stripe", **common
-    )
-    assert (
-        c.fail_withdrawal(idempotency_key=f"{p}-wf", withdrawal_key=f"{p}-wd2", **common).outcome
-        == "OK"
-    )
-    c.request_withdrawal(
-        idempotency_key=f"{p}-wd3", amount="5", rail="psp", rail_id="stripe", **common
-    )
-    done = c.complete_withdrawal(idempotency_key=f"{p}-wk", withdrawal_key=f"{p}-wd3", **common)
+    reply = c.rollback(idempotency_key=f"{p}-rb", target_key="never-seen", **game)
+    assert reply.outcome == "OK"
+    assert c.forfeit_bonus(idempotency_key=f"{p}-f", **wallet).balances.bonus == "0"
+    reply = c.request_withdrawal(idempotency_key=f"{p}-wd", amount="10", **psp, **wallet)
+    assert reply.balances.held == "10"
+    reply = c.cancel_withdrawal(idempotency_key=f"{p}-wc", withdrawal_key=f"{p}-wd", **wallet)
+    assert reply.balances.held == "0"
+    c.request_withdrawal(idempotency_key=f"{p}-wd2", amount="5", **psp, **wallet)
+    reply = c.fail_withdrawal(idempotency_key=f"{p}-wf", withdrawal_key=f"{p}-wd2", **wallet)
+    assert reply.outcome == "OK"
+    c.request_withdrawal(idempotency_key=f"{p}-wd3", amount="5", **psp, **wallet)
+    done = c.complete_withdrawal(idempotency_key=f"{p}-wk", withdrawal_key=f"{p}-wd3", **wallet)
     assert (done.balances.cash, done.balances.held) == ("97.49999", "0")
-    limits = c.set_limits(idempotency_key=f"{p}-l", deposit_limit_24h="1", **common)
-    assert limits.outcome == "OK"
-    assert (
-        c.deposit(
-            idempotency_key=f"{p}-d2", amount="2", rail="psp", rail_id="stripe", **common
-        ).outcome
-        == "LIMIT_EXCEEDED"
-    )
-    back = c.reverse_deposit(
-        idempotency_key=f"{p}-cb", amount="100", rail="psp", rail_id="stripe", **common
-    )
+    assert c.set_limits(idempotency_key=f"{p}-l", deposit_limit_24h="1", **wallet).outcome == "OK"
+    reply = c.deposit(idempotency_key=f"{p}-d2", amount="2", **psp, **wallet)
+    assert reply.outcome == "LIMIT_EXCEEDED"
+    back = c.reverse_deposit(idempotency_key=f"{p}-cb", amount="100", **psp, **wallet)
     assert back.balances.cash == "-2.50001"
 
 
 def test_duplicate_carries_the_original_journal_and_balance_after(server):
     """A resend is DUPLICATE with the first journal id and balance-after, current balances too."""
     p, c = _player(), server.client("payments")
-    first = c.deposit(
-        idempotency_key=f"{p}-d",
-        player_id=p,
-        currency="EUR",
-        amount="5",
-        rail="psp",
-        rail_id="stripe",
-    )
-    c.deposit(
-        idempotency_key=f"{p}-d2",
-        player_id=p,
-        currency="EUR",
-        amount="7",
-        rail="psp",
-        rail_id="stripe",
-    )
-    again = c.deposit(
-        idempotency_key=f"{p}-d",
-        player_id=p,
-        currency="EUR",
-        amount="5",
-        rail="psp",
-        rail_id="stripe",
-    )
+    first = _deposit(c, p, f"{p}-d", "5")
+    _deposit(c, p, f"{p}-d2", "7")
+    again = _deposit(c, p, f"{p}-d", "5")
     assert (again.outcome, again.original_outcome) == ("DUPLICATE", "OK")
     assert again.journal_id == first.journal_id
     assert (again.balances_after.cash, again.balances.cash) == ("5", "12")
-    conflict = c.deposit(
-        idempotency_key=f"{p}-d",
-        player_id=p,
-        currency="EUR",
-        amount="6",
-        rail="psp",
-        rail_id="stripe",
-    )
+    conflict = _deposit(c, p, f"{p}-d", "6")
     assert conflict.outcome == "CONFLICT"
 
 
@@ -203,14 +153,7 @@ def test_queries_return_balance_transaction_and_statement_pages(server):
     """GetBalance, GetTransaction (client and provider scope) and paged ListTransactions."""
     p, c = _player(), server.client()
     for n in range(3):
-        c.deposit(
-            idempotency_key=f"{p}-d{n}",
-            player_id=p,
-            currency="BTC",
-            amount="0.001",
-            rail="chain",
-            rail_id="bitcoin",
-        )
+        _deposit(c, p, f"{p}-d{n}", "0.001", currency="BTC", rail="chain", rail_id="bitcoin")
     c.bet(
         idempotency_key=f"{p}-b",
         provider="hub88",
@@ -327,14 +270,7 @@ def test_health_and_reflection_need_no_token(server):
 def test_64_concurrent_clients_on_one_wallet_end_exact(server):
     """64 clients betting on one wallet at once (with resends) leave the exact balance."""
     p = _player()
-    server.client().deposit(
-        idempotency_key=f"{p}-seed",
-        player_id=p,
-        currency="EUR",
-        amount="1000",
-        rail="psp",
-        rail_id="stripe",
-    )
+    _deposit(server.client(), p, f"{p}-seed", "1000")
     errors: list[BaseException] = []
 
     def play(n: int) -> None:
