@@ -33,12 +33,9 @@ def select_first_events(recorder: AggregateRecorder, ids: Sequence[UUID]) -> lis
 
 def _postgres(recorder: PostgresAggregateRecorder, ids: Sequence[UUID]) -> list[StoredEvent]:
     statement = SQL(
-        "SELECT originator_id, originator_version, topic, state FROM {schema}.{table} "
+        "SELECT originator_id, originator_version, topic, state FROM {table} "
         "WHERE originator_id = ANY(%s) AND originator_version = 1"
-    ).format(
-        schema=Identifier(recorder.datastore.schema),
-        table=Identifier(recorder.events_table_name),
-    )
+    ).format(table=_events_table(recorder))
     with recorder.datastore.get_connection() as connection, connection.cursor() as cursor:
         cursor.execute(statement, (list(ids),), prepare=True)
         return [_stored(row) for row in cursor.fetchall()]
@@ -53,6 +50,11 @@ def _sqlite(recorder: SQLiteAggregateRecorder, ids: Sequence[UUID]) -> list[Stor
     with recorder.datastore.transaction(commit=False) as cursor:
         cursor.execute(statement, [i.hex for i in ids])
         return [_stored(row) for row in cursor.fetchall()]
+
+
+def _events_table(recorder: PostgresAggregateRecorder) -> Identifier:
+    """The recorder's events table, qualified with its schema."""
+    return Identifier(recorder.datastore.schema, recorder.events_table_name)
 
 
 def _stored(row) -> StoredEvent:
@@ -75,11 +77,8 @@ def select_notification_page(recorder, start: int, limit: int) -> list[Notificat
         return list(recorder.select_notifications(start=start, limit=limit))
     statement = SQL(
         "SELECT notification_id, originator_id, originator_version, topic, state "
-        "FROM {schema}.{table} WHERE notification_id >= %s ORDER BY notification_id LIMIT %s"
-    ).format(
-        schema=Identifier(recorder.datastore.schema),
-        table=Identifier(recorder.events_table_name),
-    )
+        "FROM {table} WHERE notification_id >= %s ORDER BY notification_id LIMIT %s"
+    ).format(table=_events_table(recorder))
     with recorder.datastore.get_connection() as connection:
         with connection.cursor(binary=True, row_factory=tuple_row) as cursor:
             cursor.execute(statement, (start, limit), prepare=True)
