@@ -1,0 +1,360 @@
+"""End to end: signed Hub88 wallet calls → adapter process → gRPC engine process → sqlite store.
+
+Each test uses its own player, funded through the engine with the admin token (a deposit is
+not a provider operation), so the tests share the two processes but no balances.
+"""
+
+import base64
+import json
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
+
+from adapters.hub88 import protocol
+from tests.grpc.conftest import RunningServer, _first_line, start_server, stop_server
+
+CURRENCY = "EUR"
+FUNDING = "10"  # EUR; 1 000 000 Hub88 units.
+FUNDING_UNITS = 1_000_000
+
+
+@dataclass
+class Adapter:
+    process: subprocess.Popen
+    http: httpx.Client
+    key: rsa.RSAPrivateKey
+
+
+def _start_adapter(
+    workdir: Path, engine: str, token: str, key: rsa.RSAPrivateKey, *extra: str
+) -> tuple[subprocess.Popen, str]:
+    (workdir / "hub88.token").write_text(token)
+    pem = key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    (workdir / "hub88-public.pem").write_bytes(pem)
+    command = [
+        sys.executable,
+        "-m",
+        "adapters.hub88",
+        "--listen",
+        "127.0.0.1:0",
+        "--engine",
+        engine,
+        "--token-file",
+        str(workdir / "hub88.token"),
+        "--provider",
+        "hub88",
+        "--public-key",
+        str(workdir / "hub88-public.pem"),
+        *extra,
+    ]
+    log = open(workdir / "adapter.log", "w")  # noqa: SIM115 - closed with the process
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=log, text=True)
+    line = _first_line(process)
+    if not line.startswith("listening on "):
+        process.kill()
+        raise RuntimeError(f"adapter did not start: {line!r}; see {workdir / 'adapter.log'}")
+    return process, line.removeprefix("listening on ").strip()
+
+
+def _stop_adapter(process: subprocess.Popen) -> int:
+    process.terminate()
+    return process.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def engine(tmp_path_factory) -> Iterator[RunningServer]:
+    """The real engine server on a fresh sqlite store."""
+    workdir = tmp_path_factory.mktemp("engine")
+    running = start_server(f"sqlite:///{workdir}/ledger.sqlite3", workdir)
+    yield running
+    assert stop_server(running) == 0
+
+
+@pytest.fixture(scope="module")
+def signing_key() -> rsa.RSAPrivateKey:
+    """The provider's key pair; the adapter gets only the public half."""
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+@pytest.fixture(scope="module")
+def adapter(engine, signing_key, tmp_path_factory) -> Iterator[Adapter]:
+    """The adapter process in front of the engine, with an HTTP client pointed at it."""
+    workdir = tmp_path_factory.mktemp("hub88")
+    process, address = _start_adapter(workdir, engine.target, engine.tokens["hub88"], signing_key)
+    with httpx.Client(base_url=f"http://{address}", timeout=30) as http:
+        yield Adapter(process, http, signing_key)
+    assert _stop_adapter(process) == 0
+
+
+def _sign(key: rsa.RSAPrivateKey, body: bytes) -> str:
+    signature = key.sign(body, padding.PKCS1v15(), hashes.SHA256())
+    return base64.b64encode(signature).decode()
+
+
+def _post(adapter: Adapter, path: str, message: dict, *, signature: str | None = None) -> dict:
+    body = json.dumps(message).encode()
+    header = _sign(adapter.key, body) if signature is None else signature
+    response = adapter.http.post(
+        path,
+        content=body,
+        headers={
+            "Content-Type": "application/json",
+            protocol.SIGNATURE_HEADER: header,
+        },
+    )
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def _funded_player(engine: RunningServer, amount: str = FUNDING) -> str:
+    player = f"player-{uuid.uuid4().hex[:12]}"
+    with engine.client() as admin:
+        reply = admin.deposit(
+            idempotency_key=f"dep-{player}",
+            player_id=player,
+            currency=CURRENCY,
+            amount=amount,
+            rail="psp",
+            rail_id="test",
+        )
+    assert reply.outcome == "OK"
+    return player
+
+
+def _engine_cash(engine: RunningServer, player: str) -> str:
+    with engine.client() as admin:
+        balances, _ = admin.get_balance(player_id=player, currency=CURRENCY)
+    return balances.cash
+
+
+def _bet(player: str, transaction: str, amount: int, round_id: str = "r-1") -> dict:
+    return {
+        "user": player,
+        "transaction_uuid": transaction,
+        "request_uuid": str(uuid.uuid4()),
+        "round": round_id,
+        "round_closed": False,
+        "currency": CURRENCY,
+        "amount": amount,
+        "token": "session-token",
+        "game_code": "clt_dragonrising",
+        "is_free": False,
+    }
+
+
+def _win(player: str, transaction: str, bet: str, amount: int, round_id: str = "r-1") -> dict:
+    return {**_bet(player, transaction, amount, round_id), "reference_transaction_uuid": bet}
+
+
+def _rollback(player: str, transaction: str, target: str, round_id: str = "r-1") -> dict:
+    message = {**_bet(player, transaction, 0, round_id), "reference_transaction_uuid": target}
+    del message["amount"]
+    return message
+
+
+def test_amounts_convert_exactly_both_ways():
+    """Hub88 units become exact decimal strings and balances come back floored and flagged."""
+    assert protocol.units_to_decimal(356_000) == "3.56"
+    assert protocol.units_to_decimal(1) == "0.00001"
+    assert protocol.units_to_decimal(200_000) == "2"
+    assert protocol.decimal_to_units("3.56") == (356_000, True)
+    assert protocol.decimal_to_units("0.000019") == (1, False)
+    assert protocol.spendable_units("1.5", "-2") == (150_000, True)
+
+
+def test_balance_reports_the_funded_amount(engine, adapter):
+    """A balance call answers RS_OK with the player's money in Hub88 units, echoing ids."""
+    player = _funded_player(engine)
+    message = {"user": player, "request_uuid": "req-1", "token": "t", "game_code": "g"}
+    answer = _post(adapter, "/user/balance", message)
+    assert answer == {
+        "status": "RS_OK",
+        "request_uuid": "req-1",
+        "user": player,
+        "currency": CURRENCY,
+        "balance": FUNDING_UNITS,
+    }
+
+
+def test_bet_debits_the_exact_amount(engine, adapter):
+    """A bet answers RS_OK with the balance after the debit, and the engine agrees."""
+    player = _funded_player(engine)
+    answer = _post(adapter, "/transaction/bet", _bet(player, "bet-1", 356_000))
+    assert answer["status"] == "RS_OK"
+    assert answer["balance"] == FUNDING_UNITS - 356_000
+    assert _engine_cash(engine, player) == "6.44"
+
+
+def test_identical_replay_is_ok_without_a_second_debit(engine, adapter):
+    """Resending the same bet answers RS_OK and the same balance; money moves once."""
+    player = _funded_player(engine)
+    message = _bet(player, "bet-replayed", 100_000)
+    first = _post(adapter, "/transaction/bet", message)
+    second = _post(adapter, "/transaction/bet", message)
+    assert first["status"] == second["status"] == "RS_OK"
+    assert first["balance"] == second["balance"] == FUNDING_UNITS - 100_000
+    assert _engine_cash(engine, player) == "9"
+
+
+def test_same_transaction_with_other_amount_is_a_duplicate(engine, adapter):
+    """A transaction_uuid reused with a different amount is refused and nothing moves."""
+    player = _funded_player(engine)
+    _post(adapter, "/transaction/bet", _bet(player, "bet-reused", 100_000))
+    answer = _post(adapter, "/transaction/bet", _bet(player, "bet-reused", 200_000))
+    assert answer["status"] == "RS_ERROR_DUPLICATE_TRANSACTION"
+    assert _engine_cash(engine, player) == "9"
+
+
+def test_insufficient_funds_reports_the_unchanged_balance(engine, adapter):
+    """A bet above the balance answers NOT_ENOUGH_MONEY with the actual balance."""
+    player = _funded_player(engine)
+    answer = _post(adapter, "/transaction/bet", _bet(player, "bet-too-big", FUNDING_UNITS + 1))
+    assert answer["status"] == "RS_ERROR_NOT_ENOUGH_MONEY"
+    assert answer["balance"] == FUNDING_UNITS
+    assert _engine_cash(engine, player) == FUNDING
+
+
+def test_win_for_an_unknown_bet_does_not_exist(engine, adapter):
+    """A win referencing a bet the engine never saw answers TRANSACTION_DOES_NOT_EXIST."""
+    player = _funded_player(engine)
+    answer = _post(adapter, "/transaction/win", _win(player, "win-orphan", "bet-never", 50_000))
+    assert answer["status"] == "RS_ERROR_TRANSACTION_DOES_NOT_EXIST"
+    assert answer["balance"] == FUNDING_UNITS
+
+
+def test_rollback_before_its_bet_voids_the_late_bet(engine, adapter):
+    """A rollback that overtakes its bet is RS_OK, and the late bet is RS_OK but moves nothing."""
+    player = _funded_player(engine)
+    rolled = _post(adapter, "/transaction/rollback", _rollback(player, "rb-early", "bet-late"))
+    assert rolled["status"] == "RS_OK"
+    assert rolled["balance"] == FUNDING_UNITS
+    late = _post(adapter, "/transaction/bet", _bet(player, "bet-late", 300_000))
+    assert late["status"] == "RS_OK"
+    assert late["balance"] == FUNDING_UNITS
+    assert _engine_cash(engine, player) == FUNDING
+
+
+def test_win_after_rollback_is_refused(engine, adapter):
+    """A win for a bet that was rolled back answers TRANSACTION_ROLLED_BACK and pays nothing."""
+    player = _funded_player(engine)
+    _post(adapter, "/transaction/bet", _bet(player, "bet-undone", 200_000))
+    rolled = _post(adapter, "/transaction/rollback", _rollback(player, "rb-1", "bet-undone"))
+    assert rolled["status"] == "RS_OK"
+    assert rolled["balance"] == FUNDING_UNITS
+    answer = _post(adapter, "/transaction/win", _win(player, "win-late", "bet-undone", 900_000))
+    assert answer["status"] == "RS_ERROR_TRANSACTION_ROLLED_BACK"
+    assert _engine_cash(engine, player) == FUNDING
+
+
+def test_bad_or_missing_signature_applies_nothing(engine, adapter):
+    """Unsigned, forged or tampered requests answer INVALID_SIGNATURE and never reach the engine."""
+    player = _funded_player(engine)
+    message = _bet(player, "bet-forged", 100_000)
+    other_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    forged = _sign(other_key, json.dumps(message).encode())
+    tampered = _sign(adapter.key, json.dumps({**message, "amount": 1}).encode())
+    for signature in ("", "not base64!", forged, tampered):
+        answer = _post(adapter, "/transaction/bet", message, signature=signature)
+        assert answer["status"] == "RS_ERROR_INVALID_SIGNATURE"
+        assert answer["request_uuid"] == message["request_uuid"]
+    assert _engine_cash(engine, player) == FUNDING
+    # Nothing was recorded under the key either: the properly signed bet now applies once.
+    assert _post(adapter, "/transaction/bet", message)["balance"] == FUNDING_UNITS - 100_000
+
+
+def test_sub_cent_amounts_are_exact(engine, adapter):
+    """One Hub88 unit (0.00001) bets and wins without rounding, down to the engine's store."""
+    player = _funded_player(engine, "0.00002")
+    bet = _post(adapter, "/transaction/bet", _bet(player, "bet-tiny", 1, "r-tiny"))
+    assert (bet["status"], bet["balance"]) == ("RS_OK", 1)
+    win = _win(player, "win-tiny", "bet-tiny", 3, "r-tiny") | {"round_closed": True}
+    paid = _post(adapter, "/transaction/win", win)
+    assert (paid["status"], paid["balance"]) == ("RS_OK", 4)
+    assert _engine_cash(engine, player) == "0.00004"
+
+
+def test_win_on_a_settled_round_is_a_terminal_duplicate(engine, adapter):
+    """A second win after the round closed answers DUPLICATE_TRANSACTION and pays nothing."""
+    player = _funded_player(engine)
+    _post(adapter, "/transaction/bet", _bet(player, "bet-s", 100_000, "r-s"))
+    closing = _win(player, "win-s1", "bet-s", 0, "r-s") | {"round_closed": True}
+    assert _post(adapter, "/transaction/win", closing)["status"] == "RS_OK"
+    extra = _post(adapter, "/transaction/win", _win(player, "win-s2", "bet-s", 500_000, "r-s"))
+    assert extra["status"] == "RS_ERROR_DUPLICATE_TRANSACTION"
+    assert _engine_cash(engine, player) == "9"
+
+
+def test_self_excluded_player_is_disabled_for_bets_only(engine, adapter):
+    """A blocked player's bet answers USER_DISABLED, while the win for an earlier bet pays."""
+    player = _funded_player(engine)
+    _post(adapter, "/transaction/bet", _bet(player, "bet-before", 100_000))
+    until = datetime.now(UTC) + timedelta(days=30)
+    with engine.client() as admin:
+        reply = admin.set_limits(
+            idempotency_key=f"limits-{player}",
+            player_id=player,
+            currency=CURRENCY,
+            self_excluded_until=until,
+        )
+    assert reply.outcome == "OK"
+    refused = _post(adapter, "/transaction/bet", _bet(player, "bet-after", 100_000))
+    assert refused["status"] == "RS_ERROR_USER_DISABLED"
+    paid = _post(adapter, "/transaction/win", _win(player, "win-1", "bet-before", 250_000))
+    assert (paid["status"], paid["balance"]) == ("RS_OK", FUNDING_UNITS + 150_000)
+
+
+def test_malformed_bodies_are_syntax_or_type_errors(engine, adapter):
+    """Broken JSON or a missing field is WRONG_SYNTAX; a string amount is WRONG_TYPES."""
+    player = _funded_player(engine)
+    body = b"{not json"
+    headers = {protocol.SIGNATURE_HEADER: _sign(adapter.key, body)}
+    broken = adapter.http.post("/transaction/bet", content=body, headers=headers).json()
+    assert broken["status"] == "RS_ERROR_WRONG_SYNTAX"
+    missing = {k: v for k, v in _bet(player, "bet-m", 1).items() if k != "transaction_uuid"}
+    assert _post(adapter, "/transaction/bet", missing)["status"] == "RS_ERROR_WRONG_SYNTAX"
+    typed = _bet(player, "bet-t", 1) | {"amount": "1"}
+    assert _post(adapter, "/transaction/bet", typed)["status"] == "RS_ERROR_WRONG_TYPES"
+    assert _engine_cash(engine, player) == FUNDING
+
+
+def test_openapi_lists_the_four_wallet_paths(adapter):
+    """The adapter publishes an OpenAPI description naming every wallet endpoint."""
+    paths = adapter.http.get("/openapi.json").json()["paths"]
+    expected = {"/user/balance", "/transaction/bet", "/transaction/win", "/transaction/rollback"}
+    assert expected <= set(paths)
+    schema = paths["/transaction/bet"]["post"]["requestBody"]["content"]["application/json"]
+    assert schema["schema"]["$ref"].endswith("/BetRequest")
+
+
+def test_unreachable_engine_answers_unknown(signing_key, tmp_path):
+    """With no engine behind it the adapter answers RS_ERROR_UNKNOWN, so the provider retries."""
+    import socket
+
+    with socket.socket() as probe:  # A port nothing listens on once the probe closes.
+        probe.bind(("127.0.0.1", 0))
+        dead = f"127.0.0.1:{probe.getsockname()[1]}"
+    process, address = _start_adapter(
+        tmp_path, dead, "token", signing_key, "--engine-retries", "2", "--engine-timeout-s", "1"
+    )
+    try:
+        with httpx.Client(base_url=f"http://{address}", timeout=30) as http:
+            answer = _post(
+                Adapter(process, http, signing_key),
+                "/transaction/bet",
+                _bet("nobody", "bet-lost", 100),
+            )
+        assert answer["status"] == "RS_ERROR_UNKNOWN"
+        assert answer["balance"] is None
+    finally:
+        assert _stop_adapter(process) == 0
