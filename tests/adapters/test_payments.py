@@ -1,0 +1,300 @@
+"""End to end: signed CoinsPaid-style callbacks → adapter process → gRPC engine → sqlite store.
+
+Each test uses its own player and its own txids, so the tests share the two processes (and
+the adapter's state file) but no balances. Balances are read with the admin token.
+"""
+
+import hashlib
+import hmac
+import json
+import socket
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from adapters.payments import protocol
+from tests.grpc.conftest import RunningServer, _first_line, start_server, stop_server
+
+CURRENCY = "BTC"
+SECRET = b"coinspaid-test-secret"
+
+
+@dataclass
+class Adapter:
+    process: subprocess.Popen
+    http: httpx.Client
+
+
+def _start_adapter(workdir: Path, engine: str, token: str, *extra: str):
+    (workdir / "payments.token").write_text(token)
+    (workdir / "coinspaid.secret").write_bytes(SECRET + b"\n")
+    command = [
+        sys.executable, "-m", "adapters.payments", "--listen", "127.0.0.1:0",
+        "--engine", engine, "--token-file", str(workdir / "payments.token"),
+        "--secret-file", str(workdir / "coinspaid.secret"),
+        "--state-file", str(workdir / "payments.sqlite3"), "--processor", "coinspaid", *extra,
+    ]  # fmt: skip
+    log = open(workdir / "adapter.log", "w")  # noqa: SIM115 - closed with the process
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=log, text=True)
+    line = _first_line(process)
+    if not line.startswith("listening on "):
+        process.kill()
+        raise RuntimeError(f"adapter did not start: {line!r}; see {workdir / 'adapter.log'}")
+    return process, line.removeprefix("listening on ").strip()
+
+
+def _stop_adapter(process: subprocess.Popen) -> int:
+    process.terminate()
+    return process.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def engine(tmp_path_factory) -> Iterator[RunningServer]:
+    """The real engine server on a fresh sqlite store."""
+    workdir = tmp_path_factory.mktemp("engine")
+    running = start_server(f"sqlite:///{workdir}/ledger.sqlite3", workdir)
+    yield running
+    assert stop_server(running) == 0
+
+
+@pytest.fixture(scope="module")
+def adapter(engine, tmp_path_factory) -> Iterator[Adapter]:
+    """The payments adapter process in front of the engine, with an HTTP client for it."""
+    workdir = tmp_path_factory.mktemp("payments")
+    process, address = _start_adapter(workdir, engine.target, engine.tokens["payments"])
+    with httpx.Client(base_url=f"http://{address}", timeout=30) as http:
+        yield Adapter(process, http)
+    assert _stop_adapter(process) == 0
+
+
+def _send(adapter: Adapter, message: dict | bytes, signature: str | None = None):
+    body = message if isinstance(message, bytes) else json.dumps(message).encode()
+    header = hmac.new(SECRET, body, hashlib.sha512).hexdigest() if signature is None else signature
+    headers = {"Content-Type": "application/json", protocol.SIGNATURE_HEADER: header}
+    return adapter.http.post("/callbacks", content=body, headers=headers)
+
+
+def _post(adapter: Adapter, message: dict) -> dict:
+    response = _send(adapter, message)
+    assert response.status_code == 200, response.text
+    answer = response.json()
+    assert answer["ok"] is True
+    return answer
+
+
+def _deposit(player: str, txid: str, status: str, amount: str = "0.01000000", callback=None):
+    return {
+        "id": callback or f"cb-{uuid.uuid4().hex[:10]}",
+        "type": "deposit",
+        "crypto_address": {"id": 1, "currency": CURRENCY, "address": "bc1q-test",
+                           "foreign_id": player, "tag": None},
+        "currency_sent": {"currency": CURRENCY, "amount": amount},
+        "currency_received": {"currency": CURRENCY, "amount": amount,
+                              "amount_minus_fee": amount},
+        "transactions": [{"id": 7, "currency": CURRENCY, "transaction_type": "blockchain",
+                          "type": "deposit", "txid": txid, "confirmations": 1}],
+        "fees": [],
+        "error": "",
+        "status": status,
+    }  # fmt: skip
+
+
+def _withdrawal(player: str, withdrawal_key: str, status: str, callback=None) -> dict:
+    return {
+        "id": callback or f"cb-{uuid.uuid4().hex[:10]}",
+        "type": "withdrawal",
+        "foreign_id": withdrawal_key,
+        "end_user_reference": player,
+        "currency_sent": {"currency": CURRENCY, "amount": "0.5"},
+        "currency_received": {"currency": CURRENCY, "amount": "0.5"},
+        "transactions": [{"txid": f"out-{withdrawal_key}", "confirmations": 0}],
+        "status": status,
+    }
+
+
+def _player() -> str:
+    return f"player-{uuid.uuid4().hex[:12]}"
+
+
+def _balances(engine: RunningServer, player: str):
+    with engine.client() as admin:
+        balances, _ = admin.get_balance(player_id=player, currency=CURRENCY)
+    return balances
+
+
+def _cash(engine: RunningServer, player: str) -> str:
+    return _balances(engine, player).cash
+
+
+def test_signature_is_hex_hmac_sha512_of_the_raw_body():
+    """The verifier accepts exactly the hex HMAC-SHA512 of the raw bytes, in any hex case."""
+    body = b'{"id": 1}'
+    good = hmac.new(SECRET, body, hashlib.sha512).hexdigest()
+    assert protocol.signature_is_valid(SECRET, body, good)
+    assert protocol.signature_is_valid(SECRET, body, good.upper())
+    assert not protocol.signature_is_valid(SECRET, body + b" ", good)
+    assert not protocol.signature_is_valid(b"other", body, good)
+    assert not protocol.signature_is_valid(SECRET, body, None)
+
+
+def test_pending_then_confirmed_credits_once_with_the_exact_amount(engine, adapter):
+    """`not_confirmed` records a pending deposit only; `confirmed` credits the exact amount."""
+    player, txid = _player(), uuid.uuid4().hex
+    pending = _post(adapter, _deposit(player, txid, "not_confirmed", "0.12345678", "cb-p1"))
+    assert (pending["outcome"], pending["deposit_status"]) == ("PENDING", "pending")
+    assert _cash(engine, player) == "0"
+    confirmed = _post(adapter, _deposit(player, txid, "confirmed", "0.12345678", "cb-p1"))
+    assert (confirmed["outcome"], confirmed["deposit_status"]) == ("OK", "credited")
+    assert confirmed["key"] == f"coinspaid:{txid}"
+    assert _cash(engine, player) == "0.12345678"
+
+
+def test_replays_and_a_second_callback_id_for_the_txid_credit_once(engine, adapter):
+    """A replayed `confirmed` and another callback id reporting the same txid move nothing."""
+    player, txid = _player(), uuid.uuid4().hex
+    message = _deposit(player, txid, "confirmed", "0.5")
+    assert _post(adapter, message)["outcome"] == "OK"
+    assert _post(adapter, message)["outcome"] == "REPLAY"
+    other = _post(adapter, _deposit(player, txid, "confirmed", "0.5"))
+    assert (other["outcome"], other["deposit_status"]) == ("UNCHANGED", "credited")
+    assert _cash(engine, player) == "0.5"
+
+
+def test_confirmed_before_not_confirmed_credits_once(engine, adapter):
+    """An early `confirmed` credits; the late `not_confirmed` changes nothing."""
+    player, txid = _player(), uuid.uuid4().hex
+    assert _post(adapter, _deposit(player, txid, "confirmed", "0.2", "cb-o"))["outcome"] == "OK"
+    late = _post(adapter, _deposit(player, txid, "not_confirmed", "0.2", "cb-o"))
+    assert (late["outcome"], late["deposit_status"]) == ("UNCHANGED", "credited")
+    assert _cash(engine, player) == "0.2"
+
+
+def test_engine_credit_without_local_commit_is_not_repeated(engine, adapter):
+    """A credit the engine applied before a crash lost the local commit is DUPLICATE on retry."""
+    player, txid = _player(), uuid.uuid4().hex
+    # The engine call of a first delivery succeeded, then the adapter died before committing.
+    with engine.client() as admin:
+        first = admin.deposit(idempotency_key=f"coinspaid:{txid}", player_id=player,
+                              currency=CURRENCY, amount="0.7", rail="psp",
+                              rail_id="coinspaid")  # fmt: skip
+    assert first.outcome == "OK"
+    retried = _post(adapter, _deposit(player, txid, "confirmed", "0.70000000"))
+    assert (retried["outcome"], retried["deposit_status"]) == ("DUPLICATE", "credited")
+    assert _cash(engine, player) == "0.7"
+
+
+def test_cancelled_before_confirmation_credits_nothing(engine, adapter):
+    """A deposit cancelled while pending fails, and a later `confirmed` does not credit it."""
+    player, txid = _player(), uuid.uuid4().hex
+    _post(adapter, _deposit(player, txid, "not_confirmed", "0.3"))
+    cancelled = _post(adapter, _deposit(player, txid, "cancelled", "0.3"))
+    assert (cancelled["outcome"], cancelled["deposit_status"]) == ("FAILED", "failed")
+    late = _post(adapter, _deposit(player, txid, "confirmed", "0.3"))
+    assert late["deposit_status"] == "failed"
+    assert _cash(engine, player) == "0"
+
+
+def test_chargeback_after_confirmation_reverses_once(engine, adapter):
+    """A chargeback reverses the credited amount once, leaving cash negative after a bet."""
+    player, txid = _player(), uuid.uuid4().hex
+    _post(adapter, _deposit(player, txid, "confirmed", "1"))
+    with engine.client() as admin:
+        bet = admin.bet(idempotency_key=f"bet-{player}", provider="hub88", player_id=player,
+                        currency=CURRENCY, amount="0.6", round_id="r-1")  # fmt: skip
+    assert bet.outcome == "OK"
+    chargeback = _post(adapter, _deposit(player, txid, "chargeback", "1"))
+    assert (chargeback["outcome"], chargeback["deposit_status"]) == ("OK", "reversed")
+    assert _cash(engine, player) == "-0.6"
+    again = _post(adapter, _deposit(player, txid, "cancelled", "1"))
+    assert (again["outcome"], again["deposit_status"]) == ("UNCHANGED", "reversed")
+    assert _cash(engine, player) == "-0.6"
+
+
+def test_bad_or_missing_signature_is_401_and_applies_nothing(engine, adapter):
+    """Unsigned, forged or tampered callbacks are 401; the signed one then credits once."""
+    player, txid = _player(), uuid.uuid4().hex
+    message = _deposit(player, txid, "confirmed", "0.4", "cb-sig")
+    body = json.dumps(message).encode()
+    forged = hmac.new(b"wrong", body, hashlib.sha512).hexdigest()
+    tampered_body = json.dumps({**message, "status": "cancelled"}).encode()
+    tampered = hmac.new(SECRET, tampered_body, hashlib.sha512).hexdigest()
+    for signature in ("", "zz", forged, tampered):
+        response = _send(adapter, body, signature=signature)
+        assert response.status_code == 401, response.text
+    assert _cash(engine, player) == "0"
+    # Nothing was recorded under the callback id either: the genuine delivery still applies.
+    assert _post(adapter, message)["outcome"] == "OK"
+    assert _cash(engine, player) == "0.4"
+
+
+def _fund_and_request(engine: RunningServer, adapter: Adapter, player: str, key: str) -> None:
+    _post(adapter, _deposit(player, uuid.uuid4().hex, "confirmed", "0.5"))
+    with engine.client() as admin:
+        reply = admin.request_withdrawal(idempotency_key=key, player_id=player,
+                                         currency=CURRENCY, amount="0.5", rail="psp",
+                                         rail_id="coinspaid")  # fmt: skip
+    assert reply.outcome == "OK"
+    held = _balances(engine, player)
+    assert (held.cash, held.held) == ("0", "0.5")
+
+
+def test_withdrawal_confirmed_completes_it_once(engine, adapter):
+    """A `confirmed` withdrawal callback pays the hold out; replays change nothing."""
+    player, key = _player(), f"wd-{uuid.uuid4().hex[:10]}"
+    _fund_and_request(engine, adapter, player, key)
+    message = _withdrawal(player, key, "confirmed")
+    assert _post(adapter, message)["outcome"] == "OK"
+    assert _post(adapter, message)["outcome"] == "REPLAY"
+    assert _post(adapter, _withdrawal(player, key, "confirmed"))["outcome"] == "DUPLICATE"
+    after = _balances(engine, player)
+    assert (after.cash, after.held) == ("0", "0")
+
+
+def test_withdrawal_declined_returns_the_hold_to_cash(engine, adapter):
+    """A `declined` withdrawal callback fails it, and the held amount is cash again."""
+    player, key = _player(), f"wd-{uuid.uuid4().hex[:10]}"
+    _fund_and_request(engine, adapter, player, key)
+    assert _post(adapter, _withdrawal(player, key, "pending"))["outcome"] == "PENDING"
+    assert _post(adapter, _withdrawal(player, key, "declined"))["outcome"] == "OK"
+    after = _balances(engine, player)
+    assert (after.cash, after.held) == ("0.5", "0")
+
+
+def test_malformed_bodies_are_400_naming_the_field(engine, adapter):
+    """Broken JSON, a missing nested field or a float amount is a 400 that names the field."""
+    player, txid = _player(), uuid.uuid4().hex
+    broken = _send(adapter, b"{not json")
+    assert (broken.status_code, broken.json()["error"]) == (400, "body: is not valid JSON")
+    missing = _deposit(player, txid, "confirmed")
+    del missing["crypto_address"]["foreign_id"]
+    answer = _send(adapter, missing)
+    assert answer.status_code == 400
+    assert "crypto_address.foreign_id" in answer.json()["error"]
+    floating = _deposit(player, txid, "confirmed")
+    floating["currency_received"]["amount"] = 0.1
+    assert "currency_received.amount" in _send(adapter, floating).json()["error"]
+    no_tx = _deposit(player, txid, "confirmed") | {"transactions": []}
+    assert "transactions.0.txid" in _send(adapter, no_tx).json()["error"]
+    assert _cash(engine, player) == "0"
+
+
+def test_unreachable_engine_answers_503(tmp_path):
+    """With no engine behind it the adapter answers 503, so the processor retries."""
+    with socket.socket() as probe:  # A port nothing listens on once the probe closes.
+        probe.bind(("127.0.0.1", 0))
+        dead = f"127.0.0.1:{probe.getsockname()[1]}"
+    process, address = _start_adapter(
+        tmp_path, dead, "token", "--engine-retries", "2", "--engine-timeout-s", "1"
+    )
+    try:
+        with httpx.Client(base_url=f"http://{address}", timeout=30) as http:
+            response = _send(Adapter(process, http), _deposit("p", "tx-lost", "confirmed"))
+        assert response.status_code == 503, response.text
+    finally:
+        assert _stop_adapter(process) == 0
