@@ -1,0 +1,1 @@
+"""Ethereum ERC-20 deposit watcher: `Transfer` logs to per-player deposit addresses → Deposit."""

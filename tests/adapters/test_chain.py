@@ -1,0 +1,218 @@
+"""Chain watcher against a real in-process EVM (eth-tester + py-evm through web3) and a real
+engine process (gRPC, sqlite store). The watcher runs in-process; each test calls `poll()`.
+
+Each test has its own chain, its own players, suspense player and watcher state file; the
+engine process is shared by the module. Balances are read with the admin token.
+"""
+
+import os
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from web3 import EthereumTesterProvider, Web3
+
+from adapters.chain.watcher import ChainWatcher, WatcherConfig, WatcherState, units_to_decimal
+from tests.adapters import evm_token
+from tests.grpc.conftest import RunningServer, start_server, stop_server
+
+USDT_CONFIRMATIONS = 3
+ETH_CONFIRMATIONS = 2
+RESCAN_BLOCKS = 10
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory) -> Iterator[RunningServer]:
+    """One engine process on a fresh sqlite store for the module."""
+    workdir = tmp_path_factory.mktemp("server")
+    running = start_server(f"sqlite:///{workdir}/ledger.sqlite3", workdir)
+    yield running
+    assert stop_server(running) == 0
+
+
+@dataclass
+class Chain:
+    w3: Web3
+    tester: object  # eth_tester.EthereumTester: snapshots and mining
+    sender: str
+    usdt: str  # allow-listed, 6 decimals, currency USDT
+    eth18: str  # allow-listed, 18 decimals, currency ETH stands in
+    rogue: str  # a second copy of the same bytecode, not allow-listed
+    players: dict[str, str]  # player id -> deposit address (lower case)
+    suspense: str
+    watcher: ChainWatcher
+    state: WatcherState
+
+    def transfer(self, token: str, to: str, value: int, data: bytes | None = None) -> str:
+        calldata = evm_token.transfer_calldata(to, value) if data is None else data
+        tx = self.w3.eth.send_transaction(
+            {"from": self.sender, "to": token, "data": calldata, "gas": 100_000}
+        )
+        return "0x" + bytes(tx).hex()
+
+    def mine(self, count: int) -> None:
+        self.tester.mine_blocks(count)
+
+
+@pytest.fixture
+def chain(server, tmp_path) -> Iterator[Chain]:
+    """A fresh EVM with three token contracts and a watcher on the shared engine."""
+    w3 = Web3(EthereumTesterProvider())
+    sender = w3.eth.accounts[0]
+    usdt, eth18, rogue = (evm_token.deploy(w3, sender) for _ in range(3))
+    run = uuid.uuid4().hex[:8]
+    players = {f"p-{run}-{i}": "0x" + os.urandom(20).hex() for i in range(2)}
+    suspense = f"suspense-{run}"
+    config = WatcherConfig.from_dict({
+        "chain": {"rescan_blocks": RESCAN_BLOCKS, "suspense_player_id": suspense},
+        "tokens": [
+            {"address": usdt, "currency": "USDT", "decimals": 6, "confirmations": USDT_CONFIRMATIONS},
+            {"address": eth18, "currency": "ETH", "decimals": 18, "confirmations": ETH_CONFIRMATIONS},
+        ],
+        "deposit_addresses": {address: player for player, address in players.items()},
+    })  # fmt: skip
+    state = WatcherState(tmp_path / "chain.sqlite3")
+    ledger = server.client("chain")
+    watcher = ChainWatcher(w3, ledger, config, state)
+    yield Chain(w3, w3.provider.ethereum_tester, sender, usdt, eth18, rogue, players, suspense,
+                watcher, state)  # fmt: skip
+    ledger.close()
+    state.close()
+
+
+def cash(server: RunningServer, player: str, currency: str) -> str:
+    with server.client() as admin:
+        balances, _ = admin.get_balance(player_id=player, currency=currency)
+    return balances.cash
+
+
+def test_credit_only_after_confirmations_and_exactly_once(server, chain):
+    """A deposit waits for N confirmations, is credited once, and re-polling changes nothing."""
+    player, address = next(iter(chain.players.items()))
+    tx = chain.transfer(chain.usdt, address, 12_345_678)  # 12.345678 USDT
+    for _ in range(USDT_CONFIRMATIONS - 1):
+        assert chain.watcher.poll().credited == []
+        assert cash(server, player, "USDT") == "0"
+        chain.mine(1)
+    result = chain.watcher.poll()
+    assert result.credited == [f"eth:{tx}:0"]
+    assert cash(server, player, "USDT") == "12.345678"
+    for _ in range(3):
+        chain.mine(1)
+        assert chain.watcher.poll().credited == []
+    assert cash(server, player, "USDT") == "12.345678"
+    assert len(chain.state.all_credits()) == 1
+
+
+def test_non_allow_listed_token_is_ignored(server, chain):
+    """Transfers of the same bytecode at a non-allow-listed address are never credited."""
+    player, address = next(iter(chain.players.items()))
+    chain.transfer(chain.rogue, address, 5_000_000)
+    chain.mine(USDT_CONFIRMATIONS + 1)
+    assert chain.watcher.poll().credited == []
+    assert chain.state.all_credits() == []
+    assert cash(server, player, "USDT") == "0"
+
+
+def test_unknown_recipient_goes_to_suspense(server, chain):
+    """A transfer to an address no player owns is credited to the suspense player."""
+    stranger = "0x" + os.urandom(20).hex()
+    tx = chain.transfer(chain.usdt, stranger, 7_000_000)
+    chain.mine(USDT_CONFIRMATIONS)
+    assert chain.watcher.poll().credited == [f"eth:{tx}:0"]
+    assert cash(server, chain.suspense, "USDT") == "7"
+    assert [c["player_id"] for c in chain.state.all_credits()] == [chain.suspense]
+
+
+def test_failed_transaction_is_ignored(server, chain):
+    """A reverted transaction (wrong selector, receipt status 0) is mined but not credited."""
+    player, address = next(iter(chain.players.items()))
+    bad = b"\xde\xad\xbe\xef" + evm_token.transfer_calldata(address, 9_000_000)[4:]
+    tx = chain.transfer(chain.usdt, address, 0, data=bad)
+    assert chain.w3.eth.get_transaction_receipt(tx)["status"] == 0
+    chain.mine(USDT_CONFIRMATIONS)
+    assert chain.watcher.poll().credited == []
+    assert cash(server, player, "USDT") == "0"
+
+
+def test_reorg_after_credit_is_reversed_once(server, chain):
+    """A credited deposit orphaned by a longer branch without it is reversed exactly once."""
+    player, address = next(iter(chain.players.items()))
+    snapshot = chain.tester.take_snapshot()
+    tx = chain.transfer(chain.usdt, address, 50_000_000)
+    chain.mine(USDT_CONFIRMATIONS)
+    assert chain.watcher.poll().credited == [f"eth:{tx}:0"]
+    assert cash(server, player, "USDT") == "50"
+    old_head = chain.w3.eth.block_number
+    chain.tester.revert_to_snapshot(snapshot)
+    chain.mine(old_head - chain.w3.eth.block_number + 2)  # a longer branch, without the deposit
+    assert chain.w3.eth.block_number > old_head
+    result = chain.watcher.poll()
+    assert result.reversed == [f"eth:{tx}:0:reorg"] and result.credited == []
+    assert cash(server, player, "USDT") == "0"
+    chain.mine(2)
+    assert chain.watcher.poll().reversed == []
+    assert cash(server, player, "USDT") == "0"
+    assert [c["reversed"] for c in chain.state.all_credits()] == [1]
+
+
+def test_reorg_with_reinclusion_only_moves_the_block(server, chain):
+    """A credited deposit re-included in a different block is neither reversed nor re-credited."""
+    player, address = next(iter(chain.players.items()))
+    snapshot = chain.tester.take_snapshot()
+    tx = chain.transfer(chain.usdt, address, 1_500_000)
+    chain.mine(USDT_CONFIRMATIONS)
+    assert chain.watcher.poll().credited == [f"eth:{tx}:0"]
+    before = chain.state.all_credits()[0]
+    raw = chain.w3.eth.get_transaction(tx)
+    chain.tester.revert_to_snapshot(snapshot)
+    chain.mine(2)  # the branch differs: the same transaction lands two blocks later
+    assert chain.transfer(chain.usdt, address, 1_500_000) == tx  # same sender, nonce, fields
+    assert raw["nonce"] == chain.w3.eth.get_transaction(tx)["nonce"]
+    chain.mine(USDT_CONFIRMATIONS)
+    result = chain.watcher.poll()
+    assert result.reversed == [] and result.credited == [] and result.moved == [f"eth:{tx}:0"]
+    after = chain.state.all_credits()[0]
+    assert after["block_number"] == before["block_number"] + 2
+    assert after["block_hash"] != before["block_hash"]
+    assert cash(server, player, "USDT") == "1.5"
+
+
+def test_eighteen_decimal_amounts_beyond_64_bits_are_exact(server, chain):
+    """25 * 10**18 + 1 base units of an 18-decimal token credit exactly 25.000000000000000001."""
+    player, address = list(chain.players.items())[1]
+    value = 25 * 10**18 + 1
+    assert value > 2**64
+    chain.transfer(chain.eth18, address, value)
+    chain.mine(ETH_CONFIRMATIONS)
+    assert len(chain.watcher.poll().credited) == 1
+    assert cash(server, player, "ETH") == "25.000000000000000001"
+    assert units_to_decimal(25 * 10**18, 18) == "25"
+
+
+def test_cli_options_and_bounded_run(server, tmp_path):
+    """The CLI names its options and, with --polls-max 2 and an unreachable node, logs and stops."""
+    import json
+    import subprocess
+    import sys
+
+    root = Path(__file__).parents[2]
+    out = subprocess.run([sys.executable, "-m", "adapters.chain", "--help"], capture_output=True,
+                         text=True, check=True, cwd=root).stdout  # fmt: skip
+    for option in ("--engine", "--token-file", "--rpc-url", "--config", "--state-file",
+                   "--poll-s", "--polls-max"):  # fmt: skip
+        assert option in out
+    (tmp_path / "chain.token").write_text(server.tokens["chain"])
+    (tmp_path / "chain.toml").write_text("[chain]\nrescan_blocks = 5\n")
+    run = subprocess.run(
+        [sys.executable, "-m", "adapters.chain", "--engine", server.target,
+         "--token-file", str(tmp_path / "chain.token"), "--rpc-url", "http://127.0.0.1:1",
+         "--config", str(tmp_path / "chain.toml"), "--state-file", str(tmp_path / "s.sqlite3"),
+         "--poll-s", "0.1", "--polls-max", "2"],
+        check=False, capture_output=True, text=True, cwd=root, timeout=30,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    events = [json.loads(line)["event"] for line in run.stderr.splitlines() if line.startswith("{")]
+    assert events == ["poll_failed", "poll_failed"]
