@@ -1,11 +1,14 @@
 """Chain watcher against a real in-process EVM (eth-tester + py-evm through web3) and a real
-engine process (gRPC, sqlite store). The watcher runs in-process; each test calls `poll()`.
+engine process (gRPC, sqlite store). Most tests run the watcher in-process and call `poll()`;
+one runs `python -m adapters.chain` as its own process against an HTTP JSON-RPC endpoint.
 
 Each test has its own chain, its own players, suspense player and watcher state file; the
 engine process is shared by the module. Balances are read with the admin token.
 """
 
 import os
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -16,6 +19,7 @@ from web3 import EthereumTesterProvider, Web3
 
 from adapters.chain.watcher import ChainWatcher, WatcherConfig, WatcherState, units_to_decimal
 from tests.adapters import evm_token
+from tests.adapters.json_rpc_node import json_rpc_node
 from tests.grpc.conftest import RunningServer, start_server, stop_server
 
 USDT_CONFIRMATIONS = 3
@@ -216,3 +220,28 @@ def test_cli_options_and_bounded_run(server, tmp_path):
     assert run.returncode == 0, run.stderr
     events = [json.loads(line)["event"] for line in run.stderr.splitlines() if line.startswith("{")]
     assert events == ["poll_failed", "poll_failed"]
+
+
+def test_the_watcher_process_credits_through_a_json_rpc_node(server, chain, tmp_path):
+    """`python -m adapters.chain` as its own process, over HTTP JSON-RPC, credits once."""
+    player, address = next(iter(chain.players.items()))
+    chain.transfer(chain.usdt, address, 2_500_000)
+    chain.mine(USDT_CONFIRMATIONS)
+    config = tmp_path / "chain.toml"
+    config.write_text(
+        f'[chain]\nrescan_blocks = {RESCAN_BLOCKS}\nsuspense_player_id = "{chain.suspense}"\n'
+        f'[[tokens]]\naddress = "{chain.usdt}"\ncurrency = "USDT"\ndecimals = 6\n'
+        f"confirmations = {USDT_CONFIRMATIONS}\n"
+        f'[deposit_addresses]\n"{address}" = "{player}"\n'
+    )
+    token = tmp_path / "chain.token"
+    token.write_text(server.tokens["chain"])
+    with json_rpc_node(chain.w3) as url:
+        command = [sys.executable, "-m", "adapters.chain", "--engine", server.target,
+                   "--token-file", str(token), "--rpc-url", url, "--config", str(config),
+                   "--state-file", str(tmp_path / "process.sqlite3"), "--poll-s", "0.1",
+                   "--polls-max", "3"]  # fmt: skip
+        for _ in range(2):  # the second run polls the same chain again: nothing more
+            subprocess.run(command, check=True, timeout=60, capture_output=True)
+    balances, _ = server.client().get_balance(player_id=player, currency="USDT")
+    assert balances.cash == "2.5"
