@@ -23,20 +23,21 @@ from rich.table import Table
 
 from ledger.api.auth import bootstrap_admin, load_auth_config
 from ledger.api.server import LedgerServer, ServerSettings, TlsFiles, serve_until_signalled
-from ledger.api.telemetry import EXPORTERS, Telemetry, configure_logging
+from ledger.api.telemetry import EXPORTERS, Telemetry
 from ledger.application import Ledger
+from ledger.config import load_rules
 from ledger.core import limits
 from ledger.core.commands import COMMAND_TYPES
 from ledger.core.errors import ChainBroken, ConcurrencyExhausted, InvalidArgument
 from ledger.core.money import CurrencyRegistry, format_amount
 from ledger.core.outcomes import Outcome
-from ledger.config import load_rules
 from ledger.core.policy import Rules
 from ledger.database import redact, store_environment
 from ledger.demo import (
     CURRENCIES as DEMO_CURRENCIES, PLAYER_COUNT_MAX, ROUND_COUNT_MAX, SEED_MAX, DemoConfig,
     Tally, open_ledger, simulate,
 )  # fmt: skip
+from ledger.logs import configure_logging
 from ledger.summary import PLAYER_ACCOUNT_KINDS, CurrencyTotals, LedgerSummary, summarize
 
 DEMO_DATABASE_URL = "sqlite:///ledger-demo.sqlite3"

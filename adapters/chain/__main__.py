@@ -22,8 +22,6 @@ The config (TOML):
 """
 
 import argparse
-import signal
-import sys
 import time
 from pathlib import Path
 
@@ -31,61 +29,33 @@ import structlog
 from web3 import Web3
 
 from adapters.chain.watcher import ChainWatcher, WatcherConfig, WatcherState
-from ledger.client import LedgerClient
+from adapters.process import add_engine_arguments, engine_client, exit_cleanly_on_signals
+from ledger.logs import configure_logging
 
 log = structlog.get_logger("adapters.chain")
 
 
 def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="ledger-chain", description=__doc__.splitlines()[0])
-    parser.add_argument("--engine", required=True, help="the engine's gRPC HOST:PORT")
-    parser.add_argument("--token-file", required=True, type=Path,
-                        help="file holding the engine bearer token of a chain client")  # fmt: skip
+    add_engine_arguments(parser, "chain")
     parser.add_argument("--rpc-url", required=True, help="Ethereum JSON-RPC HTTP URL")
     parser.add_argument("--config", required=True, type=Path, help="the watcher's TOML config")
     parser.add_argument("--state-file", required=True, type=Path, help="the watcher's SQLite file")
     parser.add_argument("--poll-s", type=float, default=2.0, help="seconds between polls")
     parser.add_argument("--polls-max", type=int, default=None, help="stop after this many polls")
-    parser.add_argument("--engine-timeout-s", type=float, default=5.0)
-    parser.add_argument(
-        "--engine-retries", type=int, default=5,
-        help="attempts per engine call on UNAVAILABLE / DEADLINE_EXCEEDED",
-    )  # fmt: skip
     return parser.parse_args(argv)
-
-
-def _configure_logging() -> None:
-    """JSON lines on standard error, configured once here and nowhere else."""
-    structlog.configure(
-        processors=[
-            structlog.contextvars.merge_contextvars,
-            structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
-            structlog.processors.format_exc_info,
-            structlog.processors.JSONRenderer(),
-        ],
-        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
-        cache_logger_on_first_use=True,
-    )
-
-
-def _exit_cleanly(signum: int, frame: object) -> None:
-    raise SystemExit(0)
 
 
 def main(argv: list[str] | None = None) -> None:
     """Poll until SIGINT/SIGTERM or --polls-max; a failed poll is logged and retried next time."""
     arguments = _arguments(argv)
-    _configure_logging()
-    token = arguments.token_file.read_text().strip()
+    configure_logging()
     config = WatcherConfig.load(arguments.config)
     w3 = Web3(Web3.HTTPProvider(arguments.rpc_url))
-    ledger = LedgerClient(arguments.engine, token, timeout_s=arguments.engine_timeout_s,
-                          retry_count_max=arguments.engine_retries)  # fmt: skip
+    ledger = engine_client(arguments)
     state = WatcherState(arguments.state_file)
     watcher = ChainWatcher(w3, ledger, config, state)
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, _exit_cleanly)
+    exit_cleanly_on_signals()
     polls = 0
     try:
         while arguments.polls_max is None or polls < arguments.polls_max:

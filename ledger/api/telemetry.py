@@ -7,8 +7,6 @@ environment variables).
 """
 
 import contextlib
-import logging
-import sys
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -25,22 +23,6 @@ from ledger.core.errors import InvalidArgument
 EXPORTERS = ("none", "console", "otlp")
 METRIC_EXPORT_INTERVAL_MS = 10_000
 REQUEST_ID_LENGTH_MAX = 64
-
-
-def configure_logging(level: str = "info") -> None:
-    """structlog, configured once at startup: JSON lines on standard error."""
-    structlog.configure(
-        processors=[
-            structlog.contextvars.merge_contextvars,
-            structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
-            structlog.processors.format_exc_info,
-            structlog.processors.JSONRenderer(),
-        ],
-        wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
-        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
-        cache_logger_on_first_use=True,
-    )
 
 
 class CallRecord:
