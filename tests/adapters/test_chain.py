@@ -20,20 +20,11 @@ from web3 import EthereumTesterProvider, Web3
 from adapters.chain.watcher import ChainWatcher, WatcherConfig, WatcherState, units_to_decimal
 from tests.adapters import evm_token
 from tests.adapters.json_rpc_node import json_rpc_node
-from tests.grpc.conftest import RunningServer, start_server, stop_server
+from tests.grpc.conftest import RunningServer
 
 USDT_CONFIRMATIONS = 3
 ETH_CONFIRMATIONS = 2
 RESCAN_BLOCKS = 10
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory) -> Iterator[RunningServer]:
-    """One engine process on a fresh sqlite store for the module."""
-    workdir = tmp_path_factory.mktemp("server")
-    running = start_server(f"sqlite:///{workdir}/ledger.sqlite3", workdir)
-    yield running
-    assert stop_server(running) == 0
 
 
 @dataclass
@@ -61,7 +52,7 @@ class Chain:
 
 
 @pytest.fixture
-def chain(server, tmp_path) -> Iterator[Chain]:
+def chain(engine, tmp_path) -> Iterator[Chain]:
     """A fresh EVM with three token contracts and a watcher on the shared engine."""
     w3 = Web3(EthereumTesterProvider())
     sender = w3.eth.accounts[0]
@@ -78,7 +69,7 @@ def chain(server, tmp_path) -> Iterator[Chain]:
         "deposit_addresses": {address: player for player, address in players.items()},
     })  # fmt: skip
     state = WatcherState(tmp_path / "chain.sqlite3")
-    ledger = server.client("chain")
+    ledger = engine.client("chain")
     watcher = ChainWatcher(w3, ledger, config, state)
     yield Chain(w3, w3.provider.ethereum_tester, sender, usdt, eth18, rogue, players, suspense,
                 watcher, state)  # fmt: skip
@@ -86,51 +77,51 @@ def chain(server, tmp_path) -> Iterator[Chain]:
     state.close()
 
 
-def cash(server: RunningServer, player: str, currency: str) -> str:
-    with server.client() as admin:
+def cash(engine: RunningServer, player: str, currency: str) -> str:
+    with engine.client() as admin:
         balances, _ = admin.get_balance(player_id=player, currency=currency)
     return balances.cash
 
 
-def test_credit_only_after_confirmations_and_exactly_once(server, chain):
+def test_credit_only_after_confirmations_and_exactly_once(engine, chain):
     """A deposit waits for N confirmations, is credited once, and re-polling changes nothing."""
     player, address = next(iter(chain.players.items()))
     tx = chain.transfer(chain.usdt, address, 12_345_678)  # 12.345678 USDT
     for _ in range(USDT_CONFIRMATIONS - 1):
         assert chain.watcher.poll().credited == []
-        assert cash(server, player, "USDT") == "0"
+        assert cash(engine, player, "USDT") == "0"
         chain.mine(1)
     result = chain.watcher.poll()
     assert result.credited == [f"eth:{tx}:0"]
-    assert cash(server, player, "USDT") == "12.345678"
+    assert cash(engine, player, "USDT") == "12.345678"
     for _ in range(3):
         chain.mine(1)
         assert chain.watcher.poll().credited == []
-    assert cash(server, player, "USDT") == "12.345678"
+    assert cash(engine, player, "USDT") == "12.345678"
     assert len(chain.state.all_credits()) == 1
 
 
-def test_non_allow_listed_token_is_ignored(server, chain):
+def test_non_allow_listed_token_is_ignored(engine, chain):
     """Transfers of the same bytecode at a non-allow-listed address are never credited."""
     player, address = next(iter(chain.players.items()))
     chain.transfer(chain.rogue, address, 5_000_000)
     chain.mine(USDT_CONFIRMATIONS + 1)
     assert chain.watcher.poll().credited == []
     assert chain.state.all_credits() == []
-    assert cash(server, player, "USDT") == "0"
+    assert cash(engine, player, "USDT") == "0"
 
 
-def test_unknown_recipient_goes_to_suspense(server, chain):
+def test_unknown_recipient_goes_to_suspense(engine, chain):
     """A transfer to an address no player owns is credited to the suspense player."""
     stranger = "0x" + os.urandom(20).hex()
     tx = chain.transfer(chain.usdt, stranger, 7_000_000)
     chain.mine(USDT_CONFIRMATIONS)
     assert chain.watcher.poll().credited == [f"eth:{tx}:0"]
-    assert cash(server, chain.suspense, "USDT") == "7"
+    assert cash(engine, chain.suspense, "USDT") == "7"
     assert [c["player_id"] for c in chain.state.all_credits()] == [chain.suspense]
 
 
-def test_failed_transaction_is_ignored(server, chain):
+def test_failed_transaction_is_ignored(engine, chain):
     """A reverted transaction (wrong selector, receipt status 0) is mined but not credited."""
     player, address = next(iter(chain.players.items()))
     bad = b"\xde\xad\xbe\xef" + evm_token.transfer_calldata(address, 9_000_000)[4:]
@@ -138,31 +129,31 @@ def test_failed_transaction_is_ignored(server, chain):
     assert chain.w3.eth.get_transaction_receipt(tx)["status"] == 0
     chain.mine(USDT_CONFIRMATIONS)
     assert chain.watcher.poll().credited == []
-    assert cash(server, player, "USDT") == "0"
+    assert cash(engine, player, "USDT") == "0"
 
 
-def test_reorg_after_credit_is_reversed_once(server, chain):
+def test_reorg_after_credit_is_reversed_once(engine, chain):
     """A credited deposit orphaned by a longer branch without it is reversed exactly once."""
     player, address = next(iter(chain.players.items()))
     snapshot = chain.tester.take_snapshot()
     tx = chain.transfer(chain.usdt, address, 50_000_000)
     chain.mine(USDT_CONFIRMATIONS)
     assert chain.watcher.poll().credited == [f"eth:{tx}:0"]
-    assert cash(server, player, "USDT") == "50"
+    assert cash(engine, player, "USDT") == "50"
     old_head = chain.w3.eth.block_number
     chain.tester.revert_to_snapshot(snapshot)
     chain.mine(old_head - chain.w3.eth.block_number + 2)  # a longer branch, without the deposit
     assert chain.w3.eth.block_number > old_head
     result = chain.watcher.poll()
     assert result.reversed == [f"eth:{tx}:0:reorg"] and result.credited == []
-    assert cash(server, player, "USDT") == "0"
+    assert cash(engine, player, "USDT") == "0"
     chain.mine(2)
     assert chain.watcher.poll().reversed == []
-    assert cash(server, player, "USDT") == "0"
+    assert cash(engine, player, "USDT") == "0"
     assert [c["reversed"] for c in chain.state.all_credits()] == [1]
 
 
-def test_reorg_with_reinclusion_only_moves_the_block(server, chain):
+def test_reorg_with_reinclusion_only_moves_the_block(engine, chain):
     """A credited deposit re-included in a different block is neither reversed nor re-credited."""
     player, address = next(iter(chain.players.items()))
     snapshot = chain.tester.take_snapshot()
@@ -181,10 +172,10 @@ def test_reorg_with_reinclusion_only_moves_the_block(server, chain):
     after = chain.state.all_credits()[0]
     assert after["block_number"] == before["block_number"] + 2
     assert after["block_hash"] != before["block_hash"]
-    assert cash(server, player, "USDT") == "1.5"
+    assert cash(engine, player, "USDT") == "1.5"
 
 
-def test_eighteen_decimal_amounts_beyond_64_bits_are_exact(server, chain):
+def test_eighteen_decimal_amounts_beyond_64_bits_are_exact(engine, chain):
     """25 * 10**18 + 1 base units of an 18-decimal token credit exactly 25.000000000000000001."""
     player, address = list(chain.players.items())[1]
     value = 25 * 10**18 + 1
@@ -192,11 +183,11 @@ def test_eighteen_decimal_amounts_beyond_64_bits_are_exact(server, chain):
     chain.transfer(chain.eth18, address, value)
     chain.mine(ETH_CONFIRMATIONS)
     assert len(chain.watcher.poll().credited) == 1
-    assert cash(server, player, "ETH") == "25.000000000000000001"
+    assert cash(engine, player, "ETH") == "25.000000000000000001"
     assert units_to_decimal(25 * 10**18, 18) == "25"
 
 
-def test_cli_options_and_bounded_run(server, tmp_path):
+def test_cli_options_and_bounded_run(engine, tmp_path):
     """The CLI names its options and, with --polls-max 2 and an unreachable node, logs and stops."""
     import json
     import subprocess
@@ -208,10 +199,10 @@ def test_cli_options_and_bounded_run(server, tmp_path):
     for option in ("--engine", "--token-file", "--rpc-url", "--config", "--state-file",
                    "--poll-s", "--polls-max"):  # fmt: skip
         assert option in out
-    (tmp_path / "chain.token").write_text(server.tokens["chain"])
+    (tmp_path / "chain.token").write_text(engine.tokens["chain"])
     (tmp_path / "chain.toml").write_text("[chain]\nrescan_blocks = 5\n")
     run = subprocess.run(
-        [sys.executable, "-m", "adapters.chain", "--engine", server.target,
+        [sys.executable, "-m", "adapters.chain", "--engine", engine.target,
          "--token-file", str(tmp_path / "chain.token"), "--rpc-url", "http://127.0.0.1:1",
          "--config", str(tmp_path / "chain.toml"), "--state-file", str(tmp_path / "s.sqlite3"),
          "--poll-s", "0.1", "--polls-max", "2"],
@@ -222,7 +213,7 @@ def test_cli_options_and_bounded_run(server, tmp_path):
     assert events == ["poll_failed", "poll_failed"]
 
 
-def test_the_watcher_process_credits_through_a_json_rpc_node(server, chain, tmp_path):
+def test_the_watcher_process_credits_through_a_json_rpc_node(engine, chain, tmp_path):
     """`python -m adapters.chain` as its own process, over HTTP JSON-RPC, credits once."""
     player, address = next(iter(chain.players.items()))
     chain.transfer(chain.usdt, address, 2_500_000)
@@ -235,13 +226,13 @@ def test_the_watcher_process_credits_through_a_json_rpc_node(server, chain, tmp_
         f'[deposit_addresses]\n"{address}" = "{player}"\n'
     )
     token = tmp_path / "chain.token"
-    token.write_text(server.tokens["chain"])
+    token.write_text(engine.tokens["chain"])
     with json_rpc_node(chain.w3) as url:
-        command = [sys.executable, "-m", "adapters.chain", "--engine", server.target,
+        command = [sys.executable, "-m", "adapters.chain", "--engine", engine.target,
                    "--token-file", str(token), "--rpc-url", url, "--config", str(config),
                    "--state-file", str(tmp_path / "process.sqlite3"), "--poll-s", "0.1",
                    "--polls-max", "3"]  # fmt: skip
         for _ in range(2):  # the second run polls the same chain again: nothing more
             subprocess.run(command, check=True, timeout=60, capture_output=True)
-    balances, _ = server.client().get_balance(player_id=player, currency="USDT")
+    balances, _ = engine.client().get_balance(player_id=player, currency="USDT")
     assert balances.cash == "2.5"

@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from adapters.hub88 import protocol
-from tests.grpc.conftest import RunningServer, _first_line, start_server, stop_server
+from tests.grpc.conftest import RunningServer, start_announcing, stop_process
 
 CURRENCY = "EUR"
 FUNDING = "10"  # EUR; 1 000 000 Hub88 units.
@@ -58,27 +58,7 @@ def _start_adapter(
         str(workdir / "hub88-public.pem"),
         *extra,
     ]
-    log = open(workdir / "adapter.log", "w")  # noqa: SIM115 - closed with the process
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=log, text=True)
-    line = _first_line(process)
-    if not line.startswith("listening on "):
-        process.kill()
-        raise RuntimeError(f"adapter did not start: {line!r}; see {workdir / 'adapter.log'}")
-    return process, line.removeprefix("listening on ").strip()
-
-
-def _stop_adapter(process: subprocess.Popen) -> int:
-    process.terminate()
-    return process.wait(timeout=30)
-
-
-@pytest.fixture(scope="module")
-def engine(tmp_path_factory) -> Iterator[RunningServer]:
-    """The real engine server on a fresh sqlite store."""
-    workdir = tmp_path_factory.mktemp("engine")
-    running = start_server(f"sqlite:///{workdir}/ledger.sqlite3", workdir)
-    yield running
-    assert stop_server(running) == 0
+    return start_announcing(command, workdir / "adapter.log")
 
 
 @pytest.fixture(scope="module")
@@ -94,7 +74,7 @@ def adapter(engine, signing_key, tmp_path_factory) -> Iterator[Adapter]:
     process, address = _start_adapter(workdir, engine.target, engine.tokens["hub88"], signing_key)
     with httpx.Client(base_url=f"http://{address}", timeout=30) as http:
         yield Adapter(process, http, signing_key)
-    assert _stop_adapter(process) == 0
+    assert stop_process(process) == 0
 
 
 def _sign(key: rsa.RSAPrivateKey, body: bytes) -> str:
@@ -357,4 +337,4 @@ def test_unreachable_engine_answers_unknown(signing_key, tmp_path):
         assert answer["status"] == "RS_ERROR_UNKNOWN"
         assert answer["balance"] is None
     finally:
-        assert _stop_adapter(process) == 0
+        assert stop_process(process) == 0

@@ -19,7 +19,7 @@ import httpx
 import pytest
 
 from adapters.payments import protocol
-from tests.grpc.conftest import RunningServer, _first_line, start_server, stop_server
+from tests.grpc.conftest import RunningServer, start_announcing, stop_process
 
 CURRENCY = "BTC"
 SECRET = b"coinspaid-test-secret"
@@ -40,27 +40,7 @@ def _start_adapter(workdir: Path, engine: str, token: str, *extra: str):
         "--secret-file", str(workdir / "coinspaid.secret"),
         "--state-file", str(workdir / "payments.sqlite3"), "--processor", "coinspaid", *extra,
     ]  # fmt: skip
-    log = open(workdir / "adapter.log", "w")  # noqa: SIM115 - closed with the process
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=log, text=True)
-    line = _first_line(process)
-    if not line.startswith("listening on "):
-        process.kill()
-        raise RuntimeError(f"adapter did not start: {line!r}; see {workdir / 'adapter.log'}")
-    return process, line.removeprefix("listening on ").strip()
-
-
-def _stop_adapter(process: subprocess.Popen) -> int:
-    process.terminate()
-    return process.wait(timeout=30)
-
-
-@pytest.fixture(scope="module")
-def engine(tmp_path_factory) -> Iterator[RunningServer]:
-    """The real engine server on a fresh sqlite store."""
-    workdir = tmp_path_factory.mktemp("engine")
-    running = start_server(f"sqlite:///{workdir}/ledger.sqlite3", workdir)
-    yield running
-    assert stop_server(running) == 0
+    return start_announcing(command, workdir / "adapter.log")
 
 
 @pytest.fixture(scope="module")
@@ -70,7 +50,7 @@ def adapter(engine, tmp_path_factory) -> Iterator[Adapter]:
     process, address = _start_adapter(workdir, engine.target, engine.tokens["payments"])
     with httpx.Client(base_url=f"http://{address}", timeout=30) as http:
         yield Adapter(process, http)
-    assert _stop_adapter(process) == 0
+    assert stop_process(process) == 0
 
 
 def _send(adapter: Adapter, message: dict | bytes, signature: str | None = None):
@@ -297,4 +277,4 @@ def test_unreachable_engine_answers_503(tmp_path):
             response = _send(Adapter(process, http), _deposit("p", "tx-lost", "confirmed"))
         assert response.status_code == 503, response.text
     finally:
-        assert _stop_adapter(process) == 0
+        assert stop_process(process) == 0

@@ -2,6 +2,7 @@
 bearer token per role from an auth config file."""
 
 import os
+import selectors
 import signal
 import subprocess
 import sys
@@ -53,29 +54,31 @@ def start_server(database_url: str, workdir: Path, *extra: str) -> RunningServer
     tokens = write_auth_config(workdir / "auth.toml")
     command = [sys.executable, "-m", "ledger", "serve", "--listen", "127.0.0.1:0",
                "--database-url", database_url, "--auth-config", str(workdir / "auth.toml"), *extra]  # fmt: skip
-    log = open(workdir / "server.log", "w")  # noqa: SIM115 - closed with the process
+    process, address = start_announcing(command, workdir / "server.log")
+    return RunningServer(process, address, tokens, database_url)
+
+
+def start_announcing(command: list[str], log_path: Path) -> tuple[subprocess.Popen, str]:
+    """Starts a process that prints `listening on HOST:PORT` first; returns it and HOST:PORT."""
+    log = open(log_path, "w")  # noqa: SIM115 - closed with the process
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=log, text=True)
-    line = _first_line(process)
-    if not line.startswith("listening on "):
-        process.kill()
-        raise RuntimeError(f"server did not start: {line!r}; see {workdir / 'server.log'}")
-    return RunningServer(process, line.removeprefix("listening on ").strip(), tokens, database_url)
-
-
-def _first_line(process: subprocess.Popen) -> str:
-    import selectors
-
     selector = selectors.DefaultSelector()
     selector.register(process.stdout, selectors.EVENT_READ)
-    if not selector.select(timeout=STARTUP_TIMEOUT_S):
+    line = process.stdout.readline() if selector.select(timeout=STARTUP_TIMEOUT_S) else ""
+    if not line.startswith("listening on "):
         process.kill()
-        raise RuntimeError("server did not announce its port in time")
-    return process.stdout.readline()
+        raise RuntimeError(f"{command[2]} did not start: {line!r}; see {log_path}")
+    return process, line.removeprefix("listening on ").strip()
+
+
+def stop_process(process: subprocess.Popen) -> int:
+    """SIGTERM, then the exit status (a clean drain exits 0)."""
+    process.send_signal(signal.SIGTERM)
+    return process.wait(timeout=30)
 
 
 def stop_server(server: RunningServer) -> int:
-    server.process.send_signal(signal.SIGTERM)
-    return server.process.wait(timeout=30)
+    return stop_process(server.process)
 
 
 @pytest.fixture(

@@ -89,4 +89,6 @@ def test_adapters_reach_the_engine_only_through_the_client():
     for path in sorted((ROOT / "adapters").rglob("*.py")):
         for name in _imports(path):
             if name.startswith("ledger"):
-                assert name in {"ledger.client", "ledger.logs", "ledger.v1.ledger_pb2"}, f"{path.name}: {name}"
+                assert name in {"ledger.client", "ledger.logs", "ledger.v1.ledger_pb2"}, (
+                    f"{path.name}: {name}"
+                )
