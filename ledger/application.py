@@ -35,7 +35,9 @@ from ledger.batch import BatchAttempt, StaleWallet
 from ledger.database import startup_lock, store_environment
 from ledger.mapper import MsgspecMapper
 from ledger.results import CommandResult
-from ledger.wallets import WalletCache, WalletLoader, key_record_id, wallet_id
+from ledger.wallets import (
+    WalletCache, WalletLoader, command_stream_ids, key_record_id, wallet_id,
+)  # fmt: skip
 
 _LOCK_STRIPES = 256
 
@@ -109,7 +111,7 @@ class Ledger:
         call cannot fail its neighbours); validating the group again would be wasted work.
         """
         assert 0 < len(commands) <= limits.batch_size_max, len(commands)
-        wallets = {wallet_id(c.player_id, c.currency) for c in commands}
+        wallets = {stream for c in commands for stream in command_stream_ids(c)}
         with self._locked(wallets):
             return self._execute_with_retries(commands, wallets)
 

@@ -9,16 +9,22 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from uuid import UUID
 
-from ledger.core.commands import Command, idempotency_scope
+from ledger.core.chain import digest, encode_event
+from ledger.core.commands import (
+    ITEM_COMMANDS, AttributeSuspense, Command, HoldInSuspense, ReturnSuspense, idempotency_scope,
+)  # fmt: skip
 from ledger.core.decide import decide
 from ledger.core.draft import Context
 from ledger.core.events import CommandRecorded, StoredEventBase, event_tag
 from ledger.core.fingerprint import fingerprint
 from ledger.core.outcomes import Outcome
 from ledger.core.policy import Rules
-from ledger.core.state import Balances, WalletState, ZERO_BALANCES
+from ledger.core.state import Balances, SuspenseItem, WalletState, ZERO_BALANCES
+from ledger.core.suspense import decide_hold, decide_return, evolve_item
 from ledger.results import CommandResult
-from ledger.wallets import WalletCache, WalletLoader, command_record_id, wallet_id
+from ledger.wallets import (
+    WalletCache, WalletLoader, command_record_id, command_stream_ids, suspense_item_id, wallet_id,
+)  # fmt: skip
 
 
 class StaleWallet(Exception):
@@ -43,6 +49,7 @@ class BatchAttempt:
         self.cached: set[UUID] = set()
         self.wallets: dict[UUID, WalletState | None] = {}
         self.records: dict[UUID, CommandRecorded | None] = {}
+        self.items: dict[UUID, SuspenseItem | None] = {}
         self.rejected: set[UUID] = set()
         self.to_save: list[StoredEventBase] = []
 
@@ -54,6 +61,8 @@ class BatchAttempt:
             self.records[record_id] = found.get(record_id)
 
     def apply(self, command: Command) -> CommandResult:
+        if isinstance(command, ITEM_COMMANDS):
+            return self._apply_to_item(command)
         wallet = wallet_id(command.player_id, command.currency)
         record_id = command_record_id(command)
         state = self._wallet(wallet)
@@ -61,8 +70,9 @@ class BatchAttempt:
         if record is not None:
             return _replay(record, command, state)
         context = Context(
-            now=self.now, journal_id=self.new_id(), wallet_id=wallet, rules=self.rules
-        )
+            now=self.now, journal_id=self.new_id(), wallet_id=wallet, rules=self.rules,
+            suspense_item=self._attributed_item(command),
+        )  # fmt: skip
         decision = decide(state, command, context)
         if decision.outcome is not Outcome.OK:
             self.rejected.add(wallet)
@@ -71,10 +81,52 @@ class BatchAttempt:
         if decision.events:  # a success, or a rejection after a time-driven event (expiry)
             self.wallets[wallet] = decision.state
             self.to_save.extend(decision.events)
+            self._append_item_events(context.suspense_item, decision.item_events)
             first = decision.events[0].originator_version
             last = decision.events[-1].originator_version
             journal_id = context.journal_id
         after = _balances(self.wallets[wallet])
+        return self._recorded(
+            command, record_id, decision.outcome, journal_id, (wallet, first, last), after
+        )
+
+    def _apply_to_item(self, command: HoldInSuspense | ReturnSuspense) -> CommandResult:
+        """A command on a suspense item's own stream; it touches no player wallet."""
+        (item_id,) = command_stream_ids(command)
+        record_id = command_record_id(command)
+        item = self._item(item_id)
+        record = self._record(record_id)
+        if record is not None:
+            return _replay(record, command, None)
+        context = Context(
+            now=self.now, journal_id=self.new_id(), wallet_id=item_id, rules=self.rules
+        )
+        decide_item = decide_hold if isinstance(command, HoldInSuspense) else decide_return
+        decision = decide_item(item, command, context)  # type: ignore[arg-type]
+        journal_id: UUID | None = None
+        first = last = item.version if item is not None else 0
+        if decision.events:
+            self.items[item_id] = decision.item
+            self.to_save.extend(decision.events)
+            first = decision.events[0].originator_version
+            last = decision.events[-1].originator_version
+            journal_id = context.journal_id
+        return self._recorded(
+            command, record_id, decision.outcome, journal_id, (item_id, first, last),
+            ZERO_BALANCES,
+        )  # fmt: skip
+
+    def _recorded(
+        self,
+        command: Command,
+        record_id: UUID,
+        outcome: Outcome,
+        journal_id: UUID | None,
+        stream: tuple[UUID, int, int],
+        after: Balances,
+    ) -> CommandResult:
+        """Appends the command's idempotency record and answers with its outcome."""
+        stream_id, first, last = stream
         record = CommandRecorded(
             originator_id=record_id,
             originator_version=1,
@@ -83,9 +135,9 @@ class BatchAttempt:
             key=command.idempotency_key,
             command_type=event_tag(type(command)),
             fingerprint=fingerprint(command),
-            outcome=decision.outcome.value,
+            outcome=outcome.value,
             journal_id=journal_id,
-            wallet_id=wallet,
+            wallet_id=stream_id,
             wallet_version_first=first,
             wallet_version_last=last,
             cash=after.cash,
@@ -97,13 +149,24 @@ class BatchAttempt:
         self.records[record_id] = record
         self.to_save.append(record)
         return CommandResult(
-            outcome=decision.outcome,
-            original_outcome=decision.outcome,
+            outcome=outcome,
+            original_outcome=outcome,
             journal_id=journal_id,
             balances=after,
             balances_after=after,
             wallet_version=last,
         )
+
+    def _attributed_item(self, command: Command) -> SuspenseItem | None:
+        if not isinstance(command, AttributeSuspense):
+            return None
+        return self._item(suspense_item_id(command.currency, command.item_key))
+
+    def _append_item_events(self, item: SuspenseItem | None, events) -> None:
+        for event in events:
+            item = evolve_item(item, event, digest(encode_event(event)))
+            self.items[event.originator_id] = item
+            self.to_save.append(event)
 
     def check_rejections_fresh(self) -> None:
         """A rejection read no version it could conflict on, so check its wallet is current."""
@@ -129,6 +192,12 @@ class BatchAttempt:
                 self.cached.add(wallet)
             self.initial[wallet] = self.wallets[wallet] = state
         return self.wallets[wallet]
+
+    def _item(self, item_id: UUID) -> SuspenseItem | None:
+        """Items are rare and read fresh from the store, never from the wallet cache."""
+        if item_id not in self.items:
+            self.items[item_id] = self.loader.fold_item(item_id)
+        return self.items[item_id]
 
     def _record(self, record_id: UUID) -> CommandRecorded | None:
         if record_id not in self.records:

@@ -88,6 +88,9 @@ _METHODS = {
     "GrantBonus": (pb.GrantBonusRequest, reply_from),
     "ForfeitBonus": (pb.ForfeitBonusRequest, reply_from),
     "SetLimits": (pb.SetLimitsRequest, reply_from),
+    "HoldInSuspense": (pb.HoldInSuspenseRequest, reply_from),
+    "AttributeSuspense": (pb.AttributeSuspenseRequest, reply_from),
+    "ReturnSuspense": (pb.ReturnSuspenseRequest, reply_from),
     "SubmitBatch": (pb.SubmitBatchRequest, lambda m: [reply_from(r) for r in m.results]),
     "GetBalance": (pb.GetBalanceRequest, lambda m: (_balances(m.balances), m.wallet_version)),
     "GetTransaction": (pb.GetTransactionRequest, lambda m: m),
@@ -171,6 +174,20 @@ class _Commands:
                    self_excluded_until: datetime | None = None,
                    occurred_at: datetime | None = None):  # fmt: skip
         return self._call("SetLimits", locals())
+
+    def hold_in_suspense(self, *, idempotency_key: str, currency: str, amount: str, rail: str,
+                         rail_id: str, reason: str,
+                         occurred_at: datetime | None = None):  # fmt: skip
+        """Parks money no player can be found for; the key names the suspense item."""
+        return self._call("HoldInSuspense", locals())
+
+    def attribute_suspense(self, *, idempotency_key: str, player_id: str, currency: str,
+                           item_key: str, occurred_at: datetime | None = None):  # fmt: skip
+        return self._call("AttributeSuspense", locals())
+
+    def return_suspense(self, *, idempotency_key: str, currency: str, item_key: str,
+                        occurred_at: datetime | None = None):  # fmt: skip
+        return self._call("ReturnSuspense", locals())
 
     def submit_batch(self, commands: list[pb.Command]):
         """Many commands, each applied on its own; one Reply each, in order."""

@@ -15,10 +15,13 @@ from eventsourcing.persistence import AggregateRecorder
 
 from ledger.core import limits
 from ledger.core.chain import digest
-from ledger.core.commands import Command, idempotency_scope
+from ledger.core.commands import (
+    AttributeSuspense, Command, HoldInSuspense, ReturnSuspense, idempotency_scope,
+)  # fmt: skip
 from ledger.core.events import CommandRecorded, WalletEvent
 from ledger.core.evolve import evolve
-from ledger.core.state import WalletState
+from ledger.core.state import SuspenseItem, WalletState
+from ledger.core.suspense import evolve_item
 from ledger.mapper import MsgspecMapper
 from ledger.prefetch import select_first_events
 
@@ -27,6 +30,23 @@ LEDGER_NAMESPACE = uuid5(NAMESPACE_URL, "urn:casino-ledger")
 
 def wallet_id(player_id: str, currency: str) -> UUID:
     return uuid5(LEDGER_NAMESPACE, f"wallet\x1f{player_id}\x1f{currency}")
+
+
+def suspense_item_id(currency: str, key: str) -> UUID:
+    """The stream of the suspense item opened by the HoldInSuspense with this key."""
+    return uuid5(LEDGER_NAMESPACE, f"suspense\x1f{currency}\x1f{key}")
+
+
+def command_stream_ids(command: Command) -> tuple[UUID, ...]:
+    """The streams a command may append to: the ones its process must serialise on."""
+    if isinstance(command, HoldInSuspense):
+        return (suspense_item_id(command.currency, command.idempotency_key),)
+    if isinstance(command, ReturnSuspense):
+        return (suspense_item_id(command.currency, command.item_key),)
+    wallet = wallet_id(command.player_id, command.currency)
+    if isinstance(command, AttributeSuspense):
+        return (wallet, suspense_item_id(command.currency, command.item_key))
+    return (wallet,)
 
 
 def key_record_id(scope: str, key: str) -> UUID:
@@ -104,6 +124,16 @@ class WalletLoader:
             assert isinstance(event, WalletEvent), type(event)
             state = evolve(state, event, digest(plaintext))
         return state
+
+    def fold_item(self, item_id: UUID) -> SuspenseItem | None:
+        """A suspense item from its (at most two) stored events, chain checked."""
+        item = None
+        for stored in self.recorder.select_events(item_id):
+            plaintext = self.mapper.plaintext(stored)
+            event = self.mapper.decode(stored, plaintext)
+            assert isinstance(event, WalletEvent), type(event)
+            item = evolve_item(item, event, digest(plaintext))
+        return item
 
     def has_events_after(self, state: WalletState) -> bool:
         return bool(self.recorder.select_events(state.wallet_id, gt=state.version, limit=1))

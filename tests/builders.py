@@ -83,3 +83,18 @@ def forfeit(key: str, *, player: str = PLAYER) -> c.ForfeitBonus:
 
 def set_limits(key: str, *, player: str = PLAYER, **limits) -> c.SetLimits:
     return c.SetLimits(idempotency_key=key, player_id=player, currency="EUR", **limits)
+
+
+def hold(key: str, amount: int, *, currency: str = "EUR", reason: str = "unknown_address"):
+    return c.HoldInSuspense(
+        idempotency_key=key, currency=currency, amount=amount, rail="chain", rail_id="ethereum",
+        reason=reason,
+    )  # fmt: skip
+
+
+def attribute(key: str, item: str, *, player: str = PLAYER) -> c.AttributeSuspense:
+    return c.AttributeSuspense(idempotency_key=key, player_id=player, currency="EUR", item_key=item)
+
+
+def give_back(key: str, item: str) -> c.ReturnSuspense:
+    return c.ReturnSuspense(idempotency_key=key, currency="EUR", item_key=item)

@@ -8,7 +8,6 @@ The config (TOML):
     [chain]
     rail_id = "ethereum"
     rescan_blocks = 12            # reorg horizon K: the last K blocks are re-scanned every poll
-    suspense_player_id = "suspense"
     start_block = 0
 
     [[tokens]]                    # allow-list: only these contracts are credited

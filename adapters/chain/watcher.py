@@ -11,15 +11,23 @@ Per poll (`ChainWatcher.poll`):
    head) is compared with the canonical block hash at its height. If the hash changed and the same
    log (tx hash + its position inside the transaction) is in the canonical logs of the window, only
    the stored block reference changes; if it is absent, `ReverseDeposit` is posted once
-   (key `eth:{tx}:{logindex}:reorg`) and the credit is marked reversed.
+   (key `eth:{tx}:{logindex}:reorg`), or `ReturnSuspense` for money held in suspense, and the
+   credit is marked reversed.
 3. Credit each log with `head - block + 1 >= confirmations(token)` not yet credited, unless its
    transaction failed (receipt status 0). The recipient is mapped to a player through the
-   configured deposit addresses; an unknown recipient is credited to the configured suspense
-   player (a wallet like any other, so the funds are in the ledger and visible for ops review).
-   Key `eth:{tx}:{logindex}` with the block-wide log index at first credit.
+   configured deposit addresses. Key `eth:{tx}:{logindex}` with the block-wide log index at
+   first credit. Money that arrived but cannot be credited to a player is never dropped: an
+   unknown recipient is held in `suspense:{ccy}` (`HoldInSuspense`, the item named by the
+   deposit key), and a deposit the engine refuses (a self-excluded player, a deposit limit) is
+   held there too (item `{deposit key}:suspense`), for operations to attribute or return.
 
-The adapter's SQLite state holds the credits and the cursor; it is written only after the
-engine answered, and the engine's idempotency makes a replay after a crash harmless.
+Reorgs deeper than the re-scan window fail closed: each poll stores the hash of the block just
+below the next window (the anchor); if a later poll finds another block at that height, the
+history the watcher already settled has changed, so it raises `DeepReorg` and credits nothing
+until an operator has looked (widen `rescan_blocks`, re-scan from an earlier `start_block`).
+
+The adapter's SQLite state holds the credits, the cursor and the anchor; it is written only
+after the engine answered, and the engine's idempotency makes a replay after a crash harmless.
 A log re-included after its credit was reversed is logged (`reincluded_after_reversal`) for
 manual review and not credited again.
 """
@@ -35,8 +43,13 @@ from eth_utils import keccak, to_checksum_address
 TRANSFER_TOPIC = "0x" + keccak(text="Transfer(address,address,uint256)").hex()
 RAIL = "chain"
 CREDITED_OUTCOMES = ("OK", "DUPLICATE")
+SUSPENSE = ""  # the player id stored for a credit held in suspense
 
 log = structlog.get_logger("adapters.chain")
+
+
+class DeepReorg(Exception):
+    """The chain changed below the re-scan window: credits there can no longer be checked."""
 
 
 @dataclass(frozen=True)
@@ -51,7 +64,6 @@ class Token:
 class WatcherConfig:
     tokens: tuple[Token, ...]
     deposit_addresses: dict[str, str]  # lower-case address -> player id
-    suspense_player_id: str = "suspense"
     rescan_blocks: int = 12
     start_block: int = 0
     rail_id: str = "ethereum"
@@ -80,7 +92,6 @@ class WatcherConfig:
         addresses = {a.lower(): p for a, p in data.get("deposit_addresses", {}).items()}
         return cls(
             tokens=tokens, deposit_addresses=addresses,
-            suspense_player_id=chain.get("suspense_player_id", "suspense"),
             rescan_blocks=int(chain.get("rescan_blocks", 12)),
             start_block=int(chain.get("start_block", 0)), rail_id=chain.get("rail_id", "ethereum"),
         )  # fmt: skip
@@ -120,6 +131,8 @@ class WatcherState:
                 PRIMARY KEY (tx_hash, tx_log_position));
             CREATE TABLE IF NOT EXISTS cursor (id INTEGER PRIMARY KEY CHECK (id = 1),
                                                block INTEGER NOT NULL);
+            CREATE TABLE IF NOT EXISTS anchor (id INTEGER PRIMARY KEY CHECK (id = 1),
+                                               block INTEGER NOT NULL, hash TEXT NOT NULL);
             """
         )
 
@@ -130,6 +143,17 @@ class WatcherState:
     def set_cursor(self, block: int) -> None:
         with self._db:
             self._db.execute("INSERT OR REPLACE INTO cursor (id, block) VALUES (1, ?)", (block,))
+
+    def anchor(self) -> tuple[int, str] | None:
+        row = self._db.execute("SELECT block, hash FROM anchor").fetchone()
+        return None if row is None else (row[0], row[1])
+
+    def set_anchor(self, block: int, block_hash: str) -> None:
+        with self._db:
+            self._db.execute(
+                "INSERT OR REPLACE INTO anchor (id, block, hash) VALUES (1, ?, ?)",
+                (block, block_hash),
+            )
 
     def credit(self, tx_hash: str, position: int) -> dict | None:
         cursor = self._db.execute(
@@ -211,6 +235,7 @@ class ChainWatcher:
     def poll(self) -> PollResult:
         """One scan of the new blocks plus the re-scan window; see the module docstring."""
         head = self._w3.eth.block_number
+        self._check_anchor(head)
         cursor = self._state.cursor()
         first_unscanned = self._config.start_block if cursor is None else cursor + 1
         low = max(
@@ -225,9 +250,28 @@ class ChainWatcher:
         settled = head - self._max_confirmations + 1
         if cursor is None or settled > cursor:
             self._state.set_cursor(max(settled, self._config.start_block - 1))
+        self._set_anchor(head)
         log.info("poll", head=head, scanned_from=low, logs=len(seen), credited=len(result.credited),
                  reversed=len(result.reversed), moved=len(result.moved))  # fmt: skip
         return result
+
+    def _check_anchor(self, head: int) -> None:
+        anchor = self._state.anchor()
+        if anchor is None or anchor[0] > head:
+            return
+        number, stored = anchor
+        canonical = _hex(self._w3.eth.get_block(number)["hash"])
+        if canonical != stored:
+            log.critical(
+                "reorg_deeper_than_rescan_window", block=number, stored_hash=stored,
+                canonical_hash=canonical, rescan_blocks=self._config.rescan_blocks,
+            )  # fmt: skip
+            raise DeepReorg(f"block {number} changed below the re-scan window")
+
+    def _set_anchor(self, head: int) -> None:
+        number = head - self._config.rescan_blocks
+        if number >= 0:
+            self._state.set_anchor(number, _hex(self._w3.eth.get_block(number)["hash"]))
 
     def _fetch(self, low: int, high: int) -> list[_Seen]:
         logs = self._w3.eth.get_logs({
@@ -281,16 +325,28 @@ class ChainWatcher:
                 log.warning("credit_reincluded", deposit_key=credit["deposit_key"],
                             old_block=number, new_block=found.block_number)  # fmt: skip
                 continue
-            reversal_key = credit["deposit_key"] + ":reorg"
+            self._reverse(credit, result)
+
+    def _reverse(self, credit: dict, result: PollResult) -> None:
+        """Posts the one reversal of a credit whose log left the canonical chain."""
+        reversal_key = credit["deposit_key"] + ":reorg"
+        if credit["player_id"] == SUSPENSE:
+            reply = self._ledger.return_suspense(
+                idempotency_key=reversal_key, currency=credit["currency"],
+                item_key=credit["deposit_key"],
+            )  # fmt: skip
+            if reply.outcome == "INVALID_STATE":  # operations attributed it meanwhile
+                log.error("reorged_suspense_already_resolved", item_key=credit["deposit_key"])
+        else:
             reply = self._ledger.reverse_deposit(
                 idempotency_key=reversal_key, deposit_key=credit["deposit_key"],
                 player_id=credit["player_id"], currency=credit["currency"],
                 amount=credit["amount"], rail=RAIL, rail_id=self._config.rail_id,
             )  # fmt: skip
-            self._state.mark_reversed(*key)
-            result.reversed.append(reversal_key)
-            log.warning("credit_reorged_out", deposit_key=credit["deposit_key"], block=number,
-                        outcome=reply.outcome)  # fmt: skip
+        self._state.mark_reversed(credit["tx_hash"], credit["tx_log_position"])
+        result.reversed.append(reversal_key)
+        log.warning("credit_reorged_out", deposit_key=credit["deposit_key"],
+                    block=credit["block_number"], outcome=reply.outcome)  # fmt: skip
 
     def _maybe_credit(self, item: _Seen, head: int, result: PollResult) -> None:
         if head - item.block_number + 1 < item.token.confirmations:
@@ -303,25 +359,41 @@ class ChainWatcher:
         if not item.succeeded:
             log.info("failed_transaction_ignored", tx_hash=item.tx_hash)
             return
-        player_id = self._config.deposit_addresses.get(item.recipient)
-        if player_id is None:
-            player_id = self._config.suspense_player_id
-            log.warning("unattributed_deposit_to_suspense", tx_hash=item.tx_hash,
-                        recipient=item.recipient)  # fmt: skip
         deposit_key = f"eth:{item.tx_hash}:{item.log_index}"
         amount = units_to_decimal(item.value, item.token.decimals)
-        reply = self._ledger.deposit(
-            idempotency_key=deposit_key, player_id=player_id, currency=item.token.currency,
-            amount=amount, rail=RAIL, rail_id=self._config.rail_id,
-        )  # fmt: skip
-        if reply.outcome not in CREDITED_OUTCOMES:
-            log.error("deposit_refused", deposit_key=deposit_key, outcome=reply.outcome)
+        player_id = self._config.deposit_addresses.get(item.recipient)
+        if player_id is None:
+            log.warning("unattributed_deposit_to_suspense", tx_hash=item.tx_hash,
+                        recipient=item.recipient)  # fmt: skip
+            player_id, key, outcome = (
+                SUSPENSE,
+                deposit_key,
+                self._hold(deposit_key, item, amount, "unknown_address"),
+            )
+        else:
+            key, outcome = deposit_key, self._ledger.deposit(
+                idempotency_key=deposit_key, player_id=player_id, currency=item.token.currency,
+                amount=amount, rail=RAIL, rail_id=self._config.rail_id,
+            ).outcome  # fmt: skip
+        if outcome not in CREDITED_OUTCOMES:
+            log.warning("deposit_refused_to_suspense", deposit_key=deposit_key, outcome=outcome)
+            player_id, key = SUSPENSE, f"{deposit_key}:suspense"
+            outcome = self._hold(key, item, amount, outcome.lower())
         self._state.add_credit(
             tx_hash=item.tx_hash, tx_log_position=item.position, log_index=item.log_index,
             block_hash=item.block_hash, block_number=item.block_number, player_id=player_id,
-            currency=item.token.currency, amount=amount, deposit_key=deposit_key,
-            outcome=reply.outcome,
+            currency=item.token.currency, amount=amount, deposit_key=key, outcome=outcome,
         )  # fmt: skip
-        result.credited.append(deposit_key)
-        log.info("deposit_credited", deposit_key=deposit_key, player_id=player_id,
-                 currency=item.token.currency, amount=amount, outcome=reply.outcome)  # fmt: skip
+        result.credited.append(key)
+        log.info("deposit_credited", deposit_key=key, player_id=player_id or None,
+                 currency=item.token.currency, amount=amount, outcome=outcome)  # fmt: skip
+
+    def _hold(self, key: str, item: _Seen, amount: str, reason: str) -> str:
+        """Parks money no player can take in suspense; returns the engine's outcome."""
+        reply = self._ledger.hold_in_suspense(
+            idempotency_key=key, currency=item.token.currency, amount=amount, rail=RAIL,
+            rail_id=self._config.rail_id, reason=reason,
+        )  # fmt: skip
+        if reply.outcome not in CREDITED_OUTCOMES:
+            log.error("suspense_hold_refused", item_key=key, outcome=reply.outcome)
+        return reply.outcome

@@ -62,6 +62,10 @@ WITHDRAWAL_COMMANDS = frozenset(
     {"RequestWithdrawal", "CompleteWithdrawal", "CancelWithdrawal", "FailWithdrawal"}
 )
 BACKOFFICE_COMMANDS = frozenset({"GrantBonus", "ForfeitBonus", "SetLimits"})
+# Rails park unattributable money and give it back (a refund, a reorg); attributing it to a
+# player is an operations decision, so it belongs to the back office.
+SUSPENSE_RAIL_COMMANDS = frozenset({"HoldInSuspense", "ReturnSuspense"})
+SUSPENSE_RESOLUTION = frozenset({"AttributeSuspense", "ReturnSuspense"})
 BATCH = frozenset({"SubmitBatch"})
 WALLET_READS = frozenset({"GetBalance"})
 TRANSACTION_READS = frozenset({"GetTransaction"})
@@ -71,7 +75,8 @@ EVENT_STREAM = frozenset({"SubscribeEvents"})
 METHODS = (
     "Deposit", "ReverseDeposit", "Bet", "Win", "Rollback", "RequestWithdrawal",
     "CompleteWithdrawal", "CancelWithdrawal", "FailWithdrawal", "GrantBonus", "ForfeitBonus",
-    "SetLimits", "SubmitBatch", "GetBalance", "GetTransaction", "ListTransactions",
+    "SetLimits", "HoldInSuspense", "AttributeSuspense", "ReturnSuspense", "SubmitBatch",
+    "GetBalance", "GetTransaction", "ListTransactions",
     "GetAccountBalance", "GetTrialBalance", "SubscribeEvents",
 )  # fmt: skip
 
@@ -80,9 +85,19 @@ PROVIDER_SCOPED_METHODS = GAME_COMMANDS
 
 PERMISSIONS: dict[str, frozenset[str]] = {
     "game_provider": GAME_COMMANDS | WALLET_READS | BATCH,
-    "payments": DEPOSIT_COMMANDS | WITHDRAWAL_COMMANDS | WALLET_READS | TRANSACTION_READS | BATCH,
-    "chain": DEPOSIT_COMMANDS | TRANSACTION_READS | BATCH,
-    "backoffice": BACKOFFICE_COMMANDS | WALLET_READS | TRANSACTION_READS | LEDGER_READS | BATCH,
+    "payments": DEPOSIT_COMMANDS
+    | WITHDRAWAL_COMMANDS
+    | SUSPENSE_RAIL_COMMANDS
+    | WALLET_READS
+    | TRANSACTION_READS
+    | BATCH,
+    "chain": DEPOSIT_COMMANDS | SUSPENSE_RAIL_COMMANDS | TRANSACTION_READS | BATCH,
+    "backoffice": BACKOFFICE_COMMANDS
+    | SUSPENSE_RESOLUTION
+    | WALLET_READS
+    | TRANSACTION_READS
+    | LEDGER_READS
+    | BATCH,
     "auditor": WALLET_READS | TRANSACTION_READS | LEDGER_READS | EVENT_STREAM,
     "admin": frozenset(METHODS),
 }

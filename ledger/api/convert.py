@@ -39,9 +39,10 @@ def _optional_amount(message, field: str, currency: Currency) -> int | None:
 
 
 def _common(message) -> dict:
+    """The fields every request shares; suspense holds and returns carry no player."""
     return {
         "idempotency_key": message.idempotency_key,
-        "player_id": message.player_id,
+        "player_id": getattr(message, "player_id", ""),
         "currency": message.currency,
         "occurred_at": to_datetime(message, "occurred_at"),
     }
@@ -115,6 +116,21 @@ def _set_limits(m, currency: Currency) -> c.SetLimits:
     return c.SetLimits(**_common(m), **limits, self_excluded_until=until)
 
 
+def _hold_in_suspense(m, currency: Currency) -> c.HoldInSuspense:
+    return c.HoldInSuspense(
+        **_common(m), amount=_amount(m, "amount", currency), rail=m.rail, rail_id=m.rail_id,
+        reason=m.reason,
+    )  # fmt: skip
+
+
+def _attribute_suspense(m, currency: Currency) -> c.AttributeSuspense:
+    return c.AttributeSuspense(**_common(m), item_key=m.item_key)
+
+
+def _return_suspense(m, currency: Currency) -> c.ReturnSuspense:
+    return c.ReturnSuspense(**_common(m), item_key=m.item_key)
+
+
 # gRPC method name -> (builder, batch oneof field name).
 COMMAND_METHODS: dict[str, tuple[Callable, str]] = {
     "Deposit": (_deposit, "deposit"),
@@ -129,6 +145,9 @@ COMMAND_METHODS: dict[str, tuple[Callable, str]] = {
     "GrantBonus": (_grant_bonus, "grant_bonus"),
     "ForfeitBonus": (_forfeit_bonus, "forfeit_bonus"),
     "SetLimits": (_set_limits, "set_limits"),
+    "HoldInSuspense": (_hold_in_suspense, "hold_in_suspense"),
+    "AttributeSuspense": (_attribute_suspense, "attribute_suspense"),
+    "ReturnSuspense": (_return_suspense, "return_suspense"),
 }
 METHOD_BY_ONEOF = {oneof: method for method, (_, oneof) in COMMAND_METHODS.items()}
 

@@ -96,6 +96,33 @@ class SetLimits(Command, frozen=True, kw_only=True, tag="SetLimits"):
     self_excluded_until: datetime | None = None
 
 
+class HoldInSuspense(Command, frozen=True, kw_only=True, tag="HoldInSuspense"):
+    """Money that reached a rail but belongs to no known player (an unknown deposit address,
+    a missing memo, a deposit below the minimum): rail -> `suspense:{ccy}`, never "nobody".
+
+    The idempotency key names the suspense item; the command touches no player wallet.
+    """
+
+    player_id: str = ""
+    amount: int
+    rail: str
+    rail_id: str
+    reason: str
+
+
+class AttributeSuspense(Command, frozen=True, kw_only=True, tag="AttributeSuspense"):
+    """Resolves a suspense item to its player: suspense -> player cash, a late deposit."""
+
+    item_key: str
+
+
+class ReturnSuspense(Command, frozen=True, kw_only=True, tag="ReturnSuspense"):
+    """Resolves a suspense item back to its rail (refund to sender, chain reorg)."""
+
+    player_id: str = ""
+    item_key: str
+
+
 AnyCommand = (
     Deposit
     | ReverseDeposit
@@ -109,15 +136,22 @@ AnyCommand = (
     | GrantBonus
     | ForfeitBonus
     | SetLimits
+    | HoldInSuspense
+    | AttributeSuspense
+    | ReturnSuspense
 )
 
 COMMAND_TYPES: tuple[type[Command], ...] = (
     Deposit, ReverseDeposit, Bet, Win, Rollback, RequestWithdrawal, CompleteWithdrawal,
-    CancelWithdrawal, FailWithdrawal, GrantBonus, ForfeitBonus, SetLimits,
+    CancelWithdrawal, FailWithdrawal, GrantBonus, ForfeitBonus, SetLimits, HoldInSuspense,
+    AttributeSuspense, ReturnSuspense,
 )  # fmt: skip
 
-# Commands allowed to open a wallet implicitly (spec section 3).
-WALLET_OPENING = (Deposit, GrantBonus, SetLimits)
+# Commands allowed to open a wallet implicitly (spec section 3); an attribution is a deposit.
+WALLET_OPENING = (Deposit, GrantBonus, SetLimits, AttributeSuspense)
+
+# Commands whose stream is a suspense item rather than a player's wallet.
+ITEM_COMMANDS = (HoldInSuspense, ReturnSuspense)
 
 
 def idempotency_scope(command: Command) -> str:

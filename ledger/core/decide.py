@@ -21,14 +21,17 @@ from ledger.core.decide_limits import decide_set_limits
 from ledger.core.draft import Context, Draft
 from ledger.core.outcomes import Outcome
 from ledger.core.state import WalletState
+from ledger.core.suspense import decide_attribute
 
 
 class Decision(msgspec.Struct, frozen=True):
-    """The outcome, the events to append (none for a rejection) and the state after them."""
+    """The outcome, the events to append (none for a rejection) and the state after them;
+    `item_events` belong to the suspense item an attribution resolves."""
 
     outcome: Outcome
     events: tuple[e.WalletEvent, ...]
     state: WalletState | None
+    item_events: tuple[e.WalletEvent, ...] = ()
 
 
 _DECIDERS = {
@@ -44,8 +47,9 @@ _DECIDERS = {
     c.GrantBonus: decide_grant,
     c.ForfeitBonus: decide_forfeit,
     c.SetLimits: decide_set_limits,
+    c.AttributeSuspense: decide_attribute,
 }
-assert set(_DECIDERS) == set(c.COMMAND_TYPES)
+assert set(_DECIDERS) == set(c.COMMAND_TYPES) - set(c.ITEM_COMMANDS)
 
 
 def decide(state: WalletState | None, command: c.Command, context: Context) -> Decision:
@@ -56,6 +60,7 @@ def decide(state: WalletState | None, command: c.Command, context: Context) -> D
     command's fate, and the rejection's balances must already reflect them.
     """
     assert state is None or state.wallet_id == context.wallet_id
+    assert not isinstance(command, c.ITEM_COMMANDS), "suspense items have their own decide"
     if state is None and not isinstance(command, c.WALLET_OPENING):
         return Decision(Outcome.WRONG_CURRENCY, (), None)
     draft = Draft(state, command, context)
@@ -71,4 +76,4 @@ def decide(state: WalletState | None, command: c.Command, context: Context) -> D
         return Decision(outcome, due, state_after_due)
     settle_bonus_if_due(draft)
     assert draft.events, "every success emits at least one event"
-    return Decision(outcome, tuple(draft.events), draft.state)
+    return Decision(outcome, tuple(draft.events), draft.state, tuple(draft.item_events))

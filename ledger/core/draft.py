@@ -15,17 +15,19 @@ from ledger.core.chain import digest, encode_event, genesis_hash
 from ledger.core.commands import Command
 from ledger.core.evolve import evolve
 from ledger.core.policy import Rules
-from ledger.core.state import WalletState
+from ledger.core.state import SuspenseItem, WalletState
 
 
 @dataclass(frozen=True, slots=True)
 class Context:
-    """What the shell passes in: the time, the new journal's id, the wallet id, the rules."""
+    """What the shell passes in: the time, the new journal's id, the wallet id, the rules,
+    and for a suspense attribution the item it resolves (None if there is no such item)."""
 
     now: datetime
     journal_id: UUID
     wallet_id: UUID
     rules: Rules
+    suspense_item: SuspenseItem | None = None
 
 
 class Draft:
@@ -34,6 +36,7 @@ class Draft:
         self.command = command
         self.context = context
         self.events: list[e.WalletEvent] = []
+        self.item_events: list[e.WalletEvent] = []  # of another stream: a suspense item
 
     @property
     def wallet(self) -> WalletState:

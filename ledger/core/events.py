@@ -188,6 +188,38 @@ class LimitsChanged(WalletEvent, frozen=True, kw_only=True, tag="LimitsChanged")
     pending_effective_at: datetime | None
 
 
+class SuspenseAttributed(WalletEvent, frozen=True, kw_only=True, tag="SuspenseAttributed"):
+    """A suspense item credited to its player: suspense -> player cash, a late deposit."""
+
+    item_key: str
+    amount: int
+    rail: str
+    rail_id: str
+
+
+class SuspenseReceived(WalletEvent, frozen=True, kw_only=True, tag="SuspenseReceived"):
+    """The first event of a suspense item's own stream: rail -> suspense."""
+
+    amount: int
+    rail: str
+    rail_id: str
+    reason: str
+
+
+class SuspenseResolved(WalletEvent, frozen=True, kw_only=True, tag="SuspenseResolved"):
+    """The second and last event of a suspense item's stream: its one resolution.
+
+    Returned: this event carries the postings (suspense -> rail). Attributed: it carries
+    none; the player's SuspenseAttributed, written in the same transaction, does. Either
+    way it takes version 2 of the item's stream, so the store's primary key lets an item be
+    resolved once, whatever the idempotency keys of competing resolutions.
+    """
+
+    resolution: str  # "attributed" or "returned"
+    amount: int
+    player_id: str | None = None
+
+
 class CommandRecorded(StoredEventBase, frozen=True, kw_only=True, tag="CommandRecorded"):
     """The idempotency record: one single-event stream per (scope, key).
 
@@ -216,7 +248,7 @@ WALLET_EVENT_TYPES: tuple[type[WalletEvent], ...] = (
     WalletOpened, Deposited, DepositReversed, BetPlaced, BetVoided, WinPaid, WinVoided,
     BetRolledBack, WinRolledBack, RollbackRepeated, RollbackTombstoned, WithdrawalRequested,
     WithdrawalCompleted, WithdrawalReleased, BonusGranted, BonusForfeited, BonusDeficitCharged,
-    BonusConverted, LimitsChanged,
+    BonusConverted, LimitsChanged, SuspenseAttributed, SuspenseReceived, SuspenseResolved,
 )  # fmt: skip
 
 EVENT_TYPES: tuple[type[StoredEventBase], ...] = (*WALLET_EVENT_TYPES, CommandRecorded)
@@ -225,7 +257,8 @@ AnyEvent = (
     WalletOpened | Deposited | DepositReversed | BetPlaced | BetVoided | WinPaid | WinVoided
     | BetRolledBack | WinRolledBack | RollbackRepeated | RollbackTombstoned | WithdrawalRequested
     | WithdrawalCompleted | WithdrawalReleased | BonusGranted | BonusForfeited
-    | BonusDeficitCharged | BonusConverted | LimitsChanged | CommandRecorded
+    | BonusDeficitCharged | BonusConverted | LimitsChanged | SuspenseAttributed
+    | SuspenseReceived | SuspenseResolved | CommandRecorded
 )  # fmt: skip
 
 

@@ -71,6 +71,12 @@ def _(event: e.Deposited, state: WalletState) -> WalletState:
 
 
 @_apply.register
+def _(event: e.SuspenseAttributed, state: WalletState) -> WalletState:
+    window = _window_add(state.deposit_window, event, event.amount)
+    return replace(state, cash=state.cash + event.amount, deposit_window=window)
+
+
+@_apply.register
 def _(event: e.DepositReversed, state: WalletState) -> WalletState:
     return replace(state, cash=state.cash - event.amount)
 

@@ -10,6 +10,7 @@ player_id_length_max = 64
 provider_id_length_max = 64
 round_id_length_max = 128
 rail_id_length_max = 64
+suspense_reason_length_max = 64
 game_category_length_max = 32
 currency_code_length_max = 12
 

@@ -109,6 +109,24 @@ class WalletState(msgspec.Struct, frozen=True, kw_only=True):
 
 ZERO_BALANCES = Balances(0, 0, 0)
 
+ITEM_HELD = "held"
+ITEM_ATTRIBUTED = "attributed"
+ITEM_RETURNED = "returned"
+
+
+class SuspenseItem(msgspec.Struct, frozen=True, kw_only=True):
+    """Money in `suspense:{ccy}` awaiting resolution, folded from the item's own stream."""
+
+    item_id: UUID
+    key: str
+    currency: str
+    amount: int
+    rail: str
+    rail_id: str
+    version: int
+    head_hash: str
+    status: str = ITEM_HELD
+
 
 def effective_limits(state: WalletState, now: datetime) -> LimitSet:
     """The limits in force at `now`: pending increases apply once their delay has passed."""

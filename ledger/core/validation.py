@@ -24,7 +24,11 @@ def validate(command: c.Command, rules: Rules) -> None:
     """Raises InvalidArgument naming the first malformed field of command."""
     _check_types(command)
     _check_key(command.idempotency_key, "idempotency_key")
-    _check_account_id(command.player_id, "player_id", limits.player_id_length_max)
+    if isinstance(command, c.ITEM_COMMANDS):
+        if command.player_id:
+            raise InvalidArgument("player_id", "must be empty: a suspense item has no player")
+    else:
+        _check_account_id(command.player_id, "player_id", limits.player_id_length_max)
     currency = rules.currencies.get(command.currency)
     _check_timestamp(command.occurred_at, "occurred_at")
     if isinstance(command, c.GameCommand):
@@ -75,7 +79,8 @@ def _check_timestamp(value: datetime | None, field: str) -> None:
         raise InvalidArgument(field, "must carry a time zone")
 
 
-def _check_rail(command: c.Deposit | c.ReverseDeposit | c.RequestWithdrawal) -> None:
+def _check_rail(command) -> None:
+    """The rail fields of a deposit, reversal, withdrawal request or suspense hold."""
     if command.rail not in RAILS:
         raise InvalidArgument("rail", f"must be one of {', '.join(RAILS)}")
     _check_account_id(command.rail_id, "rail_id", limits.rail_id_length_max)
@@ -130,6 +135,16 @@ def _validate_limits(command: c.SetLimits, currency: Currency, rules: Rules) -> 
     _check_timestamp(command.self_excluded_until, "self_excluded_until")
 
 
+def _validate_hold(command: c.HoldInSuspense, currency: Currency, rules: Rules) -> None:
+    check_amount(command.amount, currency, field="amount")
+    _check_rail(command)
+    _check_account_id(command.reason, "reason", limits.suspense_reason_length_max)
+
+
+def _validate_item_reference(command, currency: Currency, rules: Rules) -> None:
+    _check_key(command.item_key, "item_key")
+
+
 def _no_fields(command, currency: Currency, rules: Rules) -> None:
     """Commands with nothing beyond the common fields."""
 
@@ -155,5 +170,8 @@ _VALIDATORS = {
     c.GrantBonus: _validate_grant,
     c.ForfeitBonus: _no_fields,
     c.SetLimits: _validate_limits,
+    c.HoldInSuspense: _validate_hold,
+    c.AttributeSuspense: _validate_item_reference,
+    c.ReturnSuspense: _validate_item_reference,
 }
 assert set(_VALIDATORS) == set(c.COMMAND_TYPES)

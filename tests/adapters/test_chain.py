@@ -2,11 +2,12 @@
 engine process (gRPC, sqlite store). Most tests run the watcher in-process and call `poll()`;
 one runs `python -m adapters.chain` as its own process against an HTTP JSON-RPC endpoint.
 
-Each test has its own chain, its own players, suspense player and watcher state file; the
-engine process is shared by the module. Balances are read with the admin token.
+Each test has its own chain, its own players and watcher state file; the engine process is
+shared by the module. Balances and postings are read with the admin token.
 """
 
 import os
+from datetime import UTC, datetime, timedelta
 import subprocess
 import sys
 import uuid
@@ -17,7 +18,13 @@ from pathlib import Path
 import pytest
 from web3 import EthereumTesterProvider, Web3
 
-from adapters.chain.watcher import ChainWatcher, WatcherConfig, WatcherState, units_to_decimal
+from adapters.chain.watcher import (
+    ChainWatcher,
+    DeepReorg,
+    WatcherConfig,
+    WatcherState,
+    units_to_decimal,
+)
 from tests.adapters import evm_token
 from tests.adapters.json_rpc_node import json_rpc_node
 from tests.grpc.conftest import RunningServer
@@ -36,7 +43,6 @@ class Chain:
     eth18: str  # allow-listed, 18 decimals, currency ETH stands in
     rogue: str  # a second copy of the same bytecode, not allow-listed
     players: dict[str, str]  # player id -> deposit address (lower case)
-    suspense: str
     watcher: ChainWatcher
     state: WatcherState
 
@@ -59,9 +65,8 @@ def chain(engine, tmp_path) -> Iterator[Chain]:
     usdt, eth18, rogue = (evm_token.deploy(w3, sender) for _ in range(3))
     run = uuid.uuid4().hex[:8]
     players = {f"p-{run}-{i}": "0x" + os.urandom(20).hex() for i in range(2)}
-    suspense = f"suspense-{run}"
     config = WatcherConfig.from_dict({
-        "chain": {"rescan_blocks": RESCAN_BLOCKS, "suspense_player_id": suspense},
+        "chain": {"rescan_blocks": RESCAN_BLOCKS},
         "tokens": [
             {"address": usdt, "currency": "USDT", "decimals": 6, "confirmations": USDT_CONFIRMATIONS},
             {"address": eth18, "currency": "ETH", "decimals": 18, "confirmations": ETH_CONFIRMATIONS},
@@ -71,8 +76,8 @@ def chain(engine, tmp_path) -> Iterator[Chain]:
     state = WatcherState(tmp_path / "chain.sqlite3")
     ledger = engine.client("chain")
     watcher = ChainWatcher(w3, ledger, config, state)
-    yield Chain(w3, w3.provider.ethereum_tester, sender, usdt, eth18, rogue, players, suspense,
-                watcher, state)  # fmt: skip
+    yield Chain(w3, w3.provider.ethereum_tester, sender, usdt, eth18, rogue, players, watcher,
+                state)  # fmt: skip
     ledger.close()
     state.close()
 
@@ -111,14 +116,54 @@ def test_non_allow_listed_token_is_ignored(engine, chain):
     assert cash(engine, player, "USDT") == "0"
 
 
-def test_unknown_recipient_goes_to_suspense(engine, chain):
-    """A transfer to an address no player owns is credited to the suspense player."""
+def postings(engine: RunningServer, key: str) -> dict[str, str]:
+    """The postings the engine recorded under an idempotency key, by account."""
+    with engine.client() as admin:
+        reply = admin.get_transaction(idempotency_key=key)
+    return {p.account: p.amount for entry in reply.entries for p in entry.postings}
+
+
+def test_unknown_recipient_is_held_in_suspense(engine, chain):
+    """A transfer to an address no player owns is held in suspense:USDT, no player credited."""
     stranger = "0x" + os.urandom(20).hex()
     tx = chain.transfer(chain.usdt, stranger, 7_000_000)
     chain.mine(USDT_CONFIRMATIONS)
     assert chain.watcher.poll().credited == [f"eth:{tx}:0"]
-    assert cash(engine, chain.suspense, "USDT") == "7"
-    assert [c["player_id"] for c in chain.state.all_credits()] == [chain.suspense]
+    assert postings(engine, f"eth:{tx}:0") == {"chain:ethereum:USDT": "-7", "suspense:USDT": "7"}
+    assert [c["player_id"] for c in chain.state.all_credits()] == [""]
+
+
+def test_a_refused_deposit_is_held_in_suspense_not_dropped(engine, chain):
+    """A self-excluded player's on-chain deposit is refused by the engine and held instead."""
+    player, address = next(iter(chain.players.items()))
+    with engine.client() as admin:
+        admin.set_limits(idempotency_key=f"{player}-x", player_id=player, currency="USDT",
+                         self_excluded_until=datetime.now(UTC) + timedelta(days=30))  # fmt: skip
+    tx = chain.transfer(chain.usdt, address, 3_000_000)
+    chain.mine(USDT_CONFIRMATIONS)
+    assert chain.watcher.poll().credited == [f"eth:{tx}:0:suspense"]
+    assert cash(engine, player, "USDT") == "0"
+    assert postings(engine, f"eth:{tx}:0:suspense") == {
+        "chain:ethereum:USDT": "-3", "suspense:USDT": "3",
+    }  # fmt: skip
+
+
+def test_reorged_suspense_is_returned_to_the_chain(engine, chain):
+    """Money held in suspense whose log leaves the canonical chain is returned, once."""
+    snapshot = chain.tester.take_snapshot()
+    tx = chain.transfer(chain.usdt, "0x" + os.urandom(20).hex(), 4_000_000)
+    chain.mine(USDT_CONFIRMATIONS)
+    assert chain.watcher.poll().credited == [f"eth:{tx}:0"]
+    old_head = chain.w3.eth.block_number
+    chain.tester.revert_to_snapshot(snapshot)
+    chain.mine(old_head - chain.w3.eth.block_number + 2)
+    assert chain.watcher.poll().reversed == [f"eth:{tx}:0:reorg"]
+    assert postings(engine, f"eth:{tx}:0:reorg") == {
+        "suspense:USDT": "-4",
+        "chain:ethereum:USDT": "4",
+    }
+    chain.mine(1)
+    assert chain.watcher.poll().reversed == []
 
 
 def test_failed_transaction_is_ignored(engine, chain):
@@ -151,6 +196,22 @@ def test_reorg_after_credit_is_reversed_once(engine, chain):
     assert chain.watcher.poll().reversed == []
     assert cash(engine, player, "USDT") == "0"
     assert [c["reversed"] for c in chain.state.all_credits()] == [1]
+
+
+def test_a_reorg_deeper_than_the_rescan_window_stops_the_watcher(engine, chain):
+    """A branch replacing blocks below the window raises DeepReorg and credits nothing more."""
+    player, address = next(iter(chain.players.items()))
+    snapshot = chain.tester.take_snapshot()
+    chain.mine(RESCAN_BLOCKS + 2)
+    chain.watcher.poll()
+    old_head = chain.w3.eth.block_number
+    chain.tester.revert_to_snapshot(snapshot)
+    chain.transfer(chain.usdt, address, 1_000_000)  # the other branch differs from block 1
+    chain.mine(old_head - chain.w3.eth.block_number + 2)
+    with pytest.raises(DeepReorg):
+        chain.watcher.poll()
+    assert chain.state.all_credits() == []
+    assert cash(engine, player, "USDT") == "0"
 
 
 def test_reorg_with_reinclusion_only_moves_the_block(engine, chain):
@@ -220,7 +281,7 @@ def test_the_watcher_process_credits_through_a_json_rpc_node(engine, chain, tmp_
     chain.mine(USDT_CONFIRMATIONS)
     config = tmp_path / "chain.toml"
     config.write_text(
-        f'[chain]\nrescan_blocks = {RESCAN_BLOCKS}\nsuspense_player_id = "{chain.suspense}"\n'
+        f"[chain]\nrescan_blocks = {RESCAN_BLOCKS}\n"
         f'[[tokens]]\naddress = "{chain.usdt}"\ncurrency = "USDT"\ndecimals = 6\n'
         f"confirmations = {USDT_CONFIRMATIONS}\n"
         f'[deposit_addresses]\n"{address}" = "{player}"\n'

@@ -75,6 +75,44 @@ def test_every_command_method_applies_with_its_balances(server):
     assert back.balances.cash == "-2.50001"
 
 
+def test_suspense_is_held_by_a_rail_and_attributed_by_the_back_office(server):
+    """A chain client parks unattributable money; the back office attributes it once."""
+    p, item = _player(), f"{_player()}-tx:0"
+    chain, office = server.client("chain"), server.client("backoffice")
+    held = chain.hold_in_suspense(
+        idempotency_key=item,
+        currency="EUR",
+        amount="7.5",
+        rail="chain",
+        rail_id="ethereum",
+        reason="unknown_address",
+    )
+    assert (held.outcome, held.balances.cash) == ("OK", "0")
+    code, _ = _code(
+        lambda: chain.attribute_suspense(
+            idempotency_key=f"{p}-fix", player_id=p, currency="EUR", item_key=item
+        )
+    )
+    assert code is grpc.StatusCode.PERMISSION_DENIED
+    done = office.attribute_suspense(
+        idempotency_key=f"{p}-fix", player_id=p, currency="EUR", item_key=item
+    )
+    assert (done.outcome, done.balances.cash) == ("OK", "7.5")
+    again = office.return_suspense(idempotency_key=f"{p}-ret", currency="EUR", item_key=item)
+    assert again.outcome == "INVALID_STATE"
+    code, details = _code(
+        lambda: chain.hold_in_suspense(
+            idempotency_key=f"{item}-2",
+            currency="EUR",
+            amount="1",
+            rail="chain",
+            rail_id="ethereum",
+            reason="no reason",
+        )
+    )
+    assert code is grpc.StatusCode.INVALID_ARGUMENT and details.startswith("reason:")
+
+
 def test_duplicate_carries_the_original_journal_and_balance_after(server):
     """A resend is DUPLICATE with the first journal id and balance-after, current balances too."""
     p, c = _player(), server.client("payments")

@@ -35,6 +35,9 @@ class Model:
         self.games = 0  # house:games:hub88:EUR
         self.house_bonus = 0  # house:bonus:EUR
         self.psp = 0  # psp:stripe:EUR
+        self.chain = 0  # chain:ethereum:EUR
+        self.suspense = 0  # suspense:EUR
+        self.items: dict[str, list] = {}  # suspense item key -> [amount, "held" or resolution]
 
     # Responsible gambling, in whole seconds of ledger time.
 
@@ -79,6 +82,40 @@ class Model:
         w.cash += amount
         self.psp -= amount
         return self._settled(w)
+
+    # Suspense: money on a rail that no player can be credited with yet.
+
+    def hold(self, key: str, amount: int) -> str:
+        self.items[key] = [amount, "held"]
+        self.chain -= amount
+        self.suspense += amount
+        return OK
+
+    def attribute(self, player: str, item: str, now: int) -> str:
+        """A late deposit: refused like a deposit, and only while the item is held."""
+        w = self.wallets.setdefault(player, ModelWallet())
+        if self._blocked(w, now):
+            return "PLAYER_BLOCKED"
+        if item not in self.items or self.items[item][1] != "held":
+            return "INVALID_STATE"
+        amount = self.items[item][0]
+        limit = self._limit_now(w, now)
+        recent = sum(a for t, a in w.deposits if now - DAY_S < t <= now)
+        if limit is not None and recent + amount > limit:
+            return "LIMIT_EXCEEDED"
+        self.items[item][1] = "attributed"
+        w.deposits.append((now, amount))
+        w.cash += amount
+        self.suspense -= amount
+        return self._settled(w)
+
+    def give_back(self, item: str) -> str:
+        if item not in self.items or self.items[item][1] != "held":
+            return "INVALID_STATE"
+        self.items[item][1] = "returned"
+        self.suspense -= self.items[item][0]
+        self.chain += self.items[item][0]
+        return OK
 
     def reverse(self, player: str, amount: int) -> str:
         w = self.wallets.get(player)

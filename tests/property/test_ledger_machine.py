@@ -1,8 +1,8 @@
 """Stateful property test: hypothesis drives the real application, on SQLite and on
-PostgreSQL, against the small model in `model.py`. After every step it checks that
-postings sum to zero per currency, every balance equals the fold of its postings and the
-model's, held is never negative and cash and bonus only after a reversal; replays change
-nothing; and a reopened store folds to the same balances."""
+PostgreSQL, against the small model in `model.py` (suspense items included). After every
+step it checks that postings sum to zero per currency, every balance equals the fold of its
+postings and the model's, held is never negative and cash and bonus only after a reversal;
+replays change nothing; and a reopened store folds to the same balances."""
 
 import uuid
 from datetime import timedelta
@@ -37,6 +37,7 @@ class LedgerMachine(RuleBasedStateMachine):
     bets = Bundle("bets")
     wins = Bundle("wins")
     withdrawals = Bundle("withdrawals")
+    items = Bundle("suspense_items")
 
     def __init__(self) -> None:
         super().__init__()
@@ -92,6 +93,24 @@ class LedgerMachine(RuleBasedStateMachine):
     def chargeback(self, player, amount):
         self._run(b.reverse(self._key(player, "cb"), amount, player=player),
                   self.model.reverse(player, amount), player)  # fmt: skip
+
+    @rule(target=items, amount=amounts)
+    def hold_in_suspense(self, amount):
+        key = self._key("chain", "item")
+        self._run(b.hold(key, amount), self.model.hold(key, amount), "")
+        return key
+
+    @rule(item=items, player=st.sampled_from(PLAYERS))
+    def attribute_suspense(self, item, player):
+        """Attributions only top up low wallets, like deposits."""
+        if self.model.balances(player)[0] >= LOW_CASH:
+            return
+        self._run(b.attribute(self._key(player, "fix"), item, player=player),
+                  self.model.attribute(player, item, self.now), player)  # fmt: skip
+
+    @rule(item=items)
+    def return_suspense(self, item):
+        self._run(b.give_back(self._key("chain", "ret"), item), self.model.give_back(item), "")
 
     @rule(target=bets, player=st.sampled_from(PLAYERS), amount=amounts, round_id=rounds,
           late=st.booleans())  # fmt: skip
@@ -183,8 +202,13 @@ class LedgerMachine(RuleBasedStateMachine):
     def conflicting_resend(self, data):
         """The same key with a different request is a conflict and changes nothing."""
         command, _ = data.draw(st.sampled_from(self.history))
-        other = "bob" if command.player_id == "alice" else "alice"
-        self._run(msgspec.structs.replace(command, player_id=other), "CONFLICT", other)
+        if not command.player_id:  # a suspense hold or return: another amount or item
+            field = "amount" if hasattr(command, "amount") else "item_key"
+            changed = {field: getattr(command, field) + (1 if field == "amount" else "-x")}
+            self._run(msgspec.structs.replace(command, **changed), "CONFLICT", "")
+        else:
+            other = "bob" if command.player_id == "alice" else "alice"
+            self._run(msgspec.structs.replace(command, player_id=other), "CONFLICT", other)
         self.history.pop()
 
     @rule(player=st.sampled_from(PLAYERS), limit=st.none() | amounts,
@@ -252,6 +276,8 @@ class LedgerMachine(RuleBasedStateMachine):
         assert accounts.get("house:games:hub88:EUR", 0) == self.model.games
         assert accounts.get("house:bonus:EUR", 0) == self.model.house_bonus
         assert accounts.get("psp:stripe:EUR", 0) == self.model.psp
+        assert accounts.get("chain:ethereum:EUR", 0) == self.model.chain
+        assert accounts.get("suspense:EUR", 0) == self.model.suspense
 
     @invariant()
     def nothing_negative_without_a_reversal(self):

@@ -33,11 +33,16 @@ EXPECTED_ALLOWED = {
     "game_provider": {"Bet", "Win", "Rollback", "GetBalance", "SubmitBatch"},
     "payments": {
         "Deposit", "ReverseDeposit", "RequestWithdrawal", "CompleteWithdrawal",
-        "CancelWithdrawal", "FailWithdrawal", "GetBalance", "GetTransaction", "SubmitBatch",
+        "CancelWithdrawal", "FailWithdrawal", "HoldInSuspense", "ReturnSuspense", "GetBalance",
+        "GetTransaction", "SubmitBatch",
     },
-    "chain": {"Deposit", "ReverseDeposit", "GetTransaction", "SubmitBatch"},
+    "chain": {
+        "Deposit", "ReverseDeposit", "HoldInSuspense", "ReturnSuspense", "GetTransaction",
+        "SubmitBatch",
+    },
     "backoffice": {
-        "GrantBonus", "ForfeitBonus", "SetLimits", "GetBalance", "GetTransaction",
+        "GrantBonus", "ForfeitBonus", "SetLimits", "AttributeSuspense", "ReturnSuspense",
+        "GetBalance", "GetTransaction",
         "ListTransactions", "GetAccountBalance", "GetTrialBalance", "SubmitBatch",
     },
     "auditor": {
@@ -47,8 +52,9 @@ EXPECTED_ALLOWED = {
     "admin": {
         "Deposit", "ReverseDeposit", "Bet", "Win", "Rollback", "RequestWithdrawal",
         "CompleteWithdrawal", "CancelWithdrawal", "FailWithdrawal", "GrantBonus", "ForfeitBonus",
-        "SetLimits", "SubmitBatch", "GetBalance", "GetTransaction", "ListTransactions",
-        "GetAccountBalance", "GetTrialBalance", "SubscribeEvents",
+        "SetLimits", "HoldInSuspense", "AttributeSuspense", "ReturnSuspense", "SubmitBatch",
+        "GetBalance", "GetTransaction", "ListTransactions", "GetAccountBalance",
+        "GetTrialBalance", "SubscribeEvents",
     },
 }  # fmt: skip
 
@@ -73,7 +79,7 @@ def test_expected_matrix_covers_every_role_and_method():
     """The test's matrix names exactly the module's roles and every method of the service."""
     assert tuple(EXPECTED_ALLOWED) == ROLES
     assert EXPECTED_ALLOWED["admin"] == set(METHODS)
-    assert len(METHODS) == 19
+    assert len(METHODS) == 22
 
 
 def test_every_rpc_of_the_proto_is_in_the_table():
