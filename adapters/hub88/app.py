@@ -9,25 +9,32 @@ logs exactly one structured line.
 
 Hub88 ids map to engine keys like this: `user` → player_id, `transaction_uuid` →
 idempotency_key, `round` → round_id, and `reference_transaction_uuid` → bet_key for a win and
-target_key for a rollback. Tokens are not checked: the engine keeps no game sessions, and
-Hub88 says wins and rollbacks must succeed whatever the token's state.
+target_key for a rollback. Balance and bet calls must carry a live game-session token of
+their user (`adapters.hub88.sessions`; the operator opens sessions at game launch through
+the bearer-protected, unsigned `POST /operator/sessions`), and a bet must name a game of the
+operator's catalogue, whose category sets the bet's wagering weight. Wins and rollbacks are
+checked for neither: Hub88 says they must succeed whatever the token's state.
 """
 
+import hashlib
+import hmac
 import json
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from functools import partial
 
 import grpc
 import structlog
 from cryptography.hazmat.primitives.asymmetric import rsa
-from fastapi import FastAPI, Request, Response
+from fastapi import APIRouter, FastAPI, Header, HTTPException, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 
 from adapters.hub88 import protocol as p
+from adapters.hub88.sessions import SessionStore
 from ledger.client import LedgerClient
 
 _log = structlog.get_logger("adapters.hub88")
@@ -39,10 +46,13 @@ _SYNTAX_ERROR_TYPES = frozenset({"json_invalid", "missing", "model_attributes_ty
 
 @dataclass(frozen=True)
 class Settings:
-    """What the adapter needs besides the engine client and the provider's key."""
+    """What the adapter needs besides the engine client, the provider's key and sessions."""
 
+    games: Mapping[str, str]  # the catalogue: game code -> engine game category
+    operator_token_sha256: str  # the operator platform's bearer token, hashed
     provider: str = "hub88"
     default_currency: str = "EUR"
+    clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
 
 
 @dataclass
@@ -170,12 +180,18 @@ def _answer_command(request: Request, envelope: _Envelope, call: Callable) -> p.
     return envelope.reply(status, _balance_units(balances.cash, balances.bonus, envelope.user))
 
 
-def _add_balance_route(app: FastAPI, ledger: LedgerClient, settings: Settings) -> None:
+def _add_balance_route(
+    app: FastAPI, ledger: LedgerClient, settings: Settings, sessions: SessionStore
+) -> None:
     @app.post("/user/balance", response_model=p.WalletResponse)
     def user_balance(message: p.BalanceRequest, request: Request) -> p.WalletResponse:
         """The player's stakeable balance in the request's (or the default) currency."""
         currency = message.currency or settings.default_currency
         envelope = _Envelope(message.request_uuid, message.user, currency)
+        refusal = sessions.refusal(message.token, message.user, settings.clock())
+        if refusal is not None:
+            request.state.engine_outcome = None
+            return envelope.reply(refusal)
         try:
             balances, _ = ledger.get_balance(player_id=message.user, currency=currency)
         except grpc.RpcError as error:
@@ -186,12 +202,18 @@ def _add_balance_route(app: FastAPI, ledger: LedgerClient, settings: Settings) -
         return envelope.reply(p.RS_OK, units)
 
 
-def _add_transaction_routes(app: FastAPI, ledger: LedgerClient, settings: Settings) -> None:
+def _add_transaction_routes(
+    app: FastAPI, ledger: LedgerClient, settings: Settings, sessions: SessionStore
+) -> None:
     provider = settings.provider
 
     @app.post("/transaction/bet", response_model=p.WalletResponse)
     def transaction_bet(message: p.BetRequest, request: Request) -> p.WalletResponse:
         """Debit a stake; a replay of the same transaction_uuid is RS_OK with no new debit."""
+        refusal = sessions.refusal(message.token, message.user, settings.clock())
+        category = settings.games.get(message.game_code or "")
+        if refusal is not None or category is None:
+            return _envelope_of(message).reply(refusal or p.RS_ERROR_INVALID_GAME)
         command = partial(
             ledger.bet,
             idempotency_key=message.transaction_uuid,
@@ -200,6 +222,7 @@ def _add_transaction_routes(app: FastAPI, ledger: LedgerClient, settings: Settin
             currency=message.currency,
             amount=p.units_to_decimal(message.amount),
             round_id=message.round,
+            game_category=category,
         )
         return _answer_command(request, _envelope_of(message), command)
 
@@ -232,10 +255,30 @@ def _add_transaction_routes(app: FastAPI, ledger: LedgerClient, settings: Settin
         return _answer_command(request, _envelope_of(message), command)
 
 
+def _add_operator_routes(app: FastAPI, settings: Settings, sessions: SessionStore) -> None:
+    """The operator platform's side: unsigned (Hub88 never calls it), bearer-protected."""
+    router = APIRouter(route_class=APIRoute)
+
+    @router.post("/operator/sessions", response_model=p.SessionResponse, status_code=201)
+    def open_session(
+        body: p.SessionRequest, authorization: str | None = Header(default=None)
+    ) -> p.SessionResponse:
+        """Opens a game session at game launch; its token goes into the Hub88 game URL."""
+        presented = (authorization or "").removeprefix("Bearer ").encode()
+        digest = hashlib.sha256(presented).hexdigest()
+        if not authorization or not hmac.compare_digest(digest, settings.operator_token_sha256):
+            raise HTTPException(status_code=401, detail="a valid operator bearer token is required")
+        session = sessions.open(body.user, body.currency, settings.clock())
+        _log.info("hub88_session_opened", user=body.user, expires_at=session.expires_at.isoformat())
+        return p.SessionResponse(token=session.token, expires_at=session.expires_at)
+
+    app.include_router(router)
+
+
 def create_app(
-    ledger: LedgerClient, public_key: rsa.RSAPublicKey, settings: Settings = Settings()
+    ledger: LedgerClient, public_key: rsa.RSAPublicKey, settings: Settings, sessions: SessionStore
 ) -> FastAPI:
-    """The wallet app. The caller owns the client and closes it after the server stops."""
+    """The wallet app. The caller owns the client and the session store and closes them."""
     app = FastAPI(
         title="Casino ledger: Hub88 operator Wallet API",
         version="1.0",
@@ -244,6 +287,7 @@ def create_app(
         strict_content_type=False,
     )
     app.router.route_class = _signed_route_class(public_key)
-    _add_balance_route(app, ledger, settings)
-    _add_transaction_routes(app, ledger, settings)
+    _add_balance_route(app, ledger, settings, sessions)
+    _add_transaction_routes(app, ledger, settings, sessions)
+    _add_operator_routes(app, settings, sessions)
     return app

@@ -17,11 +17,13 @@ Rules this module keeps (casino-protocols.md §1.2, §1.3, §1.14):
 import base64
 import binascii
 import math
+from datetime import datetime
 from fractions import Fraction
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
+
 from pydantic import BaseModel, ConfigDict, Field
 
 SIGNATURE_HEADER = "X-Hub88-Signature"
@@ -40,6 +42,9 @@ RS_ERROR_DUPLICATE_TRANSACTION = "RS_ERROR_DUPLICATE_TRANSACTION"
 RS_ERROR_TRANSACTION_DOES_NOT_EXIST = "RS_ERROR_TRANSACTION_DOES_NOT_EXIST"
 RS_ERROR_TRANSACTION_ROLLED_BACK = "RS_ERROR_TRANSACTION_ROLLED_BACK"
 RS_ERROR_LIMIT_REACHED = "RS_ERROR_LIMIT_REACHED"
+RS_ERROR_INVALID_TOKEN = "RS_ERROR_INVALID_TOKEN"
+RS_ERROR_TOKEN_EXPIRED = "RS_ERROR_TOKEN_EXPIRED"
+RS_ERROR_INVALID_GAME = "RS_ERROR_INVALID_GAME"
 
 # Engine outcome -> Hub88 status. ALREADY_SETTLED (a win or rollback for a bet whose round is
 # already settled) and ROUND_CLOSED (a bet into a closed round) both answer
@@ -74,8 +79,8 @@ class _Request(BaseModel):
 
     user: str = Field(min_length=1, max_length=128, description="The operator's player id.")
     request_uuid: str = Field(min_length=1, max_length=128, description="Echoed back.")
-    token: str | None = None
-    game_code: str | None = None
+    token: str | None = Field(default=None, max_length=256, description="The game session.")
+    game_code: str | None = Field(default=None, max_length=128)
 
 
 class BalanceRequest(_Request):
@@ -165,3 +170,17 @@ def signature_is_valid(key: rsa.RSAPublicKey, body: bytes, header: str | None) -
     except (binascii.Error, ValueError, InvalidSignature):
         return False
     return True
+
+
+class SessionRequest(BaseModel):
+    """POST /operator/sessions: the operator platform opens a game session at launch."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    user: str = Field(min_length=1, max_length=128, description="The operator's player id.")
+    currency: str = Field(min_length=3, max_length=16)
+
+
+class SessionResponse(BaseModel):
+    token: str = Field(description="Put into the Hub88 game URL; Hub88 sends it back.")
+    expires_at: datetime

@@ -25,6 +25,9 @@ from tests.grpc.conftest import RunningServer, start_announcing, stop_process
 CURRENCY = "EUR"
 FUNDING = "10"  # EUR; 1 000 000 Hub88 units.
 FUNDING_UNITS = 1_000_000
+OPERATOR_TOKEN = "operator-platform-token"
+GAMES = '[games]\n"clt_dragonrising" = "slots"\n"evo_roulette" = "table"\n'
+_TOKENS: dict[str, str] = {}  # player -> the game-session token opened for them
 
 
 @dataclass
@@ -42,6 +45,8 @@ def _start_adapter(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
     )
     (workdir / "hub88-public.pem").write_bytes(pem)
+    (workdir / "games.toml").write_text(GAMES)
+    (workdir / "operator.token").write_text(OPERATOR_TOKEN)
     command = [
         sys.executable,
         "-m",
@@ -56,6 +61,12 @@ def _start_adapter(
         "hub88",
         "--public-key",
         str(workdir / "hub88-public.pem"),
+        "--games",
+        str(workdir / "games.toml"),
+        "--operator-token-file",
+        str(workdir / "operator.token"),
+        "--sessions-file",
+        str(workdir / "sessions.sqlite3"),
         *extra,
     ]
     return start_announcing(command, workdir / "adapter.log")
@@ -97,8 +108,20 @@ def _post(adapter: Adapter, path: str, message: dict, *, signature: str | None =
     return response.json()
 
 
-def _funded_player(engine: RunningServer, amount: str = FUNDING) -> str:
+def _open_session(adapter: Adapter, player: str, bearer: str = OPERATOR_TOKEN) -> httpx.Response:
+    return adapter.http.post(
+        "/operator/sessions",
+        json={"user": player, "currency": CURRENCY},
+        headers={"Authorization": f"Bearer {bearer}"},
+    )
+
+
+def _funded_player(engine: RunningServer, adapter: Adapter, amount: str = FUNDING) -> str:
+    """A new player with money in the engine and a game session open at the adapter."""
     player = f"player-{uuid.uuid4().hex[:12]}"
+    session = _open_session(adapter, player)
+    assert session.status_code == 201, session.text
+    _TOKENS[player] = session.json()["token"]
     with engine.client() as admin:
         reply = admin.deposit(
             idempotency_key=f"dep-{player}",
@@ -127,7 +150,7 @@ def _bet(player: str, transaction: str, amount: int, round_id: str = "r-1") -> d
         "round_closed": False,
         "currency": CURRENCY,
         "amount": amount,
-        "token": "session-token",
+        "token": _TOKENS.get(player, "no-session"),
         "game_code": "clt_dragonrising",
         "is_free": False,
     }
@@ -155,8 +178,8 @@ def test_amounts_convert_exactly_both_ways():
 
 def test_balance_reports_the_funded_amount(engine, adapter):
     """A balance call answers RS_OK with the player's money in Hub88 units, echoing ids."""
-    player = _funded_player(engine)
-    message = {"user": player, "request_uuid": "req-1", "token": "t", "game_code": "g"}
+    player = _funded_player(engine, adapter)
+    message = {"user": player, "request_uuid": "req-1", "token": _TOKENS[player]}
     answer = _post(adapter, "/user/balance", message)
     assert answer == {
         "status": "RS_OK",
@@ -169,7 +192,7 @@ def test_balance_reports_the_funded_amount(engine, adapter):
 
 def test_bet_debits_the_exact_amount(engine, adapter):
     """A bet answers RS_OK with the balance after the debit, and the engine agrees."""
-    player = _funded_player(engine)
+    player = _funded_player(engine, adapter)
     answer = _post(adapter, "/transaction/bet", _bet(player, "bet-1", 356_000))
     assert answer["status"] == "RS_OK"
     assert answer["balance"] == FUNDING_UNITS - 356_000
@@ -178,7 +201,7 @@ def test_bet_debits_the_exact_amount(engine, adapter):
 
 def test_identical_replay_is_ok_without_a_second_debit(engine, adapter):
     """Resending the same bet answers RS_OK and the same balance; money moves once."""
-    player = _funded_player(engine)
+    player = _funded_player(engine, adapter)
     message = _bet(player, "bet-replayed", 100_000)
     first = _post(adapter, "/transaction/bet", message)
     second = _post(adapter, "/transaction/bet", message)
@@ -189,7 +212,7 @@ def test_identical_replay_is_ok_without_a_second_debit(engine, adapter):
 
 def test_same_transaction_with_other_amount_is_a_duplicate(engine, adapter):
     """A transaction_uuid reused with a different amount is refused and nothing moves."""
-    player = _funded_player(engine)
+    player = _funded_player(engine, adapter)
     _post(adapter, "/transaction/bet", _bet(player, "bet-reused", 100_000))
     answer = _post(adapter, "/transaction/bet", _bet(player, "bet-reused", 200_000))
     assert answer["status"] == "RS_ERROR_DUPLICATE_TRANSACTION"
@@ -198,7 +221,7 @@ def test_same_transaction_with_other_amount_is_a_duplicate(engine, adapter):
 
 def test_insufficient_funds_reports_the_unchanged_balance(engine, adapter):
     """A bet above the balance answers NOT_ENOUGH_MONEY with the actual balance."""
-    player = _funded_player(engine)
+    player = _funded_player(engine, adapter)
     answer = _post(adapter, "/transaction/bet", _bet(player, "bet-too-big", FUNDING_UNITS + 1))
     assert answer["status"] == "RS_ERROR_NOT_ENOUGH_MONEY"
     assert answer["balance"] == FUNDING_UNITS
@@ -207,7 +230,7 @@ def test_insufficient_funds_reports_the_unchanged_balance(engine, adapter):
 
 def test_win_for_an_unknown_bet_does_not_exist(engine, adapter):
     """A win referencing a bet the engine never saw answers TRANSACTION_DOES_NOT_EXIST."""
-    player = _funded_player(engine)
+    player = _funded_player(engine, adapter)
     answer = _post(adapter, "/transaction/win", _win(player, "win-orphan", "bet-never", 50_000))
     assert answer["status"] == "RS_ERROR_TRANSACTION_DOES_NOT_EXIST"
     assert answer["balance"] == FUNDING_UNITS
@@ -215,7 +238,7 @@ def test_win_for_an_unknown_bet_does_not_exist(engine, adapter):
 
 def test_rollback_before_its_bet_voids_the_late_bet(engine, adapter):
     """A rollback that overtakes its bet is RS_OK, and the late bet is RS_OK but moves nothing."""
-    player = _funded_player(engine)
+    player = _funded_player(engine, adapter)
     rolled = _post(adapter, "/transaction/rollback", _rollback(player, "rb-early", "bet-late"))
     assert rolled["status"] == "RS_OK"
     assert rolled["balance"] == FUNDING_UNITS
@@ -227,7 +250,7 @@ def test_rollback_before_its_bet_voids_the_late_bet(engine, adapter):
 
 def test_win_after_rollback_is_refused(engine, adapter):
     """A win for a bet that was rolled back answers TRANSACTION_ROLLED_BACK and pays nothing."""
-    player = _funded_player(engine)
+    player = _funded_player(engine, adapter)
     _post(adapter, "/transaction/bet", _bet(player, "bet-undone", 200_000))
     rolled = _post(adapter, "/transaction/rollback", _rollback(player, "rb-1", "bet-undone"))
     assert rolled["status"] == "RS_OK"
@@ -239,7 +262,7 @@ def test_win_after_rollback_is_refused(engine, adapter):
 
 def test_bad_or_missing_signature_applies_nothing(engine, adapter):
     """Unsigned, forged or tampered requests answer INVALID_SIGNATURE and never reach the engine."""
-    player = _funded_player(engine)
+    player = _funded_player(engine, adapter)
     message = _bet(player, "bet-forged", 100_000)
     other_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     forged = _sign(other_key, json.dumps(message).encode())
@@ -255,7 +278,7 @@ def test_bad_or_missing_signature_applies_nothing(engine, adapter):
 
 def test_sub_cent_amounts_are_exact(engine, adapter):
     """One Hub88 unit (0.00001) bets and wins without rounding, down to the engine's store."""
-    player = _funded_player(engine, "0.00002")
+    player = _funded_player(engine, adapter, "0.00002")
     bet = _post(adapter, "/transaction/bet", _bet(player, "bet-tiny", 1, "r-tiny"))
     assert (bet["status"], bet["balance"]) == ("RS_OK", 1)
     win = _win(player, "win-tiny", "bet-tiny", 3, "r-tiny") | {"round_closed": True}
@@ -266,7 +289,7 @@ def test_sub_cent_amounts_are_exact(engine, adapter):
 
 def test_win_on_a_settled_round_is_a_terminal_duplicate(engine, adapter):
     """A second win after the round closed answers DUPLICATE_TRANSACTION and pays nothing."""
-    player = _funded_player(engine)
+    player = _funded_player(engine, adapter)
     _post(adapter, "/transaction/bet", _bet(player, "bet-s", 100_000, "r-s"))
     closing = _win(player, "win-s1", "bet-s", 0, "r-s") | {"round_closed": True}
     assert _post(adapter, "/transaction/win", closing)["status"] == "RS_OK"
@@ -277,7 +300,7 @@ def test_win_on_a_settled_round_is_a_terminal_duplicate(engine, adapter):
 
 def test_self_excluded_player_is_disabled_for_bets_only(engine, adapter):
     """A blocked player's bet answers USER_DISABLED, while the win for an earlier bet pays."""
-    player = _funded_player(engine)
+    player = _funded_player(engine, adapter)
     _post(adapter, "/transaction/bet", _bet(player, "bet-before", 100_000))
     until = datetime.now(UTC) + timedelta(days=30)
     with engine.client() as admin:
@@ -294,9 +317,56 @@ def test_self_excluded_player_is_disabled_for_bets_only(engine, adapter):
     assert (paid["status"], paid["balance"]) == ("RS_OK", FUNDING_UNITS + 150_000)
 
 
+def test_bets_and_balances_need_a_live_session_of_their_user(engine, adapter):
+    """No token, an unknown one or another user's is INVALID_TOKEN, and nothing is debited."""
+    player, other = _funded_player(engine, adapter), _funded_player(engine, adapter)
+    for token in (None, "forged", _TOKENS[other]):
+        bet = _bet(player, f"bet-{token}", 100_000) | {"token": token}
+        assert _post(adapter, "/transaction/bet", bet)["status"] == "RS_ERROR_INVALID_TOKEN"
+        balance = {"user": player, "request_uuid": "r", "token": token}
+        answer = _post(adapter, "/user/balance", balance)
+        assert (answer["status"], answer["balance"]) == ("RS_ERROR_INVALID_TOKEN", None)
+    assert _engine_cash(engine, player) == FUNDING
+
+
+def test_a_superseded_session_expires_bets_but_not_wins_or_rollbacks(engine, adapter):
+    """After a newer session, the old token's bet is TOKEN_EXPIRED; its win and rollback pay."""
+    player = _funded_player(engine, adapter)
+    old = _TOKENS[player]
+    _post(adapter, "/transaction/bet", _bet(player, "bet-a", 100_000, "r-a"))
+    _post(adapter, "/transaction/bet", _bet(player, "bet-b", 100_000, "r-b"))
+    _TOKENS[player] = _open_session(adapter, player).json()["token"]
+    stale = _bet(player, "bet-c", 100_000) | {"token": old}
+    assert _post(adapter, "/transaction/bet", stale)["status"] == "RS_ERROR_TOKEN_EXPIRED"
+    win = _win(player, "win-a", "bet-a", 300_000, "r-a") | {"token": old}
+    assert _post(adapter, "/transaction/win", win)["status"] == "RS_OK"
+    rollback = _rollback(player, "rb-b", "bet-b", "r-b") | {"token": old}
+    assert _post(adapter, "/transaction/rollback", rollback)["status"] == "RS_OK"
+    assert _engine_cash(engine, player) == "12"  # 10 - 1 - 1 + 3 + 1
+
+
+def test_a_bet_on_a_game_outside_the_catalogue_is_invalid_game(engine, adapter):
+    """Unknown or missing game codes are INVALID_GAME; a table game from the catalogue bets."""
+    player = _funded_player(engine, adapter)
+    for code in ("unknown_game", None):
+        bet = _bet(player, f"bet-{code}", 100_000) | {"game_code": code}
+        assert _post(adapter, "/transaction/bet", bet)["status"] == "RS_ERROR_INVALID_GAME"
+    table = _bet(player, "bet-table", 100_000) | {"game_code": "evo_roulette"}
+    assert _post(adapter, "/transaction/bet", table)["status"] == "RS_OK"
+    assert _engine_cash(engine, player) == "9"
+
+
+def test_only_the_operator_platform_opens_sessions(adapter):
+    """Opening a session without the operator's bearer token is 401 and opens nothing."""
+    assert _open_session(adapter, "p-x", bearer="wrong").status_code == 401
+    response = adapter.http.post("/operator/sessions", json={"user": "p-x", "currency": "EUR"})
+    assert response.status_code == 401
+    assert _open_session(adapter, "p-x").status_code == 201
+
+
 def test_malformed_bodies_are_syntax_or_type_errors(engine, adapter):
     """Broken JSON or a missing field is WRONG_SYNTAX; a string amount is WRONG_TYPES."""
-    player = _funded_player(engine)
+    player = _funded_player(engine, adapter)
     body = b"{not json"
     headers = {protocol.SIGNATURE_HEADER: _sign(adapter.key, body)}
     broken = adapter.http.post("/transaction/bet", content=body, headers=headers).json()
@@ -329,11 +399,9 @@ def test_unreachable_engine_answers_unknown(signing_key, tmp_path):
     )
     try:
         with httpx.Client(base_url=f"http://{address}", timeout=30) as http:
-            answer = _post(
-                Adapter(process, http, signing_key),
-                "/transaction/bet",
-                _bet("nobody", "bet-lost", 100),
-            )
+            adapter = Adapter(process, http, signing_key)
+            _TOKENS["nobody"] = _open_session(adapter, "nobody").json()["token"]
+            answer = _post(adapter, "/transaction/bet", _bet("nobody", "bet-lost", 100))
         assert answer["status"] == "RS_ERROR_UNKNOWN"
         assert answer["balance"] is None
     finally:
