@@ -81,6 +81,29 @@ def _reverse(ledger: LedgerClient, settings: Settings, row: Deposit) -> Reply:
     )
 
 
+def _hold(ledger: LedgerClient, settings: Settings, row: Deposit, reason: str) -> Reply:
+    """Money the engine would not credit is at the processor all the same: into suspense."""
+    return ledger.hold_in_suspense(
+        idempotency_key=p.suspense_key(row.key),
+        currency=row.currency,
+        amount=row.amount,
+        rail=settings.rail,
+        rail_id=settings.processor,
+        reason=reason.lower(),
+    )
+
+
+def _return_held(ledger: LedgerClient, settings: Settings, row: Deposit) -> Reply:
+    return ledger.return_suspense(
+        idempotency_key=p.reversal_key(row.key),
+        currency=row.currency,
+        item_key=p.suspense_key(row.key),
+    )
+
+
+_ACTIONS = {p.CREDIT: _credit, p.REVERSE: _reverse, p.RETURN: _return_held}
+
+
 def _apply_step(
     ledger: LedgerClient, settings: Settings, row: Deposit, step: tuple[str, str | None]
 ) -> tuple[str, Deposit]:
@@ -88,12 +111,16 @@ def _apply_step(
     new_status, action = step
     if action is None:
         return new_status.upper(), replace(row, status=new_status)
-    reply = (_credit if action == p.CREDIT else _reverse)(ledger, settings, row)
+    reply = _ACTIONS[action](ledger, settings, row)
     if _accepted(reply):
         return reply.outcome, replace(row, status=new_status)
     if action == p.CREDIT:
         _log.warning("payments_credit_refused", key=row.key, outcome=reply.original_outcome)
+        held = _hold(ledger, settings, row, reply.original_outcome)
+        if not _accepted(held):
+            _log.error("payments_suspense_hold_refused", key=row.key, outcome=held.outcome)
         return reply.outcome, replace(row, status=p.REFUSED)
+    # A reversal refused, or a held item already resolved by the back office: a person's job.
     _log.error("payments_reversal_refused", key=row.key, outcome=reply.original_outcome)
     return reply.outcome, row
 

@@ -30,13 +30,15 @@ from decimal import Decimal, InvalidOperation
 SIGNATURE_HEADER = "X-Processing-Signature"
 
 # Local deposit statuses. `refused` means the engine refused the credit (a deposit limit or a
-# self-exclusion): the money is at the processor and needs a person, not a retry.
+# self-exclusion): the money is at the processor, so it is held in `suspense:{ccy}` (item
+# `{key}:suspense`) for the back office to attribute or return; a later cancellation or
+# chargeback of such a deposit returns the held item to the processor.
 PENDING, CREDITED, FAILED, REVERSED, REFUSED = (
     "pending", "credited", "failed", "reversed", "refused",
 )  # fmt: skip
 
 # Engine actions a step can ask for.
-CREDIT, REVERSE = "credit", "reverse"
+CREDIT, REVERSE, RETURN = "credit", "reverse", "return"
 
 DEPOSIT_STATUSES = ("not_confirmed", "confirmed", "cancelled", "chargeback")
 WITHDRAWAL_STATUSES = ("pending", "not_confirmed", "confirmed", "cancelled", "declined")
@@ -55,6 +57,8 @@ DEPOSIT_STEPS: dict[tuple[str | None, str], tuple[str, str | None]] = {
     (PENDING, "chargeback"): (FAILED, None),
     (CREDITED, "cancelled"): (REVERSED, REVERSE),
     (CREDITED, "chargeback"): (REVERSED, REVERSE),
+    (REFUSED, "cancelled"): (REVERSED, RETURN),
+    (REFUSED, "chargeback"): (REVERSED, RETURN),
 }
 
 
@@ -185,6 +189,11 @@ def parse_callback(body: bytes) -> DepositCallback | WithdrawalCallback:
 def deposit_key(processor: str, txid: str) -> str:
     """The engine idempotency key of the deposit that txid paid."""
     return f"{processor}:{txid}"
+
+
+def suspense_key(key: str) -> str:
+    """The suspense item holding a deposit the engine refused to credit."""
+    return f"{key}:suspense"
 
 
 def reversal_key(key: str) -> str:
