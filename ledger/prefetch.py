@@ -36,9 +36,17 @@ def _postgres(recorder: PostgresAggregateRecorder, ids: Sequence[UUID]) -> list[
         "SELECT originator_id, originator_version, topic, state FROM {table} "
         "WHERE originator_id = ANY(%s) AND originator_version = 1"
     ).format(table=_events_table(recorder))
-    with recorder.datastore.get_connection() as connection, connection.cursor() as cursor:
+    # Binary both ways: a text uuid[] parameter and hex-encoded bytea results cost more to
+    # format and parse, on both sides of the connection, than the query itself.
+    with (
+        recorder.datastore.get_connection() as connection,
+        connection.cursor(binary=True, row_factory=tuple_row) as cursor,
+    ):
         cursor.execute(statement, (list(ids),), prepare=True)
-        return [_stored(row) for row in cursor.fetchall()]
+        return [
+            StoredEvent(originator_id=o, originator_version=v, topic=t, state=s)
+            for o, v, t, s in cursor.fetchall()
+        ]
 
 
 def _sqlite(recorder: SQLiteAggregateRecorder, ids: Sequence[UUID]) -> list[StoredEvent]:

@@ -9,6 +9,7 @@ the same wallet, which the append's optimistic concurrency check catches.
 import threading
 import time
 from collections import OrderedDict
+from functools import lru_cache
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.persistence import AggregateRecorder
@@ -28,6 +29,9 @@ from ledger.prefetch import select_first_events
 LEDGER_NAMESPACE = uuid5(NAMESPACE_URL, "urn:casino-ledger")
 
 
+# Stream ids are SHA-1 based (uuid5) and asked for several times per command (locks,
+# prefetch, decide): remembered, since they never change.
+@lru_cache(maxsize=limits.id_cache_size_max)
 def wallet_id(player_id: str, currency: str) -> UUID:
     return uuid5(LEDGER_NAMESPACE, f"wallet\x1f{player_id}\x1f{currency}")
 
@@ -49,6 +53,7 @@ def command_stream_ids(command: Command) -> tuple[UUID, ...]:
     return (wallet,)
 
 
+@lru_cache(maxsize=limits.id_cache_size_max)
 def key_record_id(scope: str, key: str) -> UUID:
     return uuid5(LEDGER_NAMESPACE, f"key\x1f{scope}\x1f{key}")
 
