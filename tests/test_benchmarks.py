@@ -5,6 +5,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -30,3 +32,14 @@ def test_throughput_benchmark_smoke():
     books = json.loads(run.stdout.strip().splitlines()[-1])["books"]
     assert books["group commit on"]["audit"] == "passed"
     assert books["group commit off"]["audit"] == "passed"
+
+
+@pytest.mark.postgres
+def test_engine_inprocess_benchmark_smoke(pg_database):
+    """The in-process engine benchmark seeds, runs one batch, reports and drops its database."""
+    run = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "engine_inprocess.py"), "--batches", "1",
+         "--players", "200"],
+        capture_output=True, text=True, timeout=120, check=True,
+    )  # fmt: skip
+    assert "1000 commands in" in run.stdout and "engine CPU per command" in run.stdout
