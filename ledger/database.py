@@ -57,7 +57,10 @@ def _postgres_environment(parts) -> dict[str, str]:
         "POSTGRES_MAX_OVERFLOW": str(POSTGRES_POOL_OVERFLOW_DEFAULT),
         "POSTGRES_CONNECT_TIMEOUT": "5",
         "POSTGRES_LOCK_TIMEOUT": str(LOCK_TIMEOUT_S),
-        "POSTGRES_PRE_PING": "y",
+        # No ping per pool checkout: it cost two round trips per group commit. A connection
+        # broken by a server restart fails its next use, and every read and write retries
+        # on a fresh one (the library's recorders, and ledger.prefetch, on OperationalError).
+        "POSTGRES_PRE_PING": "n",
         "CREATE_TABLE": "y",
         "APPLICATION_RECORDER_TOPIC": "ledger.pg_recorder:ArrayInsertPostgresApplicationRecorder",
     }

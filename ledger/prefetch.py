@@ -10,13 +10,21 @@ layout for its SQLite and PostgreSQL recorders, and falls back to one call per i
 from collections.abc import Sequence
 from uuid import UUID
 
-from eventsourcing.persistence import AggregateRecorder, Notification, StoredEvent
+from eventsourcing.persistence import (
+    AggregateRecorder, InterfaceError, Notification, OperationalError, StoredEvent,
+)  # fmt: skip
 from eventsourcing.postgres import PostgresAggregateRecorder, PostgresApplicationRecorder
 from eventsourcing.sqlite import SQLiteAggregateRecorder
+from eventsourcing.utils import retry
 from psycopg.rows import tuple_row
 from psycopg.sql import SQL, Identifier
 
 SQLITE_PARAMETERS_MAX = 500
+
+# The library's own policy for its PostgreSQL reads (its datastore turns psycopg's errors into
+# these): a connection broken by a server restart is dropped from the pool and the read is
+# tried again on a fresh one.
+_retry_broken_connection = retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
 
 
 def select_first_events(recorder: AggregateRecorder, ids: Sequence[UUID]) -> list[StoredEvent]:
@@ -31,6 +39,7 @@ def select_first_events(recorder: AggregateRecorder, ids: Sequence[UUID]) -> lis
     return [event for i in ids for event in recorder.select_events(i, lte=1)]
 
 
+@_retry_broken_connection
 def _postgres(recorder: PostgresAggregateRecorder, ids: Sequence[UUID]) -> list[StoredEvent]:
     statement = SQL(
         "SELECT originator_id, originator_version, topic, state FROM {table} "
@@ -83,6 +92,11 @@ def select_notification_page(recorder, start: int, limit: int) -> list[Notificat
     """
     if not isinstance(recorder, PostgresApplicationRecorder):
         return list(recorder.select_notifications(start=start, limit=limit))
+    return _postgres_notifications(recorder, start, limit)
+
+
+@_retry_broken_connection
+def _postgres_notifications(recorder, start: int, limit: int) -> list[Notification]:
     statement = SQL(
         "SELECT notification_id, originator_id, originator_version, topic, state "
         "FROM {table} WHERE notification_id >= %s ORDER BY notification_id LIMIT %s"
