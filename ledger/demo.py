@@ -185,6 +185,7 @@ class Profile:
     charges_back: bool
     retries_deposit: bool
     strays_currency: bool
+    pays_without_reference: bool  # a top-up lands in suspense; the back office attributes it
 
 
 def draw_profile(index: int, seed: int, rng: random.Random) -> Profile:
@@ -200,17 +201,19 @@ def draw_profile(index: int, seed: int, rng: random.Random) -> Profile:
         return index == showcase_index if is_showcase else chance(rng, percent)
 
     charges_back = role(3, 0)
+    is_deposit_limited = role(15, 1) and not charges_back
     return Profile(
         player_id=f"s{seed}-p{index:05d}",
         currency=currency,
         rail=rail,
         rail_id=rng.choice(rail_ids),
         is_whale=role(10, 3),
-        is_deposit_limited=role(15, 1) and not charges_back,
+        is_deposit_limited=is_deposit_limited,
         has_bonus=role(30, 2),
         charges_back=charges_back,
         retries_deposit=chance(rng, 20) or is_showcase,
         strays_currency=role(3, 1),
+        pays_without_reference=role(5, 0) and not is_deposit_limited,
     )
 
 
@@ -261,6 +264,8 @@ class PlayerScript:
             yield from self._grant_bonus(first_deposit.amount)
         if self.profile.strays_currency:
             yield from self._stray_bet()
+        if self.profile.pays_without_reference:
+            yield from self._deposit_through_suspense()
         yield from self._play_rounds()
         yield from self._cash_out()
 
@@ -270,8 +275,8 @@ class PlayerScript:
         result = yield command
         if expected is not None and result.original_outcome is not expected:
             self.tally.anomaly(command, f"expected {expected.value}, got {result.outcome.value}")
-        if command.currency == self.profile.currency:
-            self.balances = result.balances_after
+        if command.currency == self.profile.currency and command.player_id:
+            self.balances = result.balances_after  # a suspense hold has no player
         return result
 
     def _retry(self, command: c.Command) -> Step:
@@ -362,6 +367,19 @@ class PlayerScript:
         # Collections recover the debt with the next deposit, and the player plays on.
         settlement = self._deposit(self._deposit_size() - self.balances.cash)
         yield from self._send(settlement, Outcome.OK)
+
+    def _deposit_through_suspense(self) -> Script:
+        """A payment arrives without the player's reference: the rail parks it in suspense,
+        and the back office later attributes it to the player, a late deposit."""
+        profile = self.profile
+        held = c.HoldInSuspense(
+            idempotency_key=self._key(), currency=profile.currency,
+            amount=self._deposit_size(), rail=profile.rail, rail_id=profile.rail_id,
+            reason="missing_reference",
+        )  # fmt: skip
+        yield from self._send(held, Outcome.OK)
+        attribution = c.AttributeSuspense(**self._fields(), item_key=held.idempotency_key)
+        yield from self._send(attribution, Outcome.OK)
 
     def _withdrawal(self, amount: int) -> c.RequestWithdrawal:
         profile = self.profile
