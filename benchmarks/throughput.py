@@ -7,7 +7,9 @@ Everything runs on this machine: PostgreSQL, the server (a separate process star
 and the load generator (asyncio gRPC clients). Cells: unary calls and SubmitBatch (50
 commands per call) at each concurrency with group commit on; the same server with group
 commit off (baseline b); raw PostgreSQL single-row INSERT + COMMIT per operation through
-psycopg at the same concurrency (baseline a, capped by the server's max_connections); and one
+psycopg at the same concurrency (baseline a, capped by the server's max_connections); the
+standard gRPC health Check against the same server at the same concurrency (baseline c: what
+a call costs this machine's Python gRPC server and clients before any ledger work); and one
 hot wallet taking 64 clients. Afterwards every wallet the load touched must equal the last
 answer it got, and the independent audit must pass: no figure counts if the books are wrong.
 """
@@ -25,6 +27,7 @@ from pathlib import Path
 
 import grpc
 import psycopg
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from load import BATCH_SIZE, Tally, Traffic, now_s, percentile_ms  # noqa: E402
@@ -141,6 +144,30 @@ async def _cell(server: Server, mode: str, clients: int, duration_s: float, args
     return _row(mode + (" (hot wallet)" if hot else ""), clients, tally, elapsed), tally
 
 
+GRPC_FLOOR_MODE = "gRPC no-op (health Check)"
+
+
+async def _health_cell(server: Server, clients: int, duration_s: float):
+    """Baseline c: the same clients and channels calling the standard health Check."""
+    channels = [grpc.aio.insecure_channel(server.target) for _ in range(min(clients, CHANNELS_MAX))]
+    stubs = [health_pb2_grpc.HealthStub(channel) for channel in channels]
+    tally, deadline = Tally(), now_s() + duration_s
+
+    async def client(stub) -> None:
+        while now_s() < deadline:
+            started = now_s()
+            await stub.Check(health_pb2.HealthCheckRequest(), timeout=60)
+            tally.latencies_s.append(now_s() - started)
+            tally.commands += 1
+
+    started = now_s()
+    await asyncio.gather(*(client(stubs[n % len(stubs)]) for n in range(clients)))
+    elapsed = now_s() - started
+    for channel in channels:
+        await channel.close()
+    return _row(GRPC_FLOOR_MODE, clients, tally, elapsed)
+
+
 def _row(mode: str, clients: int, tally: Tally, elapsed_s: float) -> dict:
     return {
         "mode": mode, "clients": clients, "commands": tally.commands,
@@ -221,16 +248,25 @@ def _run_server_cells(url: str, workdir: Path, args, modes, options=()) -> tuple
             rows.append(row)
             tallies.append(tally)
             print(json.dumps(row), flush=True)
+            for clients in args.clients:
+                rows.append(asyncio.run(_health_cell(server, clients, args.duration)))
+                print(json.dumps(rows[-1]), flush=True)
     finally:
         server.stop()
     return rows, tallies
 
 
 def with_ratios(rows: list[dict]) -> list[dict]:
-    """Adds each cell's ratio to baseline a (raw PostgreSQL) and b (group commit off)."""
+    """Adds each cell's ratio to baselines a (raw PostgreSQL), b (group commit off) and c
+    (gRPC no-op calls)."""
     raw = {r["clients"]: r for r in rows if r["mode"].startswith("raw")}
     off = {r["clients"]: r for r in rows if r["mode"] == "unary, group commit off"}
+    floor = {r["clients"]: r for r in rows if r["mode"] == GRPC_FLOOR_MODE}
     for row in rows:
+        base_c = floor.get(row["clients"])
+        row["ratio_to_grpc_noop"] = (
+            round(row["commands_per_s"] / base_c["commands_per_s"], 2) if base_c else None
+        )
         base_a = raw.get(min(row["clients"], RAW_CONNECTIONS_MAX)) or raw.get(row["clients"])
         base_b = off.get(row["clients"])
         row["ratio_to_raw_postgres"] = (
@@ -244,14 +280,17 @@ def with_ratios(rows: list[dict]) -> list[dict]:
 
 def markdown(rows: list[dict], context: dict) -> str:
     lines = [
-        "| mode | clients | commands/s | p50 ms | p99 ms | p99.9 ms | × raw PG (a) | × group commit off (b) |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| mode | clients | commands/s | p50 ms | p99 ms | p99.9 ms | × raw PG (a) "
+        "| × group commit off (b) | × gRPC no-op (c) |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for r in rows:
-        a = f"{r['ratio_to_raw_postgres']:.2f}" if r["ratio_to_raw_postgres"] else "–"
-        b = f"{r['ratio_to_group_commit_off']:.2f}" if r["ratio_to_group_commit_off"] else "–"
+        a, b, c = (
+            f"{r[k]:.2f}" if r.get(k) else "–"
+            for k in ("ratio_to_raw_postgres", "ratio_to_group_commit_off", "ratio_to_grpc_noop")
+        )
         lines.append(f"| {r['mode']} | {r['clients']} | {r['commands_per_s']:,} | {r['p50_ms']} "
-                     f"| {r['p99_ms']} | {r['p999_ms']} | {a} | {b} |")  # fmt: skip
+                     f"| {r['p99_ms']} | {r['p999_ms']} | {a} | {b} | {c} |")  # fmt: skip
     return (f"# Throughput\n\n{context['measured_at']}, {context['duration_s']} s per cell, "
             f"{context['players']:,} players, PostgreSQL, everything on one 2-core machine.\n\n"
             + "\n".join(lines) + f"\n\nBooks checked afterwards: {context['books']}\n")  # fmt: skip

@@ -12,9 +12,8 @@ from ledger.core.errors import InvalidArgument
 
 
 def _traced() -> tuple[Telemetry, InMemorySpanExporter]:
-    telemetry = Telemetry("none")
     spans = InMemorySpanExporter()
-    telemetry.tracer_provider.add_span_processor(SimpleSpanProcessor(spans))
+    telemetry = Telemetry("none", extra_span_processors=[SimpleSpanProcessor(spans)])
     return telemetry, spans
 
 
@@ -76,3 +75,19 @@ def test_projection_lag_and_group_sizes_are_metrics():
     }
     assert [point.value for point in metrics["ledger.projection.lag"]] == [7]
     assert [point.sum for point in metrics["ledger.group_commit.size"]] == [12]
+
+
+def test_without_an_exporter_spans_are_not_recorded_but_the_line_is_logged():
+    """With `none` and nothing attached, spans are no-ops; the canonical log line remains."""
+    telemetry = Telemetry("none")
+
+    async def call():
+        async with telemetry.call("Win", []) as record:
+            record.outcome = "OK"
+
+    with capture_logs() as logs:
+        asyncio.run(call())
+    assert not telemetry.tracer.start_span("probe").is_recording()
+    assert [log["method"] for log in logs if log["event"] == "call"] == ["Win"]
+    telemetry.record_group(3)  # a no-op meter accepts measurements and drops them
+    telemetry.shutdown()
