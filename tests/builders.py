@@ -14,10 +14,10 @@ def deposit(key: str, amount: int, *, player: str = PLAYER, currency: str = "EUR
     )  # fmt: skip
 
 
-def reverse(key: str, amount: int, *, player: str = PLAYER) -> c.ReverseDeposit:
+def reverse(key: str, amount: int, *, player: str = PLAYER, deposit: str | None = None):
     return c.ReverseDeposit(
         idempotency_key=key, player_id=player, currency="EUR", amount=amount,
-        rail="psp", rail_id="stripe",
+        rail="psp", rail_id="stripe", deposit_key=deposit,
     )  # fmt: skip
 
 

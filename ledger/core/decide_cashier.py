@@ -38,6 +38,14 @@ def decide_deposit(draft: Draft, command: c.Deposit) -> Outcome:
 
 
 def decide_reverse_deposit(draft: Draft, command: c.ReverseDeposit) -> Outcome:
+    """Applied even into a negative balance. A reversal naming its deposit may take back at
+    most what that deposit of this wallet has left unreversed, so a second chargeback of one
+    deposit under another key is refused (INVALID_STATE) instead of debiting twice. Without
+    a deposit key (a manual correction) nothing is checked."""
+    if command.deposit_key is not None:
+        remaining = draft.wallet.deposits.get(command.deposit_key)
+        if remaining is None or command.amount > remaining:
+            return Outcome.INVALID_STATE
     draft.emit(
         e.DepositReversed,
         (

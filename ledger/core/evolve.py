@@ -65,20 +65,22 @@ def _(event: e.WalletOpened, state: None) -> WalletState:
 
 
 @_apply.register
-def _(event: e.Deposited, state: WalletState) -> WalletState:
+def _(event: e.Deposited | e.SuspenseAttributed, state: WalletState) -> WalletState:
     window = _window_add(state.deposit_window, event, event.amount)
-    return replace(state, cash=state.cash + event.amount, deposit_window=window)
-
-
-@_apply.register
-def _(event: e.SuspenseAttributed, state: WalletState) -> WalletState:
-    window = _window_add(state.deposit_window, event, event.amount)
-    return replace(state, cash=state.cash + event.amount, deposit_window=window)
+    return replace(
+        state,
+        cash=state.cash + event.amount,
+        deposit_window=window,
+        deposits=state.deposits.set(event.key, event.amount),
+    )
 
 
 @_apply.register
 def _(event: e.DepositReversed, state: WalletState) -> WalletState:
-    return replace(state, cash=state.cash - event.amount)
+    deposits = state.deposits
+    if event.deposit_key is not None and event.deposit_key in deposits:
+        deposits = deposits.set(event.deposit_key, deposits[event.deposit_key] - event.amount)
+    return replace(state, cash=state.cash - event.amount, deposits=deposits)
 
 
 @_apply.register

@@ -90,6 +90,7 @@ class WalletState(msgspec.Struct, frozen=True, kw_only=True):
     open_bonus_rounds: Map = Map()  # keys of rounds that bear on the bonus
     tombstones: Map = Map()
     withdrawals: Map = Map()
+    deposits: Map = Map()  # deposit key -> amount not yet reversed (deposits and attributions)
     bonus_record: BonusRecord | None = None
     limits: LimitSet = LimitSet()
     pending_limits: LimitSet | None = None

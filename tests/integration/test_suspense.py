@@ -14,7 +14,7 @@ from ledger.core.errors import InvalidArgument
 from ledger.core.outcomes import Outcome
 from ledger.wallets import suspense_item_id, wallet_id
 from projections.audit import audit
-from tests.builders import EUR, attribute, deposit, give_back, hold, set_limits
+from tests.builders import EUR, attribute, deposit, give_back, hold, reverse, set_limits
 from tests.conftest import SteppingClock
 
 
@@ -61,6 +61,17 @@ def test_attribution_is_a_late_deposit_that_closes_the_item(ledger):
     assert (resolved.resolution, resolved.player_id, resolved.postings) == ("attributed", "p1", ())
     assert resolved.journal_id == result.journal_id
     assert ledger.execute(attribute("fix-1", "tx1:0")).outcome is Outcome.DUPLICATE
+
+
+def test_an_attributed_deposit_is_charged_back_once_by_its_attribution_key(ledger):
+    """The attribution is a deposit of the player: a chargeback naming it applies once."""
+    ledger.execute(hold("tx1:0", 7 * EUR))
+    ledger.execute(attribute("fix-1", "tx1:0"))
+    assert ledger.execute(reverse("cb-1", 7 * EUR, deposit="fix-1")).outcome is Outcome.OK
+    assert ledger.execute(reverse("cb-2", 7 * EUR, deposit="fix-1")).outcome is (
+        Outcome.INVALID_STATE
+    )
+    assert ledger.balances("p1", "EUR").cash == 0
 
 
 def test_a_resolved_item_cannot_be_resolved_again_under_another_key(ledger):

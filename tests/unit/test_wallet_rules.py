@@ -257,6 +257,27 @@ def test_chargeback_is_always_applied_and_blocks_until_repaid():
     w.ok(deposit("d2", 11 * EUR), bet("b3", EUR, round_id="r3"))
 
 
+def test_a_deposit_is_reversed_at_most_once_whatever_the_reversal_keys():
+    """Chargebacks naming a deposit take back at most its amount, partial ones included; a
+    second full chargeback under another key is INVALID_STATE and moves nothing."""
+    w = CoreWallet()
+    w.ok(deposit("d", 10 * EUR), reverse("cb1", 4 * EUR, deposit="d"))
+    w.ok(reverse("cb2", 6 * EUR, deposit="d"))
+    assert w.run(reverse("cb3", 10 * EUR, deposit="d")) is Outcome.INVALID_STATE
+    assert w.run(reverse("cb4", 1, deposit="d")) is Outcome.INVALID_STATE
+    assert w.balances == (0, 0, 0)
+
+
+def test_a_reversal_of_an_unknown_deposit_is_refused_but_a_keyless_one_applies():
+    """A deposit key this wallet never credited is INVALID_STATE; a correction without a
+    deposit key is applied as before, even into a negative balance."""
+    w = CoreWallet()
+    w.ok(deposit("d", 10 * EUR))
+    assert w.run(reverse("cb1", EUR, deposit="other")) is Outcome.INVALID_STATE
+    w.ok(reverse("fix", 12 * EUR))
+    assert w.balances == (-2 * EUR, 0, 0)
+
+
 def test_eth_amounts_beyond_64_bits_are_exact():
     """Wei amounts far beyond 2**64 move exactly."""
     w = CoreWallet()
