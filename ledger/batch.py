@@ -76,19 +76,13 @@ class BatchAttempt:
         decision = decide(state, command, context)
         if decision.outcome is not Outcome.OK:
             self.rejected.add(wallet)
-        journal_id: UUID | None = None
-        first = last = state.version if state is not None else 0
         if decision.events:  # a success, or a rejection after a time-driven event (expiry)
             self.wallets[wallet] = decision.state
             self.to_save.extend(decision.events)
             self._append_item_events(context.suspense_item, decision.item_events)
-            first = decision.events[0].originator_version
-            last = decision.events[-1].originator_version
-            journal_id = context.journal_id
+        journal_id, span = _written(wallet, state, decision.events, context.journal_id)
         after = _balances(self.wallets[wallet])
-        return self._recorded(
-            command, record_id, decision.outcome, journal_id, (wallet, first, last), after
-        )
+        return self._recorded(command, record_id, decision.outcome, journal_id, span, after)
 
     def _apply_to_item(self, command: HoldInSuspense | ReturnSuspense) -> CommandResult:
         """A command on a suspense item's own stream; it touches no player wallet."""
@@ -103,18 +97,11 @@ class BatchAttempt:
         )
         decide_item = decide_hold if isinstance(command, HoldInSuspense) else decide_return
         decision = decide_item(item, command, context)  # type: ignore[arg-type]
-        journal_id: UUID | None = None
-        first = last = item.version if item is not None else 0
         if decision.events:
             self.items[item_id] = decision.item
             self.to_save.extend(decision.events)
-            first = decision.events[0].originator_version
-            last = decision.events[-1].originator_version
-            journal_id = context.journal_id
-        return self._recorded(
-            command, record_id, decision.outcome, journal_id, (item_id, first, last),
-            ZERO_BALANCES,
-        )  # fmt: skip
+        journal_id, span = _written(item_id, item, decision.events, context.journal_id)
+        return self._recorded(command, record_id, decision.outcome, journal_id, span, ZERO_BALANCES)
 
     def _recorded(
         self,
@@ -203,6 +190,15 @@ class BatchAttempt:
         if record_id not in self.records:
             self.records[record_id] = self.loader.key_record(record_id)
         return self.records[record_id]
+
+
+def _written(stream: UUID, before: WalletState | SuspenseItem | None, events, journal_id: UUID):
+    """The journal id (None if nothing was written) and the (stream, first, last) versions a
+    command's record points at; with no events, both versions are the stream's current one."""
+    if not events:
+        version = before.version if before is not None else 0
+        return None, (stream, version, version)
+    return journal_id, (stream, events[0].originator_version, events[-1].originator_version)
 
 
 def _replay(record: CommandRecorded, command: Command, state: WalletState | None) -> CommandResult:
