@@ -20,6 +20,7 @@ class ModelWallet:
     active_bonus: dict | None = None  # {id, required, progress, cap}
     reversed: bool = False  # a reversal happened: negative balances are allowed
     deposits: list = field(default_factory=list)  # (second, amount)
+    unreversed: dict = field(default_factory=dict)  # deposit key -> amount not yet charged back
     limit: int | None = None  # deposit limit over 24 h in force
     pending_limit: tuple | None = None  # (value, effective second)
     excluded_until: int | None = None  # second
@@ -70,7 +71,7 @@ class Model:
 
     # Cashier.
 
-    def deposit(self, player: str, amount: int, now: int) -> str:
+    def deposit(self, player: str, amount: int, now: int, key: str = "") -> str:
         w = self.wallets.setdefault(player, ModelWallet())
         if self._blocked(w, now):
             return "PLAYER_BLOCKED"
@@ -79,6 +80,7 @@ class Model:
         if limit is not None and recent + amount > limit:
             return "LIMIT_EXCEEDED"
         w.deposits.append((now, amount))
+        w.unreversed[key] = amount
         w.cash += amount
         self.psp -= amount
         return self._settled(w)
@@ -91,7 +93,7 @@ class Model:
         self.suspense += amount
         return OK
 
-    def attribute(self, player: str, item: str, now: int) -> str:
+    def attribute(self, player: str, item: str, now: int, key: str = "") -> str:
         """A late deposit: refused like a deposit, and only while the item is held."""
         w = self.wallets.setdefault(player, ModelWallet())
         if self._blocked(w, now):
@@ -105,6 +107,7 @@ class Model:
             return "LIMIT_EXCEEDED"
         self.items[item][1] = "attributed"
         w.deposits.append((now, amount))
+        w.unreversed[key] = amount
         w.cash += amount
         self.suspense -= amount
         return self._settled(w)
@@ -116,6 +119,16 @@ class Model:
         self.suspense -= self.items[item][0]
         self.chain += self.items[item][0]
         return OK
+
+    def reverse_deposit(self, player: str, key: str, amount: int) -> str:
+        """A chargeback naming its deposit: at most what that deposit has left."""
+        w = self.wallets.get(player)
+        if w is None:
+            return "WRONG_CURRENCY"
+        if key not in w.unreversed or amount > w.unreversed[key]:
+            return "INVALID_STATE"
+        w.unreversed[key] -= amount
+        return self.reverse(player, amount)
 
     def reverse(self, player: str, amount: int) -> str:
         w = self.wallets.get(player)

@@ -75,9 +75,9 @@ class LedgerMachine(RuleBasedStateMachine):
     def open_wallets(self) -> None:
         """Alice plays on cash; bob on a little cash and a bonus, so stakes mix the two."""
         self._run(b.deposit("seed-a", 20_000_000, player="alice"),
-                  self.model.deposit("alice", 20_000_000, self.now), "alice")  # fmt: skip
+                  self.model.deposit("alice", 20_000_000, self.now, "seed-a"), "alice")  # fmt: skip
         self._run(b.deposit("seed-b", 1_000_003, player="bob"),
-                  self.model.deposit("bob", 1_000_003, self.now), "bob")  # fmt: skip
+                  self.model.deposit("bob", 1_000_003, self.now, "seed-b"), "bob")  # fmt: skip
         self._run(b.grant("seed-g", 9_000_007, multiplier=3, player="bob"),
                   self.model.grant("bob", "seed-g", 9_000_007, 3, None, self.now), "bob")  # fmt: skip
 
@@ -86,8 +86,9 @@ class LedgerMachine(RuleBasedStateMachine):
         # Deposits only top up low wallets: rich wallets never stake bonus money.
         if self.model.balances(player)[0] >= LOW_CASH:
             return
-        self._run(b.deposit(self._key(player, "d"), amount, player=player),
-                  self.model.deposit(player, amount, self.now), player)  # fmt: skip
+        key = self._key(player, "d")
+        self._run(b.deposit(key, amount, player=player),
+                  self.model.deposit(player, amount, self.now, key), player)  # fmt: skip
 
     @rule(player=st.sampled_from(PLAYERS), amount=amounts)
     def chargeback(self, player, amount):
@@ -105,12 +106,26 @@ class LedgerMachine(RuleBasedStateMachine):
         """Attributions only top up low wallets, like deposits."""
         if self.model.balances(player)[0] >= LOW_CASH:
             return
-        self._run(b.attribute(self._key(player, "fix"), item, player=player),
-                  self.model.attribute(player, item, self.now), player)  # fmt: skip
+        key = self._key(player, "fix")
+        self._run(b.attribute(key, item, player=player),
+                  self.model.attribute(player, item, self.now, key), player)  # fmt: skip
 
     @rule(item=items)
     def return_suspense(self, item):
         self._run(b.give_back(self._key("chain", "ret"), item), self.model.give_back(item), "")
+
+    @rule(player=st.sampled_from(PLAYERS), data=st.data())
+    def charge_back_a_deposit(self, player, data):
+        """A chargeback naming a deposit (or one never made) takes back at most its amount;
+        amounts cluster at the boundary: all that is left, one unit more, half of it."""
+        wallet = self.model.wallets.get(player)
+        known = sorted(wallet.unreversed) if wallet else []
+        key = data.draw(st.sampled_from([*known, "never-deposited"]))
+        left = wallet.unreversed[key] if key in known else 0
+        edges = st.sampled_from([max(left, 1), left + 1, max(left // 2, 1)])
+        amount = data.draw(edges | amounts)
+        self._run(b.reverse(self._key(player, "cbk"), amount, player=player, deposit=key),
+                  self.model.reverse_deposit(player, key, amount), player)  # fmt: skip
 
     @rule(target=bets, player=st.sampled_from(PLAYERS), amount=amounts, round_id=rounds,
           late=st.booleans())  # fmt: skip
