@@ -1,6 +1,7 @@
 """A real `ledger serve` process per backend, on a loopback port the OS picks, with one
 bearer token per role from an auth config file."""
 
+import ctypes
 import os
 import selectors
 import signal
@@ -58,10 +59,23 @@ def start_server(database_url: str, workdir: Path, *extra: str) -> RunningServer
     return RunningServer(process, address, tokens, database_url)
 
 
+PR_SET_PDEATHSIG = 1  # prctl(2)
+
+
+def _die_with_the_test_run() -> None:
+    """In the child before exec (Linux): SIGTERM it when the test run dies, even by SIGKILL,
+    so an interrupted run leaves no server behind holding CPU and ports."""
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
 def start_announcing(command: list[str], log_path: Path) -> tuple[subprocess.Popen, str]:
     """Starts a process that prints `listening on HOST:PORT` first; returns it and HOST:PORT."""
     log = open(log_path, "w")  # noqa: SIM115 - closed with the process
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=log, text=True)
+    process = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=log, text=True,
+        preexec_fn=_die_with_the_test_run,
+    )  # fmt: skip
     selector = selectors.DefaultSelector()
     selector.register(process.stdout, selectors.EVENT_READ)
     line = process.stdout.readline() if selector.select(timeout=STARTUP_TIMEOUT_S) else ""
