@@ -4,12 +4,19 @@ on a few hot players. Each client task owns its keys; every reply is recorded.""
 
 import random
 import time
+import zlib
 from dataclasses import dataclass, field
 
 from ledger.v1 import ledger_pb2 as pb
 
 HOT_PLAYERS = 3
 BATCH_SIZE = 50
+PLAYER_DRAWS_MAX = 10_000  # redraws to find a player of the client's partition
+
+
+def partition_of(player: str, partitions: int) -> int:
+    """Which of `partitions` server processes owns the player (clients route by it)."""
+    return zlib.crc32(player.encode()) % partitions
 
 
 @dataclass
@@ -34,7 +41,8 @@ class Traffic:
     """One client's stream of commands; deterministic from its seed."""
 
     def __init__(self, name: str, players: int, hot_share_percent: int, seed: int,
-                 hot_players: int = HOT_PLAYERS) -> None:  # fmt: skip
+                 hot_players: int = HOT_PLAYERS, partition: tuple[int, int] = (0, 1)) -> None:  # fmt: skip
+        self.partition, self.partitions = partition
         self.name = name
         self.players = players
         self.hot_share_percent = hot_share_percent
@@ -44,6 +52,14 @@ class Traffic:
         self.open_bet: tuple[str, str] | None = None  # (player, bet key) awaiting its win
 
     def player(self) -> str:
+        """A player of this client's partition (every player when there is one partition)."""
+        for _ in range(PLAYER_DRAWS_MAX):
+            player = self._any_player()
+            if partition_of(player, self.partitions) == self.partition:
+                return player
+        raise RuntimeError(f"no player of partition {self.partition} in {PLAYER_DRAWS_MAX} draws")
+
+    def _any_player(self) -> str:
         if self.rng.randrange(100) < self.hot_share_percent:
             return f"hot{self.rng.randrange(self.hot_players)}"
         return f"p{self.rng.randrange(self.players)}"

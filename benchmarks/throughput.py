@@ -30,7 +30,7 @@ import psycopg
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from load import BATCH_SIZE, Tally, Traffic, now_s, percentile_ms  # noqa: E402
+from load import BATCH_SIZE, Tally, Traffic, now_s, partition_of, percentile_ms  # noqa: E402
 
 from ledger.api.auth import token_sha256  # noqa: E402
 from ledger.api.convert import METHOD_BY_ONEOF  # noqa: E402
@@ -44,6 +44,7 @@ RAW_CONNECTIONS_MAX = 90  # PostgreSQL's default max_connections is 100
 CHANNELS_MAX = 8
 PAYLOAD = "x" * 200
 OVERLOAD_BACKOFF_S = 0.05
+PROCESSES_MAX = 4
 
 
 def fresh_database(admin_url: str, name: str) -> str:
@@ -126,20 +127,32 @@ async def _step(stub, server: Server, traffic: Traffic, mode: str, tally: Tally)
     tally.commands += 1
 
 
-async def _cell(server: Server, mode: str, clients: int, duration_s: float, args, hot: bool):
-    channels = [grpc.aio.insecure_channel(server.target) for _ in range(min(clients, CHANNELS_MAX))]
-    stubs = [pb_grpc.LedgerServiceStub(channel) for channel in channels]
+def _channels(servers: list[Server], clients: int) -> list[list]:
+    """Per server process, the channels its clients share."""
+    per_server = max(1, min(clients, CHANNELS_MAX) // len(servers))
+    return [[grpc.aio.insecure_channel(s.target) for _ in range(per_server)] for s in servers]
+
+
+async def _cell(servers: list[Server], mode: str, clients: int, duration_s: float, args, hot):
+    """One cell. With several server processes each client is pinned to one of them and only
+    sends players that process owns (`partition_of`); the hot wallet's clients all go to its
+    owner."""
+    channels = _channels(servers, clients)
     tally, deadline = Tally(), now_s() + duration_s
+    hot_owner = partition_of("hot0", len(servers))
     tasks = []
     for n in range(clients):
+        part = hot_owner if hot else n % len(servers)
         traffic = Traffic(f"{mode}{clients}{'h' if hot else ''}-{n}-{uuid.uuid4().hex[:6]}",
                           args.players, 100 if hot else args.hot_share, seed=n,
-                          hot_players=1 if hot else 3)  # fmt: skip
-        tasks.append(_client(stubs[n % len(stubs)], server, traffic, mode, deadline, tally))
+                          hot_players=1 if hot else 3,
+                          partition=(part, len(servers)))  # fmt: skip
+        stub = pb_grpc.LedgerServiceStub(channels[part][n % len(channels[part])])
+        tasks.append(_client(stub, servers[part], traffic, mode, deadline, tally))
     started = now_s()
     await asyncio.gather(*tasks)
     elapsed = now_s() - started
-    for channel in channels:
+    for channel in (c for per_server in channels for c in per_server):
         await channel.close()
     return _row(mode + (" (hot wallet)" if hot else ""), clients, tally, elapsed), tally
 
@@ -147,10 +160,10 @@ async def _cell(server: Server, mode: str, clients: int, duration_s: float, args
 GRPC_FLOOR_MODE = "gRPC no-op (health Check)"
 
 
-async def _health_cell(server: Server, clients: int, duration_s: float):
+async def _health_cell(servers: list[Server], clients: int, duration_s: float):
     """Baseline c: the same clients and channels calling the standard health Check."""
-    channels = [grpc.aio.insecure_channel(server.target) for _ in range(min(clients, CHANNELS_MAX))]
-    stubs = [health_pb2_grpc.HealthStub(channel) for channel in channels]
+    channels = _channels(servers, clients)
+    stubs = [health_pb2_grpc.HealthStub(c) for per_server in channels for c in per_server]
     tally, deadline = Tally(), now_s() + duration_s
 
     async def client(stub) -> None:
@@ -163,7 +176,7 @@ async def _health_cell(server: Server, clients: int, duration_s: float):
     started = now_s()
     await asyncio.gather(*(client(stubs[n % len(stubs)]) for n in range(clients)))
     elapsed = now_s() - started
-    for channel in channels:
+    for channel in (c for per_server in channels for c in per_server):
         await channel.close()
     return _row(GRPC_FLOOR_MODE, clients, tally, elapsed)
 
@@ -231,28 +244,29 @@ def check_books(database_url: str, tallies: list[Tally]) -> dict:
 
 
 def _run_server_cells(url: str, workdir: Path, args, modes, options=()) -> tuple[list, list]:
-    server = Server(url, workdir, *options)
+    servers = [Server(url, workdir, *options) for _ in range(args.processes)]
     rows, tallies = [], []
     try:
-        asyncio.run(_seed(server, args.players))
+        asyncio.run(_seed(servers[0], args.players))
         for mode in modes:
             for clients in args.clients:
-                row, tally = asyncio.run(_cell(server, mode, clients, args.duration, args, False))
+                row, tally = asyncio.run(_cell(servers, mode, clients, args.duration, args, False))
                 rows.append(row)
                 tallies.append(tally)
                 print(json.dumps(row), flush=True)
         if "--no-group-commit" not in options:
             row, tally = asyncio.run(
-                _cell(server, "unary", args.hot_clients, args.duration, args, True)
+                _cell(servers, "unary", args.hot_clients, args.duration, args, True)
             )
             rows.append(row)
             tallies.append(tally)
             print(json.dumps(row), flush=True)
             for clients in args.clients:
-                rows.append(asyncio.run(_health_cell(server, clients, args.duration)))
+                rows.append(asyncio.run(_health_cell(servers, clients, args.duration)))
                 print(json.dumps(rows[-1]), flush=True)
     finally:
-        server.stop()
+        for server in servers:
+            server.stop()
     return rows, tallies
 
 
@@ -292,7 +306,8 @@ def markdown(rows: list[dict], context: dict) -> str:
         lines.append(f"| {r['mode']} | {r['clients']} | {r['commands_per_s']:,} | {r['p50_ms']} "
                      f"| {r['p99_ms']} | {r['p999_ms']} | {a} | {b} | {c} |")  # fmt: skip
     return (f"# Throughput\n\n{context['measured_at']}, {context['duration_s']} s per cell, "
-            f"{context['players']:,} players, PostgreSQL, everything on one 2-core machine.\n\n"
+            f"{context['players']:,} players, {context['processes']} server process(es), PostgreSQL, "
+            "everything on one 2-core machine.\n\n"
             + "\n".join(lines) + f"\n\nBooks checked afterwards: {context['books']}\n")  # fmt: skip
 
 
@@ -330,6 +345,13 @@ def main() -> None:
     parser.add_argument(
         "--hot-share", type=int, default=10, help="percent of traffic on hot players"
     )
+    parser.add_argument(
+        "--processes",
+        type=int,
+        default=1,
+        choices=range(1, PROCESSES_MAX + 1),
+        help="server processes on the one database, each owning the players crc32 routes to it",
+    )
     parser.add_argument("--smoke", action="store_true", help="seconds, tiny load; not saved")
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/ledger-bench"))
     args = parser.parse_args()
@@ -353,7 +375,7 @@ def main() -> None:
              "group commit off": check_books(off_url, off_tallies)}  # fmt: skip
     rows = with_ratios(rows + on_rows + off_rows)
     context = {"measured_at": datetime.now(UTC).strftime("%Y-%m-%d"), "duration_s": args.duration,
-               "players": args.players, "books": books}  # fmt: skip
+               "players": args.players, "processes": args.processes, "books": books}  # fmt: skip
     print(json.dumps({"books": books}))
     if not args.smoke:
         RESULTS.mkdir(exist_ok=True)

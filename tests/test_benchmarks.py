@@ -23,10 +23,11 @@ def test_projection_benchmark_smoke(tmp_path):
 
 
 def test_throughput_benchmark_smoke():
-    """The throughput harness drives a real server briefly and its books check passes."""
+    """The throughput harness drives two partitioned server processes briefly, and its books
+    check passes."""
     run = subprocess.run(
         [sys.executable, str(ROOT / "benchmarks" / "throughput.py"), "--smoke",
-         "--workdir", "/tmp/ledger-bench-smoke"],
+         "--processes", "2", "--workdir", "/tmp/ledger-bench-smoke"],
         capture_output=True, text=True, timeout=300, check=True,
     )  # fmt: skip
     books = json.loads(run.stdout.strip().splitlines()[-1])["books"]
