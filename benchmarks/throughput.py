@@ -379,11 +379,12 @@ def main() -> None:
     print(json.dumps({"books": books}))
     if not args.smoke:
         RESULTS.mkdir(exist_ok=True)
-        (RESULTS / "throughput.json").write_text(
+        name = "throughput" if args.processes == 1 else f"throughput-{args.processes}-processes"
+        (RESULTS / f"{name}.json").write_text(
             json.dumps({"context": context, "rows": rows}, indent=2) + "\n"
         )
-        (RESULTS / "throughput.md").write_text(markdown(rows, context))
-        chart(rows, RESULTS / "throughput.png")
+        (RESULTS / f"{name}.md").write_text(markdown(rows, context))
+        chart(rows, RESULTS / f"{name}.png")
         print(markdown(rows, context))
     for url in (on_url, off_url, raw_url):
         with psycopg.connect(args.pg_admin, autocommit=True) as admin:
