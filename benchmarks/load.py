@@ -4,19 +4,14 @@ on a few hot players. Each client task owns its keys; every reply is recorded.""
 
 import random
 import time
-import zlib
 from dataclasses import dataclass, field
 
+from ledger.client import partition_of
 from ledger.v1 import ledger_pb2 as pb
 
 HOT_PLAYERS = 3
 BATCH_SIZE = 50
 PLAYER_DRAWS_MAX = 10_000  # redraws to find a player of the client's partition
-
-
-def partition_of(player: str, partitions: int) -> int:
-    """Which of `partitions` server processes owns the player (clients route by it)."""
-    return zlib.crc32(player.encode()) % partitions
 
 
 @dataclass

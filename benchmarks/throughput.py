@@ -30,11 +30,12 @@ import psycopg
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from load import BATCH_SIZE, Tally, Traffic, now_s, partition_of, percentile_ms  # noqa: E402
+from load import BATCH_SIZE, Tally, Traffic, now_s, percentile_ms  # noqa: E402
 
 from ledger.api.auth import token_sha256  # noqa: E402
 from ledger.api.convert import METHOD_BY_ONEOF  # noqa: E402
 from ledger.application import Ledger  # noqa: E402
+from ledger.client import partition_of  # noqa: E402
 from ledger.v1 import ledger_pb2 as pb  # noqa: E402
 from ledger.v1 import ledger_pb2_grpc as pb_grpc  # noqa: E402
 from projections.audit import audit  # noqa: E402

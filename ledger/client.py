@@ -11,6 +11,8 @@ journal id. Amounts go in and come out as exact decimal strings in major units.
         assert reply.outcome == "OK"
 """
 
+import zlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -298,3 +300,69 @@ class AsyncLedgerClient(_Commands):
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.close()
+
+
+def partition_of(player_id: str, partitions: int) -> int:
+    """The engine process that owns a player when N processes share one database.
+
+    Only a performance convention (each wallet's cache and group commits stay in one
+    process): any process serves any wallet correctly, so a mis-routed call is slower, never
+    wrong.
+    """
+    assert partitions > 0
+    return zlib.crc32(player_id.encode("utf-8")) % partitions
+
+
+class PartitionedLedgerClient(_Commands):
+    """A blocking client per engine process; each call goes to the process owning its player.
+
+    Calls naming no player (suspense holds and returns, transaction lookups, read models) go to
+    the first process. `submit_batch` is split by owner: each part is one transaction in its
+    process and the results come back in the request's order, but the parts are not one
+    transaction together. If a part fails, resend the whole batch: idempotency answers the
+    parts already applied with DUPLICATE.
+    """
+
+    def __init__(self, targets: Sequence[str], token: str, **options) -> None:
+        if not targets:
+            raise ValueError("targets: at least one engine process is needed")
+        self.clients = [LedgerClient(target, token, **options) for target in targets]
+
+    def owner(self, player_id: str) -> LedgerClient:
+        if not player_id:
+            return self.clients[0]
+        return self.clients[partition_of(player_id, len(self.clients))]
+
+    def _call(self, method: str, fields: dict):
+        fields.pop("self", None)
+        if method == "SubmitBatch":
+            return self._submit_batch(list(fields["commands"]))
+        return self.owner(fields.get("player_id") or "")._call(method, fields)
+
+    def _submit_batch(self, commands: list[pb.Command]) -> list:
+        parts: dict[int, list[int]] = {}
+        for index, command in enumerate(commands):
+            owner = self.clients.index(self.owner(_batch_player(command)))
+            parts.setdefault(owner, []).append(index)
+        results: list = [None] * len(commands)
+        for owner, indices in sorted(parts.items()):
+            part = [commands[index] for index in indices]
+            replies = self.clients[owner]._call("SubmitBatch", {"commands": part})
+            for index, reply in zip(indices, replies, strict=True):
+                results[index] = reply
+        return results
+
+    def close(self) -> None:
+        for client in self.clients:
+            client.close()
+
+    def __enter__(self) -> "PartitionedLedgerClient":
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+def _batch_player(command: pb.Command) -> str:
+    which = command.WhichOneof("command")
+    return getattr(getattr(command, which), "player_id", "") if which else ""
