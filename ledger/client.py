@@ -329,9 +329,10 @@ class PartitionedLedgerClient(_Commands):
         self.clients = [LedgerClient(target, token, **options) for target in targets]
 
     def owner(self, player_id: str) -> LedgerClient:
-        if not player_id:
-            return self.clients[0]
-        return self.clients[partition_of(player_id, len(self.clients))]
+        return self.clients[self._owner_index(player_id)]
+
+    def _owner_index(self, player_id: str) -> int:
+        return partition_of(player_id, len(self.clients)) if player_id else 0
 
     def _call(self, method: str, fields: dict):
         fields.pop("self", None)
@@ -342,8 +343,7 @@ class PartitionedLedgerClient(_Commands):
     def _submit_batch(self, commands: list[pb.Command]) -> list:
         parts: dict[int, list[int]] = {}
         for index, command in enumerate(commands):
-            owner = self.clients.index(self.owner(_batch_player(command)))
-            parts.setdefault(owner, []).append(index)
+            parts.setdefault(self._owner_index(_batch_player(command)), []).append(index)
         results: list = [None] * len(commands)
         for owner, indices in sorted(parts.items()):
             part = [commands[index] for index in indices]
