@@ -7,7 +7,6 @@ shared by the module. Balances and postings are read with the admin token.
 """
 
 import os
-from datetime import UTC, datetime, timedelta
 import subprocess
 import sys
 import uuid
@@ -26,6 +25,7 @@ from adapters.chain.watcher import (
     units_to_decimal,
 )
 from tests.adapters import evm_token
+from tests.adapters.conftest import postings, self_exclude
 from tests.adapters.json_rpc_node import json_rpc_node
 from tests.grpc.conftest import RunningServer
 
@@ -55,6 +55,15 @@ class Chain:
 
     def mine(self, count: int) -> None:
         self.tester.mine_blocks(count)
+
+    def reorganise(self, snapshot, on_new_branch=lambda: None) -> None:
+        """Reverts to snapshot and mines a branch two blocks longer than the current chain;
+        `on_new_branch` runs first on it, where a test needs the branch to differ early."""
+        old_head = self.w3.eth.block_number
+        self.tester.revert_to_snapshot(snapshot)
+        on_new_branch()
+        self.mine(old_head - self.w3.eth.block_number + 2)
+        assert self.w3.eth.block_number > old_head
 
 
 @pytest.fixture
@@ -116,13 +125,6 @@ def test_non_allow_listed_token_is_ignored(engine, chain):
     assert cash(engine, player, "USDT") == "0"
 
 
-def postings(engine: RunningServer, key: str) -> dict[str, str]:
-    """The postings the engine recorded under an idempotency key, by account."""
-    with engine.client() as admin:
-        reply = admin.get_transaction(idempotency_key=key)
-    return {p.account: p.amount for entry in reply.entries for p in entry.postings}
-
-
 def test_unknown_recipient_is_held_in_suspense(engine, chain):
     """A transfer to an address no player owns is held in suspense:USDT, no player credited."""
     stranger = "0x" + os.urandom(20).hex()
@@ -136,9 +138,7 @@ def test_unknown_recipient_is_held_in_suspense(engine, chain):
 def test_a_refused_deposit_is_held_in_suspense_not_dropped(engine, chain):
     """A self-excluded player's on-chain deposit is refused by the engine and held instead."""
     player, address = next(iter(chain.players.items()))
-    with engine.client() as admin:
-        admin.set_limits(idempotency_key=f"{player}-x", player_id=player, currency="USDT",
-                         self_excluded_until=datetime.now(UTC) + timedelta(days=30))  # fmt: skip
+    self_exclude(engine, player, "USDT")
     tx = chain.transfer(chain.usdt, address, 3_000_000)
     chain.mine(USDT_CONFIRMATIONS)
     assert chain.watcher.poll().credited == [f"eth:{tx}:0:suspense"]
@@ -154,9 +154,7 @@ def test_reorged_suspense_is_returned_to_the_chain(engine, chain):
     tx = chain.transfer(chain.usdt, "0x" + os.urandom(20).hex(), 4_000_000)
     chain.mine(USDT_CONFIRMATIONS)
     assert chain.watcher.poll().credited == [f"eth:{tx}:0"]
-    old_head = chain.w3.eth.block_number
-    chain.tester.revert_to_snapshot(snapshot)
-    chain.mine(old_head - chain.w3.eth.block_number + 2)
+    chain.reorganise(snapshot)
     assert chain.watcher.poll().reversed == [f"eth:{tx}:0:reorg"]
     assert postings(engine, f"eth:{tx}:0:reorg") == {
         "suspense:USDT": "-4",
@@ -185,10 +183,7 @@ def test_reorg_after_credit_is_reversed_once(engine, chain):
     chain.mine(USDT_CONFIRMATIONS)
     assert chain.watcher.poll().credited == [f"eth:{tx}:0"]
     assert cash(engine, player, "USDT") == "50"
-    old_head = chain.w3.eth.block_number
-    chain.tester.revert_to_snapshot(snapshot)
-    chain.mine(old_head - chain.w3.eth.block_number + 2)  # a longer branch, without the deposit
-    assert chain.w3.eth.block_number > old_head
+    chain.reorganise(snapshot)  # a longer branch, without the deposit
     result = chain.watcher.poll()
     assert result.reversed == [f"eth:{tx}:0:reorg"] and result.credited == []
     assert cash(engine, player, "USDT") == "0"
@@ -204,10 +199,8 @@ def test_a_reorg_deeper_than_the_rescan_window_stops_the_watcher(engine, chain):
     snapshot = chain.tester.take_snapshot()
     chain.mine(RESCAN_BLOCKS + 2)
     chain.watcher.poll()
-    old_head = chain.w3.eth.block_number
-    chain.tester.revert_to_snapshot(snapshot)
-    chain.transfer(chain.usdt, address, 1_000_000)  # the other branch differs from block 1
-    chain.mine(old_head - chain.w3.eth.block_number + 2)
+    # The other branch carries a transfer, so it differs from its first block on.
+    chain.reorganise(snapshot, lambda: chain.transfer(chain.usdt, address, 1_000_000))
     with pytest.raises(DeepReorg):
         chain.watcher.poll()
     assert chain.state.all_credits() == []

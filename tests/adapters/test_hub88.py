@@ -11,7 +11,6 @@ import sys
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -20,6 +19,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from adapters.hub88 import protocol
+from tests.adapters.conftest import self_exclude
 from tests.grpc.conftest import RunningServer, start_announcing, stop_process
 
 CURRENCY = "EUR"
@@ -302,15 +302,7 @@ def test_self_excluded_player_is_disabled_for_bets_only(engine, adapter):
     """A blocked player's bet answers USER_DISABLED, while the win for an earlier bet pays."""
     player = _funded_player(engine, adapter)
     _post(adapter, "/transaction/bet", _bet(player, "bet-before", 100_000))
-    until = datetime.now(UTC) + timedelta(days=30)
-    with engine.client() as admin:
-        reply = admin.set_limits(
-            idempotency_key=f"limits-{player}",
-            player_id=player,
-            currency=CURRENCY,
-            self_excluded_until=until,
-        )
-    assert reply.outcome == "OK"
+    self_exclude(engine, player, CURRENCY)
     refused = _post(adapter, "/transaction/bet", _bet(player, "bet-after", 100_000))
     assert refused["status"] == "RS_ERROR_USER_DISABLED"
     paid = _post(adapter, "/transaction/win", _win(player, "win-1", "bet-before", 250_000))

@@ -13,13 +13,13 @@ import sys
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
 import pytest
 
 from adapters.payments import protocol
+from tests.adapters.conftest import postings, self_exclude
 from tests.grpc.conftest import RunningServer, start_announcing, stop_process
 
 CURRENCY = "BTC"
@@ -197,29 +197,21 @@ def test_chargeback_after_confirmation_reverses_once(engine, adapter):
     assert _cash(engine, player) == "-0.6"
 
 
-def _postings(engine: RunningServer, key: str) -> dict[str, str]:
-    with engine.client() as admin:
-        reply = admin.get_transaction(idempotency_key=key)
-    return {p.account: p.amount for entry in reply.entries for p in entry.postings}
-
-
 def test_a_refused_deposit_is_held_in_suspense_and_returned_on_chargeback(engine, adapter):
     """A self-excluded player's confirmed deposit goes to suspense, not to the player, and a
     later chargeback returns it to the processor once."""
     player, txid = _player(), uuid.uuid4().hex
-    with engine.client() as admin:
-        admin.set_limits(idempotency_key=f"x-{player}", player_id=player, currency=CURRENCY,
-                         self_excluded_until=datetime.now(UTC) + timedelta(days=30))  # fmt: skip
+    self_exclude(engine, player, CURRENCY)
     refused = _post(adapter, _deposit(player, txid, "confirmed", "0.25"))
     assert (refused["outcome"], refused["deposit_status"]) == ("PLAYER_BLOCKED", "refused")
     assert _cash(engine, player) == "0"
     key = f"coinspaid:{txid}"
-    assert _postings(engine, f"{key}:suspense") == {
+    assert postings(engine, f"{key}:suspense") == {
         "psp:coinspaid:BTC": "-0.25", "suspense:BTC": "0.25",
     }  # fmt: skip
     back = _post(adapter, _deposit(player, txid, "chargeback", "0.25"))
     assert (back["outcome"], back["deposit_status"]) == ("OK", "reversed")
-    assert _postings(engine, f"{key}:reversal") == {
+    assert postings(engine, f"{key}:reversal") == {
         "suspense:BTC": "-0.25", "psp:coinspaid:BTC": "0.25",
     }  # fmt: skip
     again = _post(adapter, _deposit(player, txid, "cancelled", "0.25"))
