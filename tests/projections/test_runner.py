@@ -17,6 +17,8 @@ from projections.stores import PositionMoved, open_projection_store
 from tests.builders import EUR, bet, deposit
 from tests.projections.conftest import make_history
 
+KILL_WAIT_S = 30
+
 
 def _runner(ledger: Ledger, database_url: str, page_size: int = 100):
     store = open_projection_store(database_url)
@@ -84,7 +86,7 @@ def test_kill_9_at_any_moment_misses_nothing_and_doubles_nothing(database_url):
     """A runner killed with SIGKILL again and again, then resumed, ends exactly right."""
     make_history(database_url, players=60, rounds=8)
     command = [sys.executable, "-m", "ledger", "project", "--database-url", database_url,
-               "--page-size", "20"]  # fmt: skip
+               "--page-size", "5"]  # fmt: skip
     rng = random.Random(4)
     kills = 0
     with Ledger(database_url) as ledger:
@@ -94,10 +96,7 @@ def test_kill_9_at_any_moment_misses_nothing_and_doubles_nothing(database_url):
             process = subprocess.Popen(
                 command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
             )
-            time.sleep(rng.uniform(0.3, 1.2))
-            if process.poll() is None:
-                process.send_signal(signal.SIGKILL)
-                kills += 1
+            kills += _kill_after_progress(process, store, rng)
             process.wait(timeout=30)
             if store.position() == total:
                 break
@@ -106,3 +105,16 @@ def test_kill_9_at_any_moment_misses_nothing_and_doubles_nothing(database_url):
         report = audit(ledger.store.recorder, ledger.store.mapper, store)
         assert report.passed, [str(finding) for finding in report.findings]
         store.close()
+
+
+def _kill_after_progress(process: subprocess.Popen, store, rng: random.Random) -> bool:
+    """SIGKILLs the runner a random moment after it applied a page of this run, if it is
+    still running: a fixed sleep let a fast machine finish before any kill."""
+    start, deadline = store.position(), time.monotonic() + KILL_WAIT_S
+    while process.poll() is None and store.position() == start and time.monotonic() < deadline:
+        time.sleep(0.005)
+    time.sleep(rng.uniform(0, 0.05))
+    if process.poll() is not None:
+        return False
+    process.send_signal(signal.SIGKILL)
+    return True
