@@ -38,6 +38,7 @@ from ledger.demo import (
     Tally, open_ledger, simulate,
 )  # fmt: skip
 from ledger.logs import configure_logging
+from ledger.runtime import tune_garbage_collector
 from ledger.summary import PLAYER_ACCOUNT_KINDS, CurrencyTotals, LedgerSummary, summarize
 
 DEMO_DATABASE_URL = "sqlite:///ledger-demo.sqlite3"
@@ -293,6 +294,7 @@ def serve(
     telemetry = Telemetry(otel_exporter)
     with _store_errors(database_url):
         ledger = Ledger(database_url, rules=rules)
+    tune_garbage_collector()
 
     async def run() -> None:
         # The aio server must be built inside the running event loop.

@@ -39,6 +39,12 @@ group_commit_queue_length_max = 8 * 1000
 server_workers_default = 8
 shutdown_grace_s = 10
 
+# Garbage collector of long-running processes (ledger/runtime.py): allocations of tracked
+# objects between young collections, and young (then middle) collections between older ones.
+gc_young_threshold = 10_000
+gc_middle_threshold = 20
+gc_old_threshold = 100
+
 # Application shell.
 batch_size_max = 1000
 concurrency_retry_count_max = 10
@@ -58,4 +64,5 @@ assert bonus_multiplier_max_default <= bonus_multiplier_max
 assert len(str(amount_minor_max)) <= amount_digits_max
 assert concurrency_retry_count_max >= 2
 assert page_size_max <= batch_size_max
+assert gc_young_threshold > 0 and gc_middle_threshold > 0 and gc_old_threshold > 0
 assert batch_size_max <= group_commit_queue_length_max
