@@ -148,9 +148,11 @@ class Ledger:
         results = [attempt.apply(command) for command in commands]
         attempt.check_rejections_fresh()
         if attempt.to_save:
-            # Straight to the library's event store (mapper, recorder, one transaction):
-            # Application.save would re-check every event against a runtime Protocol first.
-            self.store.events.put(attempt.to_save)
+            # Straight to the library's recorder, in one transaction: Application.save would
+            # re-check every event against a runtime Protocol, and EventStore.put would build
+            # a recording per event that nothing here reads.
+            mapper = self.store.mapper
+            self.store.recorder.insert_events([mapper.to_stored_event(e) for e in attempt.to_save])
         for state in attempt.changed_states():
             self.cache.put(state)
         return results

@@ -6,8 +6,14 @@ event's bytes on the way: a fifth of the server's time under load (py-spy, see
 benchmarks/README.md). Four parallel arrays of plain types (uuid, bigint, text, bytea) go
 through psycopg's C dumpers instead, in binary format (`%b`): the text format escapes every
 element with a regular expression and makes the server parse it back, which cost as much
-again as everything else in the insert. Everything else is the library's: the table lock that
-keeps notification ids in commit order, the notify, the returned ids, the error mapping.
+again as everything else in the insert.
+
+Three smaller costs, each a few per cent of a batch's write (py-spy on
+benchmarks/engine_inprocess.py), are also gone: the lock and notify statements are composed
+to bytes once instead of on every insert, and the insert returns no notification ids,
+because the ledger never uses them (readers follow the notification log), so no row comes
+back to be built into a dict. Everything else is the library's: the table lock that keeps
+notification ids in commit order, the notify, the pipeline, the error mapping.
 """
 
 from collections.abc import Sequence
@@ -23,12 +29,17 @@ class ArrayInsertPostgresApplicationRecorder(PostgresApplicationRecorder):
         super().__init__(*args, **kwargs)
         self.insert_events_statement = SQL(
             "INSERT INTO {schema}.{table} (originator_id, originator_version, topic, state) "
-            "SELECT * FROM unnest(%b::uuid[], %b::bigint[], %b::text[], %b::bytea[]) "
-            "RETURNING notification_id"
+            "SELECT * FROM unnest(%b::uuid[], %b::bigint[], %b::text[], %b::bytea[])"
         ).format(
             schema=Identifier(self.datastore.schema),
             table=Identifier(self.events_table_name),
-        )
+        ).as_bytes(None)  # fmt: skip
+        self.lock_table_statements = [s.as_bytes(None) for s in self.lock_table_statements]
+        self.notify_statement = SQL("NOTIFY {0}").format(Identifier(self.channel_name))
+        self.notify_statement = self.notify_statement.as_bytes(None)
+
+    def _notify_channel(self, curs) -> None:
+        curs.execute(self.notify_statement)
 
     def _insert_stored_events(self, curs, stored_events: Sequence[StoredEvent], **_: Any) -> None:
         self._lock_table(curs)
@@ -42,3 +53,7 @@ class ArrayInsertPostgresApplicationRecorder(PostgresApplicationRecorder):
                 [event.state for event in stored_events],
             ),
         )
+
+    def _fetch_ids_after_insert_events(self, curs, stored_events, **_: Any) -> None:
+        """The insert returns no ids: nothing in the ledger reads them."""
+        assert curs.statusmessage == f"INSERT 0 {len(stored_events)}", curs.statusmessage
