@@ -144,8 +144,8 @@ class Ledger:
 
     def _attempt(self, commands: Sequence[Command]) -> list[CommandResult]:
         attempt = BatchAttempt(self.loader, self.cache, self.rules, self.clock(), self.new_id)
-        attempt.prefetch_records(commands)
-        results = [attempt.apply(command) for command in commands]
+        record_ids = attempt.prefetch_records(commands)
+        results = [attempt.apply(c, record_id) for c, record_id in zip(commands, record_ids)]
         attempt.check_rejections_fresh()
         if attempt.to_save:
             # Straight to the library's recorder, in one transaction: Application.save would

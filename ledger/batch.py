@@ -53,18 +53,21 @@ class BatchAttempt:
         self.rejected: set[UUID] = set()
         self.to_save: list[StoredEventBase] = []
 
-    def prefetch_records(self, commands: Sequence[Command]) -> None:
-        """Reads every idempotency record the batch needs in one round trip."""
-        wanted = list({command_record_id(c) for c in commands} - self.records.keys())
+    def prefetch_records(self, commands: Sequence[Command]) -> list[UUID]:
+        """Reads every idempotency record the batch needs in one round trip; returns each
+        command's record id, for `apply` (deriving it is a SHA-1, so it is done once)."""
+        record_ids = [command_record_id(c) for c in commands]
+        wanted = list(set(record_ids) - self.records.keys())
         found = self.loader.key_records(wanted)
         for record_id in wanted:
             self.records[record_id] = found.get(record_id)
+        return record_ids
 
-    def apply(self, command: Command) -> CommandResult:
+    def apply(self, command: Command, record_id: UUID) -> CommandResult:
+        """Decides one command whose idempotency record id is record_id."""
         if isinstance(command, ITEM_COMMANDS):
-            return self._apply_to_item(command)
+            return self._apply_to_item(command, record_id)
         wallet = wallet_id(command.player_id, command.currency)
-        record_id = command_record_id(command)
         state = self._wallet(wallet)
         record = self._record(record_id)
         if record is not None:
@@ -84,10 +87,11 @@ class BatchAttempt:
         after = _balances(self.wallets[wallet])
         return self._recorded(command, record_id, decision.outcome, journal_id, span, after)
 
-    def _apply_to_item(self, command: HoldInSuspense | ReturnSuspense) -> CommandResult:
+    def _apply_to_item(
+        self, command: HoldInSuspense | ReturnSuspense, record_id: UUID
+    ) -> CommandResult:
         """A command on a suspense item's own stream; it touches no player wallet."""
         (item_id,) = command_stream_ids(command)
-        record_id = command_record_id(command)
         item = self._item(item_id)
         record = self._record(record_id)
         if record is not None:

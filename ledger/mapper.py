@@ -32,6 +32,7 @@ class EventSchemas:
         self.versions: dict[str, int] = {tag: 1 for tag in self.by_tag}
         self.upcasters: dict[tuple[str, int], Upcaster] = {}
         self.decoder = msgspec.json.Decoder(AnyEvent)
+        self._topics: dict[type, str] = {}
 
     def register_upcaster(self, tag: str, from_version: int, upcaster: Upcaster) -> None:
         """Declares that `tag` is now at `from_version + 1`, reached from the previous shape."""
@@ -39,11 +40,15 @@ class EventSchemas:
         assert self.versions[tag] == from_version, (tag, from_version)
         self.upcasters[(tag, from_version)] = upcaster
         self.versions[tag] = from_version + 1
+        self._topics.clear()
 
     def topic(self, event: StoredEventBase) -> str:
-        tag = event_tag(type(event))
-        version = self.versions[tag]
-        return tag if version == 1 else f"{tag}@v{version}"
+        topic = self._topics.get(type(event))
+        if topic is None:  # versions only change while schemas are registered, at startup
+            tag = event_tag(type(event))
+            version = self.versions[tag]
+            topic = self._topics[type(event)] = tag if version == 1 else f"{tag}@v{version}"
+        return topic
 
     def decode(self, topic: str, plaintext: bytes) -> StoredEventBase:
         tag, _, version_text = topic.partition("@v")

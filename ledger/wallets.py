@@ -53,8 +53,9 @@ def command_stream_ids(command: Command) -> tuple[UUID, ...]:
     return (wallet,)
 
 
-@lru_cache(maxsize=limits.id_cache_size_max)
 def key_record_id(scope: str, key: str) -> UUID:
+    """The stream of the idempotency record of (scope, key). Not memoised like the wallet
+    ids: nearly every key is new, so a cache would only hold garbage for the collector."""
     return uuid5(LEDGER_NAMESPACE, f"key\x1f{scope}\x1f{key}")
 
 

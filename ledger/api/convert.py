@@ -179,17 +179,26 @@ def balances_message(balances: Balances, currency: Currency) -> pb.Balances:
     )
 
 
+_OUTCOME_VALUES = {outcome: pb.Outcome.Value(f"OUTCOME_{outcome.value}") for outcome in Outcome}
+
+
 def outcome_value(outcome: Outcome) -> int:
-    return pb.Outcome.Value(f"OUTCOME_{outcome.value}")
+    return _OUTCOME_VALUES[outcome]
 
 
 def command_response(result: CommandResult, currency: Currency) -> pb.CommandResponse:
+    balances = balances_message(result.balances, currency)
+    # Outside replays the balances after the command are the current ones: formatted once.
+    after = (
+        balances if result.balances_after == result.balances
+        else balances_message(result.balances_after, currency)
+    )  # fmt: skip
     return pb.CommandResponse(
-        outcome=outcome_value(result.outcome),
-        original_outcome=outcome_value(result.original_outcome),
+        outcome=_OUTCOME_VALUES[result.outcome],
+        original_outcome=_OUTCOME_VALUES[result.original_outcome],
         journal_id=str(result.journal_id) if result.journal_id else "",
-        balances=balances_message(result.balances, currency),
-        balances_after=balances_message(result.balances_after, currency),
+        balances=balances,
+        balances_after=after,
         wallet_version=result.wallet_version,
     )
 
