@@ -16,6 +16,7 @@ import psycopg
 
 from ledger.application import Ledger
 from ledger.core import commands as c
+from ledger.runtime import tune_garbage_collector
 
 BATCH_ROUNDS = 500  # bet + win pairs per batch: 1,000 commands, the engine's batch limit
 
@@ -68,6 +69,7 @@ def main() -> None:
     parser.add_argument("--profile", action="store_true")
     args = parser.parse_args()
     assert 0 < args.batches <= 500 and 0 < args.players <= 1_000_000
+    tune_garbage_collector()  # as `ledger serve` does: this measures the server's engine
     name = f"bench_engine_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(args.pg_admin, autocommit=True) as admin:
         admin.execute(f'CREATE DATABASE "{name}"')
