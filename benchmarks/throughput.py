@@ -2,6 +2,7 @@
 
     python benchmarks/throughput.py                 # full: 16/64/256 clients, 10 s per cell
     python benchmarks/throughput.py --smoke         # a few seconds, tiny load (CI)
+    python benchmarks/throughput.py --cells batch --clients 64 --processes 2   # one cell
 
 Everything runs on this machine: PostgreSQL, the server (a separate process started here)
 and the load generator (asyncio gRPC clients). Cells: unary calls and SubmitBatch (50
@@ -30,6 +31,7 @@ import psycopg
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from cpu import CpuMeter  # noqa: E402
 from load import BATCH_SIZE, Tally, Traffic, now_s, percentile_ms  # noqa: E402
 
 from ledger.api.auth import token_sha256  # noqa: E402
@@ -47,6 +49,7 @@ CHANNELS_MAX = 8
 PAYLOAD = "x" * 200
 OVERLOAD_BACKOFF_S = 0.05
 PROCESSES_MAX = 4
+CELLS = ("raw", "unary", "batch", "hot", "health", "off")
 
 
 def fresh_database(admin_url: str, name: str) -> str:
@@ -152,11 +155,12 @@ async def _cell(servers: list[Server], mode: str, clients: int, duration_s: floa
         stub = pb_grpc.LedgerServiceStub(channels[part][n % len(channels[part])])
         tasks.append(_client(stub, servers[part], traffic, mode, deadline, tally))
     started = now_s()
-    await asyncio.gather(*tasks)
+    with CpuMeter([server.process.pid for server in servers]) as cpu:
+        await asyncio.gather(*tasks)
     elapsed = now_s() - started
     for channel in (c for per_server in channels for c in per_server):
         await channel.close()
-    return _row(mode + (" (hot wallet)" if hot else ""), clients, tally, elapsed), tally
+    return _row(mode + (" (hot wallet)" if hot else ""), clients, tally, elapsed, cpu), tally
 
 
 GRPC_FLOOR_MODE = "gRPC no-op (health Check)"
@@ -176,14 +180,15 @@ async def _health_cell(servers: list[Server], clients: int, duration_s: float):
             tally.commands += 1
 
     started = now_s()
-    await asyncio.gather(*(client(stubs[n % len(stubs)]) for n in range(clients)))
+    with CpuMeter([server.process.pid for server in servers]) as cpu:
+        await asyncio.gather(*(client(stubs[n % len(stubs)]) for n in range(clients)))
     elapsed = now_s() - started
     for channel in (c for per_server in channels for c in per_server):
         await channel.close()
-    return _row(GRPC_FLOOR_MODE, clients, tally, elapsed)
+    return _row(GRPC_FLOOR_MODE, clients, tally, elapsed, cpu)
 
 
-def _row(mode: str, clients: int, tally: Tally, elapsed_s: float) -> dict:
+def _row(mode: str, clients: int, tally: Tally, elapsed_s: float, cpu: CpuMeter) -> dict:
     return {
         "mode": mode, "clients": clients, "commands": tally.commands,
         "commands_per_s": round(tally.commands / elapsed_s),
@@ -191,6 +196,7 @@ def _row(mode: str, clients: int, tally: Tally, elapsed_s: float) -> dict:
         "p99_ms": percentile_ms(tally.latencies_s, 99),
         "p999_ms": percentile_ms(tally.latencies_s, 99.9),
         "outcomes": tally.outcomes,
+        "cpu_us_per_command": cpu.per_command_us(tally.commands),
     }  # fmt: skip
 
 
@@ -215,11 +221,12 @@ def raw_postgres(url: str, clients: int, duration_s: float) -> dict:
 
     started = now_s()
     threads = [threading.Thread(target=work) for _ in range(clients)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return _row("raw PostgreSQL insert+commit", clients, tally, now_s() - started)
+    with CpuMeter([]) as cpu:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    return _row("raw PostgreSQL insert+commit", clients, tally, now_s() - started, cpu)
 
 
 def check_books(database_url: str, tallies: list[Tally]) -> dict:
@@ -256,13 +263,14 @@ def _run_server_cells(url: str, workdir: Path, args, modes, options=()) -> tuple
                 rows.append(row)
                 tallies.append(tally)
                 print(json.dumps(row), flush=True)
-        if "--no-group-commit" not in options:
+        if "--no-group-commit" not in options and "hot" in args.cells:
             row, tally = asyncio.run(
                 _cell(servers, "unary", args.hot_clients, args.duration, args, True)
             )
             rows.append(row)
             tallies.append(tally)
             print(json.dumps(row), flush=True)
+        if "--no-group-commit" not in options and "health" in args.cells:
             for clients in args.clients:
                 rows.append(asyncio.run(_health_cell(servers, clients, args.duration)))
                 print(json.dumps(rows[-1]), flush=True)
@@ -297,16 +305,18 @@ def with_ratios(rows: list[dict]) -> list[dict]:
 def markdown(rows: list[dict], context: dict) -> str:
     lines = [
         "| mode | clients | commands/s | p50 ms | p99 ms | p99.9 ms | × raw PG (a) "
-        "| × group commit off (b) | × gRPC no-op (c) |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| × group commit off (b) | × gRPC no-op (c) | CPU µs/command: server / load / PG |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for r in rows:
         a, b, c = (
             f"{r[k]:.2f}" if r.get(k) else "–"
             for k in ("ratio_to_raw_postgres", "ratio_to_group_commit_off", "ratio_to_grpc_noop")
         )
+        cpu = r.get("cpu_us_per_command")
+        cpu_text = " / ".join(str(cpu[k]) for k in ("server", "load", "postgres")) if cpu else "–"
         lines.append(f"| {r['mode']} | {r['clients']} | {r['commands_per_s']:,} | {r['p50_ms']} "
-                     f"| {r['p99_ms']} | {r['p999_ms']} | {a} | {b} | {c} |")  # fmt: skip
+                     f"| {r['p99_ms']} | {r['p999_ms']} | {a} | {b} | {c} | {cpu_text} |")  # fmt: skip
     return (f"# Throughput\n\n{context['measured_at']}, {context['duration_s']} s per cell, "
             f"{context['players']:,} players, {context['processes']} server process(es), PostgreSQL, "
             "everything on one 2-core machine.\n\n"
@@ -354,9 +364,15 @@ def main() -> None:
         choices=range(1, PROCESSES_MAX + 1),
         help="server processes on the one database, each owning the players crc32 routes to it",
     )
+    parser.add_argument(
+        "--cells", type=lambda s: s.split(","), default=list(CELLS),
+        help=f"comma-separated subset of {','.join(CELLS)}; results are saved only for all",
+    )  # fmt: skip
     parser.add_argument("--smoke", action="store_true", help="seconds, tiny load; not saved")
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/ledger-bench"))
     args = parser.parse_args()
+    if not set(args.cells) <= set(CELLS):
+        parser.error(f"--cells: choose from {','.join(CELLS)}")
     if args.smoke:
         args.clients, args.hot_clients, args.duration, args.players = [4], 4, 1.0, 200
     args.workdir.mkdir(parents=True, exist_ok=True)
@@ -366,22 +382,25 @@ def main() -> None:
     on_url = fresh_database(args.pg_admin, f"bench_tp_on_{run_id}")
     off_url = fresh_database(args.pg_admin, f"bench_tp_off_{run_id}")
     raw_url = fresh_database(args.pg_admin, f"bench_tp_raw_{run_id}")
-    rows = [raw_postgres(raw_url, clients, args.duration) for clients in args.clients]
+    rows = [raw_postgres(raw_url, n, args.duration) for n in args.clients if "raw" in args.cells]
     for row in rows:
         print(json.dumps(row), flush=True)
-    on_rows, on_tallies = _run_server_cells(on_url, args.workdir, args, ("unary", "batch"))
-    off_rows, off_tallies = _run_server_cells(
-        off_url, args.workdir, args, ("unary",), ("--no-group-commit",)
-    )
-    for row in off_rows:
-        row["mode"] = "unary, group commit off"
-    books = {"group commit on": check_books(on_url, on_tallies),
-             "group commit off": check_books(off_url, off_tallies)}  # fmt: skip
+    on_modes = tuple(mode for mode in ("unary", "batch") if mode in args.cells)
+    on_rows, on_tallies = _run_server_cells(on_url, args.workdir, args, on_modes)
+    books = {"group commit on": check_books(on_url, on_tallies)}
+    off_rows = []
+    if "off" in args.cells:
+        off_rows, off_tallies = _run_server_cells(
+            off_url, args.workdir, args, ("unary",), ("--no-group-commit",)
+        )
+        for row in off_rows:
+            row["mode"] = "unary, group commit off"
+        books["group commit off"] = check_books(off_url, off_tallies)
     rows = with_ratios(rows + on_rows + off_rows)
     context = {"measured_at": datetime.now(UTC).strftime("%Y-%m-%d"), "duration_s": args.duration,
                "players": args.players, "processes": args.processes, "books": books}  # fmt: skip
     print(json.dumps({"books": books}))
-    if not args.smoke:
+    if not args.smoke and set(args.cells) == set(CELLS):
         RESULTS.mkdir(exist_ok=True)
         name = "throughput" if args.processes == 1 else f"throughput-{args.processes}-processes"
         (RESULTS / f"{name}.json").write_text(
@@ -389,6 +408,7 @@ def main() -> None:
         )
         (RESULTS / f"{name}.md").write_text(markdown(rows, context))
         chart(rows, RESULTS / f"{name}.png")
+    if not args.smoke:
         print(markdown(rows, context))
     for url in (on_url, off_url, raw_url):
         with psycopg.connect(args.pg_admin, autocommit=True) as admin:

@@ -30,9 +30,13 @@ def test_throughput_benchmark_smoke():
          "--processes", "2", "--workdir", "/tmp/ledger-bench-smoke"],
         capture_output=True, text=True, timeout=300, check=True,
     )  # fmt: skip
-    books = json.loads(run.stdout.strip().splitlines()[-1])["books"]
+    lines = [json.loads(line) for line in run.stdout.strip().splitlines()]
+    books = lines[-1]["books"]
     assert books["group commit on"]["audit"] == "passed"
     assert books["group commit off"]["audit"] == "passed"
+    for row in lines[:-1]:  # each cell says what a command cost the server, load and database
+        cpu = row["cpu_us_per_command"]
+        assert cpu["load"] > 0 and (cpu["server"] > 0) != row["mode"].startswith("raw"), row
 
 
 @pytest.mark.postgres
