@@ -57,7 +57,7 @@ class LedgerServicer(pb_grpc.LedgerServiceServicer):
 
     async def _handle(self, method: str, context, work: Work):
         metadata = context.invocation_metadata()
-        async with self.telemetry.call(method, metadata) as record:
+        with self.telemetry.call(method, metadata) as record:
             try:
                 principal = self.authenticator.authenticate(_authorization(metadata))
                 return await work(principal, record)

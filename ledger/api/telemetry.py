@@ -11,7 +11,7 @@ tenth of the event loop's time per unary call. The log line is written either wa
 import contextlib
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import Iterator
 
 import structlog
 from opentelemetry.metrics import NoOpMeterProvider
@@ -20,7 +20,7 @@ from opentelemetry.sdk.metrics.export import ConsoleMetricExporter, PeriodicExpo
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter
-from opentelemetry.trace import NoOpTracerProvider
+from opentelemetry.trace import INVALID_SPAN, NoOpTracerProvider
 
 from ledger.core.errors import InvalidArgument
 
@@ -56,6 +56,8 @@ class Telemetry:
             ))  # fmt: skip
         resource = Resource.create({"service.name": service_name})
         self.tracer_provider = _tracer_provider(resource, processors)
+        # No processor, no reader of spans: not even the no-op tracer's context switching.
+        self.tracing = bool(processors)
         self.meter_provider = (
             MeterProvider(resource=resource, metric_readers=readers) if readers
             else NoOpMeterProvider()
@@ -82,15 +84,17 @@ class Telemetry:
     def record_lag(self, lag: int) -> None:
         self.projection_lag.set(lag)
 
-    @contextlib.asynccontextmanager
-    async def call(self, method: str, metadata) -> AsyncIterator[CallRecord]:
+    @contextlib.contextmanager
+    def call(self, method: str, metadata) -> Iterator[CallRecord]:
         """Spans, times and logs one call; the handler fills in outcome and status."""
         record = CallRecord(method, _request_id(metadata))
         started = time.perf_counter()
-        with (
-            structlog.contextvars.bound_contextvars(request_id=record.request_id),
-            self.tracer.start_as_current_span(f"ledger.v1.LedgerService/{method}") as span,
-        ):
+        span_scope = (
+            self.tracer.start_as_current_span(f"ledger.v1.LedgerService/{method}")
+            if self.tracing else contextlib.nullcontext(INVALID_SPAN)
+        )  # fmt: skip
+        request_context = structlog.contextvars.bound_contextvars(request_id=record.request_id)
+        with request_context, span_scope as span:
             try:
                 yield record
             finally:

@@ -22,7 +22,7 @@ def test_each_call_leaves_one_canonical_line_and_one_span():
     telemetry, spans = _traced()
 
     async def call():
-        async with telemetry.call("Bet", [("x-request-id", "req-42")]) as record:
+        with telemetry.call("Bet", [("x-request-id", "req-42")]) as record:
             record.outcome = "INSUFFICIENT_FUNDS"
         return record
 
@@ -42,7 +42,7 @@ def test_failed_calls_are_logged_with_their_status_and_no_outcome():
     telemetry, _ = _traced()
 
     async def call():
-        async with telemetry.call("Deposit", []) as record:
+        with telemetry.call("Deposit", []) as record:
             record.status = "INVALID_ARGUMENT"
         return record
 
@@ -82,7 +82,7 @@ def test_without_an_exporter_spans_are_not_recorded_but_the_line_is_logged():
     telemetry = Telemetry("none")
 
     async def call():
-        async with telemetry.call("Win", []) as record:
+        with telemetry.call("Win", []) as record:
             record.outcome = "OK"
 
     with capture_logs() as logs:
