@@ -8,7 +8,8 @@ Everything runs on this machine: PostgreSQL, the server (a separate process star
 and the load generator (asyncio gRPC clients). Cells: unary calls and SubmitBatch (50
 commands per call) at each concurrency with group commit on; the same server with group
 commit off (baseline b); raw PostgreSQL single-row INSERT + COMMIT per operation through
-psycopg at the same concurrency (baseline a, capped by the server's max_connections); the
+psycopg at the same concurrency (baseline a, capped by the server's max_connections;
+measured first and again last, ratios use the mean, so drift of a shared machine shows); the
 standard gRPC health Check against the same server at the same concurrency (baseline c: what
 a call costs this machine's Python gRPC server and clients before any ledger work); and one
 hot wallet taking 64 clients. Afterwards every wallet the load touched must equal the last
@@ -50,6 +51,8 @@ PAYLOAD = "x" * 200
 OVERLOAD_BACKOFF_S = 0.05
 PROCESSES_MAX = 4
 CELLS = ("raw", "unary", "batch", "hot", "health", "off")
+RAW_MODE = "raw PostgreSQL insert+commit"
+RAW_AGAIN_MODE = "raw PostgreSQL insert+commit, again at the end"
 
 
 def fresh_database(admin_url: str, name: str) -> str:
@@ -200,7 +203,7 @@ def _row(mode: str, clients: int, tally: Tally, elapsed_s: float, cpu: CpuMeter)
     }  # fmt: skip
 
 
-def raw_postgres(url: str, clients: int, duration_s: float) -> dict:
+def raw_postgres(url: str, clients: int, duration_s: float, mode: str = RAW_MODE) -> dict:
     """Baseline a: one ~200-byte INSERT and COMMIT per operation, one connection per client."""
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("CREATE TABLE IF NOT EXISTS raw_ops (id bigserial PRIMARY KEY, payload text)")
@@ -226,7 +229,7 @@ def raw_postgres(url: str, clients: int, duration_s: float) -> dict:
             thread.start()
         for thread in threads:
             thread.join()
-    return _row("raw PostgreSQL insert+commit", clients, tally, now_s() - started, cpu)
+    return _row(mode, clients, tally, now_s() - started, cpu)
 
 
 def check_books(database_url: str, tallies: list[Tally]) -> dict:
@@ -282,8 +285,13 @@ def _run_server_cells(url: str, workdir: Path, args, modes, options=()) -> tuple
 
 def with_ratios(rows: list[dict]) -> list[dict]:
     """Adds each cell's ratio to baselines a (raw PostgreSQL), b (group commit off) and c
-    (gRPC no-op calls)."""
-    raw = {r["clients"]: r for r in rows if r["mode"].startswith("raw")}
+    (gRPC no-op calls). Baseline a is measured first and last, and its mean is the base: on a
+    shared machine the speed drifts during a run, and the two raw rows show by how much."""
+    raw_runs: dict[int, list[int]] = {}
+    for r in rows:
+        if r["mode"].startswith("raw"):
+            raw_runs.setdefault(r["clients"], []).append(r["commands_per_s"])
+    raw = {n: {"commands_per_s": sum(runs) / len(runs)} for n, runs in raw_runs.items()}
     off = {r["clients"]: r for r in rows if r["mode"] == "unary, group commit off"}
     floor = {r["clients"]: r for r in rows if r["mode"] == GRPC_FLOOR_MODE}
     for row in rows:
@@ -396,7 +404,11 @@ def main() -> None:
         for row in off_rows:
             row["mode"] = "unary, group commit off"
         books["group commit off"] = check_books(off_url, off_tallies)
-    rows = with_ratios(rows + on_rows + off_rows)
+    again = [raw_postgres(raw_url, n, args.duration, RAW_AGAIN_MODE)
+             for n in args.clients if "raw" in args.cells]  # fmt: skip
+    for row in again:
+        print(json.dumps(row), flush=True)
+    rows = with_ratios(rows + on_rows + off_rows + again)
     context = {"measured_at": datetime.now(UTC).strftime("%Y-%m-%d"), "duration_s": args.duration,
                "players": args.players, "processes": args.processes, "books": books}  # fmt: skip
     print(json.dumps({"books": books}))
