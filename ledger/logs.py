@@ -41,4 +41,4 @@ def configure_logging(level: str = "info") -> None:
 
 def _text(event_dict: dict, **_: object) -> str:
     """For a standard error without a byte buffer (some test runners replace it)."""
-    return _encoder.encode(event_dict).decode()
+    return _render(event_dict).decode()

@@ -35,8 +35,9 @@ class ArrayInsertPostgresApplicationRecorder(PostgresApplicationRecorder):
             table=Identifier(self.events_table_name),
         ).as_bytes(None)  # fmt: skip
         self.lock_table_statements = [s.as_bytes(None) for s in self.lock_table_statements]
-        self.notify_statement = SQL("NOTIFY {0}").format(Identifier(self.channel_name))
-        self.notify_statement = self.notify_statement.as_bytes(None)
+        self.notify_statement = (
+            SQL("NOTIFY {0}").format(Identifier(self.channel_name)).as_bytes(None)
+        )
 
     def _notify_channel(self, curs) -> None:
         curs.execute(self.notify_statement)

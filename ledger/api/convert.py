@@ -194,8 +194,8 @@ def command_response(result: CommandResult, currency: Currency) -> pb.CommandRes
         else balances_message(result.balances_after, currency)
     )  # fmt: skip
     return pb.CommandResponse(
-        outcome=_OUTCOME_VALUES[result.outcome],
-        original_outcome=_OUTCOME_VALUES[result.original_outcome],
+        outcome=outcome_value(result.outcome),
+        original_outcome=outcome_value(result.original_outcome),
         journal_id=str(result.journal_id) if result.journal_id else "",
         balances=balances,
         balances_after=after,
