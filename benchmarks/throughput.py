@@ -2,14 +2,16 @@
 
     python benchmarks/throughput.py                 # full: 16/64/256 clients, 10 s per cell
     python benchmarks/throughput.py --smoke         # a few seconds, tiny load (CI)
+    python benchmarks/throughput.py --store sqlite  # the embedded store instead of PostgreSQL
     python benchmarks/throughput.py --cells batch --clients 64 --processes 2   # one cell
 
-Everything runs on this machine: PostgreSQL, the server (a separate process started here)
+Everything runs on this machine: the store, the server (a separate process started here)
 and the load generator (asyncio gRPC clients). Cells: unary calls and SubmitBatch (50
 commands per call) at each concurrency with group commit on; the same server with group
-commit off (baseline b); raw PostgreSQL single-row INSERT + COMMIT per operation through
-psycopg at the same concurrency (baseline a, capped by the server's max_connections;
-measured first and again last, ratios use the mean, so drift of a shared machine shows); the
+commit off (baseline b); raw single-row INSERT + COMMIT per operation on the same store
+(PostgreSQL through psycopg, or SQLite) at the same concurrency (baseline a, capped by
+PostgreSQL's max_connections; measured first and again last, ratios use the mean, so drift of
+a shared machine shows); the
 standard gRPC health Check against the same server at the same concurrency (baseline c: what
 a call costs this machine's Python gRPC server and clients before any ledger work); and one
 hot wallet taking 64 clients. Afterwards every wallet the load touched must equal the last
@@ -24,16 +26,17 @@ import subprocess
 import sys
 import threading
 import uuid
+from contextlib import closing
 from datetime import UTC, datetime
 from pathlib import Path
 
 import grpc
-import psycopg
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from cpu import CpuMeter  # noqa: E402
 from load import BATCH_SIZE, Tally, Traffic, now_s, percentile_ms  # noqa: E402
+from stores import STORES, BenchStore  # noqa: E402
 
 from ledger.api.auth import token_sha256  # noqa: E402
 from ledger.api.convert import METHOD_BY_ONEOF  # noqa: E402
@@ -51,15 +54,7 @@ PAYLOAD = "x" * 200
 OVERLOAD_BACKOFF_S = 0.05
 PROCESSES_MAX = 4
 CELLS = ("raw", "unary", "batch", "hot", "health", "off")
-RAW_MODE = "raw PostgreSQL insert+commit"
-RAW_AGAIN_MODE = "raw PostgreSQL insert+commit, again at the end"
-
-
-def fresh_database(admin_url: str, name: str) -> str:
-    with psycopg.connect(admin_url, autocommit=True) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.execute(f'CREATE DATABASE "{name}"')
-    return admin_url.rsplit("/", 1)[0] + f"/{name}"
+RAW_AGAIN = ", again at the end"
 
 
 class Server:
@@ -203,19 +198,18 @@ def _row(mode: str, clients: int, tally: Tally, elapsed_s: float, cpu: CpuMeter)
     }  # fmt: skip
 
 
-def raw_postgres(url: str, clients: int, duration_s: float, mode: str = RAW_MODE) -> dict:
+def raw_store(store: BenchStore, url: str, clients: int, duration_s: float, suffix="") -> dict:
     """Baseline a: one ~200-byte INSERT and COMMIT per operation, one connection per client."""
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute("CREATE TABLE IF NOT EXISTS raw_ops (id bigserial PRIMARY KEY, payload text)")
+    store.create_raw_table(url)
     clients = min(clients, RAW_CONNECTIONS_MAX)
     tally, lock, deadline = Tally(), threading.Lock(), now_s() + duration_s
 
     def work() -> None:
         latencies = []
-        with psycopg.connect(url) as conn:
+        with closing(store.connect(url)) as conn:
             while now_s() < deadline:
                 started = now_s()
-                conn.execute("INSERT INTO raw_ops (payload) VALUES (%s)", (PAYLOAD,))
+                conn.execute(store.insert_sql, (PAYLOAD,))
                 conn.commit()
                 latencies.append(now_s() - started)
         with lock:
@@ -229,7 +223,7 @@ def raw_postgres(url: str, clients: int, duration_s: float, mode: str = RAW_MODE
             thread.start()
         for thread in threads:
             thread.join()
-    return _row(mode, clients, tally, now_s() - started, cpu)
+    return _row(f"raw {store.name} insert+commit{suffix}", clients, tally, now_s() - started, cpu)
 
 
 def check_books(database_url: str, tallies: list[Tally]) -> dict:
@@ -316,7 +310,7 @@ def with_ratios(rows: list[dict]) -> list[dict]:
 
 def markdown(rows: list[dict], context: dict) -> str:
     lines = [
-        "| mode | clients | commands/s | p50 ms | p99 ms | p99.9 ms | × raw PG (a) "
+        "| mode | clients | commands/s | p50 ms | p99 ms | p99.9 ms | × raw store (a) "
         "| × group commit off (b) | × gRPC no-op (c) | CPU µs/command: server / load / PG |",
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
@@ -330,7 +324,8 @@ def markdown(rows: list[dict], context: dict) -> str:
         lines.append(f"| {r['mode']} | {r['clients']} | {r['commands_per_s']:,} | {r['p50_ms']} "
                      f"| {r['p99_ms']} | {r['p999_ms']} | {a} | {b} | {c} | {cpu_text} |")  # fmt: skip
     return (f"# Throughput\n\n{context['measured_at']}, {context['duration_s']} s per cell, "
-            f"{context['players']:,} players, {context['processes']} server process(es), PostgreSQL, "
+            f"{context['players']:,} players, {context['processes']} server process(es), "
+            f"{context['store']}, "
             "everything on one 2-core machine.\n\n"
             + "\n".join(lines) + f"\n\nBooks checked afterwards: {context['books']}\n")  # fmt: skip
 
@@ -359,6 +354,7 @@ def chart(rows: list[dict], path: Path) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--store", choices=STORES, default="postgresql")
     parser.add_argument("--pg-admin", default="postgresql://postgres@127.0.0.1:5432/postgres")
     parser.add_argument(
         "--clients", type=lambda s: [int(x) for x in s.split(",")], default=[16, 64, 256]
@@ -391,10 +387,11 @@ def main() -> None:
     # The load generator's own collector pauses would count as the server's latency.
     tune_garbage_collector()
     run_id = uuid.uuid4().hex[:6]
-    on_url = fresh_database(args.pg_admin, f"bench_tp_on_{run_id}")
-    off_url = fresh_database(args.pg_admin, f"bench_tp_off_{run_id}")
-    raw_url = fresh_database(args.pg_admin, f"bench_tp_raw_{run_id}")
-    rows = [raw_postgres(raw_url, n, args.duration) for n in args.clients if "raw" in args.cells]
+    store = BenchStore(args.store, args.pg_admin, args.workdir)
+    on_url, off_url, raw_url = (store.fresh(f"bench_tp_{part}_{run_id}")
+                                for part in ("on", "off", "raw"))  # fmt: skip
+    rows = [raw_store(store, raw_url, n, args.duration)
+            for n in args.clients if "raw" in args.cells]  # fmt: skip
     for row in rows:
         print(json.dumps(row), flush=True)
     on_modes = tuple(mode for mode in ("unary", "batch") if mode in args.cells)
@@ -411,17 +408,20 @@ def main() -> None:
         for row in off_rows:
             row["mode"] = "unary, group commit off"
         books["group commit off"] = check_books(off_url, off_tallies)
-    again = [raw_postgres(raw_url, n, args.duration, RAW_AGAIN_MODE)
+    again = [raw_store(store, raw_url, n, args.duration, RAW_AGAIN)
              for n in args.clients if "raw" in args.cells]  # fmt: skip
     for row in again:
         print(json.dumps(row), flush=True)
     rows = with_ratios(rows + on_rows + off_rows + again)
     context = {"measured_at": datetime.now(UTC).strftime("%Y-%m-%d"), "duration_s": args.duration,
-               "players": args.players, "processes": args.processes, "books": books}  # fmt: skip
+               "players": args.players, "processes": args.processes, "store": store.name,
+               "books": books}  # fmt: skip
     print(json.dumps({"books": books}))
     if not args.smoke and set(args.cells) == set(CELLS):
         RESULTS.mkdir(exist_ok=True)
-        name = "throughput" if args.processes == 1 else f"throughput-{args.processes}-processes"
+        name = "throughput" + ("-sqlite" if args.store == "sqlite" else "") + (
+            f"-{args.processes}-processes" if args.processes > 1 else ""
+        )
         (RESULTS / f"{name}.json").write_text(
             json.dumps({"context": context, "rows": rows}, indent=2) + "\n"
         )
@@ -430,8 +430,7 @@ def main() -> None:
     if not args.smoke:
         print(markdown(rows, context))
     for url in (on_url, off_url, raw_url):
-        with psycopg.connect(args.pg_admin, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)')
+        store.drop(url)
 
 
 if __name__ == "__main__":

@@ -39,6 +39,25 @@ def test_throughput_benchmark_smoke():
         assert cpu["load"] > 0 and (cpu["server"] > 0) != row["mode"].startswith("raw"), row
 
 
+def test_throughput_benchmark_smoke_on_sqlite(tmp_path):
+    """On the embedded store the harness measures raw SQLite as baseline a, checks the books,
+    and leaves no database file behind."""
+    run = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "throughput.py"), "--smoke",
+         "--store", "sqlite", "--workdir", str(tmp_path)],
+        capture_output=True, text=True, timeout=300, check=True,
+    )  # fmt: skip
+    lines = [json.loads(line) for line in run.stdout.strip().splitlines()]
+    assert lines[-1]["books"]["group commit on"]["audit"] == "passed"
+    assert lines[-1]["books"]["group commit off"]["audit"] == "passed"
+    raw = [row for row in lines[:-1] if row["mode"].startswith("raw")]
+    assert [row["mode"] for row in raw] == [
+        "raw SQLite insert+commit", "raw SQLite insert+commit, again at the end"
+    ]
+    assert all(row["commands_per_s"] > 0 for row in raw)
+    assert not list(tmp_path.glob("*.sqlite3*"))
+
+
 @pytest.mark.postgres
 def test_engine_inprocess_benchmark_smoke(pg_database):
     """The in-process engine benchmark seeds, runs one batch, reports and drops its database."""

@@ -1,0 +1,63 @@
+"""The databases of a throughput run, on PostgreSQL (the default) or SQLite: created fresh,
+dropped afterwards, and the plain connections of the raw-store baseline (a)."""
+
+import sqlite3
+from contextlib import closing
+from pathlib import Path
+
+import psycopg
+
+STORES = ("postgresql", "sqlite")
+SQLITE_BUSY_TIMEOUT_S = 30  # raw writers queue for SQLite's single write lock
+
+
+class BenchStore:
+    def __init__(self, kind: str, pg_admin: str, workdir: Path) -> None:
+        assert kind in STORES, kind
+        self.kind = kind
+        self.pg_admin = pg_admin
+        self.workdir = workdir
+        self.name = "PostgreSQL" if kind == "postgresql" else "SQLite"
+
+    def fresh(self, name: str) -> str:
+        """The URL of a new, empty database called name."""
+        if self.kind == "sqlite":
+            path = self.workdir / f"{name}.sqlite3"
+            self._remove_files(path)
+            return f"sqlite:///{path.resolve()}"
+        with psycopg.connect(self.pg_admin, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            admin.execute(f'CREATE DATABASE "{name}"')
+        return self.pg_admin.rsplit("/", 1)[0] + f"/{name}"
+
+    def drop(self, url: str) -> None:
+        if self.kind == "sqlite":
+            self._remove_files(Path(url.removeprefix("sqlite:///")))
+            return
+        with psycopg.connect(self.pg_admin, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)')
+
+    def create_raw_table(self, url: str) -> None:
+        key = "bigserial" if self.kind == "postgresql" else "INTEGER"
+        with closing(self.connect(url)) as conn:
+            conn.execute(f"CREATE TABLE IF NOT EXISTS raw_ops (id {key} PRIMARY KEY, payload text)")
+            conn.commit()
+
+    def connect(self, url: str):
+        """A plain connection (execute, commit, close) for the raw baseline; SQLite in WAL,
+        as the library's recorder opens it."""
+        if self.kind == "postgresql":
+            return psycopg.connect(url)
+        conn = sqlite3.connect(url.removeprefix("sqlite:///"), timeout=SQLITE_BUSY_TIMEOUT_S)
+        conn.execute("PRAGMA journal_mode=WAL")
+        return conn
+
+    @property
+    def insert_sql(self) -> str:
+        placeholder = "%s" if self.kind == "postgresql" else "?"
+        return f"INSERT INTO raw_ops (payload) VALUES ({placeholder})"
+
+    @staticmethod
+    def _remove_files(path: Path) -> None:
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{path}{suffix}").unlink(missing_ok=True)
