@@ -1,36 +1,69 @@
 """The engine's own cost per command, without gRPC: `Ledger.execute_batch` on PostgreSQL.
 
 A diagnostic for the throughput work, not a target check: it seeds players with deposits,
-then times batches of bets and wins (half each, every win settling its bet) and prints
-commands/s, wall time and the engine process's CPU time per command. `--profile` prints a
-pyinstrument tree (install pyinstrument first). The database is created and dropped.
+then times batches and prints commands/s, wall time and the engine process's CPU time per
+command. `--mix pairs` (the default) is bets and wins, every win settling its bet;
+`--mix harness` is the throughput harness's casino traffic from 64 clients, 50 commands each,
+and `--funds` sets what each player is seeded with (a small amount makes most bets refusals).
+`--profile` prints a pyinstrument tree (install pyinstrument first). The database is created
+and dropped.
 
     .venv/bin/python benchmarks/engine_inprocess.py --batches 40
+    .venv/bin/python benchmarks/engine_inprocess.py --mix harness --funds 0.1 --batches 80
 """
 
 import argparse
+import sys
 import time
 import uuid
+from decimal import Decimal
+from pathlib import Path
 
 import psycopg
 
-from ledger.application import Ledger
-from ledger.core import commands as c
-from ledger.runtime import tune_garbage_collector
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from load import BATCH_SIZE, HOT_PLAYERS, Traffic  # noqa: E402
+
+from ledger.api import convert  # noqa: E402
+from ledger.application import Ledger  # noqa: E402
+from ledger.core import commands as c  # noqa: E402
+from ledger.core.outcomes import Outcome  # noqa: E402
+from ledger.runtime import tune_garbage_collector  # noqa: E402
 
 BATCH_ROUNDS = 500  # bet + win pairs per batch: 1,000 commands, the engine's batch limit
+HARNESS_CLIENTS = 64
+HOT_SHARE_PERCENT = 5
 
 
-def _seed(ledger: Ledger, players: int) -> None:
-    for start in range(0, players, 1000):
+def _seed(ledger: Ledger, players: int, funds: Decimal) -> None:
+    """Every player, and the harness's hot players, funded with `funds` euros."""
+    amount = int(funds * 10 ** ledger.rules.currencies.get("EUR").scale)
+    names = [f"p{n}" for n in range(players)] + [f"hot{n}" for n in range(HOT_PLAYERS)]
+    for start in range(0, len(names), 1000):
         ledger.execute_batch([
-            c.Deposit(idempotency_key=f"d-{p}", player_id=f"p{p}", currency="EUR",
-                      amount=1_000_000_000, rail="psp", rail_id="stripe")
-            for p in range(start, min(start + 1000, players))
+            c.Deposit(idempotency_key=f"d-{name}", player_id=name, currency="EUR",
+                      amount=amount, rail="psp", rail_id="stripe")
+            for name in names[start : start + 1000]
         ])  # fmt: skip
 
 
-def _batch(n: int, players: int) -> list[c.Command]:
+def _harness_batches(ledger: Ledger, count: int, players: int) -> list[list[c.Command]]:
+    """Groups as the server forms them: 20 calls of 50 commands from 64 clients in turn."""
+    traffics = [Traffic(f"c{n}", players, HOT_SHARE_PERCENT, n) for n in range(HARNESS_CLIENTS)]
+    calls_per_batch = 2 * BATCH_ROUNDS // BATCH_SIZE
+    batches = []
+    for n in range(count):
+        batch = []
+        for call in range(calls_per_batch):
+            traffic = traffics[(n * calls_per_batch + call) % HARNESS_CLIENTS]
+            for _ in range(BATCH_SIZE):
+                method, request = convert.batch_item(traffic.next()[1], 0)
+                batch.append(convert.command_from_request(method, request, ledger.rules.currencies))
+        batches.append(batch)
+    return batches
+
+
+def _pair_batch(n: int, players: int) -> list[c.Command]:
     commands: list[c.Command] = []
     for i in range(BATCH_ROUNDS):
         player, key = f"p{(n * BATCH_ROUNDS + i) % players}", f"{n}-{i}"
@@ -48,9 +81,9 @@ def _measure(ledger: Ledger, batches: list[list[c.Command]], profile: bool) -> N
 
         profiler = Profiler()
         profiler.start()
-    wall, cpu = time.perf_counter(), time.process_time()
+    wall, cpu, refused = time.perf_counter(), time.process_time(), 0
     for batch in batches:
-        ledger.execute_batch(batch)
+        refused += sum(r.outcome is not Outcome.OK for r in ledger.execute_batch(batch))
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
     if profiler is not None:
         profiler.stop()
@@ -58,7 +91,7 @@ def _measure(ledger: Ledger, batches: list[list[c.Command]], profile: bool) -> N
     count = sum(len(batch) for batch in batches)
     print(f"{count} commands in {wall:.2f} s: {count / wall:,.0f} commands/s, "
           f"{wall / count * 1e6:.0f} µs wall and {cpu / count * 1e6:.0f} µs engine CPU "
-          "per command")  # fmt: skip
+          f"per command; {refused / count:.0%} refused")  # fmt: skip
 
 
 def main() -> None:
@@ -66,6 +99,8 @@ def main() -> None:
     parser.add_argument("--pg-admin", default="postgresql://postgres@127.0.0.1:5432/postgres")
     parser.add_argument("--players", type=int, default=10_000)
     parser.add_argument("--batches", type=int, default=40, help="of 1,000 commands, at most 500")
+    parser.add_argument("--mix", choices=("pairs", "harness"), default="pairs")
+    parser.add_argument("--funds", type=Decimal, default=Decimal(1000), help="EUR per player")
     parser.add_argument("--profile", action="store_true")
     args = parser.parse_args()
     assert 0 < args.batches <= 500 and 0 < args.players <= 1_000_000
@@ -75,8 +110,11 @@ def main() -> None:
         admin.execute(f'CREATE DATABASE "{name}"')
     try:
         with Ledger(args.pg_admin.rsplit("/", 1)[0] + f"/{name}") as ledger:
-            _seed(ledger, args.players)
-            batches = [_batch(n, args.players) for n in range(args.batches)]
+            _seed(ledger, args.players, args.funds)
+            if args.mix == "harness":
+                batches = _harness_batches(ledger, args.batches, args.players)
+            else:
+                batches = [_pair_batch(n, args.players) for n in range(args.batches)]
             _measure(ledger, batches, args.profile)
     finally:
         with psycopg.connect(args.pg_admin, autocommit=True) as admin:

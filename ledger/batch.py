@@ -160,11 +160,14 @@ class BatchAttempt:
             self.to_save.append(event)
 
     def check_rejections_fresh(self) -> None:
-        """A rejection read no version it could conflict on, so check its wallet is current."""
-        for wallet in self.rejected & self.cached:
-            initial = self.initial[wallet]
-            if initial is not None and self.loader.has_events_after(initial):
-                raise StaleWallet(str(wallet))
+        """A rejection read no version it could conflict on, so check its wallet is current.
+
+        All the attempt's rejected cached wallets are checked in one query: a player out of
+        funds who keeps betting must not cost the whole group a round trip per refusal."""
+        decided_on = [self.initial[w] for w in self.rejected & self.cached]
+        stale = self.loader.moved_on([state for state in decided_on if state is not None])
+        if stale:
+            raise StaleWallet(", ".join(str(wallet) for wallet in stale))
 
     def changed_states(self) -> list[WalletState]:
         return [

@@ -1,10 +1,12 @@
-"""Fetching many idempotency records in one query.
+"""Reading many streams in one query: idempotency records and stream versions.
 
 The library's recorder reads one stream per call; a group commit of 64 commands would then
 make 64 sequential round trips before its single write. Idempotency records are always the
 first (and only) event of their stream, so one query for `version = 1` over all the group's
-record ids does the same work in one round trip. This module knows the library's table
-layout for its SQLite and PostgreSQL recorders, and falls back to one call per id otherwise.
+record ids does the same work in one round trip; likewise one query gives the current
+version of every wallet a group's rejections were decided on. This module knows the
+library's table layout for its SQLite and PostgreSQL recorders, and falls back to one call
+per id otherwise.
 """
 
 from collections.abc import Sequence
@@ -34,8 +36,7 @@ def select_first_events(recorder: AggregateRecorder, ids: Sequence[UUID]) -> lis
     if isinstance(recorder, PostgresAggregateRecorder):
         return _postgres(recorder, ids)
     if isinstance(recorder, SQLiteAggregateRecorder):
-        return [e for start in range(0, len(ids), SQLITE_PARAMETERS_MAX)
-                for e in _sqlite(recorder, ids[start : start + SQLITE_PARAMETERS_MAX])]  # fmt: skip
+        return [event for chunk in _sqlite_chunks(ids) for event in _sqlite(recorder, chunk)]
     return [event for i in ids for event in recorder.select_events(i, lte=1)]
 
 
@@ -58,6 +59,50 @@ def _postgres(recorder: PostgresAggregateRecorder, ids: Sequence[UUID]) -> list[
         ]
 
 
+def select_stream_versions(recorder: AggregateRecorder, ids: Sequence[UUID]) -> dict[UUID, int]:
+    """The current (highest) version of each stream in ids that has any event."""
+    if not ids:
+        return {}
+    if isinstance(recorder, PostgresAggregateRecorder):
+        return _postgres_versions(recorder, ids)
+    if isinstance(recorder, SQLiteAggregateRecorder):
+        chunks = _sqlite_chunks(ids)
+        return dict(row for chunk in chunks for row in _sqlite_versions(recorder, chunk))
+    newest = {i: recorder.select_events(i, desc=True, limit=1) for i in ids}
+    return {i: events[0].originator_version for i, events in newest.items() if events}
+
+
+@_retry_broken_connection
+def _postgres_versions(recorder: PostgresAggregateRecorder, ids: Sequence[UUID]) -> dict:
+    statement = SQL(
+        "SELECT originator_id, max(originator_version) FROM {table} "
+        "WHERE originator_id = ANY(%s) GROUP BY originator_id"
+    ).format(table=_events_table(recorder))
+    with (
+        recorder.datastore.get_connection() as connection,
+        connection.cursor(binary=True, row_factory=tuple_row) as cursor,
+    ):
+        cursor.execute(statement, (list(ids),), prepare=True)
+        return dict(cursor.fetchall())
+
+
+def _sqlite_versions(recorder: SQLiteAggregateRecorder, ids: Sequence[UUID]) -> list:
+    marks = ", ".join("?" * len(ids))
+    statement = (
+        f"SELECT originator_id, max(originator_version) FROM {recorder.events_table_name} "
+        f"WHERE originator_id IN ({marks}) GROUP BY originator_id"
+    )
+    with recorder.datastore.transaction(commit=False) as cursor:
+        cursor.execute(statement, [i.hex for i in ids])
+        return [(_as_uuid(row[0]), row[1]) for row in cursor.fetchall()]
+
+
+def _sqlite_chunks(ids: Sequence[UUID]) -> list[Sequence[UUID]]:
+    """ids in pieces small enough for one SQLite statement's parameters."""
+    size = SQLITE_PARAMETERS_MAX
+    return [ids[start : start + size] for start in range(0, len(ids), size)]
+
+
 def _sqlite(recorder: SQLiteAggregateRecorder, ids: Sequence[UUID]) -> list[StoredEvent]:
     marks = ", ".join("?" * len(ids))
     statement = (
@@ -74,10 +119,13 @@ def _events_table(recorder: PostgresAggregateRecorder) -> Identifier:
     return Identifier(recorder.datastore.schema, recorder.events_table_name)
 
 
+def _as_uuid(value: UUID | str) -> UUID:
+    return value if isinstance(value, UUID) else UUID(value)
+
+
 def _stored(row) -> StoredEvent:
-    originator_id = row["originator_id"]
     return StoredEvent(
-        originator_id=originator_id if isinstance(originator_id, UUID) else UUID(originator_id),
+        originator_id=_as_uuid(row["originator_id"]),
         originator_version=row["originator_version"],
         topic=row["topic"],
         state=bytes(row["state"]),

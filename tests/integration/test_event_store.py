@@ -189,6 +189,34 @@ def test_idempotency_records_are_prefetched_in_one_query(ledger):
     assert {record.key for record in found.values()} == {"d0", "d1", "d2"}
 
 
+def test_stream_versions_are_read_in_one_query(ledger):
+    """The bulk read gives each existing stream's newest version, across SQLite's chunks."""
+    from uuid import uuid4
+
+    from ledger.prefetch import select_stream_versions
+
+    ledger.execute_batch([deposit("d1", EUR), deposit("d2", EUR), deposit("d3", EUR, player="p2")])
+    p1, p2 = wallet_id("p1", "EUR"), wallet_id("p2", "EUR")
+    unknown = [uuid4() for _ in range(600)]
+    versions = select_stream_versions(ledger.store.recorder, [p1, p2, *unknown])
+    expected = {p1: ledger.wallet("p1", "EUR").version, p2: ledger.wallet("p2", "EUR").version}
+    assert versions == expected and expected[p1] > expected[p2]
+
+
+def test_rejections_on_stale_cached_wallets_are_decided_again(database_url):
+    """Refusals decided on cached wallets another writer funded meanwhile are retried: OK."""
+    with Ledger(database_url) as first, Ledger(database_url) as second:
+        first.execute_batch([deposit("seed-1", EUR), deposit("seed-2", EUR, player="p2"),
+                             deposit("seed-3", EUR, player="p3")])  # fmt: skip
+        second.execute_batch([deposit("top-1", 9 * EUR), deposit("top-2", 9 * EUR, player="p2")])
+        results = first.execute_batch([
+            bet("b1", 5 * EUR), bet("b2", 5 * EUR, player="p2"), bet("b3", 5 * EUR, player="p3"),
+        ])  # fmt: skip
+        outcomes = [result.outcome for result in results]
+        assert outcomes == [Outcome.OK, Outcome.OK, Outcome.INSUFFICIENT_FUNDS]
+        assert [result.balances.cash for result in results] == [5 * EUR, 5 * EUR, EUR]
+
+
 @pytest.mark.postgres
 def test_pooled_connections_killed_by_the_server_are_replaced(pg_database):
     """After the server drops every pooled connection, the next command and query succeed."""
