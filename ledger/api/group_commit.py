@@ -49,6 +49,15 @@ class GroupCommitter:
         self._pending_count = 0
         self._flusher: asyncio.Task | None = None
 
+    def check_room(self, count: int) -> None:
+        """Refuses (Overloaded) a call of count commands that the queue could not take now.
+
+        The servicer asks before converting a call's commands, so a server shedding load does
+        not first parse and validate what it will refuse; nothing awaits between this check
+        and `submit` on the event loop, so the answer still holds when the call is queued."""
+        if self.enabled and self._pending_count + count > self.queue_length_max:
+            raise Overloaded(f"more than {self.queue_length_max} commands are waiting")
+
     async def submit(self, commands: Sequence[Command]) -> list[CommandResult]:
         """Writes commands (each already validated) and returns their results in order."""
         loop = asyncio.get_running_loop()
@@ -57,8 +66,7 @@ class GroupCommitter:
             return await loop.run_in_executor(
                 self.executor, self.ledger.execute_validated, commands
             )
-        if self._pending_count + len(commands) > self.queue_length_max:
-            raise Overloaded(f"more than {self.queue_length_max} commands are waiting")
+        self.check_room(len(commands))
         future: asyncio.Future = loop.create_future()
         self._pending.append((commands, future))
         self._pending_count += len(commands)

@@ -77,6 +77,7 @@ class LedgerServicer(pb_grpc.LedgerServiceServicer):
 
     async def _unary_command(self, method: str, request, context) -> pb.CommandResponse:
         async def work(principal: Principal, record: CallRecord) -> pb.CommandResponse:
+            self.committer.check_room(1)
             command = self._command(method, request, principal)
             [result] = await self.committer.submit([command])
             record.outcome = result.outcome.value
@@ -104,6 +105,7 @@ class LedgerServicer(pb_grpc.LedgerServiceServicer):
             raise InvalidArgument("commands", "must hold at least one command")
         if len(request.commands) > limits.batch_size_max:
             raise Overloaded(f"a batch holds at most {limits.batch_size_max} commands")
+        self.committer.check_room(len(request.commands))
         commands = []
         for index, item in enumerate(request.commands):
             method, inner = convert.batch_item(item, index)
