@@ -98,36 +98,45 @@ async def _seed(server: Server, players: int) -> None:
 
 async def _client(stub, server: Server, traffic: Traffic, mode: str, deadline: float, tally: Tally):
     while now_s() < deadline:
+        calls = BATCH_SIZE if mode == "batch" else 1
+        await _send_until_taken(stub, server, [traffic.next() for _ in range(calls)], mode,
+                                deadline, tally)  # fmt: skip
+
+
+async def _send_until_taken(stub, server: Server, items: list, mode: str, deadline: float,
+                            tally: Tally) -> None:  # fmt: skip
+    """One call, sent again with the same commands after each overload refusal, as a real
+    client retries; its latency counts from the first attempt. Overload is an answer, not a
+    failure; a call still refused at the deadline was never taken and is not counted."""
+    started = now_s()
+    while True:
         try:
-            await _step(stub, server, traffic, mode, tally)
+            responses = await _send(stub, server, items, mode)
         except grpc.aio.AioRpcError as error:
             if error.code() is not grpc.StatusCode.RESOURCE_EXHAUSTED:
                 raise
-            # Overload is an answer, not a failure: back off like a real client would.
             tally.outcomes["RESOURCE_EXHAUSTED"] = tally.outcomes.get("RESOURCE_EXHAUSTED", 0) + 1
+            if now_s() >= deadline:
+                return
             await asyncio.sleep(OVERLOAD_BACKOFF_S)
-
-
-async def _step(stub, server: Server, traffic: Traffic, mode: str, tally: Tally) -> None:
-    """One call: a SubmitBatch of BATCH_SIZE commands, or one unary command."""
-    if mode == "batch":
-        items = [traffic.next() for _ in range(BATCH_SIZE)]
-        started = now_s()
-        reply = await stub.SubmitBatch(pb.SubmitBatchRequest(commands=[c for _, c in items]),
-                                       metadata=server.metadata, timeout=60)  # fmt: skip
+            continue
         tally.latencies_s.append(now_s() - started)
-        for (player, _), response in zip(items, reply.results, strict=True):
+        for (player, _), response in zip(items, responses, strict=True):
             tally.record(player, response)
         tally.commands += len(items)
         return
-    player, command = traffic.next()
+
+
+async def _send(stub, server: Server, items: list, mode: str) -> list:
+    """A SubmitBatch of the items, or the one item as its unary call: the responses."""
+    if mode == "batch":
+        reply = await stub.SubmitBatch(pb.SubmitBatchRequest(commands=[c for _, c in items]),
+                                       metadata=server.metadata, timeout=60)  # fmt: skip
+        return list(reply.results)
+    [(_, command)] = items
     which = command.WhichOneof("command")
-    started = now_s()
-    response = await getattr(stub, METHOD_BY_ONEOF[which])(
-        getattr(command, which), metadata=server.metadata, timeout=60)  # fmt: skip
-    tally.latencies_s.append(now_s() - started)
-    tally.record(player, response)
-    tally.commands += 1
+    method = getattr(stub, METHOD_BY_ONEOF[which])
+    return [await method(getattr(command, which), metadata=server.metadata, timeout=60)]
 
 
 def _channels(servers: list[Server], clients: int) -> list[list]:
