@@ -32,17 +32,20 @@ from ledger.runtime import tune_garbage_collector  # noqa: E402
 
 BATCH_ROUNDS = 500  # bet + win pairs per batch: 1,000 commands, the engine's batch limit
 HARNESS_CLIENTS = 64
-HOT_SHARE_PERCENT = 5
+HOT_SHARE_PERCENT = 10  # the harness's default --hot-share
+HOT_FUNDS_FACTOR = 100  # the harness seeds hot players with 100,000 EUR and the others 1,000
 
 
 def _seed(ledger: Ledger, players: int, funds: Decimal) -> None:
-    """Every player, and the harness's hot players, funded with `funds` euros."""
+    """Every player funded with `funds` euros and, as the harness does, the hot players
+    with a hundred times that."""
     amount = int(funds * 10 ** ledger.rules.currencies.get("EUR").scale)
     names = [f"p{n}" for n in range(players)] + [f"hot{n}" for n in range(HOT_PLAYERS)]
     for start in range(0, len(names), 1000):
         ledger.execute_batch([
             c.Deposit(idempotency_key=f"d-{name}", player_id=name, currency="EUR",
-                      amount=amount, rail="psp", rail_id="stripe")
+                      amount=amount * (HOT_FUNDS_FACTOR if name.startswith("hot") else 1),
+                      rail="psp", rail_id="stripe")
             for name in names[start : start + 1000]
         ])  # fmt: skip
 

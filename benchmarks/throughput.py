@@ -98,8 +98,8 @@ async def _seed(server: Server, players: int) -> None:
 
 async def _client(stub, server: Server, traffic: Traffic, mode: str, deadline: float, tally: Tally):
     while now_s() < deadline:
-        calls = BATCH_SIZE if mode == "batch" else 1
-        await _send_until_taken(stub, server, [traffic.next() for _ in range(calls)], mode,
+        size = BATCH_SIZE if mode == "batch" else 1
+        await _send_until_taken(stub, server, [traffic.next() for _ in range(size)], mode,
                                 deadline, tally)  # fmt: skip
 
 

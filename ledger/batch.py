@@ -167,7 +167,7 @@ class BatchAttempt:
         decided_on = [self.initial[w] for w in self.rejected & self.cached]
         stale = self.loader.moved_on([state for state in decided_on if state is not None])
         if stale:
-            raise StaleWallet(", ".join(str(wallet) for wallet in stale))
+            raise StaleWallet(f"{len(stale)} wallet(s) moved on, {stale[0]} first")
 
     def changed_states(self) -> list[WalletState]:
         return [

@@ -71,14 +71,19 @@ class LedgerServicer(pb_grpc.LedgerServiceServicer):
     def _command(self, method: str, request, principal: Principal) -> Command:
         """Authorizes, converts and validates one command request."""
         authorize(principal, method, _provider(request, principal))
+        return self._converted(method, request)
+
+    def _converted(self, method: str, request) -> Command:
         command = convert.command_from_request(method, request, self.ledger.rules.currencies)
         validate(command, self.ledger.rules)
         return command
 
     async def _unary_command(self, method: str, request, context) -> pb.CommandResponse:
         async def work(principal: Principal, record: CallRecord) -> pb.CommandResponse:
+            # Authorized first: a call that can never succeed is not told to retry later.
+            authorize(principal, method, _provider(request, principal))
             self.committer.check_room(1)
-            command = self._command(method, request, principal)
+            command = self._converted(method, request)
             [result] = await self.committer.submit([command])
             record.outcome = result.outcome.value
             currency = self.ledger.rules.currencies.get(command.currency)
@@ -105,6 +110,8 @@ class LedgerServicer(pb_grpc.LedgerServiceServicer):
             raise InvalidArgument("commands", "must hold at least one command")
         if len(request.commands) > limits.batch_size_max:
             raise Overloaded(f"a batch holds at most {limits.batch_size_max} commands")
+        # Before any conversion, so shedding load costs little; an item for another provider
+        # is then refused (PERMISSION_DENIED) only once the queue has room again.
         self.committer.check_room(len(request.commands))
         commands = []
         for index, item in enumerate(request.commands):

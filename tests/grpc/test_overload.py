@@ -43,37 +43,57 @@ def _servicer(ledger: Ledger, executor: ThreadPoolExecutor) -> LedgerServicer:
     return LedgerServicer(ledger, committer, Authenticator(clients), Telemetry(), executor)
 
 
+def _invalid_bet_request() -> pb.BetRequest:
+    return pb.BetRequest(
+        idempotency_key="b1", provider="hub88", player_id="p1", currency="EUR",
+        amount="not a number", round_id="r1",
+    )  # fmt: skip
+
+
 def _invalid_bet() -> pb.Command:
-    return pb.Command(bet=pb.BetRequest(idempotency_key="b1", provider="hub88", player_id="p1",
-                                        currency="EUR", amount="not a number", round_id="r1"))  # fmt: skip
+    return pb.Command(bet=_invalid_bet_request())
 
 
-def test_a_full_queue_refuses_a_batch_before_converting_it(tmp_path):
-    """With the queue full, an invalid batch is RESOURCE_EXHAUSTED, not INVALID_ARGUMENT."""
+async def _refusal(call) -> Aborted:
+    with pytest.raises(Aborted) as refused:
+        await call
+    return refused.value
+
+
+async def _with_full_queue(servicer: LedgerServicer, store_busy: threading.Event, calls):
+    """Runs calls while the store thread is busy and the queue full, then lets it go; returns
+    the calls' refusals and the queued commands' results."""
+    queued = asyncio.ensure_future(
+        servicer.committer.submit([deposit("d1", EUR), deposit("d2", EUR)])
+    )
+    await asyncio.sleep(0.05)  # the first group is handed to the busy store thread
+    refill = asyncio.ensure_future(
+        servicer.committer.submit([deposit("d3", EUR), deposit("d4", EUR)])
+    )
+    await asyncio.sleep(0)
+    try:
+        refusals = [await _refusal(call) for call in calls]
+    finally:
+        store_busy.set()
+    return refusals, await queued + await refill
+
+
+@pytest.mark.parametrize("kind", ["batch", "unary"])
+def test_a_full_queue_refuses_a_call_before_converting_it(tmp_path, kind):
+    """With the queue full, an invalid call is RESOURCE_EXHAUSTED, not INVALID_ARGUMENT."""
     store_busy, executor = threading.Event(), ThreadPoolExecutor(1)
     with Ledger(f"sqlite:///{tmp_path}/ledger.sqlite3") as ledger:
         servicer = _servicer(ledger, executor)
         executor.submit(store_busy.wait, WAIT_S)  # the store thread is busy: calls queue
-
-        async def run():
-            queued = asyncio.ensure_future(
-                servicer.committer.submit([deposit("d1", EUR), deposit("d2", EUR)])
-            )
-            await asyncio.sleep(0.05)  # the first group is handed to the busy store thread
-            refill = asyncio.ensure_future(
-                servicer.committer.submit([deposit("d3", EUR), deposit("d4", EUR)])
-            )
-            await asyncio.sleep(0)
-            request = pb.SubmitBatchRequest(commands=[_invalid_bet()])
-            with pytest.raises(Aborted) as refused:
-                await servicer.SubmitBatch(request, CallContext())
-            store_busy.set()
-            return refused.value.code, await queued, await refill
-
-        code, first, second = asyncio.run(run())
+        if kind == "batch":
+            call = servicer.SubmitBatch(pb.SubmitBatchRequest(commands=[_invalid_bet()]),
+                                        CallContext())  # fmt: skip
+        else:
+            call = servicer.Bet(_invalid_bet_request(), CallContext())
+        refusals, results = asyncio.run(_with_full_queue(servicer, store_busy, [call]))
         executor.shutdown(wait=True)
-    assert code is grpc.StatusCode.RESOURCE_EXHAUSTED
-    assert [r.outcome.value for r in first + second] == ["OK"] * 4
+    assert [refusal.code for refusal in refusals] == [grpc.StatusCode.RESOURCE_EXHAUSTED]
+    assert [result.outcome.value for result in results] == ["OK"] * 4
 
 
 def test_with_room_the_same_batch_is_refused_for_its_field(tmp_path):
@@ -81,15 +101,8 @@ def test_with_room_the_same_batch_is_refused_for_its_field(tmp_path):
     executor = ThreadPoolExecutor(1)
     with Ledger(f"sqlite:///{tmp_path}/ledger.sqlite3") as ledger:
         servicer = _servicer(ledger, executor)
-
-        async def run():
-            with pytest.raises(Aborted) as refused:
-                await servicer.SubmitBatch(
-                    pb.SubmitBatchRequest(commands=[_invalid_bet()]), CallContext()
-                )
-            return refused.value
-
-        error = asyncio.run(run())
+        request = pb.SubmitBatchRequest(commands=[_invalid_bet()])
+        error = asyncio.run(_refusal(servicer.SubmitBatch(request, CallContext())))
         executor.shutdown(wait=True)
     assert error.code is grpc.StatusCode.INVALID_ARGUMENT
     assert error.args[1].startswith("commands[0].bet.amount")
