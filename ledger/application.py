@@ -10,17 +10,24 @@ Concurrency is optimistic. The event table's primary key (stream id, version) re
 second writer of the same wallet version or of the same idempotency key; the attempt is
 then retried from fresh state, a bounded number of times. Inside one process, striped
 locks keep commands for the same wallet from racing each other needlessly.
+
+An attempt is written once, as steps (`_attempt_steps`): it yields each store round trip
+and decides between them. `execute_validated` runs the round trips in the calling thread;
+`execute_validated_async` awaits them on a runner (a thread pool) and decides on the event
+loop's own thread, so a server's loop and its store thread do not pass the interpreter lock
+back and forth while a group is decided.
 """
 
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Generator, Sequence
 from datetime import UTC, datetime
+from typing import Any
 from uuid import UUID, uuid4
 
 from eventsourcing.application import Application
 from eventsourcing.persistence import IntegrityError
 from tenacity import (
-    Retrying, retry_if_exception_type, stop_after_attempt, wait_random_exponential,
+    AsyncRetrying, Retrying, retry_if_exception_type, stop_after_attempt, wait_random_exponential,
 )  # fmt: skip
 
 from ledger.core import limits
@@ -40,6 +47,12 @@ from ledger.wallets import (
 )  # fmt: skip
 
 _LOCK_STRIPES = 256
+
+# A store round trip an attempt asks for: the function and its arguments.
+StoreCall = tuple[Callable[..., Any], tuple]
+AttemptSteps = Generator[StoreCall, Any, list[CommandResult]]
+# Runs one store round trip off the event loop: (function, *args) -> awaitable answer.
+StoreRunner = Callable[..., Awaitable[Any]]
 
 
 def utc_now() -> datetime:
@@ -123,36 +136,84 @@ class Ledger:
         except InvalidArgument as error:
             raise InvalidArgument(prefix + error.field, error.reason) from None
 
+    async def execute_validated_async(
+        self, commands: Sequence[Command], run: StoreRunner
+    ) -> list[CommandResult]:
+        """execute_validated on an event loop: the decisions run on the loop's thread and
+        every store round trip is awaited on `run`. Meant for the one writer of a process
+        (the server's group commit): the wallet locks are held across those awaits, and a
+        contended wallet or a suspense item is still read on the loop's thread."""
+        assert 0 < len(commands) <= limits.batch_size_max, len(commands)
+        wallets = {stream for c in commands for stream in command_stream_ids(c)}
+        with self._locked(wallets):
+            retrying = AsyncRetrying(**self._retry_policy(wallets))
+            try:
+                return await retrying(self._attempt_async, commands, run)
+            except (IntegrityError, StaleWallet) as error:
+                raise self._exhausted(wallets) from error
+
     def _execute_with_retries(self, commands, wallets: set[UUID]) -> list[CommandResult]:
-        retrying = Retrying(
-            stop=stop_after_attempt(limits.concurrency_retry_count_max),
-            wait=wait_random_exponential(
-                multiplier=limits.concurrency_retry_wait_ms_min / 1000,
-                max=limits.concurrency_retry_wait_ms_max / 1000,
-            ),
-            retry=retry_if_exception_type((IntegrityError, StaleWallet)),
-            before_sleep=lambda _: self._evict(wallets),
-            reraise=True,
-        )
+        retrying = Retrying(**self._retry_policy(wallets))
         try:
             return retrying(self._attempt, commands)
         except (IntegrityError, StaleWallet) as error:
-            self._evict(wallets)
-            raise ConcurrencyExhausted(
-                f"gave up after {limits.concurrency_retry_count_max} conflicting attempts"
-            ) from error
+            raise self._exhausted(wallets) from error
+
+    def _retry_policy(self, wallets: set[UUID]) -> dict[str, Any]:
+        return {
+            "stop": stop_after_attempt(limits.concurrency_retry_count_max),
+            "wait": wait_random_exponential(
+                multiplier=limits.concurrency_retry_wait_ms_min / 1000,
+                max=limits.concurrency_retry_wait_ms_max / 1000,
+            ),
+            "retry": retry_if_exception_type((IntegrityError, StaleWallet)),
+            "before_sleep": lambda _: self._evict(wallets),
+            "reraise": True,
+        }
+
+    def _exhausted(self, wallets: set[UUID]) -> ConcurrencyExhausted:
+        self._evict(wallets)
+        return ConcurrencyExhausted(
+            f"gave up after {limits.concurrency_retry_count_max} conflicting attempts"
+        )
 
     def _attempt(self, commands: Sequence[Command]) -> list[CommandResult]:
+        steps, answer = self._attempt_steps(commands), None
+        while True:
+            try:
+                function, args = steps.send(answer)
+            except StopIteration as done:
+                return done.value
+            answer = function(*args)
+
+    async def _attempt_async(self, commands: Sequence[Command], run: StoreRunner):
+        steps, answer = self._attempt_steps(commands), None
+        while True:
+            try:
+                function, args = steps.send(answer)
+            except StopIteration as done:
+                return done.value
+            answer = await run(function, *args)
+
+    def _attempt_steps(self, commands: Sequence[Command]) -> AttemptSteps:
+        """One attempt: yields each store round trip and is sent its answer."""
         attempt = BatchAttempt(self.loader, self.cache, self.rules, self.clock(), self.new_id)
-        record_ids = attempt.prefetch_records(commands)
+        record_ids, wanted = attempt.record_ids(commands)
+        if wanted:
+            attempt.adopt_records(wanted, (yield self.loader.key_records, (wanted,)))
+        uncached = attempt.uncached_wallets(commands)
+        if uncached:
+            attempt.adopt_wallets((yield self.loader.fold_all, (uncached,)))
         results = [attempt.apply(c, record_id) for c, record_id in zip(commands, record_ids)]
-        attempt.check_rejections_fresh()
+        if attempt.rejected:
+            yield attempt.check_rejections_fresh, ()
         if attempt.to_save:
             # Straight to the library's recorder, in one transaction: Application.save would
             # re-check every event against a runtime Protocol, and EventStore.put would build
             # a recording per event that nothing here reads.
             mapper = self.store.mapper
-            self.store.recorder.insert_events([mapper.to_stored_event(e) for e in attempt.to_save])
+            stored = [mapper.to_stored_event(e) for e in attempt.to_save]
+            yield self.store.recorder.insert_events, (stored,)
         for state in attempt.changed_states():
             self.cache.put(state)
         return results

@@ -53,15 +53,27 @@ class BatchAttempt:
         self.rejected: set[UUID] = set()
         self.to_save: list[StoredEventBase] = []
 
-    def prefetch_records(self, commands: Sequence[Command]) -> list[UUID]:
-        """Reads every idempotency record the batch needs in one round trip; returns each
-        command's record id, for `apply` (deriving it is a SHA-1, so it is done once)."""
+    def record_ids(self, commands: Sequence[Command]) -> tuple[list[UUID], list[UUID]]:
+        """Each command's idempotency record id, for `apply` (deriving one is a SHA-1, so it
+        is done once), and the ids whose records must be read (`adopt_records`)."""
         record_ids = [command_record_id(c) for c in commands]
-        wanted = list(set(record_ids) - self.records.keys())
-        found = self.loader.key_records(wanted)
+        return record_ids, list(set(record_ids) - self.records.keys())
+
+    def adopt_records(self, wanted: list[UUID], found: dict[UUID, CommandRecorded]) -> None:
+        """Takes the records read for the wanted ids; an id not found has none yet."""
         for record_id in wanted:
             self.records[record_id] = found.get(record_id)
-        return record_ids
+
+    def uncached_wallets(self, commands: Sequence[Command]) -> list[UUID]:
+        """The wallets the batch touches that neither it nor the cache holds: to be folded
+        from the store before deciding (`adopt_wallets`), not one at a time while deciding."""
+        wallets = {wallet_id(c.player_id, c.currency) for c in commands
+                   if not isinstance(c, ITEM_COMMANDS)}  # fmt: skip
+        return [w for w in wallets if w not in self.wallets and self.cache.get(w) is None]
+
+    def adopt_wallets(self, states: dict[UUID, WalletState | None]) -> None:
+        for wallet, state in states.items():
+            self.initial[wallet] = self.wallets[wallet] = state
 
     def apply(self, command: Command, record_id: UUID) -> CommandResult:
         """Decides one command whose idempotency record id is record_id."""

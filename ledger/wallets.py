@@ -131,6 +131,10 @@ class WalletLoader:
             state = evolve(state, event, digest(plaintext))
         return state
 
+    def fold_all(self, wallets: list[UUID]) -> dict[UUID, WalletState | None]:
+        """Each wallet's state from its whole stream (None for a wallet not yet opened)."""
+        return {wallet: self.fold(wallet) for wallet in wallets}
+
     def fold_item(self, item_id: UUID) -> SuspenseItem | None:
         """A suspense item from its (at most two) stored events, chain checked."""
         item = None

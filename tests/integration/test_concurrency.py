@@ -1,9 +1,12 @@
 """Optimistic concurrency: two processes, and many threads, writing the same wallet never
-lose or double an update, and a key shared between writers is applied exactly once."""
+lose or double an update, and a key shared between writers is applied exactly once; the
+event-loop driver of an attempt retries conflicts as the threaded one does."""
 
+import asyncio
+import functools
 import multiprocessing
 import threading
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 
 import pytest
 
@@ -65,3 +68,41 @@ def test_many_threads_on_one_wallet_apply_every_command_once(database_url):
         assert results.count(Outcome.OK) == 100
         assert results.count(Outcome.INSUFFICIENT_FUNDS) == 60
         assert ledger.balances("p1", "EUR").cash == 0
+
+
+def _run_on_loop(ledger: Ledger, commands) -> list:
+    """execute_validated_async as the server drives it: store round trips on a thread pool."""
+
+    async def run():
+        loop = asyncio.get_running_loop()
+        with ThreadPoolExecutor(2) as executor:
+            return await ledger.execute_validated_async(
+                commands, functools.partial(loop.run_in_executor, executor)
+            )
+
+    return asyncio.run(run())
+
+
+def test_the_loop_driven_attempt_retries_a_conflict_with_another_writer(database_url):
+    """A stale cached wallet loses the version race once, is re-read, and the bet lands."""
+    with Ledger(database_url) as first, Ledger(database_url) as second:
+        first.execute(deposit("seed", 10 * EUR))  # first now caches the wallet at this version
+        second.execute(bet("b1", 2 * EUR, round_id="r1"))  # and another writer moves it on
+        [result] = _run_on_loop(first, [bet("b2", 3 * EUR, round_id="r2")])
+        assert result.outcome is Outcome.OK and result.balances.cash == 5 * EUR
+        assert second.balances("p1", "EUR").cash == 5 * EUR
+
+
+def test_the_loop_driven_attempt_decides_as_the_threaded_one(database_url, tmp_path):
+    """The same commands give the same outcomes and balances on either driver."""
+    commands = [deposit("d1", 5 * EUR), bet("b1", 2 * EUR), bet("b2", 9 * EUR, round_id="r2"),
+                deposit("d2", EUR, player="p2"), deposit("d1", 5 * EUR)]  # fmt: skip
+    with Ledger(database_url) as threaded:
+        expected = threaded.execute_validated(commands)
+    with Ledger(f"sqlite:///{tmp_path}/other.sqlite3") as looped:
+        answers = _run_on_loop(looped, commands)
+    assert [(r.outcome, r.balances) for r in answers] == [
+        (r.outcome, r.balances) for r in expected
+    ]
+    assert [r.outcome for r in answers][2:] == [Outcome.INSUFFICIENT_FUNDS, Outcome.OK,
+                                                Outcome.DUPLICATE]  # fmt: skip
