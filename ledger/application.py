@@ -145,7 +145,7 @@ class Ledger:
         contended wallet or a suspense item is still read on the loop's thread."""
         assert 0 < len(commands) <= limits.batch_size_max, len(commands)
         wallets = {stream for c in commands for stream in command_stream_ids(c)}
-        with self._locked(wallets):
+        with self._locked(wallets, blocking=False):
             retrying = AsyncRetrying(**self._retry_policy(wallets))
             try:
                 return await retrying(self._attempt_async, commands, run)
@@ -186,7 +186,9 @@ class Ledger:
                 return done.value
             answer = function(*args)
 
-    async def _attempt_async(self, commands: Sequence[Command], run: StoreRunner):
+    async def _attempt_async(
+        self, commands: Sequence[Command], run: StoreRunner
+    ) -> list[CommandResult]:
         steps, answer = self._attempt_steps(commands), None
         while True:
             try:
@@ -201,11 +203,11 @@ class Ledger:
         record_ids, wanted = attempt.record_ids(commands)
         if wanted:
             attempt.adopt_records(wanted, (yield self.loader.key_records, (wanted,)))
-        uncached = attempt.uncached_wallets(commands)
-        if uncached:
-            attempt.adopt_wallets((yield self.loader.fold_all, (uncached,)))
+        to_read = attempt.wallets_to_read(commands)
+        if to_read:
+            attempt.adopt_wallets((yield self.loader.fold_all, (to_read,)))
         results = [attempt.apply(c, record_id) for c, record_id in zip(commands, record_ids)]
-        if attempt.rejected:
+        if attempt.rejected & attempt.cached:
             yield attempt.check_rejections_fresh, ()
         if attempt.to_save:
             # Straight to the library's recorder, in one transaction: Application.save would
@@ -222,9 +224,9 @@ class Ledger:
         for wallet in wallets:
             self.cache.mark_contended(wallet)
 
-    def _locked(self, wallets: set[UUID]):
+    def _locked(self, wallets: set[UUID], *, blocking: bool = True):
         stripes = sorted({wallet.int % _LOCK_STRIPES for wallet in wallets})
-        return _MultiLock([self._stripes[index] for index in stripes])
+        return _MultiLock([self._stripes[index] for index in stripes], blocking=blocking)
 
     # Queries.
 
@@ -264,14 +266,25 @@ class Ledger:
 
 
 class _MultiLock:
-    """Holds several locks, taken in a fixed order so batches never deadlock."""
+    """Holds several locks, taken in a fixed order so batches never deadlock.
 
-    def __init__(self, locks: list[threading.Lock]) -> None:
+    Not blocking (for the event loop's writer), a lock some other writer holds is an error
+    rather than a wait: waiting would stall the loop, and the task holding the lock could be
+    the one the loop cannot resume."""
+
+    def __init__(self, locks: list[threading.Lock], *, blocking: bool = True) -> None:
         self.locks = locks
+        self.blocking = blocking
 
     def __enter__(self) -> None:
-        for lock in self.locks:
-            lock.acquire()
+        for taken, lock in enumerate(self.locks):
+            if not lock.acquire(blocking=self.blocking):
+                for held in reversed(self.locks[:taken]):
+                    held.release()
+                raise RuntimeError(
+                    "a wallet lock is held by another writer: the event loop's writer must be "
+                    "its process's only one (group commit on)"
+                )
 
     def __exit__(self, *exc_info: object) -> None:
         for lock in reversed(self.locks):

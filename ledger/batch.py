@@ -64,12 +64,18 @@ class BatchAttempt:
         for record_id in wanted:
             self.records[record_id] = found.get(record_id)
 
-    def uncached_wallets(self, commands: Sequence[Command]) -> list[UUID]:
-        """The wallets the batch touches that neither it nor the cache holds: to be folded
-        from the store before deciding (`adopt_wallets`), not one at a time while deciding."""
+    def wallets_to_read(self, commands: Sequence[Command]) -> dict[UUID, WalletState | None]:
+        """The wallets to bring up to date from the store before deciding (`adopt_wallets`),
+        each with the state to fold forward from: None for one the cache does not hold, the
+        cached state for one another process is contending (not to be trusted as it is)."""
         wallets = {wallet_id(c.player_id, c.currency) for c in commands
                    if not isinstance(c, ITEM_COMMANDS)}  # fmt: skip
-        return [w for w in wallets if w not in self.wallets and self.cache.get(w) is None]
+        to_read = {}
+        for wallet in wallets - self.wallets.keys():
+            state = self.cache.get(wallet)
+            if state is None or self.cache.is_contended(wallet):
+                to_read[wallet] = state
+        return to_read
 
     def adopt_wallets(self, states: dict[UUID, WalletState | None]) -> None:
         for wallet, state in states.items():

@@ -131,9 +131,12 @@ class WalletLoader:
             state = evolve(state, event, digest(plaintext))
         return state
 
-    def fold_all(self, wallets: list[UUID]) -> dict[UUID, WalletState | None]:
-        """Each wallet's state from its whole stream (None for a wallet not yet opened)."""
-        return {wallet: self.fold(wallet) for wallet in wallets}
+    def fold_all(
+        self, bases: dict[UUID, WalletState | None]
+    ) -> dict[UUID, WalletState | None]:
+        """Each wallet's current state, folded forward from its base (from the start of the
+        stream for None); None for a wallet not yet opened."""
+        return {wallet: self.fold(wallet, base) for wallet, base in bases.items()}
 
     def fold_item(self, item_id: UUID) -> SuspenseItem | None:
         """A suspense item from its (at most two) stored events, chain checked."""

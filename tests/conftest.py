@@ -5,9 +5,12 @@ Without a reachable server they skip with the reason, except under CI=true, wher
 suite fails instead: CI must never pass by silently skipping the production store.
 """
 
+import asyncio
+import functools
 import os
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
 import psycopg
@@ -84,3 +87,16 @@ class SteppingClock:
 @pytest.fixture
 def clock() -> SteppingClock:
     return SteppingClock()
+
+
+def run_on_loop(ledger, commands) -> list:
+    """execute_validated_async as the server drives it: store round trips on a thread pool."""
+
+    async def run():
+        loop = asyncio.get_running_loop()
+        with ThreadPoolExecutor(2) as executor:
+            return await ledger.execute_validated_async(
+                commands, functools.partial(loop.run_in_executor, executor)
+            )
+
+    return asyncio.run(run())

@@ -2,11 +2,9 @@
 lose or double an update, and a key shared between writers is applied exactly once; the
 event-loop driver of an attempt retries conflicts as the threaded one does."""
 
-import asyncio
-import functools
 import multiprocessing
 import threading
-from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor
 
 import pytest
 
@@ -15,6 +13,7 @@ from ledger.core import events as e
 from ledger.core.outcomes import Outcome
 from ledger.wallets import wallet_id
 from tests.builders import EUR, bet, deposit
+from tests.conftest import run_on_loop
 from tests.integration.workers import hammer_one_wallet
 
 pytestmark = pytest.mark.slow
@@ -70,39 +69,50 @@ def test_many_threads_on_one_wallet_apply_every_command_once(database_url):
         assert ledger.balances("p1", "EUR").cash == 0
 
 
-def _run_on_loop(ledger: Ledger, commands) -> list:
-    """execute_validated_async as the server drives it: store round trips on a thread pool."""
-
-    async def run():
-        loop = asyncio.get_running_loop()
-        with ThreadPoolExecutor(2) as executor:
-            return await ledger.execute_validated_async(
-                commands, functools.partial(loop.run_in_executor, executor)
-            )
-
-    return asyncio.run(run())
-
-
 def test_the_loop_driven_attempt_retries_a_conflict_with_another_writer(database_url):
     """A stale cached wallet loses the version race once, is re-read, and the bet lands."""
     with Ledger(database_url) as first, Ledger(database_url) as second:
         first.execute(deposit("seed", 10 * EUR))  # first now caches the wallet at this version
         second.execute(bet("b1", 2 * EUR, round_id="r1"))  # and another writer moves it on
-        [result] = _run_on_loop(first, [bet("b2", 3 * EUR, round_id="r2")])
+        [result] = run_on_loop(first, [bet("b2", 3 * EUR, round_id="r2")])
         assert result.outcome is Outcome.OK and result.balances.cash == 5 * EUR
         assert second.balances("p1", "EUR").cash == 5 * EUR
 
 
-def test_the_loop_driven_attempt_decides_as_the_threaded_one(database_url, tmp_path):
+def test_the_loop_driven_attempt_decides_as_the_threaded_one(database_url):
     """The same commands give the same outcomes and balances on either driver."""
-    commands = [deposit("d1", 5 * EUR), bet("b1", 2 * EUR), bet("b2", 9 * EUR, round_id="r2"),
-                deposit("d2", EUR, player="p2"), deposit("d1", 5 * EUR)]  # fmt: skip
-    with Ledger(database_url) as threaded:
-        expected = threaded.execute_validated(commands)
-    with Ledger(f"sqlite:///{tmp_path}/other.sqlite3") as looped:
-        answers = _run_on_loop(looped, commands)
-    assert [(r.outcome, r.balances) for r in answers] == [
-        (r.outcome, r.balances) for r in expected
-    ]
-    assert [r.outcome for r in answers][2:] == [Outcome.INSUFFICIENT_FUNDS, Outcome.OK,
-                                                Outcome.DUPLICATE]  # fmt: skip
+
+    def commands(first: str, second: str):
+        """The same batch for other players, under keys of their own."""
+        return [deposit(f"{first}-d1", 5 * EUR, player=first),
+                bet(f"{first}-b1", 2 * EUR, player=first),
+                bet(f"{first}-b2", 9 * EUR, round_id="r2", player=first),
+                deposit(f"{second}-d2", EUR, player=second),
+                deposit(f"{first}-d1", 5 * EUR, player=first)]  # fmt: skip
+
+    with Ledger(database_url) as ledger:
+        threaded = ledger.execute_validated(commands("p1", "p2"))
+        looped = run_on_loop(ledger, commands("p3", "p4"))
+    assert [(r.outcome, r.balances) for r in looped] == [(r.outcome, r.balances) for r in threaded]
+    assert [r.outcome for r in looped][2:] == [Outcome.INSUFFICIENT_FUNDS, Outcome.OK,
+                                               Outcome.DUPLICATE]  # fmt: skip
+
+
+def test_the_loop_driven_attempt_refuses_to_wait_for_another_writer(database_url):
+    """A wallet lock held elsewhere is an error on the event loop, never a stalled loop."""
+    with Ledger(database_url) as ledger:
+        taken, release = threading.Event(), threading.Event()
+
+        def other_writer() -> None:  # holds p1's lock; were the loop to wait, it would wait 5 s
+            with ledger._locked({wallet_id("p1", "EUR")}):
+                taken.set()
+                release.wait(5)
+
+        holder = threading.Thread(target=other_writer)
+        holder.start()
+        taken.wait(5)
+        with pytest.raises(RuntimeError, match="only one"):
+            run_on_loop(ledger, [deposit("d1", EUR)])
+        release.set()
+        holder.join(10)
+        assert run_on_loop(ledger, [deposit("d1", EUR)])[0].outcome is Outcome.OK

@@ -14,7 +14,7 @@ from ledger.core.errors import ChainBroken, InvalidArgument
 from ledger.core.outcomes import Outcome
 from ledger.wallets import wallet_id
 from tests.builders import EUR, bet, deposit, grant, rollback, win, withdraw
-from tests.conftest import SteppingClock, drop_pg_schema, new_pg_schema
+from tests.conftest import SteppingClock, drop_pg_schema, new_pg_schema, run_on_loop
 from tests.integration.raw_store import RawStore
 
 
@@ -212,15 +212,19 @@ def test_only_wallets_with_newer_events_have_moved_on(ledger):
     assert ledger.loader.moved_on([ledger.wallet("p1", "EUR"), current_p2]) == []
 
 
-def test_rejections_on_stale_cached_wallets_are_decided_again(database_url):
+@pytest.mark.parametrize("driver", ["threaded", "event loop"])
+def test_rejections_on_stale_cached_wallets_are_decided_again(database_url, driver):
     """Refusals decided on cached wallets another writer funded meanwhile are retried: OK."""
     with Ledger(database_url) as first, Ledger(database_url) as second:
         first.execute_batch([deposit("seed-1", EUR), deposit("seed-2", EUR, player="p2"),
                              deposit("seed-3", EUR, player="p3")])  # fmt: skip
         second.execute_batch([deposit("top-1", 9 * EUR), deposit("top-2", 9 * EUR, player="p2")])
-        results = first.execute_batch([
-            bet("b1", 5 * EUR), bet("b2", 5 * EUR, player="p2"), bet("b3", 5 * EUR, player="p3"),
-        ])  # fmt: skip
+        bets = [bet("b1", 5 * EUR), bet("b2", 5 * EUR, player="p2"),
+                bet("b3", 5 * EUR, player="p3")]  # fmt: skip
+        if driver == "threaded":
+            results = first.execute_batch(bets)
+        else:
+            results = run_on_loop(first, bets)
         outcomes = [result.outcome for result in results]
         assert outcomes == [Outcome.OK, Outcome.OK, Outcome.INSUFFICIENT_FUNDS]
         assert [result.balances.cash for result in results] == [5 * EUR, 5 * EUR, EUR]
