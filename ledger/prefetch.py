@@ -36,27 +36,22 @@ def select_first_events(recorder: AggregateRecorder, ids: Sequence[UUID]) -> lis
     if isinstance(recorder, PostgresAggregateRecorder):
         return _postgres(recorder, ids)
     if isinstance(recorder, SQLiteAggregateRecorder):
-        return [event for chunk in _sqlite_chunks(ids) for event in _sqlite(recorder, chunk)]
+        return [_stored(row) for row in _sqlite_rows(recorder, (
+            "SELECT originator_id, originator_version, topic, state FROM {table} "
+            "WHERE originator_version = 1 AND originator_id IN ({ids})"
+        ), ids)]  # fmt: skip
     return [event for i in ids for event in recorder.select_events(i, lte=1)]
 
 
-@_retry_broken_connection
 def _postgres(recorder: PostgresAggregateRecorder, ids: Sequence[UUID]) -> list[StoredEvent]:
     statement = SQL(
         "SELECT originator_id, originator_version, topic, state FROM {table} "
         "WHERE originator_id = ANY(%s) AND originator_version = 1"
     ).format(table=_events_table(recorder))
-    # Binary both ways: a text uuid[] parameter and hex-encoded bytea results cost more to
-    # format and parse, on both sides of the connection, than the query itself.
-    with (
-        recorder.datastore.get_connection() as connection,
-        connection.cursor(binary=True, row_factory=tuple_row) as cursor,
-    ):
-        cursor.execute(statement, (list(ids),), prepare=True)
-        return [
-            StoredEvent(originator_id=o, originator_version=v, topic=t, state=s)
-            for o, v, t, s in cursor.fetchall()
-        ]
+    return [
+        StoredEvent(originator_id=o, originator_version=v, topic=t, state=s)
+        for o, v, t, s in _postgres_rows(recorder, statement, (list(ids),))
+    ]
 
 
 def select_stream_versions(recorder: AggregateRecorder, ids: Sequence[UUID]) -> dict[UUID, int]:
@@ -64,54 +59,45 @@ def select_stream_versions(recorder: AggregateRecorder, ids: Sequence[UUID]) -> 
     if not ids:
         return {}
     if isinstance(recorder, PostgresAggregateRecorder):
-        return _postgres_versions(recorder, ids)
+        statement = SQL(
+            "SELECT originator_id, max(originator_version) FROM {table} "
+            "WHERE originator_id = ANY(%s) GROUP BY originator_id"
+        ).format(table=_events_table(recorder))
+        return dict(_postgres_rows(recorder, statement, (list(ids),)))
     if isinstance(recorder, SQLiteAggregateRecorder):
-        chunks = _sqlite_chunks(ids)
-        return dict(row for chunk in chunks for row in _sqlite_versions(recorder, chunk))
+        return {_as_uuid(row[0]): row[1] for row in _sqlite_rows(recorder, (
+            "SELECT originator_id, max(originator_version) FROM {table} "
+            "WHERE originator_id IN ({ids}) GROUP BY originator_id"
+        ), ids)}  # fmt: skip
     newest = {i: recorder.select_events(i, desc=True, limit=1) for i in ids}
     return {i: events[0].originator_version for i, events in newest.items() if events}
 
 
 @_retry_broken_connection
-def _postgres_versions(recorder: PostgresAggregateRecorder, ids: Sequence[UUID]) -> dict:
-    statement = SQL(
-        "SELECT originator_id, max(originator_version) FROM {table} "
-        "WHERE originator_id = ANY(%s) GROUP BY originator_id"
-    ).format(table=_events_table(recorder))
+def _postgres_rows(recorder: PostgresAggregateRecorder, statement, params) -> list[tuple]:
+    """The rows of one prepared query, through a binary cursor."""
+    # Binary both ways: a text uuid[] parameter and hex-encoded bytea results cost more to
+    # format and parse, on both sides of the connection, than the query itself.
     with (
         recorder.datastore.get_connection() as connection,
         connection.cursor(binary=True, row_factory=tuple_row) as cursor,
     ):
-        cursor.execute(statement, (list(ids),), prepare=True)
-        return dict(cursor.fetchall())
+        cursor.execute(statement, params, prepare=True)
+        return cursor.fetchall()
 
 
-def _sqlite_versions(recorder: SQLiteAggregateRecorder, ids: Sequence[UUID]) -> list:
-    marks = ", ".join("?" * len(ids))
-    statement = (
-        f"SELECT originator_id, max(originator_version) FROM {recorder.events_table_name} "
-        f"WHERE originator_id IN ({marks}) GROUP BY originator_id"
-    )
+def _sqlite_rows(recorder: SQLiteAggregateRecorder, template: str, ids: Sequence[UUID]) -> list:
+    """The rows of template (placeholders `{table}`, `{ids}`) over ids, in statements small
+    enough for SQLite's parameter limit."""
+    rows, size = [], SQLITE_PARAMETERS_MAX
     with recorder.datastore.transaction(commit=False) as cursor:
-        cursor.execute(statement, [i.hex for i in ids])
-        return [(_as_uuid(row[0]), row[1]) for row in cursor.fetchall()]
-
-
-def _sqlite_chunks(ids: Sequence[UUID]) -> list[Sequence[UUID]]:
-    """ids in pieces small enough for one SQLite statement's parameters."""
-    size = SQLITE_PARAMETERS_MAX
-    return [ids[start : start + size] for start in range(0, len(ids), size)]
-
-
-def _sqlite(recorder: SQLiteAggregateRecorder, ids: Sequence[UUID]) -> list[StoredEvent]:
-    marks = ", ".join("?" * len(ids))
-    statement = (
-        f"SELECT originator_id, originator_version, topic, state FROM {recorder.events_table_name} "
-        f"WHERE originator_version = 1 AND originator_id IN ({marks})"
-    )
-    with recorder.datastore.transaction(commit=False) as cursor:
-        cursor.execute(statement, [i.hex for i in ids])
-        return [_stored(row) for row in cursor.fetchall()]
+        for start in range(0, len(ids), size):
+            chunk = ids[start : start + size]
+            marks = ", ".join("?" * len(chunk))
+            cursor.execute(template.format(table=recorder.events_table_name, ids=marks),
+                           [i.hex for i in chunk])  # fmt: skip
+            rows.extend(cursor.fetchall())
+    return rows
 
 
 def _events_table(recorder: PostgresAggregateRecorder) -> Identifier:
@@ -143,16 +129,12 @@ def select_notification_page(recorder, start: int, limit: int) -> list[Notificat
     return _postgres_notifications(recorder, start, limit)
 
 
-@_retry_broken_connection
 def _postgres_notifications(recorder, start: int, limit: int) -> list[Notification]:
     statement = SQL(
         "SELECT notification_id, originator_id, originator_version, topic, state "
         "FROM {table} WHERE notification_id >= %s ORDER BY notification_id LIMIT %s"
     ).format(table=_events_table(recorder))
-    with recorder.datastore.get_connection() as connection:
-        with connection.cursor(binary=True, row_factory=tuple_row) as cursor:
-            cursor.execute(statement, (start, limit), prepare=True)
-            return [
-                Notification(id=n, originator_id=o, originator_version=v, topic=t, state=s)
-                for n, o, v, t, s in cursor.fetchall()
-            ]
+    return [
+        Notification(id=n, originator_id=o, originator_version=v, topic=t, state=s)
+        for n, o, v, t, s in _postgres_rows(recorder, statement, (start, limit))
+    ]
