@@ -142,8 +142,7 @@ class Ledger:
         """execute_validated on an event loop: the decisions run on the loop's thread and
         every store round trip is awaited on `run`. Meant for the one writer of a process
         (the server's group commit): the wallet locks are held across those awaits, and a
-        suspense item (or a wallet the cache dropped mid-attempt) is still read on the loop's
-        thread."""
+        suspense item is still read on the loop's thread."""
         assert 0 < len(commands) <= limits.batch_size_max, len(commands)
         wallets = {stream for c in commands for stream in command_stream_ids(c)}
         with self._locked(wallets, blocking=False):

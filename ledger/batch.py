@@ -65,9 +65,10 @@ class BatchAttempt:
             self.records[record_id] = found.get(record_id)
 
     def wallets_to_read(self, commands: Sequence[Command]) -> dict[UUID, WalletState | None]:
-        """The wallets to bring up to date from the store before deciding (`adopt_wallets`),
-        each with the state to fold forward from: None for one the cache does not hold, the
-        cached state for one another process is contending (not to be trusted as it is)."""
+        """Takes the batch's wallets the cache holds and can trust, and returns the others, to
+        be brought up to date from the store before deciding (`adopt_wallets`), each with the
+        state to fold forward from: None for one the cache does not hold, the cached state
+        for one another process is contending (not to be trusted as it is)."""
         wallets = {wallet_id(c.player_id, c.currency) for c in commands
                    if not isinstance(c, ITEM_COMMANDS)}  # fmt: skip
         to_read = {}
@@ -75,6 +76,9 @@ class BatchAttempt:
             state = self.cache.get(wallet)
             if state is None or self.cache.is_contended(wallet):
                 to_read[wallet] = state
+            else:
+                self.cached.add(wallet)
+                self.initial[wallet] = self.wallets[wallet] = state
         return to_read
 
     def adopt_wallets(self, states: dict[UUID, WalletState | None]) -> None:
@@ -82,12 +86,13 @@ class BatchAttempt:
             self.initial[wallet] = self.wallets[wallet] = state
 
     def apply(self, command: Command, record_id: UUID) -> CommandResult:
-        """Decides one command whose idempotency record id is record_id."""
+        """Decides one command whose idempotency record id is record_id; its wallet was
+        taken beforehand (`wallets_to_read`, then `adopt_wallets` for those read)."""
         if isinstance(command, ITEM_COMMANDS):
             return self._apply_to_item(command, record_id)
         wallet = wallet_id(command.player_id, command.currency)
-        state = self._wallet(wallet)
-        record = self._record(record_id)
+        state = self.wallets[wallet]  # taken by wallets_to_read and adopt_wallets
+        record = self.records[record_id]  # read by record_ids and adopt_records
         if record is not None:
             return _replay(record, command, state)
         context = Context(
@@ -111,7 +116,7 @@ class BatchAttempt:
         """A command on a suspense item's own stream; it touches no player wallet."""
         (item_id,) = command_stream_ids(command)
         item = self._item(item_id)
-        record = self._record(record_id)
+        record = self.records[record_id]  # read by record_ids and adopt_records
         if record is not None:
             return _replay(record, command, None)
         context = Context(
@@ -193,29 +198,11 @@ class BatchAttempt:
             if state is not None and state is not self.initial[wallet]
         ]  # fmt: skip
 
-    def _wallet(self, wallet: UUID) -> WalletState | None:
-        if wallet not in self.wallets:
-            state = self.cache.get(wallet)
-            if state is None:
-                state = self.loader.fold(wallet)
-            elif self.cache.is_contended(wallet):
-                state = self.loader.fold(wallet, state)
-            else:
-                self.cached.add(wallet)
-            self.initial[wallet] = self.wallets[wallet] = state
-        return self.wallets[wallet]
-
     def _item(self, item_id: UUID) -> SuspenseItem | None:
         """Items are rare and read fresh from the store, never from the wallet cache."""
         if item_id not in self.items:
             self.items[item_id] = self.loader.fold_item(item_id)
         return self.items[item_id]
-
-    def _record(self, record_id: UUID) -> CommandRecorded | None:
-        if record_id not in self.records:
-            self.records[record_id] = self.loader.key_record(record_id)
-        return self.records[record_id]
-
 
 def _written(stream: UUID, before: WalletState | SuspenseItem | None, events, journal_id: UUID):
     """The journal id (None if nothing was written) and the (stream, first, last) versions a
