@@ -100,3 +100,22 @@ def run_on_loop(ledger, commands) -> list:
             )
 
     return asyncio.run(run())
+
+
+@pytest.fixture(scope="module")
+def private_postgres():
+    """A PostgreSQL cluster of this test module's own, which tests may stop and restart
+    (tests/private_postgres.py). Skips without the server binaries, except under CI=true."""
+    from tests.private_postgres import ClusterUnavailable, PrivateCluster
+
+    try:
+        cluster = PrivateCluster()
+    except ClusterUnavailable as error:
+        if IS_CI:
+            pytest.fail(f"a private PostgreSQL cluster is required under CI=true: {error}")
+        pytest.skip(f"cannot start a private PostgreSQL cluster: {error}")
+    try:
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.remove()
