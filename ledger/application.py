@@ -38,7 +38,7 @@ from ledger.core.money import CurrencyRegistry
 from ledger.core.policy import Policy, Rules
 from ledger.core.state import Balances, WalletState, ZERO_BALANCES
 from ledger.core.validation import validate
-from ledger.batch import BatchAttempt, StaleWallet
+from ledger.batch import BatchAttempt
 from ledger.database import startup_lock, store_environment
 from ledger.mapper import MsgspecMapper
 from ledger.results import CommandResult
@@ -149,14 +149,14 @@ class Ledger:
             retrying = AsyncRetrying(**self._retry_policy(wallets))
             try:
                 return await retrying(self._attempt_async, commands, run)
-            except (IntegrityError, StaleWallet) as error:
+            except IntegrityError as error:
                 raise self._exhausted(wallets) from error
 
     def _execute_with_retries(self, commands, wallets: set[UUID]) -> list[CommandResult]:
         retrying = Retrying(**self._retry_policy(wallets))
         try:
             return retrying(self._attempt, commands)
-        except (IntegrityError, StaleWallet) as error:
+        except IntegrityError as error:
             raise self._exhausted(wallets) from error
 
     def _retry_policy(self, wallets: set[UUID]) -> dict[str, Any]:
@@ -166,7 +166,7 @@ class Ledger:
                 multiplier=limits.concurrency_retry_wait_ms_min / 1000,
                 max=limits.concurrency_retry_wait_ms_max / 1000,
             ),
-            "retry": retry_if_exception_type((IntegrityError, StaleWallet)),
+            "retry": retry_if_exception_type(IntegrityError),
             "before_sleep": lambda _: self._evict(wallets),
             "reraise": True,
         }
@@ -207,8 +207,6 @@ class Ledger:
         if to_read:
             attempt.adopt_wallets((yield self.loader.fold_all, (to_read,)))
         results = [attempt.apply(c, record_id) for c, record_id in zip(commands, record_ids)]
-        if attempt.rejected & attempt.cached:
-            yield attempt.check_rejections_fresh, ()
         if attempt.to_save:
             # Straight to the library's recorder, in one transaction: Application.save would
             # re-check every event against a runtime Protocol, and EventStore.put would build
@@ -248,9 +246,9 @@ class Ledger:
         record = self.loader.key_record(key_record_id(scope, key))
         if record is None:
             return None
-        if record.journal_id is None:
-            return record, []
         first, last = record.wallet_version_first, record.wallet_version_last
+        if first > last:
+            return record, []
         return record, self.wallet_events(
             record.wallet_id, after_version=first - 1, limit=last - first + 1
         )

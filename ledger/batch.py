@@ -27,10 +27,6 @@ from ledger.wallets import (
 )  # fmt: skip
 
 
-class StaleWallet(Exception):
-    """A rejection was decided on a cached wallet that another writer has moved on."""
-
-
 class BatchAttempt:
     def __init__(
         self,
@@ -46,11 +42,9 @@ class BatchAttempt:
         self.now = now
         self.new_id = new_id
         self.initial: dict[UUID, WalletState | None] = {}
-        self.cached: set[UUID] = set()
         self.wallets: dict[UUID, WalletState | None] = {}
         self.records: dict[UUID, CommandRecorded | None] = {}
         self.items: dict[UUID, SuspenseItem | None] = {}
-        self.rejected: set[UUID] = set()
         self.to_save: list[StoredEventBase] = []
 
     def record_ids(self, commands: Sequence[Command]) -> tuple[list[UUID], list[UUID]]:
@@ -77,7 +71,6 @@ class BatchAttempt:
             if state is None or self.cache.is_contended(wallet):
                 to_read[wallet] = state
             else:
-                self.cached.add(wallet)
                 self.initial[wallet] = self.wallets[wallet] = state
         return to_read
 
@@ -100,13 +93,12 @@ class BatchAttempt:
             suspense_item=self._attributed_item(command),
         )  # fmt: skip
         decision = decide(state, command, context)
-        if decision.outcome is not Outcome.OK:
-            self.rejected.add(wallet)
-        if decision.events:  # a success, or a rejection after a time-driven event (expiry)
+        if decision.events:  # a success, or a refusal (with any time-driven events before it)
             self.wallets[wallet] = decision.state
             self.to_save.extend(decision.events)
             self._append_item_events(context.suspense_item, decision.item_events)
-        journal_id, span = _written(wallet, state, decision.events, context.journal_id)
+        journal_id = context.journal_id if decision.outcome is Outcome.OK else None
+        span = _written(wallet, state, decision.events)
         after = _balances(self.wallets[wallet])
         return self._recorded(command, record_id, decision.outcome, journal_id, span, after)
 
@@ -127,7 +119,8 @@ class BatchAttempt:
         if decision.events:
             self.items[item_id] = decision.item
             self.to_save.extend(decision.events)
-        journal_id, span = _written(item_id, item, decision.events, context.journal_id)
+        journal_id = context.journal_id if decision.outcome is Outcome.OK else None
+        span = _written(item_id, item, decision.events)
         return self._recorded(command, record_id, decision.outcome, journal_id, span, ZERO_BALANCES)
 
     def _recorded(
@@ -182,16 +175,6 @@ class BatchAttempt:
             self.items[event.originator_id] = item
             self.to_save.append(event)
 
-    def check_rejections_fresh(self) -> None:
-        """A rejection read no version it could conflict on, so check its wallet is current.
-
-        All the attempt's rejected cached wallets are checked in one query: a player out of
-        funds who keeps betting must not cost the whole group a round trip per refusal."""
-        decided_on = [self.initial[w] for w in self.rejected & self.cached]
-        stale = self.loader.moved_on([state for state in decided_on if state is not None])
-        if stale:
-            raise StaleWallet(f"{len(stale)} wallet(s) moved on, {stale[0]} first")
-
     def changed_states(self) -> list[WalletState]:
         return [
             state for wallet, state in self.wallets.items()
@@ -204,13 +187,14 @@ class BatchAttempt:
             self.items[item_id] = self.loader.fold_item(item_id)
         return self.items[item_id]
 
-def _written(stream: UUID, before: WalletState | SuspenseItem | None, events, journal_id: UUID):
-    """The journal id (None if nothing was written) and the (stream, first, last) versions a
-    command's record points at; with no events, both versions are the stream's current one."""
+def _written(stream: UUID, before: WalletState | SuspenseItem | None, events):
+    """The (stream, first, last) versions a command wrote, both included: an empty range
+    (first = last + 1, last the stream's current version) when it wrote nothing."""
     if not events:
         version = before.version if before is not None else 0
-        return None, (stream, version, version)
-    return journal_id, (stream, events[0].originator_version, events[-1].originator_version)
+        return stream, version + 1, version
+    assert events[-1].originator_version - events[0].originator_version == len(events) - 1
+    return stream, events[0].originator_version, events[-1].originator_version
 
 
 def _replay(record: CommandRecorded, command: Command, state: WalletState | None) -> CommandResult:

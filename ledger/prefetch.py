@@ -1,10 +1,9 @@
-"""Reading many streams in one query: idempotency records and stream versions.
+"""Reading many streams in one query: idempotency records, log pages, stream heads.
 
 The library's recorder reads one stream per call; a group commit of 64 commands would then
 make 64 sequential round trips before its single write. Idempotency records are always the
 first (and only) event of their stream, so one query for `version = 1` over all the group's
-record ids does the same work in one round trip; likewise one query gives the current
-version of every wallet a group's rejections were decided on. This module knows the
+record ids does the same work in one round trip. This module knows the
 library's table layout for its SQLite and PostgreSQL recorders, and falls back to one call
 per id otherwise.
 """
@@ -52,25 +51,6 @@ def _postgres(recorder: PostgresAggregateRecorder, ids: Sequence[UUID]) -> list[
         StoredEvent(originator_id=o, originator_version=v, topic=t, state=s)
         for o, v, t, s in _postgres_rows(recorder, statement, (list(ids),))
     ]
-
-
-def select_stream_versions(recorder: AggregateRecorder, ids: Sequence[UUID]) -> dict[UUID, int]:
-    """The current (highest) version of each stream in ids that has any event."""
-    if not ids:
-        return {}
-    if isinstance(recorder, PostgresAggregateRecorder):
-        statement = SQL(
-            "SELECT originator_id, max(originator_version) FROM {table} "
-            "WHERE originator_id = ANY(%s) GROUP BY originator_id"
-        ).format(table=_events_table(recorder))
-        return dict(_postgres_rows(recorder, statement, (list(ids),)))
-    if isinstance(recorder, SQLiteAggregateRecorder):
-        return {_as_uuid(row[0]): row[1] for row in _sqlite_rows(recorder, (
-            "SELECT originator_id, max(originator_version) FROM {table} "
-            "WHERE originator_id IN ({ids}) GROUP BY originator_id"
-        ), ids)}  # fmt: skip
-    newest = {i: recorder.select_events(i, desc=True, limit=1) for i in ids}
-    return {i: events[0].originator_version for i, events in newest.items() if events}
 
 
 @_retry_broken_connection

@@ -24,7 +24,7 @@ from ledger.core.evolve import evolve
 from ledger.core.state import SuspenseItem, WalletState
 from ledger.core.suspense import evolve_item
 from ledger.mapper import MsgspecMapper
-from ledger.prefetch import select_first_events, select_stream_versions
+from ledger.prefetch import select_first_events
 
 LEDGER_NAMESPACE = uuid5(NAMESPACE_URL, "urn:casino-ledger")
 
@@ -147,11 +147,6 @@ class WalletLoader:
             assert isinstance(event, WalletEvent), type(event)
             item = evolve_item(item, event, digest(plaintext))
         return item
-
-    def moved_on(self, states: list[WalletState]) -> list[UUID]:
-        """The wallets among states that have events past the state's version (one query)."""
-        current = select_stream_versions(self.recorder, [s.wallet_id for s in states])
-        return [s.wallet_id for s in states if current.get(s.wallet_id, 0) > s.version]
 
     def key_records(self, record_ids: list[UUID]) -> dict[UUID, CommandRecorded]:
         """The idempotency records that exist among record_ids, fetched in one query."""

@@ -2,7 +2,9 @@
 
 Pure: the application shell prefetches the wallet, passes the time and the new journal's id
 in the context, and appends the returned events together with the idempotency record.
-A rejection returns no events; the shell records the rejection so a resend gets it again.
+A rejection of a command on an existing wallet returns one `CommandRefused` event, which
+moves nothing but puts the outcome in the wallet's hash chain; the shell records the
+rejection too, so a resend gets it again.
 """
 
 import msgspec
@@ -25,7 +27,7 @@ from ledger.core.suspense import decide_attribute
 
 
 class Decision(msgspec.Struct, frozen=True):
-    """The outcome, the events to append (none for a rejection) and the state after them;
+    """The outcome, the events to append and the state after them;
     `item_events` belong to the suspense item an attribution resolves."""
 
     outcome: Outcome
@@ -55,9 +57,10 @@ assert set(_DECIDERS) == set(c.COMMAND_TYPES) - set(c.ITEM_COMMANDS)
 def decide(state: WalletState | None, command: c.Command, context: Context) -> Decision:
     """Decides command against state; the command has already passed validation.
 
-    A rejection returns no events of its own, but time-driven events that came due before
-    the command (a bonus expiry) are returned all the same: they happened whatever the
-    command's fate, and the rejection's balances must already reflect them.
+    A rejection returns its `CommandRefused` event, after any time-driven events that came
+    due before the command (a bonus expiry): they happened whatever the command's fate, and
+    the rejection's balances must already reflect them. A wallet that does not exist gets
+    no events at all: a rejection never opens one.
     """
     assert state is None or state.wallet_id == context.wallet_id
     assert not isinstance(command, c.ITEM_COMMANDS), "suspense items have their own decide"
@@ -67,13 +70,16 @@ def decide(state: WalletState | None, command: c.Command, context: Context) -> D
     if state is None:
         draft.emit(e.WalletOpened, (), player_id=command.player_id)
     expire_bonus_if_due(draft)
-    due, state_after_due = tuple(draft.events), draft.state
+    due, state_after_due = len(draft.events), draft.state
     outcome = _DECIDERS[type(command)](draft, command)
     if outcome is not Outcome.OK:
-        assert len(draft.events) == len(due), "a rejection emits nothing of its own"
+        assert len(draft.events) == due, "a rejection emits nothing but its refusal"
+        assert draft.state is state_after_due
         if state is None:
             return Decision(outcome, (), None)  # never open a wallet for a rejection
-        return Decision(outcome, due, state_after_due)
+        draft.emit(e.CommandRefused, (), command_type=e.event_tag(type(command)),
+                   outcome=outcome.value)  # fmt: skip
+        return Decision(outcome, tuple(draft.events), draft.state)
     settle_bonus_if_due(draft)
     assert draft.events, "every success emits at least one event"
     return Decision(outcome, tuple(draft.events), draft.state, tuple(draft.item_events))

@@ -220,12 +220,28 @@ class SuspenseResolved(WalletEvent, frozen=True, kw_only=True, tag="SuspenseReso
     player_id: str | None = None
 
 
+class CommandRefused(WalletEvent, frozen=True, kw_only=True, tag="CommandRefused"):
+    """A command the wallet refused: its outcome, in the wallet's hash chain.
+
+    It moves nothing (no postings). Written in the same transaction as the command's
+    idempotency record, it puts every refusal inside what the chain's digests cover, so the
+    audit can hold a record's outcome and time against the chain and an edited or removed
+    rejection record is caught; and the player's statement shows refused bets too.
+    """
+
+    command_type: str
+    outcome: str
+
+
 class CommandRecorded(StoredEventBase, frozen=True, kw_only=True, tag="CommandRecorded"):
     """The idempotency record: one single-event stream per (scope, key).
 
     Written in the same transaction as the command's wallet events, so an outcome is never
     recorded without its postings or the other way round. The primary key of the event
     table on (originator_id, version 1) makes a concurrent second writer of the key fail.
+    The command wrote versions `wallet_version_first` to `wallet_version_last` of stream
+    `wallet_id`, both included; none when first is last + 1 (a refusal for a wallet that
+    does not exist, or on a suspense item), and then last is the stream's version.
     """
 
     scope: str
@@ -249,6 +265,7 @@ WALLET_EVENT_TYPES: tuple[type[WalletEvent], ...] = (
     BetRolledBack, WinRolledBack, RollbackRepeated, RollbackTombstoned, WithdrawalRequested,
     WithdrawalCompleted, WithdrawalReleased, BonusGranted, BonusForfeited, BonusDeficitCharged,
     BonusConverted, LimitsChanged, SuspenseAttributed, SuspenseReceived, SuspenseResolved,
+    CommandRefused,
 )  # fmt: skip
 
 EVENT_TYPES: tuple[type[StoredEventBase], ...] = (*WALLET_EVENT_TYPES, CommandRecorded)
@@ -258,7 +275,7 @@ AnyEvent = (
     | BetRolledBack | WinRolledBack | RollbackRepeated | RollbackTombstoned | WithdrawalRequested
     | WithdrawalCompleted | WithdrawalReleased | BonusGranted | BonusForfeited
     | BonusDeficitCharged | BonusConverted | LimitsChanged | SuspenseAttributed
-    | SuspenseReceived | SuspenseResolved | CommandRecorded
+    | SuspenseReceived | SuspenseResolved | CommandRefused | CommandRecorded
 )  # fmt: skip
 
 

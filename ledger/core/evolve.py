@@ -207,7 +207,7 @@ def _(event: e.RollbackTombstoned, state: WalletState) -> WalletState:
 
 
 @_apply.register
-def _(event: e.RollbackRepeated, state: WalletState) -> WalletState:
+def _(event: e.RollbackRepeated | e.CommandRefused, state: WalletState) -> WalletState:
     return state
 
 

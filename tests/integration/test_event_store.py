@@ -189,32 +189,12 @@ def test_idempotency_records_are_prefetched_in_one_query(ledger):
     assert {record.key for record in found.values()} == {"d0", "d1", "d2"}
 
 
-def test_stream_versions_are_read_in_bulk(ledger):
-    """The bulk read gives each existing stream's newest version, in any of SQLite's chunks."""
-    from uuid import uuid4
-
-    from ledger.prefetch import SQLITE_PARAMETERS_MAX, select_stream_versions
-
-    ledger.execute_batch([deposit("d1", EUR), deposit("d2", EUR), deposit("d3", EUR, player="p2")])
-    p1, p2 = wallet_id("p1", "EUR"), wallet_id("p2", "EUR")
-    unknown = [uuid4() for _ in range(SQLITE_PARAMETERS_MAX + 100)]
-    versions = select_stream_versions(ledger.store.recorder, [p1, *unknown, p2])
-    expected = {p1: ledger.wallet("p1", "EUR").version, p2: ledger.wallet("p2", "EUR").version}
-    assert versions == expected and expected[p1] > expected[p2]
-
-
-def test_only_wallets_with_newer_events_have_moved_on(ledger):
-    """`moved_on` names exactly the states the store has gone past, none that are current."""
-    ledger.execute_batch([deposit("d1", EUR), deposit("d2", EUR, player="p2")])
-    old_p1, current_p2 = ledger.wallet("p1", "EUR"), ledger.wallet("p2", "EUR")
-    ledger.execute(deposit("d3", EUR))
-    assert ledger.loader.moved_on([old_p1, current_p2]) == [old_p1.wallet_id]
-    assert ledger.loader.moved_on([ledger.wallet("p1", "EUR"), current_p2]) == []
-
-
 @pytest.mark.parametrize("driver", ["threaded", "event loop"])
 def test_rejections_on_stale_cached_wallets_are_decided_again(database_url, driver):
-    """Refusals decided on cached wallets another writer funded meanwhile are retried: OK."""
+    """Refusals decided on cached wallets another writer funded meanwhile are retried: OK.
+
+    A refusal appends to its wallet's stream, so a stale cached version conflicts like any
+    other write and the attempt is decided again on the fresh state."""
     with Ledger(database_url) as first, Ledger(database_url) as second:
         first.execute_batch([deposit("seed-1", EUR), deposit("seed-2", EUR, player="p2"),
                              deposit("seed-3", EUR, player="p3")])  # fmt: skip

@@ -7,6 +7,8 @@ from datetime import timedelta
 import pytest
 
 from ledger.application import Ledger
+from ledger.core.commands import idempotency_scope
+from ledger.core.events import CommandRefused
 from ledger.core.outcomes import Outcome
 from tests.builders import (
     EUR, bet, cancel, complete, deposit, forfeit, grant, reverse, rollback, set_limits,
@@ -128,6 +130,31 @@ def test_rejection_moves_nothing_and_carries_current_balances(tmp_path):
     result = _run(tmp_path, [deposit("d1", 10 * EUR)], bet("b1", 11 * EUR))
     assert (result.balances.cash, result.balances.bonus, result.balances.held) == (10 * EUR, 0, 0)
     assert result.journal_id is None
+
+
+REFUSAL_ROWS = [row for row in ROWS if not row[0].is_success and row[0] is not Outcome.CONFLICT]
+
+
+@pytest.mark.parametrize(
+    ("expected", "setup", "probe"), REFUSAL_ROWS, ids=[r[0].value for r in REFUSAL_ROWS]
+)
+def test_a_refusal_is_recorded_in_its_wallets_chain(tmp_path, expected, setup, probe):
+    """A refused command on an existing wallet appends one CommandRefused naming its outcome,
+    which its idempotency record spans; for a wallet that does not exist, nothing is appended."""
+    with Ledger(f"sqlite:///{tmp_path}/refusals.sqlite3", clock=SteppingClock()) as ledger:
+        for command in setup:
+            ledger.execute(command)
+        before = ledger.wallet(probe.player_id, probe.currency)
+        assert ledger.execute(probe).outcome is expected
+        record, events = ledger.transaction(idempotency_scope(probe), probe.idempotency_key)
+    assert record.outcome == expected.value and record.journal_id is None
+    if before is None:
+        assert events == [] and record.wallet_version_first == record.wallet_version_last + 1
+        return
+    refused = events[-1]
+    assert isinstance(refused, CommandRefused) and refused.postings == ()
+    assert (refused.outcome, refused.command_type) == (expected.value, type(probe).__name__)
+    assert refused.originator_version == record.wallet_version_last == before.version + 1
 
 
 def test_withdrawal_steps_have_their_outcomes(tmp_path):

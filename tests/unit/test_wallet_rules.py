@@ -323,3 +323,23 @@ def test_conversion_waits_for_rounds_whose_stakes_counted_towards_wagering():
     w.ok(rollback("rb", "b1"))  # the wagering is undone with the bet
     assert w.balances == (100 * EUR, 10 * EUR, 0)
     assert w.state.bonus_record.wagering_progress == 0
+
+
+def test_a_refusal_appends_one_event_that_moves_nothing_and_continues_the_chain():
+    """A refused bet is one CommandRefused at the next version, chained, with no postings."""
+    w = CoreWallet()
+    w.ok(deposit("d", 3 * EUR))
+    head, version = w.state.head_hash, w.state.version
+    assert w.run(bet("b", 5 * EUR)) is Outcome.INSUFFICIENT_FUNDS
+    refused = w.events[-1]
+    assert isinstance(refused, e.CommandRefused) and refused.postings == ()
+    assert (refused.outcome, refused.command_type, refused.key) == ("INSUFFICIENT_FUNDS", "Bet", "b")
+    assert (refused.originator_version, refused.previous_hash) == (version + 1, head)
+    assert w.balances == (3 * EUR, 0, 0) and "b" not in {k for _, k in w.state.bets}
+
+
+def test_a_refusal_for_a_wallet_that_does_not_exist_appends_nothing():
+    """No wallet, no stream to chain into: the refusal leaves no event (and opens nothing)."""
+    w = CoreWallet()
+    assert w.run(bet("b", EUR)) is Outcome.WRONG_CURRENCY
+    assert w.events == [] and w.state is None
