@@ -21,7 +21,7 @@ back and forth while a group is decided.
 import threading
 from collections.abc import Awaitable, Callable, Generator, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 from uuid import UUID, uuid4
 
 from eventsourcing.application import Application
@@ -42,6 +42,7 @@ from ledger.batch import BatchAttempt
 from ledger.database import startup_lock, store_environment
 from ledger.mapper import MsgspecMapper
 from ledger.results import CommandResult
+from ledger.store_currencies import reconcile_currencies
 from ledger.wallets import (
     WalletCache, WalletLoader, command_stream_ids, key_record_id, wallet_id,
 )  # fmt: skip
@@ -53,6 +54,8 @@ StoreCall = tuple[Callable[..., Any], tuple]
 AttemptSteps = Generator[StoreCall, Any, list[CommandResult]]
 # Runs one store round trip off the event loop: (function, *args) -> awaitable answer.
 StoreRunner = Callable[..., Awaitable[Any]]
+# What opening a Ledger does with the currency scales the store recorded (ledger.store_currencies).
+CurrencyScales = Literal["record", "check", "ignore"]
 
 
 def utc_now() -> datetime:
@@ -80,17 +83,32 @@ class Ledger:
         new_id: Callable[[], UUID] = uuid4,
         cache_size: int = limits.wallet_cache_size_max,
         environment: dict[str, str] | None = None,
+        currency_scales: CurrencyScales = "record",
     ) -> None:
+        """Opens the store. With currency_scales "record" or "check", a configuration whose
+        currency scales contradict the store's is refused (InvalidArgument); "record" also
+        records the configured ones, "ignore" is for tools that never read an amount's scale
+        (the audit, projections, checkpoints)."""
         self.rules = rules or Rules(CurrencyRegistry(), Policy())
         self.clock = clock
         self.new_id = new_id
         store_env = {**store_environment(database_url), **(environment or {})}
         with startup_lock(store_env):
             self.store = LedgerStore(env=store_env)
+            if currency_scales != "ignore":
+                self._reconcile_currencies(record=currency_scales == "record")
         assert isinstance(self.store.mapper, MsgspecMapper)
         self.loader = WalletLoader(self.store.recorder, self.store.mapper)
         self.cache = WalletCache(cache_size)
         self._stripes = [threading.Lock() for _ in range(_LOCK_STRIPES)]
+
+    def _reconcile_currencies(self, *, record: bool) -> None:
+        try:
+            reconcile_currencies(self.store.recorder, self.store.mapper, self.rules.currencies,
+                                 self.clock(), record=record)  # fmt: skip
+        except BaseException:
+            self.store.close()
+            raise
 
     def close(self) -> None:
         self.store.close()

@@ -22,9 +22,12 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from ledger.api.auth import bootstrap_admin, load_auth_config
-from ledger.api.server import LedgerServer, ServerSettings, TlsFiles, serve_until_signalled
+from ledger.api.server import (
+    CheckpointSettings, LedgerServer, ServerSettings, TlsFiles, serve_until_signalled,
+)  # fmt: skip
 from ledger.api.telemetry import EXPORTERS, Telemetry
 from ledger.application import Ledger
+from ledger.checkpoints import load_signing_key
 from ledger.config import load_rules
 from ledger.core import limits
 from ledger.core.commands import COMMAND_TYPES
@@ -148,12 +151,16 @@ _STORE_ERRORS = (
 
 @contextmanager
 def _store_errors(database_url: str) -> Iterator[None]:
-    """Turns a failing store into a one-line error."""
+    """Turns a failing store, or a configuration the store contradicts, into one line."""
     try:
         yield
     except _STORE_ERRORS as error:
         message = f"the store at {redact(database_url)} failed: {error}"
         raise click.ClickException(message) from error
+    except InvalidArgument as error:
+        if not error.field.startswith("config"):
+            raise
+        raise click.BadParameter(str(error), param_hint="'--config'") from None
 
 
 def _simulate_with_progress(ledger: Ledger, config: DemoConfig, console: Console) -> Tally:
@@ -274,12 +281,26 @@ def _fail_unless_sound(console: Console, tally: Tally, summary: LedgerSummary) -
     "--projections/--no-projections", default=True, show_default=True,
     help="Keep the read models (account balances, trial balance) current while serving.",
 )  # fmt: skip
+@click.option(
+    "--checkpoint-key", type=click.Path(dir_okay=False), default=None,
+    envvar="LEDGER_CHECKPOINT_KEY",
+    help="Ed25519 private key (PEM): write a signed checkpoint of the log every interval.",
+)  # fmt: skip
+@click.option(
+    "--checkpoint-interval-s", show_default=True, default=limits.checkpoint_interval_s_default,
+    type=click.IntRange(limits.checkpoint_interval_s_min, limits.checkpoint_interval_s_max),
+)  # fmt: skip
+@click.option(
+    "--checkpoint-dir", type=click.Path(file_okay=False, exists=True), default=None,
+    help="Also write each checkpoint to a file here, for the operator to keep elsewhere.",
+)  # fmt: skip
 @click.option("--log-level", type=click.Choice(("debug", "info", "warning")), default="info")
 @click.pass_obj
 def serve(
     rules: Rules, database_url: str, listen: str, auth_config: str | None, state_dir: str,
     tls_cert: str | None, tls_key: str | None, tls_client_ca: str | None, group_commit: bool,
     group_window_ms: float, otel_exporter: str, max_concurrent_calls: int, projections: bool,
+    checkpoint_key: str | None, checkpoint_interval_s: int, checkpoint_dir: str | None,
     log_level: str,
 ) -> None:  # fmt: skip
     """Serves the LedgerService over gRPC until SIGTERM, then drains in-flight calls."""
@@ -290,6 +311,7 @@ def serve(
         listen=listen, group_commit=group_commit, group_window_ms=group_window_ms,
         concurrent_calls_max=max_concurrent_calls, projections=projections,
         tls=_tls_files(tls_cert, tls_key, tls_client_ca),
+        checkpoints=_checkpoint_settings(checkpoint_key, checkpoint_interval_s, checkpoint_dir),
     )  # fmt: skip
     telemetry = Telemetry(otel_exporter)
     with _store_errors(database_url):
@@ -320,6 +342,20 @@ def _authenticator(auth_config: str | None, state_dir: Path):
     return authenticator
 
 
+def _checkpoint_settings(
+    key_path: str | None, interval_s: int, directory: str | None
+) -> CheckpointSettings | None:
+    if key_path is None:
+        if directory is not None:
+            raise click.BadParameter("needs --checkpoint-key", param_hint="'--checkpoint-dir'")
+        return None
+    try:
+        key = load_signing_key(key_path)
+    except InvalidArgument as error:
+        raise click.BadParameter(str(error), param_hint="'--checkpoint-key'") from None
+    return CheckpointSettings(key, interval_s, Path(directory) if directory else None)
+
+
 def _tls_files(cert: str | None, key: str | None, client_ca: str | None) -> TlsFiles | None:
     if cert is None and key is None:
         if client_ca is not None:
@@ -343,12 +379,15 @@ def _announce(listen: str):
 
 def _register_projection_commands() -> None:
     # Imported here: projections depend on the ledger, never the other way round.
+    from ledger.checkpoint_cli import checkpoint_command, checkpoint_key_command
     from projections.cli import audit_command, project_command
     from projections.export_cli import export_command
 
     main.add_command(project_command)
     main.add_command(audit_command)
     main.add_command(export_command, "export")
+    main.add_command(checkpoint_command)
+    main.add_command(checkpoint_key_command)
 
 
 _register_projection_commands()

@@ -2,24 +2,31 @@
 
 It reads raw stored records in notification order and trusts nothing the engine computed:
 it recomputes every digest from the stored plaintext, follows each wallet stream's hash
-chain and version numbers, checks every journal balances within one currency, cross-checks
-each idempotency record's balance-after against the replayed wallet, requires the trial
-balance to be zero per currency, and compares the projections with its own fold.
+chain and version numbers, checks every journal balances within one currency, holds every
+idempotency record against the events it claims (`projections.record_claims`: each event
+claimed once, outcome and time as chained) and its balance-after against the replayed
+wallet, requires the trial balance to be zero per currency, checks the history still
+extends every signed checkpoint (`projections.checkpoint_check`), and compares the
+projections with its own fold. What it proves and what it cannot is in `docs/audit.md`.
 The first finding names the offending event; every finding is kept (up to a bound).
 """
 
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from uuid import UUID
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from eventsourcing.persistence import ApplicationRecorder, Notification
 
+from ledger.checkpoints import stored_checkpoints
 from ledger.core import accounts
 from ledger.core.chain import digest, genesis_hash
 from ledger.core.events import CommandRecorded, WalletEvent, WalletOpened
 from ledger.mapper import MsgspecMapper
 from ledger.prefetch import select_notification_page
+from projections.checkpoint_check import CheckpointCheck, NamedCheckpoint
+from projections.record_claims import RecordClaims
 from projections.stores import ProjectionStore
 
 PAGE_SIZE = 5000
@@ -48,6 +55,7 @@ class AuditReport:
     findings: list[Finding] = field(default_factory=list)
     finding_count: int = 0
     trial_balance: dict[str, int] = field(default_factory=dict)
+    checkpoints_verified: list[str] = field(default_factory=list)
 
     @property
     def passed(self) -> bool:
@@ -57,9 +65,13 @@ class AuditReport:
 class _Replay:
     """The auditor's own fold: per-stream chain heads and per-account balances."""
 
-    def __init__(self, mapper: MsgspecMapper, report: AuditReport) -> None:
+    def __init__(
+        self, mapper: MsgspecMapper, report: AuditReport, checkpoints: CheckpointCheck
+    ) -> None:
         self.mapper = mapper
         self.report = report
+        self.checkpoints = checkpoints
+        self.claims = RecordClaims(lambda *where: _event_finding(report, *where))
         self.heads: dict[UUID, tuple[int, str]] = {}  # stream -> (version, digest)
         self.players: dict[UUID, tuple[str, str]] = {}  # stream -> (player, currency)
         self.balances: defaultdict[str, int] = defaultdict(int)
@@ -68,24 +80,30 @@ class _Replay:
         self.postings = 0
 
     def find(self, note: Notification, problem: str) -> None:
-        self.report.finding_count += 1
-        if len(self.report.findings) < FINDINGS_MAX:
-            self.report.findings.append(
-                Finding(note.id, _uuid(note.originator_id), note.originator_version, problem)
-            )
+        _event_finding(self.report, note.id, _uuid(note.originator_id), note.originator_version,
+                       problem)  # fmt: skip
 
     def add(self, note: Notification) -> None:
         self.report.events += 1
         try:
             plaintext = self.mapper.plaintext(note)
+        except Exception as error:  # an auditor reports unreadable records, it does not stop
+            self.find(note, f"cannot be decrypted: {error}")
+            return
+        event_digest = digest(plaintext)
+        self.checkpoints.add(note.id, _uuid(note.originator_id), note.originator_version,
+                             event_digest)  # fmt: skip
+        try:
             event = self.mapper.decode(note, plaintext)
         except Exception as error:  # an auditor reports undecodable records, it does not stop
             self.find(note, f"cannot be decoded: {error}")
             return
         if isinstance(event, WalletEvent):
-            self._wallet_event(note, event, digest(plaintext))
+            self._wallet_event(note, event, event_digest)
+            self.claims.event(note.id, event)
         elif isinstance(event, CommandRecorded):
             self._command_record(note, event)
+            self.claims.record(note.id, event)
 
     def _wallet_event(self, note: Notification, event: WalletEvent, event_digest: str) -> None:
         stream = event.originator_id
@@ -113,6 +131,11 @@ class _Replay:
         if record.originator_version != 1 or record.originator_id in self.records:
             self.find(note, "idempotency record is not the single event of its stream")
         self.records.add(record.originator_id)
+        opened = self.players.get(record.wallet_id)
+        named = (record.player_id, record.currency)
+        if record.player_id and opened is not None and opened != named:
+            self.find(note, f"record names player {record.player_id} {record.currency}, its wallet "
+                            f"is {opened[0]} {opened[1]}")  # fmt: skip
         version, _ = self.heads.get(record.wallet_id, (0, ""))
         if version != record.wallet_version_last:
             self.find(
@@ -134,10 +157,17 @@ def audit(
     mapper: MsgspecMapper,
     projection: ProjectionStore | None,
     on_progress: Callable[[int], None] = lambda done: None,
+    *,
+    checkpoints: Sequence[NamedCheckpoint] = (),
+    trusted_key: Ed25519PublicKey | None = None,
 ) -> AuditReport:
-    """Replays every stored event and checks the history and the projections against it."""
+    """Replays every stored event and checks the history and the projections against it,
+    and that the history extends every stored checkpoint and those given (signatures
+    against trusted_key when given)."""
     report = AuditReport()
-    replay = _Replay(mapper, report)
+    check = CheckpointCheck([*checkpoints, *_stored(recorder, mapper, report)], trusted_key,
+                            lambda problem: _store_finding(report, problem))  # fmt: skip
+    replay = _Replay(mapper, report, check)
     start, last_position = 1, 0
     while page := select_notification_page(recorder, start, PAGE_SIZE):
         for note in page:
@@ -145,6 +175,9 @@ def audit(
         last_position = page[-1].id
         start = last_position + 1
         on_progress(report.events)
+    replay.claims.finish()
+    check.finish(last_position)
+    report.checkpoints_verified = check.verified
     report.wallets = len(replay.heads)
     _check_trial_balance(replay, report)
     if projection is not None:
@@ -181,6 +214,21 @@ def _check_projection(replay: _Replay, projection: ProjectionStore, last: int, r
             _store_finding(
                 report, f"projected trial balance of {currency} is off by {credits - debits}"
             )
+
+
+def _stored(recorder, mapper, report: AuditReport) -> list[NamedCheckpoint]:
+    try:
+        stored = stored_checkpoints(recorder, mapper)
+    except Exception as error:  # a tampered checkpoint stream is a finding, not a crash
+        _store_finding(report, f"the stored checkpoints cannot be read: {error}")
+        return []
+    return [NamedCheckpoint(f"stored checkpoint {n}", signed) for n, signed in enumerate(stored, 1)]
+
+
+def _event_finding(report: AuditReport, position: int, stream: UUID, version: int, problem: str):
+    report.finding_count += 1
+    if len(report.findings) < FINDINGS_MAX:
+        report.findings.append(Finding(position, stream, version, problem))
 
 
 def _store_finding(report: AuditReport, problem: str) -> None:

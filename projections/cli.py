@@ -8,10 +8,12 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from ledger.application import Ledger
+from ledger.checkpoints import load_verify_key, read_checkpoint_file
 from ledger.core import limits
 from ledger.core.errors import InvalidArgument
 from ledger.database import redact, store_environment
 from projections.audit import audit
+from projections.checkpoint_check import NamedCheckpoint
 from projections.runner import PAGE_SIZE_DEFAULT, ProjectionRunner
 from projections.stores import open_projection_store
 
@@ -48,7 +50,7 @@ def project_command(database_url: str, page_size: int, follow: bool) -> None:
     """Builds the read models (balances, journal, trial balance, statements) from the log."""
     _check_url(database_url)
     console = Console(stderr=True)
-    with Ledger(database_url) as ledger:
+    with Ledger(database_url, currency_scales="ignore") as ledger:
         store = open_projection_store(database_url)
         runner = ProjectionRunner(
             ledger.store.recorder, ledger.store.mapper, store, page_size=page_size
@@ -69,26 +71,60 @@ def project_command(database_url: str, page_size: int, follow: bool) -> None:
 @DATABASE_URL
 @click.option("--projections/--no-projections", default=True, show_default=True,
               help="Also compare the read models with the replay.")  # fmt: skip
-def audit_command(database_url: str, projections: bool) -> None:
+@click.option(
+    "--checkpoint", "checkpoint_files", multiple=True, type=click.Path(dir_okay=False),
+    help="A signed checkpoint file kept away from the database: prove the history still "
+    "extends it. May be repeated.",
+)  # fmt: skip
+@click.option(
+    "--verify-key", type=click.Path(dir_okay=False), default=None,
+    help="The trusted public key (PEM) every checkpoint must be signed with. Without it, "
+    "signatures are checked against the keys the checkpoints name.",
+)  # fmt: skip
+def audit_command(
+    database_url: str, projections: bool, checkpoint_files: tuple[str, ...], verify_key: str | None
+) -> None:
     """Replays the whole history independently; exit 0 only if every check holds."""
     _check_url(database_url)
+    checkpoints, trusted_key = _anchors(checkpoint_files, verify_key)
     console = Console(stderr=True)
-    with Ledger(database_url) as ledger:
+    with Ledger(database_url, currency_scales="ignore") as ledger:
         store = open_projection_store(database_url) if projections else None
         total = ledger.store.recorder.max_notification_id() or 0
         progress, task = _progress(console, total)
         with progress:
             report = audit(ledger.store.recorder, ledger.store.mapper, store,
-                           lambda n: progress.update(task, completed=n))  # fmt: skip
+                           lambda n: progress.update(task, completed=n),
+                           checkpoints=checkpoints, trusted_key=trusted_key)  # fmt: skip
         if store is not None:
             store.close()
+    _print_report(report, database_url)
+
+
+def _anchors(files: tuple[str, ...], verify_key: str | None):
+    """The checkpoint files and the trusted key, or a usage error naming the option."""
+    try:
+        trusted_key = load_verify_key(verify_key) if verify_key is not None else None
+    except InvalidArgument as error:
+        raise click.BadParameter(str(error), param_hint="'--verify-key'") from None
+    try:
+        checkpoints = [NamedCheckpoint(f"checkpoint file {path}", read_checkpoint_file(path))
+                       for path in files]  # fmt: skip
+    except InvalidArgument as error:
+        raise click.BadParameter(str(error), param_hint="'--checkpoint'") from None
+    return checkpoints, trusted_key
+
+
+def _print_report(report, database_url: str) -> None:
     click.echo(f"audited {report.events} events in {report.wallets} wallet streams "
                f"of {redact(database_url)}")  # fmt: skip
     for currency, total_minor in sorted(report.trial_balance.items()):
         click.echo(f"trial balance {currency}: {total_minor}")
+    for verified in report.checkpoints_verified:
+        click.echo(f"the history extends {verified}")
     if report.passed:
         click.echo("audit passed: chains intact, versions contiguous, journals balanced, "
-                   "projections equal the replay")  # fmt: skip
+                   "every record matches its events, projections equal the replay")  # fmt: skip
         return
     click.echo(
         f"AUDIT FAILED: {report.finding_count} findings; first: {report.findings[0]}", err=True

@@ -11,11 +11,13 @@ from pathlib import Path
 
 import grpc
 import structlog
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1._async import HealthServicer
 from grpc_reflection.v1alpha import reflection
 
 from ledger.api.auth import Authenticator
+from ledger.api.checkpointer import Checkpointer
 from ledger.api.group_commit import GroupCommitter
 from ledger.api.servicer import LedgerServicer
 from ledger.api.telemetry import Telemetry
@@ -38,6 +40,15 @@ class TlsFiles:
 
 
 @dataclass(frozen=True)
+class CheckpointSettings:
+    """Signed checkpoints of the log on an interval (ledger/api/checkpointer.py)."""
+
+    key: Ed25519PrivateKey
+    interval_s: float = limits.checkpoint_interval_s_default
+    directory: Path | None = None  # also written here as files, for the operator to ship
+
+
+@dataclass(frozen=True)
 class ServerSettings:
     listen: str = "127.0.0.1:50051"
     group_commit: bool = True
@@ -47,6 +58,7 @@ class ServerSettings:
     concurrent_calls_max: int = limits.concurrent_calls_max
     tls: TlsFiles | None = None
     projections: bool = True  # keep the read models current in a background thread
+    checkpoints: CheckpointSettings | None = None
 
 
 class LedgerServer:
@@ -76,6 +88,12 @@ class LedgerServer:
             if settings.projections
             else None
         )
+        self.checkpointer = (
+            Checkpointer(ledger, settings.checkpoints.key, settings.checkpoints.interval_s,
+                         settings.checkpoints.directory)
+            if settings.checkpoints is not None
+            else None
+        )  # fmt: skip
         servicer = LedgerServicer(
             ledger, committer, authenticator, telemetry, self.executor,
             projection=self.follower.reads if self.follower else None,
@@ -101,6 +119,8 @@ class LedgerServer:
     async def start(self) -> None:
         if self.follower is not None:
             self.follower.start()
+        if self.checkpointer is not None:
+            self.checkpointer.start()
         await self.server.start()
         await self.health.set(SERVICE_NAME, health_pb2.HealthCheckResponse.SERVING)
         await self.health.set("", health_pb2.HealthCheckResponse.SERVING)
@@ -111,6 +131,8 @@ class LedgerServer:
         await self.server.stop(self.settings.grace_s)
         if self.follower is not None:
             self.follower.stop()
+        if self.checkpointer is not None:
+            self.checkpointer.stop()
         self.executor.shutdown(wait=True)
         self.ledger.close()
         self.telemetry.shutdown()

@@ -15,6 +15,8 @@ from uuid import UUID
 
 import msgspec
 
+from ledger.core.checkpoint import Checkpoint
+
 
 class Posting(msgspec.Struct, frozen=True, array_like=True):
     """One leg of a journal entry: the change of an account's balance."""
@@ -260,6 +262,28 @@ class CommandRecorded(StoredEventBase, frozen=True, kw_only=True, tag="CommandRe
     currency: str = ""
 
 
+class CurrencyScale(msgspec.Struct, frozen=True, array_like=True):
+    code: str
+    scale: int
+
+
+class CurrenciesRecorded(StoredEventBase, frozen=True, kw_only=True, tag="CurrenciesRecorded"):
+    """The decimal places of every currency the store holds amounts in, sorted by code.
+
+    Minor units mean nothing without their scale, so the first start records it and every
+    later start must agree; a start that adds a currency appends the extended set."""
+
+    currencies: tuple[CurrencyScale, ...]
+
+
+class CheckpointRecorded(StoredEventBase, frozen=True, kw_only=True, tag="CheckpointRecorded"):
+    """A signed checkpoint of the log (`ledger.core.checkpoint`), kept in the log itself:
+    later checkpoints cover it, so removing one is caught by the next."""
+
+    checkpoint: Checkpoint
+    signature: str
+
+
 WALLET_EVENT_TYPES: tuple[type[WalletEvent], ...] = (
     WalletOpened, Deposited, DepositReversed, BetPlaced, BetVoided, WinPaid, WinVoided,
     BetRolledBack, WinRolledBack, RollbackRepeated, RollbackTombstoned, WithdrawalRequested,
@@ -268,7 +292,9 @@ WALLET_EVENT_TYPES: tuple[type[WalletEvent], ...] = (
     CommandRefused,
 )  # fmt: skip
 
-EVENT_TYPES: tuple[type[StoredEventBase], ...] = (*WALLET_EVENT_TYPES, CommandRecorded)
+EVENT_TYPES: tuple[type[StoredEventBase], ...] = (
+    *WALLET_EVENT_TYPES, CommandRecorded, CurrenciesRecorded, CheckpointRecorded,
+)
 
 AnyEvent = (
     WalletOpened | Deposited | DepositReversed | BetPlaced | BetVoided | WinPaid | WinVoided
@@ -276,6 +302,7 @@ AnyEvent = (
     | WithdrawalCompleted | WithdrawalReleased | BonusGranted | BonusForfeited
     | BonusDeficitCharged | BonusConverted | LimitsChanged | SuspenseAttributed
     | SuspenseReceived | SuspenseResolved | CommandRefused | CommandRecorded
+    | CurrenciesRecorded | CheckpointRecorded
 )  # fmt: skip
 
 

@@ -58,6 +58,11 @@ wallet_contended_count_max = 10_000
 page_size_max = 1000
 projection_page_size_max = 10_000  # events per projection or audit page (one transaction)
 
+# Signed checkpoints written by `ledger serve` (ledger/api/checkpointer.py).
+checkpoint_interval_s_default = 600
+checkpoint_interval_s_min = 1
+checkpoint_interval_s_max = 7 * 24 * 3600
+
 assert 0 < idempotency_key_length_max <= 256
 assert window_24h_s < window_7d_s < window_30d_s
 assert bonus_multiplier_max_default <= bonus_multiplier_max
@@ -66,3 +71,4 @@ assert concurrency_retry_count_max >= 2
 assert page_size_max <= batch_size_max
 assert gc_young_threshold > 0 and gc_middle_threshold > 0 and gc_old_threshold > 0
 assert batch_size_max <= group_commit_queue_length_max
+assert checkpoint_interval_s_min <= checkpoint_interval_s_default <= checkpoint_interval_s_max

@@ -1,0 +1,77 @@
+"""`ledger checkpoint-key` and `ledger checkpoint`: anchoring the history with signed
+checkpoints (see `ledger.checkpoints`). Registered on the `ledger` group by `ledger.cli`.
+
+Errors are translated here, once: a bad key or path is a usage error naming the option,
+a store that fails or a checkpoint that cannot be written a one-line error. Never a
+traceback.
+"""
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import click
+from eventsourcing.persistence import PersistenceError
+
+from ledger.application import Ledger
+from ledger.checkpoints import (
+    CheckpointRefused, generate_key, load_signing_key, public_key_hex, stored_checkpoints,
+    write_checkpoint, write_checkpoint_file,
+)  # fmt: skip
+from ledger.core.errors import InvalidArgument
+from ledger.database import DEFAULT_DATABASE_URL, redact, store_environment
+
+@click.command("checkpoint-key")
+@click.argument("path", type=click.Path(dir_okay=False))
+def checkpoint_key_command(path: str) -> None:
+    """Creates an Ed25519 signing key at PATH (mode 0600) and its public key at PATH.pub.
+
+    Keep the private key where the database's administrators cannot read it: whoever
+    holds it can sign a checkpoint of a rewritten history.
+    """
+    try:
+        public = generate_key(Path(path))
+    except InvalidArgument as error:
+        raise click.BadParameter(str(error), param_hint="PATH") from None
+    click.echo(f"private key written to {path} (mode 0600), public key to {path}.pub")
+    click.echo(f"public key: {public_key_hex(public)}")
+
+
+@click.command("checkpoint")
+@click.option(
+    "--database-url", envvar="LEDGER_DATABASE_URL", default=DEFAULT_DATABASE_URL,
+    show_default=True, help="sqlite:///FILE or postgresql://USER@HOST/DATABASE.",
+)  # fmt: skip
+@click.option(
+    "--signing-key", envvar="LEDGER_CHECKPOINT_KEY", required=True,
+    type=click.Path(dir_okay=False), help="The Ed25519 private key (PEM) that signs.",
+)  # fmt: skip
+@click.option(
+    "--output", type=click.Path(dir_okay=False), default=None,
+    help="Also write the signed checkpoint to this file, to keep away from the database.",
+)  # fmt: skip
+def checkpoint_command(database_url: str, signing_key: str, output: str | None) -> None:
+    """Signs a checkpoint of the whole event log and appends it to the log.
+
+    `ledger audit --checkpoint FILE` later proves the history still extends it: anything
+    at or before its position that is truncated or rewritten is caught.
+    """
+    try:
+        store_environment(database_url)
+        key = load_signing_key(signing_key)
+    except InvalidArgument as error:
+        raise click.BadParameter(str(error)) from None
+    try:
+        with Ledger(database_url, currency_scales="ignore") as ledger:
+            recorder, mapper = ledger.store.recorder, ledger.store.mapper
+            signed = write_checkpoint(recorder, mapper, key, datetime.now(UTC))
+            if signed is None:
+                signed = stored_checkpoints(recorder, mapper)[-1]
+                click.echo("nothing new since the newest stored checkpoint")
+    except (CheckpointRefused, PersistenceError) as error:
+        raise click.ClickException(f"{redact(database_url)}: {error}") from None
+    stated = signed.checkpoint
+    click.echo(f"checkpoint #{stated.position}: {stated.event_count} events, "
+               f"Merkle root {stated.merkle_root}")  # fmt: skip
+    if output is not None:
+        write_checkpoint_file(output, signed)
+        click.echo(f"written to {output}")

@@ -1,0 +1,229 @@
+"""Signed checkpoints of the event log: writing them, reading them, checking signatures.
+
+A checkpoint (`ledger.core.checkpoint`) states the Merkle root of every event up to a log
+position; it is signed with an Ed25519 key read from a file, appended to the log as a
+`CheckpointRecorded` event and, optionally, written to a file the operator keeps elsewhere.
+`ledger audit --checkpoint FILE` then proves the history still extends it.
+
+Each checkpoint continues from the newest stored one (its frontier), so it reads only the
+events written since. A stored checkpoint is continued only if this key signed it and it
+verifies; one that fails is a sign of tampering and stops the writer, to be looked at with
+`ledger audit`. One signed by another key (a key rotation) is not continued from: the new
+checkpoint reads the whole log.
+"""
+
+import os
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from uuid import uuid5
+
+import msgspec
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from eventsourcing.persistence import ApplicationRecorder, IntegrityError
+
+from ledger.core import limits
+from ledger.core.chain import digest
+from ledger.core.checkpoint import (
+    Checkpoint, Frontier, SignedCheckpoint, checkpoint_of, leaf_hash, signed_bytes,
+)  # fmt: skip
+from ledger.core.errors import InvalidArgument, LedgerError
+from ledger.core.events import CheckpointRecorded
+from ledger.files import read_bounded
+from ledger.mapper import MsgspecMapper
+from ledger.prefetch import select_notification_page
+from ledger.wallets import LEDGER_NAMESPACE
+
+CHECKPOINT_STREAM_ID = uuid5(LEDGER_NAMESPACE, "checkpoints")
+KEY_FILE_SIZE_MAX = 16 * 1024
+CHECKPOINT_FILE_SIZE_MAX = 64 * 1024
+
+
+class CheckpointRefused(LedgerError):
+    """A checkpoint cannot be written: the newest stored one does not verify, or another
+    writer appended one at the same moment."""
+
+
+# Keys.
+
+
+def generate_key(path: Path) -> Ed25519PublicKey:
+    """Writes a new private key to path (PEM, mode 0600, never overwriting) and its public
+    key to path.pub; returns the public key."""
+    key = Ed25519PrivateKey.generate()
+    private = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                serialization.NoEncryption())  # fmt: skip
+    try:
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except OSError as error:
+        raise InvalidArgument("key_file", f"cannot create {path}: {error.strerror}") from None
+    with os.fdopen(descriptor, "wb") as file:
+        file.write(private)
+    public = key.public_key()
+    Path(f"{path}.pub").write_bytes(public.public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    ))  # fmt: skip
+    return public
+
+
+def load_signing_key(path: str | Path) -> Ed25519PrivateKey:
+    """The Ed25519 private key in a PEM file; anything else is refused naming the file."""
+    data = read_bounded(path, KEY_FILE_SIZE_MAX, field="signing_key")
+    try:
+        key = serialization.load_pem_private_key(data, password=None)
+    except (ValueError, TypeError) as error:
+        raise InvalidArgument("signing_key", f"{path} holds no PEM private key: {error}") from None
+    if not isinstance(key, Ed25519PrivateKey):
+        raise InvalidArgument("signing_key", f"{path} is not an Ed25519 key")
+    return key
+
+
+def load_verify_key(path: str | Path) -> Ed25519PublicKey:
+    """The Ed25519 public key in a PEM file (a private key's file gives its public key)."""
+    data = read_bounded(path, KEY_FILE_SIZE_MAX, field="verify_key")
+    try:
+        if b"PRIVATE KEY" in data:
+            key = serialization.load_pem_private_key(data, password=None).public_key()
+        else:
+            key = serialization.load_pem_public_key(data)
+    except (ValueError, TypeError) as error:
+        raise InvalidArgument("verify_key", f"{path} holds no PEM key: {error}") from None
+    if not isinstance(key, Ed25519PublicKey):
+        raise InvalidArgument("verify_key", f"{path} is not an Ed25519 key")
+    return key
+
+
+def public_key_hex(key: Ed25519PublicKey) -> str:
+    return key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw).hex()
+
+
+# Signatures.
+
+
+def sign(checkpoint: Checkpoint, key: Ed25519PrivateKey) -> SignedCheckpoint:
+    assert checkpoint.public_key == public_key_hex(key.public_key())
+    signature = key.sign(signed_bytes(checkpoint)).hex()
+    return SignedCheckpoint(checkpoint=checkpoint, signature=signature)
+
+
+def signature_problem(signed: SignedCheckpoint, trusted: Ed25519PublicKey | None) -> str | None:
+    """Why the checkpoint's signature cannot be trusted, or None if it verifies.
+
+    Against `trusted` when given (the signer must be that key); otherwise against the key
+    the checkpoint names, which proves it unaltered since signing but not who signed it.
+    """
+    named = signed.checkpoint.public_key
+    if trusted is not None and named != public_key_hex(trusted):
+        return f"signed by key {named[:16]}…, not the trusted key {public_key_hex(trusted)[:16]}…"
+    try:
+        key = trusted or Ed25519PublicKey.from_public_bytes(bytes.fromhex(named))
+        key.verify(bytes.fromhex(signed.signature), signed_bytes(signed.checkpoint))
+    except (InvalidSignature, ValueError):
+        return "its signature does not verify"
+    if signed.checkpoint.frontier_state().root().hex() != signed.checkpoint.merkle_root:
+        return "its frontier does not give its Merkle root"
+    return None
+
+
+# Files.
+
+
+def write_checkpoint_file(path: str | Path, signed: SignedCheckpoint) -> None:
+    """Writes the checkpoint as indented JSON, atomically (a reader never sees half a file)."""
+    path = Path(path)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    temporary.write_bytes(msgspec.json.format(msgspec.json.encode(signed)) + b"\n")
+    temporary.replace(path)
+
+
+def read_checkpoint_file(path: str | Path) -> SignedCheckpoint:
+    data = read_bounded(path, CHECKPOINT_FILE_SIZE_MAX, field="checkpoint")
+    try:
+        return msgspec.json.decode(data, type=SignedCheckpoint)
+    except msgspec.DecodeError as error:
+        raise InvalidArgument("checkpoint", f"{path} is not a checkpoint: {error}") from None
+
+
+# The log.
+
+
+def stored_checkpoints(recorder: ApplicationRecorder, mapper: MsgspecMapper):
+    """Every checkpoint stored in the log, oldest first."""
+    stored = recorder.select_events(CHECKPOINT_STREAM_ID)
+    return [_signed(mapper.to_domain_event(record)) for record in stored]
+
+
+def _signed(event) -> SignedCheckpoint:
+    assert isinstance(event, CheckpointRecorded), type(event)
+    return SignedCheckpoint(checkpoint=event.checkpoint, signature=event.signature)
+
+
+@dataclass
+class _Newest:
+    version: int  # of the checkpoint stream; 0 when none is stored
+    signed: SignedCheckpoint | None
+
+
+def _newest(recorder: ApplicationRecorder, mapper: MsgspecMapper) -> _Newest:
+    stored = recorder.select_events(CHECKPOINT_STREAM_ID, desc=True, limit=1)
+    if not stored:
+        return _Newest(0, None)
+    return _Newest(stored[0].originator_version, _signed(mapper.to_domain_event(stored[0])))
+
+
+def write_checkpoint(
+    recorder: ApplicationRecorder, mapper: MsgspecMapper, key: Ed25519PrivateKey, now: datetime
+) -> SignedCheckpoint | None:
+    """Signs a checkpoint of the whole log and appends it; None if nothing but the previous
+    checkpoint was written since it."""
+    newest = _newest(recorder, mapper)
+    frontier, start = _continue_from(newest.signed, key)
+    position = recorder.max_notification_id() or 0
+    if not _extend(frontier, recorder, mapper, start, position):
+        return None
+    public = public_key_hex(key.public_key())
+    signed = sign(checkpoint_of(frontier, position, now, public), key)
+    event = CheckpointRecorded(
+        originator_id=CHECKPOINT_STREAM_ID, originator_version=newest.version + 1,
+        recorded_at=now, checkpoint=signed.checkpoint, signature=signed.signature,
+    )  # fmt: skip
+    try:
+        recorder.insert_events([mapper.to_stored_event(event)])
+    except IntegrityError:
+        raise CheckpointRefused("another checkpoint was written at the same moment") from None
+    return signed
+
+
+def _continue_from(newest: SignedCheckpoint | None, key: Ed25519PrivateKey):
+    """The frontier and the first log position to read: after the newest checkpoint if this
+    key signed it and it verifies, else the whole log."""
+    if newest is None or newest.checkpoint.public_key != public_key_hex(key.public_key()):
+        return Frontier(), 1
+    problem = signature_problem(newest, key.public_key())
+    if problem is not None:
+        raise CheckpointRefused(
+            f"the newest stored checkpoint (#{newest.checkpoint.position}) does not verify: "
+            f"{problem}; run `ledger audit`"
+        )
+    return newest.checkpoint.frontier_state(), newest.checkpoint.position + 1
+
+
+def _extend(frontier: Frontier, recorder, mapper, start: int, position: int) -> bool:
+    """Appends the leaves of the events from start to position; False if they were only the
+    checkpoint stream's own (nothing new to pin)."""
+    is_new = False
+    while start <= position:
+        page = select_notification_page(recorder, start, limits.projection_page_size_max)
+        for note in page:
+            if note.id > position:
+                return is_new
+            plaintext = mapper.plaintext(note)
+            frontier.append(leaf_hash(note.id, note.originator_id, note.originator_version,
+                                      digest(plaintext)))  # fmt: skip
+            is_new = is_new or note.originator_id != CHECKPOINT_STREAM_ID
+        if not page:
+            break
+        start = page[-1].id + 1
+    return is_new

@@ -1,0 +1,88 @@
+"""Each currency's scale is part of the store: recorded at the first start, checked at every
+later one.
+
+Amounts are stored as integers of minor units, which mean nothing without their scale: a
+configuration that said EUR has 2 decimals on a store written at 6 would show 44.066859 EUR
+as 440668.59 EUR. So the first start records every configured currency's scale as a
+`CurrenciesRecorded` event, and a start whose configuration changes a recorded scale or
+drops a recorded currency is refused, naming the currency and both values. A configuration
+that adds a currency appends the extended set. The record is an event, so it is inside the
+audited, checkpointed history like everything else.
+"""
+
+from collections.abc import Iterable
+from datetime import datetime
+from uuid import uuid5
+
+from eventsourcing.persistence import ApplicationRecorder, IntegrityError
+
+from ledger.core import limits
+from ledger.core.errors import InvalidArgument
+from ledger.core.events import CurrenciesRecorded, CurrencyScale
+from ledger.core.money import Currency
+from ledger.mapper import MsgspecMapper
+from ledger.wallets import LEDGER_NAMESPACE
+
+CURRENCIES_STREAM_ID = uuid5(LEDGER_NAMESPACE, "currencies")
+
+
+def recorded_scales(recorder: ApplicationRecorder, mapper: MsgspecMapper) -> tuple[int, dict]:
+    """The newest recorded set: (its version, scale by currency code); (0, {}) if none."""
+    stored = recorder.select_events(CURRENCIES_STREAM_ID, desc=True, limit=1)
+    if not stored:
+        return 0, {}
+    event = mapper.to_domain_event(stored[0])
+    assert isinstance(event, CurrenciesRecorded), type(event)
+    return stored[0].originator_version, {c.code: c.scale for c in event.currencies}
+
+
+def scale_problems(recorded: dict[str, int], configured: Iterable[Currency]) -> list[str]:
+    """How the configuration disagrees with the recorded scales, one line per currency."""
+    scales = {currency.code: currency.scale for currency in configured}
+    problems = []
+    for code, scale in sorted(recorded.items()):
+        if code not in scales:
+            problems.append(f"{code} is in the store (scale {scale}) but not in the configuration")
+        elif scales[code] != scale:
+            problems.append(f"{code} has scale {scales[code]} in the configuration but "
+                            f"{scale} in the store")  # fmt: skip
+    return problems
+
+
+def reconcile_currencies(
+    recorder: ApplicationRecorder,
+    mapper: MsgspecMapper,
+    configured: Iterable[Currency],
+    now: datetime,
+    *,
+    record: bool = True,
+) -> None:
+    """Refuses a configuration that contradicts the store; records what it adds (if record).
+
+    Two processes starting at once may both append the same version: the loser reads
+    again and checks against what the winner recorded.
+    """
+    configured = tuple(configured)
+    for _ in range(limits.concurrency_retry_count_max):
+        version, recorded = recorded_scales(recorder, mapper)
+        problems = scale_problems(recorded, configured)
+        if problems:
+            raise InvalidArgument("config.currencies", "; ".join(problems))
+        wanted = recorded | {currency.code: currency.scale for currency in configured}
+        if not record or wanted == recorded:
+            return
+        try:
+            recorder.insert_events([mapper.to_stored_event(_recorded(version + 1, wanted, now))])
+            return
+        except IntegrityError:
+            continue
+    raise InvalidArgument("config.currencies", "the store's currencies kept changing during start")
+
+
+def _recorded(version: int, scales: dict[str, int], now: datetime) -> CurrenciesRecorded:
+    return CurrenciesRecorded(
+        originator_id=CURRENCIES_STREAM_ID,
+        originator_version=version,
+        recorded_at=now,
+        currencies=tuple(CurrencyScale(code, scales[code]) for code in sorted(scales)),
+    )

@@ -1,0 +1,252 @@
+"""What an insider with write access to the database can do, and how the audit catches it:
+records deleted or edited, events forged, the newest events truncated or rewritten together
+with their records (caught by a signed checkpoint), times changed. Each case runs on SQLite
+and PostgreSQL."""
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+import msgspec
+import pytest
+from click.testing import CliRunner
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from ledger.application import Ledger
+from ledger.checkpoints import write_checkpoint, write_checkpoint_file
+from ledger.cli import main
+from ledger.core import events as e
+from ledger.core.chain import digest, encode_event
+from ledger.core.outcomes import Outcome
+from ledger.wallets import key_record_id, wallet_id
+from projections.audit import AuditReport, audit
+from projections.checkpoint_check import NamedCheckpoint
+from tests.builders import EUR, bet, deposit, win
+from tests.conftest import SteppingClock
+from tests.integration.raw_store import RawStore
+
+WALLET = wallet_id("p1", "EUR")
+
+
+def _history(database_url: str) -> None:
+    """Six commands on p1's wallet (v1 opens it): d2 is v5, the refused bet b2 v6 (a
+    CommandRefused), the last deposit d3 v7."""
+    with Ledger(database_url, clock=SteppingClock()) as ledger:
+        for command in (deposit("d1", 10 * EUR), bet("b1", 4 * EUR), win("w1", "b1", 3 * EUR),
+                        deposit("d2", 5 * EUR), bet("b2", 100 * EUR, round_id="r2"),
+                        deposit("d3", EUR)):
+            ledger.execute(command)  # fmt: skip
+
+
+def _audit(database_url: str, checkpoints=(), key=None) -> AuditReport:
+    with Ledger(database_url, currency_scales="ignore") as ledger:
+        return audit(ledger.store.recorder, ledger.store.mapper, None,
+                     checkpoints=checkpoints, trusted_key=key)  # fmt: skip
+
+
+def _problems(report: AuditReport) -> str:
+    return "\n".join(str(finding) for finding in report.findings)
+
+
+def _edit(raw: RawStore, stream, version: int, change: Callable[[dict], None]) -> None:
+    """Rewrites a stored event's JSON in place, keeping its field order."""
+    data = msgspec.json.decode(raw.state(stream, version))
+    change(data)
+    raw.set_state(stream, version, msgspec.json.encode(data))
+
+
+def _record(key: str, scope: str = "client"):
+    return key_record_id(scope, key)
+
+
+def test_a_deleted_record_is_caught_and_its_resend_applies_again(database_url):
+    """Deleting a deposit's record lets its resend credit twice; the audit names the orphan."""
+    _history(database_url)
+    RawStore(database_url).delete(_record("d2"), 1)
+    with Ledger(database_url) as ledger:
+        assert ledger.execute(deposit("d2", 5 * EUR)).outcome is Outcome.OK  # credited again
+    report = _audit(database_url)
+    assert not report.passed
+    orphan = report.findings[0]
+    assert (orphan.stream, orphan.version) == (WALLET, 5)
+    assert "belongs to no idempotency record" in orphan.problem
+
+
+def test_a_deleted_refusal_record_is_caught(database_url):
+    """A refusal's record removed (so its resend would be decided anew) leaves its
+    chained CommandRefused without a record."""
+    _history(database_url)
+    RawStore(database_url).delete(_record("b2", "provider:hub88"), 1)
+    findings = _audit(database_url).findings
+    assert [(f.stream, f.version) for f in findings] == [(WALLET, 6)]
+
+
+def test_a_forged_event_with_a_valid_hash_is_caught(database_url):
+    """An appended deposit that chains correctly but has no record is named by the audit."""
+    _history(database_url)
+    with Ledger(database_url) as ledger:
+        head = ledger.wallet("p1", "EUR")
+        forged = e.Deposited(
+            originator_id=WALLET, originator_version=head.version + 1,
+            recorded_at=datetime(2026, 6, 1, tzinfo=UTC), previous_hash=head.head_hash,
+            journal_id=ledger.new_id(), key="forged", currency="EUR", amount=500 * EUR,
+            rail="psp", rail_id="stripe",
+            postings=(e.Posting("psp:stripe:EUR", -500 * EUR),
+                      e.Posting("player:p1:cash:EUR", 500 * EUR)),
+        )  # fmt: skip
+        ledger.store.recorder.insert_events([ledger.store.mapper.to_stored_event(forged)])
+        assert ledger.wallet("p1", "EUR").cash == 515 * EUR  # the engine takes it as valid
+    report = _audit(database_url)
+    assert [(f.version, f.problem) for f in report.findings] == [
+        (8, "event belongs to no idempotency record")
+    ]
+
+
+@pytest.mark.parametrize("said", ["LIMIT_EXCEEDED", "OK"])
+def test_a_refusals_edited_outcome_is_caught(database_url, said):
+    """A rejected bet's record changed to another outcome disagrees with its chained refusal."""
+    _history(database_url)
+
+    def say(record: dict) -> None:
+        record["outcome"] = said
+
+    _edit(RawStore(database_url), _record("b2", "provider:hub88"), 1, say)
+    problems = _problems(_audit(database_url))
+    assert f"record says Bet {said}, its chained refusal Bet INSUFFICIENT_FUNDS" in problems
+
+
+def test_an_edited_time_is_caught_on_an_event_and_on_a_record(database_url):
+    """A changed recorded_at breaks the chain in the middle, and differs from the record's
+    (or the record's from its events') at the newest event."""
+    _history(database_url)
+    raw = RawStore(database_url)
+
+    def backdate(event: dict) -> None:
+        event["recorded_at"] = "2025-01-01T00:00:00Z"
+
+    _edit(raw, WALLET, 2, backdate)
+    _edit(raw, WALLET, 7, backdate)
+    _edit(raw, _record("d1"), 1, backdate)
+    problems = _problems(_audit(database_url))
+    assert "hash chain broken" in problems  # v3 no longer follows the edited v2
+    assert problems.count("record's time") >= 2  # d3's record against its event, d1's record
+
+
+def _truncate_newest(database_url: str) -> None:
+    """Removes d3: the wallet's newest event and its record, a valid shorter history."""
+    raw = RawStore(database_url)
+    raw.delete(WALLET, 7)
+    raw.delete(_record("d3"), 1)
+
+
+def _checkpoint(database_url: str, key: Ed25519PrivateKey):
+    with Ledger(database_url, currency_scales="ignore") as ledger:
+        return write_checkpoint(ledger.store.recorder, ledger.store.mapper, key,
+                                datetime(2026, 7, 1, tzinfo=UTC))  # fmt: skip
+
+
+def test_a_truncated_newest_command_passes_without_a_checkpoint_and_fails_with_one(database_url):
+    """Removing the newest event with its record leaves nothing for chains and records to
+    see; the checkpoint, kept as a file, still catches it even with the stored one gone."""
+    _history(database_url)
+    key = Ed25519PrivateKey.generate()
+    signed = _checkpoint(database_url, key)
+    _truncate_newest(database_url)
+    RawStore(database_url).delete(signed_stream(), 1)  # the stored checkpoint too
+    assert _audit(database_url).passed
+    report = _audit(database_url, [NamedCheckpoint("file", signed)], key.public_key())
+    assert not report.passed
+    assert "before the checkpoint's position" in _problems(report)
+    assert "history truncated" in _problems(report)
+
+
+def signed_stream():
+    from ledger.checkpoints import CHECKPOINT_STREAM_ID
+
+    return CHECKPOINT_STREAM_ID
+
+
+def test_a_rewritten_newest_command_is_caught_by_the_stored_checkpoint(database_url):
+    """The newest deposit and its record rewritten consistently (a bigger amount, matching
+    balance-after) fool chains and records, not the checkpoint stored in the log."""
+    _history(database_url)
+    _checkpoint(database_url, Ed25519PrivateKey.generate())
+    raw = RawStore(database_url)
+
+    def inflate(event: dict) -> None:
+        event["amount"] = 1000 * EUR
+        event["postings"] = [["psp:stripe:EUR", -1000 * EUR], ["player:p1:cash:EUR", 1000 * EUR]]
+
+    def inflate_record(record: dict) -> None:
+        record["cash"] += 999 * EUR
+
+    _edit(raw, WALLET, 7, inflate)
+    _edit(raw, _record("d3"), 1, inflate_record)
+    report = _audit(database_url)
+    assert [f.problem.split(":")[0] for f in report.findings] == ["stored checkpoint 1"]
+
+
+def test_checkpoints_continue_and_every_stored_one_is_checked(database_url):
+    """A second checkpoint reads on from the first; the audit verifies both, and a history
+    appended after them is not a finding."""
+    _history(database_url)
+    key = Ed25519PrivateKey.generate()
+    first = _checkpoint(database_url, key)
+    assert _checkpoint(database_url, key) is None  # nothing new but the checkpoint itself
+    with Ledger(database_url) as ledger:
+        ledger.execute(deposit("d4", EUR))
+    second = _checkpoint(database_url, key)
+    assert second.checkpoint.event_count > first.checkpoint.event_count
+    report = _audit(database_url, [], key.public_key())
+    assert report.passed, _problems(report)
+    assert report.checkpoints_verified == [
+        f"stored checkpoint 1 (#{first.checkpoint.position})",
+        f"stored checkpoint 2 (#{second.checkpoint.position})",
+    ]
+
+
+def test_the_cli_proves_a_kept_checkpoint_and_fails_a_truncated_history(database_url, tmp_path):
+    """`ledger checkpoint --output` then `ledger audit --checkpoint --verify-key` passes, and
+    exits 1 naming the checkpoint once the newest command is truncated."""
+    _history(database_url)
+    key, kept = tmp_path / "signing.pem", tmp_path / "kept.json"
+    runner = CliRunner()
+    assert runner.invoke(main, ["checkpoint-key", str(key)]).exit_code == 0
+    made = runner.invoke(main, ["checkpoint", "--database-url", database_url,
+                                "--signing-key", str(key), "--output", str(kept)])  # fmt: skip
+    assert made.exit_code == 0, made.output
+    arguments = ["audit", "--database-url", database_url, "--no-projections",
+                 "--checkpoint", str(kept), "--verify-key", f"{key}.pub"]  # fmt: skip
+    passed = runner.invoke(main, arguments)
+    assert passed.exit_code == 0, passed.output
+    assert f"the history extends checkpoint file {kept}" in passed.output
+    _truncate_newest(database_url)
+    failed = runner.invoke(main, arguments)
+    assert failed.exit_code == 1
+    assert f"checkpoint file {kept}: the history no longer extends it" in failed.output
+
+
+def test_a_checkpoint_file_signed_by_another_key_or_edited_is_refused(database_url, tmp_path):
+    """Against the trusted key, a file signed by another key is a finding; an edited file's
+    signature does not verify."""
+    _history(database_url)
+    trusted, other = Ed25519PrivateKey.generate(), Ed25519PrivateKey.generate()
+    foreign = _checkpoint(database_url, other)
+    report = _audit(database_url, [NamedCheckpoint("file", foreign)], trusted.public_key())
+    assert "not the trusted key" in _problems(report)
+    path = tmp_path / "edited.json"
+    write_checkpoint_file(path, foreign)
+    path.write_text(path.read_text().replace('"position": ', '"position": 1'))
+    result = CliRunner().invoke(main, ["audit", "--database-url", database_url,
+                                       "--no-projections", "--checkpoint", str(path)])  # fmt: skip
+    assert result.exit_code == 1
+    assert "its signature does not verify" in result.output
+
+
+def test_refusal_events_hash_like_any_event():
+    """A CommandRefused digests over its canonical bytes like every stored event."""
+    refused = e.CommandRefused(
+        originator_id=WALLET, originator_version=2, recorded_at=datetime(2026, 1, 1, tzinfo=UTC),
+        previous_hash="0" * 64, journal_id=WALLET, key="b", currency="EUR",
+        command_type="Bet", outcome="INSUFFICIENT_FUNDS",
+    )  # fmt: skip
+    assert len(digest(encode_event(refused))) == 64

@@ -1,0 +1,88 @@
+"""Checkpoints: the log's Merkle tree (RFC 6962's shape and hashing), its frontier, and the
+signature over a checkpoint's exact bytes."""
+
+import hashlib
+from datetime import UTC, datetime
+from uuid import uuid4
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from msgspec.structs import replace
+
+from ledger.checkpoints import public_key_hex, sign, signature_problem
+from ledger.core.checkpoint import EMPTY_ROOT, Frontier, checkpoint_of, leaf_hash, node_hash
+
+NOW = datetime(2026, 12, 5, tzinfo=UTC)
+
+
+def _reference_root(leaves: list[bytes]) -> bytes:
+    """RFC 6962's MTH, written recursively as the RFC states it."""
+    if not leaves:
+        return hashlib.sha256(b"").digest()
+    if len(leaves) == 1:
+        return leaves[0]
+    split = 1 << ((len(leaves) - 1).bit_length() - 1)  # largest power of two below n
+    return node_hash(_reference_root(leaves[:split]), _reference_root(leaves[split:]))
+
+
+def _leaves(count: int) -> list[bytes]:
+    return [leaf_hash(n, uuid4(), 1, hashlib.sha256(bytes([n % 256])).hexdigest())
+            for n in range(1, count + 1)]  # fmt: skip
+
+
+@pytest.mark.parametrize("count", [0, 1, 2, 3, 4, 5, 7, 8, 9, 31, 64, 100])
+def test_the_frontiers_root_is_rfc_6962s(count):
+    """Appending leaf by leaf gives the root RFC 6962 defines for the same leaves."""
+    leaves, frontier = _leaves(count), Frontier()
+    for leaf in leaves:
+        frontier.append(leaf)
+    assert frontier.root() == _reference_root(leaves)
+    assert frontier.leaf_count == count and len(frontier.roots) == count.bit_count()
+
+
+def test_a_checkpoints_frontier_continues_to_the_same_root():
+    """A tree resumed from a checkpoint's frontier equals one grown from the first leaf."""
+    leaves, first = _leaves(45), Frontier()
+    for leaf in leaves[:27]:
+        first.append(leaf)
+    resumed = checkpoint_of(first, 27, NOW, "00").frontier_state()
+    for leaf in leaves[27:]:
+        resumed.append(leaf)
+    assert resumed.root() == _reference_root(leaves)
+
+
+def test_a_leaf_pins_position_stream_version_and_digest():
+    """Changing any part of an event's leaf changes the leaf; leaves and nodes never collide."""
+    stream, digest = uuid4(), "ab" * 32
+    leaf = leaf_hash(7, stream, 3, digest)
+    assert leaf != leaf_hash(8, stream, 3, digest)
+    assert leaf != leaf_hash(7, uuid4(), 3, digest)
+    assert leaf != leaf_hash(7, stream, 4, digest)
+    assert leaf != leaf_hash(7, stream, 3, "cd" * 32)
+    assert Frontier().root() == EMPTY_ROOT
+
+
+def _signed(key: Ed25519PrivateKey, count: int = 5):
+    frontier = Frontier()
+    for leaf in _leaves(count):
+        frontier.append(leaf)
+    return sign(checkpoint_of(frontier, count, NOW, public_key_hex(key.public_key())), key)
+
+
+def test_a_signed_checkpoint_verifies_against_its_key():
+    """A fresh checkpoint verifies, against the trusted key and against the key it names."""
+    key = Ed25519PrivateKey.generate()
+    signed = _signed(key)
+    assert signature_problem(signed, key.public_key()) is None
+    assert signature_problem(signed, None) is None
+
+
+def test_an_edited_checkpoint_or_another_signer_is_refused():
+    """A changed root or position breaks the signature; another key is not the trusted one."""
+    key, other = Ed25519PrivateKey.generate(), Ed25519PrivateKey.generate()
+    signed = _signed(key)
+    edited = replace(signed, checkpoint=replace(signed.checkpoint, position=99))
+    assert signature_problem(edited, key.public_key()) == "its signature does not verify"
+    rooted = replace(signed, checkpoint=replace(signed.checkpoint, merkle_root="00" * 32))
+    assert signature_problem(rooted, None) == "its signature does not verify"
+    assert "not the trusted key" in signature_problem(_signed(other), key.public_key())
