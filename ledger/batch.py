@@ -11,7 +11,8 @@ from uuid import UUID
 
 from ledger.core.chain import digest, encode_event
 from ledger.core.commands import (
-    ITEM_COMMANDS, AttributeSuspense, Command, HoldInSuspense, ReturnSuspense, idempotency_scope,
+    ITEM_COMMANDS, AttributeSuspense, Command, HoldInSuspense, ReturnSuspense, Rollback,
+    idempotency_scope,
 )  # fmt: skip
 from ledger.core.decide import decide
 from ledger.core.draft import Context
@@ -23,7 +24,8 @@ from ledger.core.state import Balances, SuspenseItem, WalletState, ZERO_BALANCES
 from ledger.core.suspense import decide_hold, decide_return, evolve_item
 from ledger.results import CommandResult
 from ledger.wallets import (
-    WalletCache, WalletLoader, command_record_id, command_stream_ids, suspense_item_id, wallet_id,
+    WalletCache, WalletLoader, command_record_id, command_stream_ids, key_record_id,
+    suspense_item_id, wallet_id,
 )  # fmt: skip
 
 
@@ -49,9 +51,11 @@ class BatchAttempt:
 
     def record_ids(self, commands: Sequence[Command]) -> tuple[list[UUID], list[UUID]]:
         """Each command's idempotency record id, for `apply` (deriving one is a SHA-1, so it
-        is done once), and the ids whose records must be read (`adopt_records`)."""
+        is done once), and the ids whose records must be read (`adopt_records`): the
+        commands' own, and those of the keys rollbacks target, whose wallets they name."""
         record_ids = [command_record_id(c) for c in commands]
-        return record_ids, list(set(record_ids) - self.records.keys())
+        targets = [_target_record_id(c) for c in commands if isinstance(c, Rollback)]
+        return record_ids, list({*record_ids, *targets} - self.records.keys())
 
     def adopt_records(self, wanted: list[UUID], found: dict[UUID, CommandRecorded]) -> None:
         """Takes the records read for the wanted ids; an id not found has none yet."""
@@ -91,6 +95,7 @@ class BatchAttempt:
         context = Context(
             now=self.now, journal_id=self.new_id(), wallet_id=wallet, rules=self.rules,
             suspense_item=self._attributed_item(command),
+            target_wallet_id=self._target_wallet(command),
         )  # fmt: skip
         decision = decide(state, command, context)
         if decision.events:  # a success, or a refusal (with any time-driven events before it)
@@ -164,6 +169,14 @@ class BatchAttempt:
             wallet_version=last,
         )
 
+    def _target_wallet(self, command: Command) -> UUID | None:
+        """For a rollback, the wallet of the command that holds its target key, if any; the
+        record was read by record_ids and adopt_records, or written earlier in this batch."""
+        if not isinstance(command, Rollback):
+            return None
+        target = self.records.get(_target_record_id(command))
+        return target.wallet_id if target is not None else None
+
     def _attributed_item(self, command: Command) -> SuspenseItem | None:
         if not isinstance(command, AttributeSuspense):
             return None
@@ -186,6 +199,11 @@ class BatchAttempt:
         if item_id not in self.items:
             self.items[item_id] = self.loader.fold_item(item_id)
         return self.items[item_id]
+
+def _target_record_id(rollback: Rollback) -> UUID:
+    """The record of the command a rollback targets: same provider scope, the target key."""
+    return key_record_id(idempotency_scope(rollback), rollback.target_key)
+
 
 def _written(stream: UUID, before: WalletState | SuspenseItem | None, events):
     """The (stream, first, last) versions a command wrote, both included: an empty range

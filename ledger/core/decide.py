@@ -64,14 +64,18 @@ def decide(state: WalletState | None, command: c.Command, context: Context) -> D
     """
     assert state is None or state.wallet_id == context.wallet_id
     assert not isinstance(command, c.ITEM_COMMANDS), "suspense items have their own decide"
-    if state is None and not isinstance(command, c.WALLET_OPENING):
-        return Decision(Outcome.WRONG_CURRENCY, (), None)
+    foreign_target = _names_another_wallets_key(command, context)
+    if state is None and (foreign_target or not isinstance(command, c.WALLET_OPENING)):
+        return Decision(Outcome.CONFLICT if foreign_target else Outcome.WRONG_CURRENCY, (), None)
     draft = Draft(state, command, context)
     if state is None:
         draft.emit(e.WalletOpened, (), player_id=command.player_id)
     expire_bonus_if_due(draft)
     due, state_after_due = len(draft.events), draft.state
-    outcome = _DECIDERS[type(command)](draft, command)
+    if foreign_target:
+        outcome = Outcome.CONFLICT
+    else:
+        outcome = _DECIDERS[type(command)](draft, command)
     if outcome is not Outcome.OK:
         assert len(draft.events) == due, "a rejection emits nothing but its refusal"
         assert draft.state is state_after_due
@@ -83,3 +87,12 @@ def decide(state: WalletState | None, command: c.Command, context: Context) -> D
     settle_bonus_if_due(draft)
     assert draft.events, "every success emits at least one event"
     return Decision(outcome, tuple(draft.events), draft.state, tuple(draft.item_events))
+
+
+def _names_another_wallets_key(command: c.Command, context: Context) -> bool:
+    """A rollback whose target key belongs to another wallet's command (another player's
+    bet or win): CONFLICT, an idempotency outcome, decided before anything else. Left to
+    the rollback rules, it would tombstone the key in the wrong wallet and refund nobody."""
+    if not isinstance(command, c.Rollback) or context.target_wallet_id is None:
+        return False
+    return context.target_wallet_id != context.wallet_id

@@ -21,13 +21,15 @@ from ledger.core.state import SuspenseItem, WalletState
 @dataclass(frozen=True, slots=True)
 class Context:
     """What the shell passes in: the time, the new journal's id, the wallet id, the rules,
-    and for a suspense attribution the item it resolves (None if there is no such item)."""
+    for a suspense attribution the item it resolves (None if there is no such item), and
+    for a rollback the wallet whose command holds the target key (None if no command does)."""
 
     now: datetime
     journal_id: UUID
     wallet_id: UUID
     rules: Rules
     suspense_item: SuspenseItem | None = None
+    target_wallet_id: UUID | None = None
 
 
 class Draft:

@@ -293,7 +293,10 @@ class Model:
             w.rounds[bet["round"]]["closed"] = True
         return self._settled(w)
 
-    def rollback(self, player: str, target: str) -> str:
+    def rollback(self, player: str, target: str, owner: str | None = None) -> str:
+        """owner: the player whose command holds the target key, if any command does."""
+        if owner is not None and owner != player:
+            return "CONFLICT"
         w = self.wallets.get(player)
         if w is None:
             return "WRONG_CURRENCY"

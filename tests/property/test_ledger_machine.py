@@ -164,6 +164,14 @@ class LedgerMachine(RuleBasedStateMachine):
     def roll_back_win(self, win):
         self._roll_back(*win)
 
+    @rule(bet=bets, player=st.sampled_from(PLAYERS))
+    def roll_back_another_players_bet(self, bet, player):
+        """A rollback naming another player's bet key is CONFLICT: no tombstone, no refund."""
+        owner, key = bet
+        if owner != player:
+            expected = self.model.rollback(player, key, owner=owner)
+            self._run(b.rollback(self._key(player, "rbx"), key, player=player), expected, player)
+
     @rule(player=st.sampled_from(PLAYERS), round_id=rounds)
     def roll_back_before_the_bet(self, player, round_id):
         self._roll_back(player, f"{player}-late-{round_id}")

@@ -85,6 +85,11 @@ CHECK_ORDER_ROWS = [
         [deposit("d1", EUR), set_limits("l1", loss_limit_24h=2 * EUR)],
         bet("b1", 100 * EUR),
     ),
+    (  # a rollback naming another player's bet: CONFLICT, even before WRONG_CURRENCY
+        Outcome.CONFLICT,
+        [deposit("d1", 10 * EUR), bet("b1", EUR)],
+        rollback("rb1", "b1", player="p2"),
+    ),
     (  # idempotency before everything: a replayed success stays a success
         Outcome.DUPLICATE,
         [deposit("d1", 10 * EUR), bet("b1", EUR), reverse("cb", 50 * EUR)],
