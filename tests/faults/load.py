@@ -215,13 +215,13 @@ class Load:
     """`worker_count` workers over `player_count` shared players, started and stopped as one."""
 
     def __init__(self, target: str, token: str, name: str, *, worker_count: int = 8,
-                 player_count: int = 6, seed: int = 12) -> None:  # fmt: skip
+                 player_count: int = 6, seed: int = 12, **client_options) -> None:  # fmt: skip
         self.tally = Tally()
         self.stopping = threading.Event()
         self.players = [f"{name}-p{n}" for n in range(player_count)]
         self.workers = [
-            Worker(LedgerClient(target, token), Stream(f"{name}-w{n}", self.players, seed + n),
-                   self.tally, self.stopping)
+            Worker(LedgerClient(target, token, **client_options),
+                   Stream(f"{name}-w{n}", self.players, seed + n), self.tally, self.stopping)
             for n in range(worker_count)
         ]  # fmt: skip
 
