@@ -10,7 +10,8 @@ finally answered with.
 The checks read the store in this process after the server has stopped:
 - lost: an acknowledged command whose idempotency record is missing, or says otherwise
   (another outcome, another journal);
-- doubled: a key whose wallet effect is stored in more than one journal;
+- doubled: a key recorded twice, or whose wallet effect is stored in more than one journal;
+- every command sent was answered, and nothing is stored that no client was answered for;
 - each player's balances equal a model summed from the acknowledged outcomes, in the
   independent posting fold (`ledger.summary`) and in the engine's own wallet fold;
 - the summary is sound, and the audit replay passes, read models included (caught up here,
@@ -316,6 +317,7 @@ def check_store(database_url: str, tally: Tally) -> dict[str, int]:
         off_model = _wallets_off_model(ledger, reading.fold, model_cash(tally))
         summary = summarize(ledger)
         report = _audit_with_views(ledger, database_url)
+    assert set(tally.items) == set(tally.answers), "a command was sent but never answered"
     assert "CONFLICT" not in {answer.outcome for answer in tally.answers.values()}
     assert lost == [], f"{len(lost)} acknowledged commands not stored as answered: {lost[:5]}"
     assert doubled == [], f"{len(doubled)} keys applied more than once: {doubled[:5]}"
