@@ -1,9 +1,9 @@
 """A small typed Python client for platform services (sync and asyncio).
 
-Every command is idempotent, so a call that fails with UNAVAILABLE or DEADLINE_EXCEEDED is
-resent with the same idempotency key, a bounded number of times with jittered backoff; the
-engine answers a resend of something it already applied with DUPLICATE and the original
-journal id. Amounts go in and come out as exact decimal strings in major units.
+Every command is idempotent, so a call that fails with UNAVAILABLE, DEADLINE_EXCEEDED or
+CANCELLED is resent with the same idempotency key, a bounded number of times with jittered
+backoff; the engine answers a resend of something it already applied with DUPLICATE and the
+original journal id. Amounts go in and come out as exact decimal strings in major units.
 
     with LedgerClient("127.0.0.1:50051", token) as ledger:
         reply = ledger.deposit(idempotency_key="d-1", player_id="p1", currency="EUR",
@@ -27,7 +27,13 @@ from ledger.v1 import ledger_pb2_grpc as pb_grpc
 
 RETRY_COUNT_MAX = 5
 TIMEOUT_S = 10.0
-_RETRIED_CODES = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
+# A server draining on SIGTERM answers some calls in flight with CANCELLED: like UNAVAILABLE,
+# the command may or may not have been stored, and only a resend with the same key finds out.
+# A caller cancelling its own call gets asyncio's CancelledError or FutureCancelledError,
+# never this status, so no call the caller gave up on is resent.
+_RETRIED_CODES = (
+    grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.CANCELLED,
+)  # fmt: skip
 
 
 @dataclass(frozen=True)

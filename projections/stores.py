@@ -10,11 +10,14 @@ SQL. SQLite has no exact decimal type (its NUMERIC falls back to floating point)
 are stored as decimal text and added in Python inside the same transaction.
 """
 
+import functools
 import sqlite3
+import threading
 from abc import ABC, abstractmethod
 from decimal import Decimal
 
 import psycopg
+from eventsourcing.persistence import InterfaceError, OperationalError
 
 from ledger.database import store_environment
 from projections.page import PageChanges, PostingRow
@@ -193,16 +196,40 @@ class SqliteProjectionStore(ProjectionStore):
         self.connection.close()
 
 
+def _connection_errors(method):
+    """psycopg's connection errors become the event store library's (PersistenceError), as
+    the event store's own are: the API answers them UNAVAILABLE, and the projection follower
+    waits and follows again, instead of treating a restarted database as a bug."""
+
+    @functools.wraps(method)
+    def translated(self, *args, **kwargs):
+        try:
+            return method(self, *args, **kwargs)
+        except psycopg.OperationalError as error:
+            raise OperationalError(str(error)) from error
+        except psycopg.InterfaceError as error:
+            raise InterfaceError(str(error)) from error
+
+    return translated
+
+
 class PostgresProjectionStore(ProjectionStore):
+    """One connection, opened again when the server has broken it (a restart, a terminated
+    backend): the call that meets the break fails, the next one gets a fresh connection."""
+
     def __init__(self, environment: dict[str, str]) -> None:
         schema = environment["POSTGRES_SCHEMA"] or "public"
-        self.connection = psycopg.connect(
+        self._connect = functools.partial(
+            psycopg.connect,
             dbname=environment["POSTGRES_DBNAME"], host=environment["POSTGRES_HOST"],
             port=environment["POSTGRES_PORT"], user=environment["POSTGRES_USER"],
             password=environment["POSTGRES_PASSWORD"] or None,
             connect_timeout=int(environment["POSTGRES_CONNECT_TIMEOUT"]),
             options=f"-c search_path={schema}", autocommit=True,
         )  # fmt: skip
+        self._connection = self._connect()
+        # Reads run on the server's executor threads: one of them reconnects, not each.
+        self._reconnecting = threading.Lock()
         with self.connection.transaction():
             # One creator at a time: concurrent CREATE ... IF NOT EXISTS can still collide.
             self.connection.execute("SELECT pg_advisory_xact_lock(hashtext('ledger_views'))")
@@ -212,12 +239,21 @@ class PostgresProjectionStore(ProjectionStore):
                 (TRACKING_NAME,),
             )
 
+    @property
+    def connection(self) -> psycopg.Connection:
+        with self._reconnecting:
+            if self._connection.closed:  # psycopg closes a connection it finds broken
+                self._connection = self._connect()
+            return self._connection
+
+    @_connection_errors
     def position(self) -> int:
         row = self.connection.execute(
             "SELECT position FROM projection_tracking WHERE name = %s", (TRACKING_NAME,)
         ).fetchone()
         return int(row[0])
 
+    @_connection_errors
     def apply(self, changes: PageChanges, expected_position: int) -> None:
         db = self.connection
         with db.transaction():
@@ -260,23 +296,28 @@ class PostgresProjectionStore(ProjectionStore):
                     row.player_id, row.recorded_at, row.occurred_at,
                 ))  # fmt: skip
 
+    @_connection_errors
     def balances(self) -> dict[str, tuple[str, int]]:
         rows = self.connection.execute("SELECT account, currency, balance FROM account_balances")
         return {account: (currency, _integer(balance)) for account, currency, balance in rows}
 
+    @_connection_errors
     def balance_of(self, account: str) -> int:
         row = self.connection.execute(
             "SELECT balance FROM account_balances WHERE account = %s", (account,)
         ).fetchone()
         return _integer(row[0]) if row else 0
 
+    @_connection_errors
     def trial_balance(self) -> dict[str, tuple[int, int]]:
         rows = self.connection.execute("SELECT currency, debits, credits FROM trial_balance")
         return {currency: (_integer(d), _integer(c)) for currency, d, c in rows}
 
+    @_connection_errors
     def posting_count(self) -> int:
         return int(self.connection.execute("SELECT COUNT(*) FROM journal_postings").fetchone()[0])
 
+    @_connection_errors
     def statement(self, player_id: str, currency: str, after: int, limit: int) -> list[tuple]:
         rows = self.connection.execute(
             "SELECT position, posting_index, event_type, idempotency_key, account, amount "
@@ -287,7 +328,7 @@ class PostgresProjectionStore(ProjectionStore):
         return [(*row[:5], _integer(row[5])) for row in rows]
 
     def close(self) -> None:
-        self.connection.close()
+        self._connection.close()
 
 
 def _integer(value: Decimal | int) -> int:

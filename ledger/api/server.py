@@ -12,6 +12,7 @@ from pathlib import Path
 import grpc
 import structlog
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from eventsourcing.persistence import PersistenceError
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1._async import HealthServicer
 from grpc_reflection.v1alpha import reflection
@@ -29,6 +30,7 @@ from projections.runner import ProjectionRunner
 from projections.stores import open_projection_store
 
 SERVICE_NAME = ledger_pb2.DESCRIPTOR.services_by_name["LedgerService"].full_name
+PROJECTION_RETRY_S = 1.0  # between attempts to follow again after the store failed
 _log = structlog.get_logger("ledger.api")
 
 
@@ -155,10 +157,18 @@ class ProjectionFollower:
         self.thread.start()
 
     def _run(self) -> None:
-        try:
-            self.runner.follow(self.stopping.is_set)
-        except Exception:  # the API keeps serving; the views' lag shows the failure
-            _log.exception("projection follower stopped")
+        while not self.stopping.is_set():
+            try:
+                self.runner.follow(self.stopping.is_set)
+            except PersistenceError as error:
+                # The database went away (a restart, a terminated backend). The page in hand
+                # was not committed, so following again resumes exactly where the views are.
+                _log.warning("projection follower lost the store; following again",
+                             error=str(error), retry_s=PROJECTION_RETRY_S)  # fmt: skip
+                self.stopping.wait(PROJECTION_RETRY_S)
+            except Exception:  # the API keeps serving; the views' lag shows the failure
+                _log.exception("projection follower stopped")
+                return
 
     def stop(self) -> None:
         self.stopping.set()

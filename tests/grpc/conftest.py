@@ -51,9 +51,13 @@ def write_auth_config(path: Path) -> dict[str, str]:
     return tokens
 
 
-def start_server(database_url: str, workdir: Path, *extra: str) -> RunningServer:
-    tokens = write_auth_config(workdir / "auth.toml")
-    command = [sys.executable, "-m", "ledger", "serve", "--listen", "127.0.0.1:0",
+def start_server(database_url: str, workdir: Path, *extra: str, listen: str = "127.0.0.1:0",
+                 tokens: dict[str, str] | None = None) -> RunningServer:  # fmt: skip
+    """Starts `ledger serve`; a restart passes the old server's target and tokens, so its
+    clients reconnect to the same address with the same credentials."""
+    if tokens is None:
+        tokens = write_auth_config(workdir / "auth.toml")
+    command = [sys.executable, "-m", "ledger", "serve", "--listen", listen,
                "--database-url", database_url, "--auth-config", str(workdir / "auth.toml"), *extra]  # fmt: skip
     process, address = start_announcing(command, workdir / "server.log")
     return RunningServer(process, address, tokens, database_url)
@@ -71,7 +75,8 @@ def _die_with_the_test_run() -> None:
 
 def start_announcing(command: list[str], log_path: Path) -> tuple[subprocess.Popen, str]:
     """Starts a process that prints `listening on HOST:PORT` first; returns it and HOST:PORT."""
-    log = open(log_path, "w")  # noqa: SIM115 - closed with the process
+    # Appended: a restarted server keeps the log of the run it follows.
+    log = open(log_path, "a")  # noqa: SIM115 - closed with the process
     process = subprocess.Popen(
         command, stdout=subprocess.PIPE, stderr=log, text=True,
         preexec_fn=_die_with_the_test_run,

@@ -1,7 +1,6 @@
 """The gRPC API end to end: a real `ledger serve` process on SQLite and on PostgreSQL,
 reached through the Python client over a loopback port."""
 
-import threading
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -303,31 +302,3 @@ def test_health_and_reflection_need_no_token(server):
         response = next(reflection.ServerReflectionInfo(iter([request])))
         names = {s.name for s in response.list_services_response.service}
         assert "ledger.v1.LedgerService" in names
-
-
-def test_64_concurrent_clients_on_one_wallet_end_exact(server):
-    """64 clients betting on one wallet at once (with resends) leave the exact balance."""
-    p = _player()
-    _deposit(server.client(), p, f"{p}-seed", "1000")
-    errors: list[BaseException] = []
-
-    def play(n: int) -> None:
-        try:
-            with server.client("hub88") as client:
-                for k in range(5):
-                    fields = {"idempotency_key": f"{p}-{n}-{k}", "provider": "hub88", "player_id": p,
-                              "currency": "EUR", "amount": "1.5", "round_id": f"r-{n}-{k}"}  # fmt: skip
-                    assert client.bet(**fields).outcome == "OK"
-                    assert client.bet(**fields).outcome == "DUPLICATE"
-        except BaseException as error:  # noqa: BLE001 - reported by the main thread
-            errors.append(error)
-
-    threads = [threading.Thread(target=play, args=(n,)) for n in range(64)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    assert errors == []
-    balances, version = server.client().get_balance(player_id=p, currency="EUR")
-    assert balances.cash == str(1000 - 64 * 5 * 3 // 2)
-    assert version == 2 + 64 * 5

@@ -1,5 +1,6 @@
-"""Transport concerns of `ledger serve`: TLS, mutual TLS, draining on SIGTERM under load,
-the asyncio client, and the first-start admin token."""
+"""Transport concerns of `ledger serve`: TLS, mutual TLS, the asyncio client, the bound on
+concurrent calls, and the first-start admin token (draining on SIGTERM under load is in the
+fault suite, tests/faults/test_drain.py)."""
 
 import asyncio
 import signal
@@ -7,7 +8,6 @@ import stat
 import subprocess
 import sys
 import threading
-import time
 
 import grpc
 import pytest
@@ -62,41 +62,6 @@ def test_mutual_tls_requires_a_client_certificate(tmp_path):
         assert caught.value.code() is grpc.StatusCode.UNAVAILABLE
     finally:
         assert stop_server(server) == 0
-
-
-def test_sigterm_drains_calls_in_flight_and_loses_none(tmp_path):
-    """Calls racing a SIGTERM either complete (and are stored) or are refused; none is lost."""
-    server = start_server(f"sqlite:///{tmp_path}/drain.sqlite3", tmp_path)
-    answered: list[str] = []
-    refused: list[str] = []
-
-    def send(n: int) -> None:
-        client = LedgerClient(server.target, server.tokens["admin"], retry_count_max=1, timeout_s=5)
-        for k in range(20):
-            key = f"d-{n}-{k}"
-            try:
-                _deposit(client, key, player=f"p{n}")
-                answered.append(key)
-            except grpc.RpcError:
-                refused.append(key)
-
-    threads = [threading.Thread(target=send, args=(n,)) for n in range(8)]
-    for thread in threads:
-        thread.start()
-    time.sleep(0.3)
-    server.process.send_signal(signal.SIGTERM)
-    for thread in threads:
-        thread.join(timeout=60)
-    assert server.process.wait(timeout=30) == 0
-    assert answered and len(answered) + len(refused) == 160
-    restarted = start_server(server.database_url, tmp_path)
-    try:
-        client = restarted.client()
-        for key in answered:  # every answered call is in the store: a resend is a replay
-            player = f"p{key.split('-')[1]}"
-            assert _deposit(client, key, player=player).outcome == "DUPLICATE"
-    finally:
-        assert stop_server(restarted) == 0
 
 
 def test_async_client_applies_commands_concurrently(server):

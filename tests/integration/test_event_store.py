@@ -4,7 +4,6 @@ atomic batches, reopening, hash-chain tamper detection, arbitrary-precision amou
 from datetime import timedelta
 
 import msgspec
-import psycopg
 import pytest
 from eventsourcing.persistence import PersistenceError
 
@@ -14,7 +13,7 @@ from ledger.core.errors import ChainBroken, InvalidArgument
 from ledger.core.outcomes import Outcome
 from ledger.wallets import wallet_id
 from tests.builders import EUR, bet, deposit, grant, rollback, win, withdraw
-from tests.conftest import SteppingClock, drop_pg_schema, new_pg_schema, run_on_loop
+from tests.conftest import SteppingClock, run_on_loop
 from tests.integration.raw_store import RawStore
 
 
@@ -208,21 +207,3 @@ def test_rejections_on_stale_cached_wallets_are_decided_again(database_url, driv
         outcomes = [result.outcome for result in results]
         assert outcomes == [Outcome.OK, Outcome.OK, Outcome.INSUFFICIENT_FUNDS]
         assert [result.balances.cash for result in results] == [5 * EUR, 5 * EUR, EUR]
-
-
-@pytest.mark.postgres
-def test_pooled_connections_killed_by_the_server_are_replaced(pg_database):
-    """After the server drops every pooled connection, the next command and query succeed."""
-    url = new_pg_schema(pg_database)
-    try:
-        with Ledger(url) as ledger:
-            ledger.execute(deposit("d1", 10 * EUR))
-            with psycopg.connect(pg_database, autocommit=True) as admin:
-                admin.execute(
-                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                    "WHERE datname = current_database() AND pid <> pg_backend_pid()"
-                )
-            assert ledger.execute(deposit("d2", 5 * EUR)).outcome is Outcome.OK
-            assert ledger.execute(deposit("d1", 10 * EUR)).outcome is Outcome.DUPLICATE
-    finally:
-        drop_pg_schema(url)

@@ -1,0 +1,30 @@
+"""Starting, killing and restarting `ledger serve` for the fault scenarios.
+
+A restarted server listens on the address of the one it replaces and accepts the same
+tokens, as a supervisor would bring it back: the load's clients reconnect by themselves."""
+
+from pathlib import Path
+
+from tests.grpc.conftest import RunningServer, start_server, stop_server
+
+EXIT_TIMEOUT_S = 30
+
+
+def restart(server: RunningServer, workdir: Path, *extra: str) -> RunningServer:
+    """A new server process on the same store, address and tokens."""
+    return start_server(server.database_url, workdir, *extra, listen=server.target,
+                        tokens=server.tokens)  # fmt: skip
+
+
+def kill_and_restart(server: RunningServer, workdir: Path) -> RunningServer:
+    """SIGKILL: no drain, no cleanup, calls in flight cut off; then a restart."""
+    server.process.kill()
+    server.process.wait(timeout=EXIT_TIMEOUT_S)
+    return restart(server, workdir)
+
+
+def stop_if_running(server: RunningServer) -> int | None:
+    """SIGTERM and the exit status, or None if the process is gone already (a failed test)."""
+    if server.process.poll() is not None:
+        return None
+    return stop_server(server)
