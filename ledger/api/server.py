@@ -1,10 +1,10 @@
-"""Composition of the gRPC server: the servicer, health and reflection, message and
-concurrency bounds, TLS or mutual TLS, and a graceful drain on SIGTERM or SIGINT.
+"""Composition of the gRPC server: the servicer, health and reflection, the projection
+follower, message and concurrency bounds, TLS or mutual TLS, and a graceful drain on SIGTERM
+or SIGINT.
 """
 
 import asyncio
 import signal
-import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,8 +23,9 @@ from ledger.application import Ledger
 from ledger.core import limits
 from ledger.core.errors import InvalidArgument
 from ledger.v1 import ledger_pb2, ledger_pb2_grpc
+from projections.follower import ProjectionFollower
 from projections.runner import ProjectionRunner
-from projections.stores import open_projection_store
+from projections.stores import ProjectionStore, open_projection_store
 
 SERVICE_NAME = ledger_pb2.DESCRIPTOR.services_by_name["LedgerService"].full_name
 _log = structlog.get_logger("ledger.api")
@@ -71,14 +72,14 @@ class LedgerServer:
             ],
             maximum_concurrent_rpcs=settings.concurrent_calls_max,
         )
-        self.follower = (
-            ProjectionFollower(ledger, database_url, telemetry.record_lag)
+        self.projections = (
+            Projections(ledger, database_url, telemetry.record_lag)
             if settings.projections
             else None
         )
         servicer = LedgerServicer(
             ledger, committer, authenticator, telemetry, self.executor,
-            projection=self.follower.reads if self.follower else None,
+            projection=self.projections.reads if self.projections else None,
         )  # fmt: skip
         ledger_pb2_grpc.add_LedgerServiceServicer_to_server(servicer, self.server)
         self.health = HealthServicer()
@@ -99,8 +100,8 @@ class LedgerServer:
         return port
 
     async def start(self) -> None:
-        if self.follower is not None:
-            self.follower.start()
+        if self.projections is not None:
+            self.projections.follower.start()
         await self.server.start()
         await self.health.set(SERVICE_NAME, health_pb2.HealthCheckResponse.SERVING)
         await self.health.set("", health_pb2.HealthCheckResponse.SERVING)
@@ -109,38 +110,27 @@ class LedgerServer:
         """Stops taking calls, drains those in flight for up to grace_s, then closes."""
         await self.health.enter_graceful_shutdown()
         await self.server.stop(self.settings.grace_s)
-        if self.follower is not None:
-            self.follower.stop()
+        if self.projections is not None:
+            self.projections.close()
         self.executor.shutdown(wait=True)
         self.ledger.close()
         self.telemetry.shutdown()
 
 
-class ProjectionFollower:
-    """Keeps the read models current on a thread of its own, with its own store connection;
-    queries read through a second connection."""
+class Projections:
+    """The read models of a server: a follower keeping them current through its own store
+    connection, and a second connection for queries."""
 
     def __init__(self, ledger: Ledger, database_url: str, on_lag) -> None:
-        self.writes = open_projection_store(database_url)
-        self.reads = open_projection_store(database_url)
-        self.runner = ProjectionRunner(
+        self.writes: ProjectionStore = open_projection_store(database_url)
+        self.reads: ProjectionStore = open_projection_store(database_url)
+        runner = ProjectionRunner(
             ledger.store.recorder, ledger.store.mapper, self.writes, on_lag=on_lag
         )
-        self.stopping = threading.Event()
-        self.thread = threading.Thread(target=self._run, name="ledger-projections", daemon=True)
+        self.follower = ProjectionFollower(runner)
 
-    def start(self) -> None:
-        self.thread.start()
-
-    def _run(self) -> None:
-        try:
-            self.runner.follow(self.stopping.is_set)
-        except Exception:  # the API keeps serving; the views' lag shows the failure
-            _log.exception("projection follower stopped")
-
-    def stop(self) -> None:
-        self.stopping.set()
-        self.thread.join(timeout=limits.shutdown_grace_s)
+    def close(self) -> None:
+        self.follower.stop()
         self.writes.close()
         self.reads.close()
 

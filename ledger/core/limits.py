@@ -58,6 +58,12 @@ wallet_contended_count_max = 10_000
 page_size_max = 1000
 projection_page_size_max = 10_000  # events per projection or audit page (one transaction)
 
+# Store outages. The projection follower waits between attempts while the store is down,
+# jittered and doubling from the minimum to the maximum; it never gives up, so no attempt
+# count is bounded.
+projection_retry_wait_ms_min = 100
+projection_retry_wait_ms_max = 5000
+
 assert 0 < idempotency_key_length_max <= 256
 assert window_24h_s < window_7d_s < window_30d_s
 assert bonus_multiplier_max_default <= bonus_multiplier_max
@@ -66,3 +72,4 @@ assert concurrency_retry_count_max >= 2
 assert page_size_max <= batch_size_max
 assert gc_young_threshold > 0 and gc_middle_threshold > 0 and gc_old_threshold > 0
 assert batch_size_max <= group_commit_queue_length_max
+assert 0 < projection_retry_wait_ms_min <= projection_retry_wait_ms_max
