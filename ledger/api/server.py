@@ -1,6 +1,6 @@
-"""Composition of the gRPC server: the servicer, health and reflection, the projection
-follower, message and concurrency bounds, TLS or mutual TLS, and a graceful drain on SIGTERM
-or SIGINT.
+"""Composition of the gRPC server: the servicer, health (probed, see `ledger.api.health`) and
+reflection, the projection follower, message and concurrency bounds, TLS or mutual TLS, and a
+graceful drain on SIGTERM or SIGINT.
 """
 
 import asyncio
@@ -17,17 +17,21 @@ from grpc_reflection.v1alpha import reflection
 
 from ledger.api.auth import Authenticator
 from ledger.api.group_commit import GroupCommitter
+from ledger.api.health import HealthMonitor
 from ledger.api.servicer import LedgerServicer
 from ledger.api.telemetry import Telemetry
 from ledger.application import Ledger
 from ledger.core import limits
 from ledger.core.errors import InvalidArgument
+from ledger.probe import open_store_probe
 from ledger.v1 import ledger_pb2, ledger_pb2_grpc
 from projections.follower import ProjectionFollower
 from projections.runner import ProjectionRunner
 from projections.stores import ProjectionStore, open_projection_store
 
 SERVICE_NAME = ledger_pb2.DESCRIPTOR.services_by_name["LedgerService"].full_name
+# The health name of the read models: SERVING while the follower keeps them current.
+PROJECTIONS_HEALTH_NAME = f"{SERVICE_NAME}/projections"
 _log = structlog.get_logger("ledger.api")
 
 
@@ -77,17 +81,26 @@ class LedgerServer:
             if settings.projections
             else None
         )
+        self.health = HealthServicer()
+        self.monitor = self._health_monitor(database_url)
         servicer = LedgerServicer(
             ledger, committer, authenticator, telemetry, self.executor,
             projection=self.projections.reads if self.projections else None,
+            store_reachable=lambda: self.monitor.reachable,
         )  # fmt: skip
         ledger_pb2_grpc.add_LedgerServiceServicer_to_server(servicer, self.server)
-        self.health = HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         services = (SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
                     reflection.SERVICE_NAME)  # fmt: skip
         reflection.enable_server_reflection(services, self.server)
         self.port = self._bind()
+
+    def _health_monitor(self, database_url: str) -> HealthMonitor:
+        probe = open_store_probe(database_url, self.ledger.store.recorder.events_table_name)
+        components = {}
+        if self.projections is not None:
+            components[PROJECTIONS_HEALTH_NAME] = lambda: self.projections.follower.healthy
+        return HealthMonitor(self.health, probe, ("", SERVICE_NAME), components)
 
     def _bind(self) -> int:
         tls = self.settings.tls
@@ -102,13 +115,13 @@ class LedgerServer:
     async def start(self) -> None:
         if self.projections is not None:
             self.projections.follower.start()
+        await self.monitor.start()
         await self.server.start()
-        await self.health.set(SERVICE_NAME, health_pb2.HealthCheckResponse.SERVING)
-        await self.health.set("", health_pb2.HealthCheckResponse.SERVING)
 
     async def stop(self) -> None:
         """Stops taking calls, drains those in flight for up to grace_s, then closes."""
         await self.health.enter_graceful_shutdown()
+        await self.monitor.stop()
         await self.server.stop(self.settings.grace_s)
         if self.projections is not None:
             self.projections.close()

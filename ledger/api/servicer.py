@@ -47,6 +47,7 @@ class LedgerServicer(pb_grpc.LedgerServiceServicer):
         telemetry: Telemetry,
         executor: Executor,
         projection: ProjectionStore | None = None,
+        store_reachable: Callable[[], bool] = lambda: True,
     ) -> None:
         self.ledger = ledger
         self.committer = committer
@@ -54,6 +55,7 @@ class LedgerServicer(pb_grpc.LedgerServiceServicer):
         self.telemetry = telemetry
         self.executor = executor
         self.projection = projection
+        self.store_reachable = store_reachable  # the health probe's last finding
 
     async def _handle(self, method: str, context, work: Work):
         metadata = context.invocation_metadata()
@@ -127,7 +129,7 @@ class LedgerServicer(pb_grpc.LedgerServiceServicer):
         async def work(principal: Principal, record: CallRecord) -> pb.GetBalanceResponse:
             authorize(principal, "GetBalance", principal.provider)
             validate_wallet_reference(request.player_id, request.currency, self.ledger.rules)
-            state = await self._run(self.ledger.wallet, request.player_id, request.currency)
+            state = await self._read(self.ledger.wallet, request.player_id, request.currency)
             currency = self.ledger.rules.currencies.get(request.currency)
             balances = state.balances if state is not None else ZERO_BALANCES
             return pb.GetBalanceResponse(
@@ -143,7 +145,7 @@ class LedgerServicer(pb_grpc.LedgerServiceServicer):
             if not request.idempotency_key:
                 raise InvalidArgument("idempotency_key", "is required")
             scope = f"provider:{request.provider}" if request.provider else "client"
-            found = await self._run(self.ledger.transaction, scope, request.idempotency_key)
+            found = await self._read(self.ledger.transaction, scope, request.idempotency_key)
             if found is None:
                 raise NotFound(f"no command recorded under {request.idempotency_key!r}")
             return self._transaction_response(*found)
@@ -170,7 +172,7 @@ class LedgerServicer(pb_grpc.LedgerServiceServicer):
             validate_wallet_reference(request.player_id, request.currency, self.ledger.rules)
             page_size, after = _page(request)
             wallet = wallet_id(request.player_id, request.currency)
-            events = await self._run(
+            events = await self._read(
                 lambda: self.ledger.wallet_events(wallet, after_version=after, limit=page_size)
             )
             currency = self.ledger.rules.currencies.get(request.currency)
@@ -187,8 +189,8 @@ class LedgerServicer(pb_grpc.LedgerServiceServicer):
             authorize(principal, "GetAccountBalance", principal.provider)
             currency = self._account_currency(request.account)
             projection = self._projection()
-            position = await self._run(projection.position)
-            balance = await self._run(projection.balance_of, request.account)
+            position = await self._read(projection.position)
+            balance = await self._read(projection.balance_of, request.account)
             return pb.GetAccountBalanceResponse(
                 account=request.account, currency=currency.code,
                 balance=convert.format_amount(balance, currency), as_of_position=position,
@@ -200,8 +202,8 @@ class LedgerServicer(pb_grpc.LedgerServiceServicer):
         async def work(principal: Principal, record: CallRecord) -> pb.GetTrialBalanceResponse:
             authorize(principal, "GetTrialBalance", principal.provider)
             projection = self._projection()
-            position = await self._run(projection.position)
-            totals = await self._run(projection.trial_balance)
+            position = await self._read(projection.position)
+            totals = await self._read(projection.trial_balance)
             registry = self.ledger.rules.currencies
             return pb.GetTrialBalanceResponse(currencies=[
                 pb.CurrencyTotals(
@@ -224,7 +226,7 @@ class LedgerServicer(pb_grpc.LedgerServiceServicer):
             await context.abort(code, message)
         position = request.after_position
         while True:
-            notes = await self._run(
+            notes = await self._read(
                 self.ledger.store.recorder.select_notifications, position + 1, STREAM_PAGE_SIZE
             )
             for note in notes:
@@ -252,8 +254,13 @@ class LedgerServicer(pb_grpc.LedgerServiceServicer):
             raise InvalidArgument("account", "must name an account like house:games:hub88:EUR")
         return self.ledger.rules.currencies.get(account.rpartition(":")[2], field="account")
 
-    async def _run(self, function, *args):
-        """Runs blocking store work on the executor, off the event loop."""
+    async def _read(self, function, *args):
+        """Runs a blocking store read on the executor, off the event loop, unless the health
+        probe finds the store unreachable: then the call fails at once, retryable, rather
+        than after the store layer's own retries (up to a minute while the pool waits for
+        connections that cannot come)."""
+        if not self.store_reachable():
+            raise Unavailable("the store is unreachable; retry later")
         return await asyncio.get_running_loop().run_in_executor(self.executor, function, *args)
 
 

@@ -23,7 +23,7 @@ class NotFound(Exception):
 
 
 class Unavailable(Exception):
-    """A service this server does not offer right now."""
+    """A service this server cannot offer right now (projections off, the store unreachable)."""
 
 
 def status_for(error: BaseException) -> tuple[grpc.StatusCode, str]:

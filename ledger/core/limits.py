@@ -58,9 +58,12 @@ wallet_contended_count_max = 10_000
 page_size_max = 1000
 projection_page_size_max = 10_000  # events per projection or audit page (one transaction)
 
-# Store outages. The projection follower waits between attempts while the store is down,
-# jittered and doubling from the minimum to the maximum; it never gives up, so no attempt
-# count is bounded.
+# Store outages. The health probe runs one short query on the event store this often, and an
+# answer later than the timeout counts as none (libpq waits at least 2 s for a connection).
+# The projection follower waits between attempts while the store is down, jittered and
+# doubling from the minimum to the maximum; it never gives up, so no attempt count is bounded.
+health_probe_interval_ms = 1000
+health_probe_timeout_ms = 2000
 projection_retry_wait_ms_min = 100
 projection_retry_wait_ms_max = 5000
 
@@ -72,4 +75,6 @@ assert concurrency_retry_count_max >= 2
 assert page_size_max <= batch_size_max
 assert gc_young_threshold > 0 and gc_middle_threshold > 0 and gc_old_threshold > 0
 assert batch_size_max <= group_commit_queue_length_max
+assert health_probe_timeout_ms >= 2000
+assert health_probe_interval_ms > 0
 assert 0 < projection_retry_wait_ms_min <= projection_retry_wait_ms_max
