@@ -14,7 +14,7 @@ import structlog
 from ledger.api import convert
 from ledger.api.auth import Authenticator, Principal, authorize
 from ledger.api.group_commit import GroupCommitter
-from ledger.api.status import NotFound, Overloaded, Unavailable, status_for
+from ledger.api.status import NotFound, Overloaded, Unavailable, cancelled_status, status_for
 from ledger.api.telemetry import CallRecord, Telemetry
 from ledger.application import Ledger
 from ledger.core import limits
@@ -63,6 +63,11 @@ class LedgerServicer(pb_grpc.LedgerServiceServicer):
             try:
                 principal = self.authenticator.authenticate(_authorization(metadata))
                 return await work(principal, record)
+            except asyncio.CancelledError:
+                # gRPC cancels the handler when the client cancels or its deadline passes;
+                # the call did not succeed, and the log line and metrics must not say OK.
+                record.status = cancelled_status(context.time_remaining()).name
+                raise
             except Exception as error:
                 code, message = status_for(error)
                 record.status = code.name
@@ -215,22 +220,25 @@ class LedgerServicer(pb_grpc.LedgerServiceServicer):
 
         return await self._handle("GetTrialBalance", context, work)
 
-    async def SubscribeEvents(self, request, context):
+    async def SubscribeEvents(self, request, context) -> None:
         """Streams stored events after a position, then follows new ones until cancelled."""
-        metadata = context.invocation_metadata()
-        try:
-            principal = self.authenticator.authenticate(_authorization(metadata))
+
+        async def work(principal: Principal, record: CallRecord) -> None:
             authorize(principal, "SubscribeEvents", principal.provider)
-        except Exception as error:
-            code, message = status_for(error)
-            await context.abort(code, message)
-        position = request.after_position
+            await self._stream_events(request.after_position, context, record)
+
+        await self._handle("SubscribeEvents", context, work)
+
+    async def _stream_events(self, position: int, context, record: CallRecord) -> None:
+        """Writes every event after position, then each new one, until the call ends."""
+        record.fields["events"] = 0
         while True:
             notes = await self._read(
                 self.ledger.store.recorder.select_notifications, position + 1, STREAM_PAGE_SIZE
             )
             for note in notes:
-                yield self._stored_event_message(note)
+                await context.write(self._stored_event_message(note))
+                record.fields["events"] += 1  # per event: a cancelled call ends mid-page
             if notes:
                 position = notes[-1].id
             else:
