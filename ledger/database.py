@@ -88,17 +88,30 @@ def startup_lock(environment: dict[str, str]) -> Iterator[None]:
         return
     schema = environment["POSTGRES_SCHEMA"] or "public"
     key = zlib.crc32(f"ledger-startup:{schema}".encode())
-    with psycopg.connect(
-        dbname=environment["POSTGRES_DBNAME"],
-        host=environment["POSTGRES_HOST"],
-        port=environment["POSTGRES_PORT"],
-        user=environment["POSTGRES_USER"],
-        password=environment["POSTGRES_PASSWORD"] or None,
-        connect_timeout=int(environment["POSTGRES_CONNECT_TIMEOUT"]),
-        autocommit=True,
-    ) as connection:
+    with psycopg.connect(**connection_settings(environment)) as connection:
         connection.execute("SELECT pg_advisory_lock(%s)", (key,))
         try:
             yield
         finally:
             connection.execute("SELECT pg_advisory_unlock(%s)", (key,))
+
+
+def connection_settings(environment: dict[str, str], **options: object) -> dict[str, object]:
+    """psycopg.connect's keyword arguments for a PostgreSQL environment, outside the pool.
+
+    Args:
+        options: settings that replace or add to the defaults (autocommit, the environment's
+            connect timeout), such as `options="-c search_path=..."`.
+    """
+    return {
+        "dbname": environment["POSTGRES_DBNAME"], "host": environment["POSTGRES_HOST"],
+        "port": environment["POSTGRES_PORT"], "user": environment["POSTGRES_USER"],
+        "password": environment["POSTGRES_PASSWORD"] or None,
+        "connect_timeout": int(environment["POSTGRES_CONNECT_TIMEOUT"]), "autocommit": True,
+        **options,
+    }  # fmt: skip
+
+
+def search_path_option(environment: dict[str, str]) -> str:
+    """The libpq `options` setting that puts the environment's schema on the search path."""
+    return f"-c search_path={environment['POSTGRES_SCHEMA'] or 'public'}"

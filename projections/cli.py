@@ -14,6 +14,7 @@ from ledger.core.errors import InvalidArgument
 from ledger.database import redact, store_environment
 from projections.audit import audit
 from projections.checkpoint_check import NamedCheckpoint
+from projections.follower import FollowerState, ProjectionFollower
 from projections.runner import PAGE_SIZE_DEFAULT, ProjectionRunner
 from projections.stores import open_projection_store
 
@@ -60,11 +61,19 @@ def project_command(database_url: str, page_size: int, follow: bool) -> None:
         with progress:
             done = runner.catch_up(lambda n: progress.update(task, completed=n))
         click.echo(f"projected {done} events; views at event #{store.position()}")
-        if follow:
-            stopping = []
-            signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
-            runner.follow(lambda: bool(stopping))
+        failed = follow and not _follow(runner)
         store.close()
+    if failed:
+        sys.exit(1)
+
+
+def _follow(runner: ProjectionRunner) -> bool:
+    """Follows through store outages, as the server does, until SIGTERM; False if a bug
+    stopped it (logged with its traceback)."""
+    follower = ProjectionFollower(runner)
+    signal.signal(signal.SIGTERM, lambda *_: follower.stopping.set())
+    follower.run()
+    return follower.state is not FollowerState.FAILED
 
 
 @click.command("audit")

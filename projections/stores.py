@@ -8,18 +8,26 @@ The journal's primary key (position, posting index) is a second guard.
 PostgreSQL keeps amounts as NUMERIC (minor units, arbitrary precision) and adds deltas in
 SQL. SQLite has no exact decimal type (its NUMERIC falls back to floating point), so amounts
 are stored as decimal text and added in Python inside the same transaction.
+
+Driver errors leave a store as the eventsourcing library's persistence errors, as they leave
+the library's own datastores, so callers see one family (`ledger.outages` tells an outage
+from a bug by it). A PostgreSQL store keeps one connection; when the server breaks it (a
+restart, a terminated backend) the next call opens a new one, and a read that found its
+connection broken is tried once more on the new one, as the library's reads are.
 """
 
-import functools
+import contextlib
 import sqlite3
 import threading
 from abc import ABC, abstractmethod
+from collections.abc import Iterator
 from decimal import Decimal
+from types import ModuleType
 
 import psycopg
-from eventsourcing.persistence import InterfaceError, OperationalError
+from eventsourcing import persistence
 
-from ledger.database import store_environment
+from ledger.database import connection_settings, search_path_option, store_environment
 from projections.page import PageChanges, PostingRow
 
 TRACKING_NAME = "ledger_views"
@@ -36,8 +44,39 @@ _POSTING_TYPES = (
 )  # fmt: skip
 
 
+SQLITE_LOCK_TIMEOUT_S = 30  # how long a write waits for another writer's lock
+
+# DB-API 2.0 gives drivers and the library the same error names; most specific first.
+_ERROR_NAMES = (
+    "InterfaceError", "DataError", "OperationalError", "IntegrityError", "InternalError",
+    "ProgrammingError", "NotSupportedError", "DatabaseError",
+)  # fmt: skip
+
+
 class PositionMoved(Exception):
     """The tracking position is not where this runner left it: another runner is active."""
+
+
+def _translations(driver: ModuleType) -> tuple[tuple[type, type], ...]:
+    """(driver error, library error) pairs for one driver, checked in order."""
+    pairs = [(getattr(driver, name), getattr(persistence, name)) for name in _ERROR_NAMES]
+    return (*pairs, (driver.Error, persistence.PersistenceError))
+
+
+@contextlib.contextmanager
+def _translated(translations: tuple[tuple[type, type], ...]) -> Iterator[None]:
+    """Re-raises a driver error as the library's error of the same name."""
+    try:
+        yield
+    except Exception as error:
+        for driver_error, library_error in translations:
+            if isinstance(error, driver_error):
+                raise library_error(str(error)) from error
+        raise
+
+
+_SQLITE_ERRORS = _translations(sqlite3)
+_POSTGRES_ERRORS = _translations(psycopg)
 
 
 class ProjectionStore(ABC):
@@ -89,23 +128,32 @@ def _posting_tuple(row: PostingRow, amount) -> tuple:
 
 
 class SqliteProjectionStore(ProjectionStore):
-    def __init__(self, path: str) -> None:
-        # Shared between the server's worker threads for reads; sqlite3 serialises use.
-        self.connection = sqlite3.connect(
-            path, isolation_level=None, timeout=30, check_same_thread=False
-        )
-        self.connection.executescript(_SQLITE_SCHEMA)
-        self.connection.execute(
-            "INSERT OR IGNORE INTO projection_tracking VALUES (?, 0)", (TRACKING_NAME,)
-        )
+    def __init__(self, path: str, lock_timeout_s: float = SQLITE_LOCK_TIMEOUT_S) -> None:
+        with _translated(_SQLITE_ERRORS):
+            # Shared between the server's worker threads for reads; sqlite3 serialises use.
+            self.connection = sqlite3.connect(
+                path, isolation_level=None, timeout=lock_timeout_s, check_same_thread=False
+            )
+            self.connection.executescript(_SQLITE_SCHEMA)
+            self.connection.execute(
+                "INSERT OR IGNORE INTO projection_tracking VALUES (?, 0)", (TRACKING_NAME,)
+            )
+
+    def _rows(self, statement: str, params: tuple = ()) -> list[tuple]:
+        with _translated(_SQLITE_ERRORS):
+            return self.connection.execute(statement, params).fetchall()
 
     def position(self) -> int:
-        row = self.connection.execute(
+        rows = self._rows(
             "SELECT position FROM projection_tracking WHERE name = ?", (TRACKING_NAME,)
-        ).fetchone()
-        return int(row[0])
+        )
+        return int(rows[0][0])
 
     def apply(self, changes: PageChanges, expected_position: int) -> None:
+        with _translated(_SQLITE_ERRORS):
+            self._apply(changes, expected_position)
+
+    def _apply(self, changes: PageChanges, expected_position: int) -> None:
         db = self.connection
         db.execute("BEGIN IMMEDIATE")
         try:
@@ -167,24 +215,22 @@ class SqliteProjectionStore(ProjectionStore):
         return found
 
     def balances(self) -> dict[str, tuple[str, int]]:
-        rows = self.connection.execute("SELECT account, currency, balance FROM account_balances")
+        rows = self._rows("SELECT account, currency, balance FROM account_balances")
         return {account: (currency, int(balance)) for account, currency, balance in rows}
 
     def balance_of(self, account: str) -> int:
-        row = self.connection.execute(
-            "SELECT balance FROM account_balances WHERE account = ?", (account,)
-        ).fetchone()
-        return int(row[0]) if row else 0
+        rows = self._rows("SELECT balance FROM account_balances WHERE account = ?", (account,))
+        return int(rows[0][0]) if rows else 0
 
     def trial_balance(self) -> dict[str, tuple[int, int]]:
-        rows = self.connection.execute("SELECT currency, debits, credits FROM trial_balance")
+        rows = self._rows("SELECT currency, debits, credits FROM trial_balance")
         return {currency: (int(d), int(c)) for currency, d, c in rows}
 
     def posting_count(self) -> int:
-        return int(self.connection.execute("SELECT COUNT(*) FROM journal_postings").fetchone()[0])
+        return int(self._rows("SELECT COUNT(*) FROM journal_postings")[0][0])
 
     def statement(self, player_id: str, currency: str, after: int, limit: int) -> list[tuple]:
-        rows = self.connection.execute(
+        rows = self._rows(
             "SELECT position, posting_index, event_type, idempotency_key, account, amount "
             "FROM journal_postings WHERE player_id = ? AND currency = ? AND position > ? "
             "ORDER BY position, posting_index LIMIT ?",
@@ -196,66 +242,51 @@ class SqliteProjectionStore(ProjectionStore):
         self.connection.close()
 
 
-def _connection_errors(method):
-    """psycopg's connection errors become the event store library's (PersistenceError), as
-    the event store's own are: the API answers them UNAVAILABLE, and the projection follower
-    waits and follows again, instead of treating a restarted database as a bug."""
-
-    @functools.wraps(method)
-    def translated(self, *args, **kwargs):
-        try:
-            return method(self, *args, **kwargs)
-        except psycopg.OperationalError as error:
-            raise OperationalError(str(error)) from error
-        except psycopg.InterfaceError as error:
-            raise InterfaceError(str(error)) from error
-
-    return translated
-
-
 class PostgresProjectionStore(ProjectionStore):
-    """One connection, opened again when the server has broken it (a restart, a terminated
-    backend): the call that meets the break fails, the next one gets a fresh connection."""
-
     def __init__(self, environment: dict[str, str]) -> None:
-        schema = environment["POSTGRES_SCHEMA"] or "public"
-        self._connect = functools.partial(
-            psycopg.connect,
-            dbname=environment["POSTGRES_DBNAME"], host=environment["POSTGRES_HOST"],
-            port=environment["POSTGRES_PORT"], user=environment["POSTGRES_USER"],
-            password=environment["POSTGRES_PASSWORD"] or None,
-            connect_timeout=int(environment["POSTGRES_CONNECT_TIMEOUT"]),
-            options=f"-c search_path={schema}", autocommit=True,
-        )  # fmt: skip
-        self._connection = self._connect()
-        # Reads run on the server's executor threads: one of them reconnects, not each.
-        self._reconnecting = threading.Lock()
-        with self.connection.transaction():
-            # One creator at a time: concurrent CREATE ... IF NOT EXISTS can still collide.
-            self.connection.execute("SELECT pg_advisory_xact_lock(hashtext('ledger_views'))")
-            self.connection.execute(_POSTGRES_SCHEMA)
-            self.connection.execute(
-                "INSERT INTO projection_tracking VALUES (%s, 0) ON CONFLICT DO NOTHING",
-                (TRACKING_NAME,),
-            )
+        self.settings = connection_settings(environment, options=search_path_option(environment))
+        self._replacing = threading.Lock()  # the reading store is shared by worker threads
+        with _translated(_POSTGRES_ERRORS):
+            self.connection = psycopg.connect(**self.settings)
+            with self.connection.transaction():
+                # One creator at a time: concurrent CREATE ... IF NOT EXISTS can still collide.
+                self.connection.execute("SELECT pg_advisory_xact_lock(hashtext('ledger_views'))")
+                self.connection.execute(_POSTGRES_SCHEMA)
+                self.connection.execute(
+                    "INSERT INTO projection_tracking VALUES (%s, 0) ON CONFLICT DO NOTHING",
+                    (TRACKING_NAME,),
+                )
 
-    @property
-    def connection(self) -> psycopg.Connection:
-        with self._reconnecting:
-            if self._connection.closed:  # psycopg closes a connection it finds broken
-                self._connection = self._connect()
-            return self._connection
+    def _connected(self) -> psycopg.Connection:
+        """The store's connection, replaced first if the server broke it."""
+        with self._replacing:
+            if self.connection.broken:
+                self.connection = psycopg.connect(**self.settings)
+            return self.connection
 
-    @_connection_errors
+    def _rows(self, statement: str, params: tuple = ()) -> list[tuple]:
+        """A read's rows; a connection broken since its last use is replaced and the read
+        tried once more, so a restarted server costs no failed call once it is back."""
+        with _translated(_POSTGRES_ERRORS):
+            connection = self._connected()
+            try:
+                return connection.execute(statement, params).fetchall()
+            except psycopg.OperationalError:
+                if not connection.broken:
+                    raise  # the statement failed, not the connection
+            return self._connected().execute(statement, params).fetchall()
+
     def position(self) -> int:
-        row = self.connection.execute(
+        rows = self._rows(
             "SELECT position FROM projection_tracking WHERE name = %s", (TRACKING_NAME,)
-        ).fetchone()
-        return int(row[0])
+        )
+        return int(rows[0][0])
 
-    @_connection_errors
     def apply(self, changes: PageChanges, expected_position: int) -> None:
-        db = self.connection
+        with _translated(_POSTGRES_ERRORS):
+            self._apply(self._connected(), changes, expected_position)
+
+    def _apply(self, db: psycopg.Connection, changes: PageChanges, expected_position: int) -> None:
         with db.transaction():
             moved = db.execute(
                 "UPDATE projection_tracking SET position = %s WHERE name = %s AND position = %s",
@@ -281,45 +312,25 @@ class PostgresProjectionStore(ProjectionStore):
                 (currencies, [changes.debits[c] for c in currencies],
                  [changes.credits[c] for c in currencies]),
             )  # fmt: skip
-            self._copy_postings(changes.postings)
+            _copy_postings(db, changes.postings)
 
-    def _copy_postings(self, rows: list[PostingRow]) -> None:
-        """Binary COPY with native types: no per-value text formatting in Python."""
-        columns = ", ".join(POSTING_COLUMNS)
-        statement = f"COPY journal_postings ({columns}) FROM STDIN (FORMAT BINARY)"
-        with self.connection.cursor().copy(statement) as copy:
-            copy.set_types(_POSTING_TYPES)
-            for row in rows:
-                copy.write_row((
-                    row.position, row.index, row.journal_id, row.wallet_id, row.wallet_version,
-                    row.event_type, row.idempotency_key, row.account, row.currency, row.amount,
-                    row.player_id, row.recorded_at, row.occurred_at,
-                ))  # fmt: skip
-
-    @_connection_errors
     def balances(self) -> dict[str, tuple[str, int]]:
-        rows = self.connection.execute("SELECT account, currency, balance FROM account_balances")
+        rows = self._rows("SELECT account, currency, balance FROM account_balances")
         return {account: (currency, _integer(balance)) for account, currency, balance in rows}
 
-    @_connection_errors
     def balance_of(self, account: str) -> int:
-        row = self.connection.execute(
-            "SELECT balance FROM account_balances WHERE account = %s", (account,)
-        ).fetchone()
-        return _integer(row[0]) if row else 0
+        rows = self._rows("SELECT balance FROM account_balances WHERE account = %s", (account,))
+        return _integer(rows[0][0]) if rows else 0
 
-    @_connection_errors
     def trial_balance(self) -> dict[str, tuple[int, int]]:
-        rows = self.connection.execute("SELECT currency, debits, credits FROM trial_balance")
+        rows = self._rows("SELECT currency, debits, credits FROM trial_balance")
         return {currency: (_integer(d), _integer(c)) for currency, d, c in rows}
 
-    @_connection_errors
     def posting_count(self) -> int:
-        return int(self.connection.execute("SELECT COUNT(*) FROM journal_postings").fetchone()[0])
+        return int(self._rows("SELECT COUNT(*) FROM journal_postings")[0][0])
 
-    @_connection_errors
     def statement(self, player_id: str, currency: str, after: int, limit: int) -> list[tuple]:
-        rows = self.connection.execute(
+        rows = self._rows(
             "SELECT position, posting_index, event_type, idempotency_key, account, amount "
             "FROM journal_postings WHERE player_id = %s AND currency = %s AND position > %s "
             "ORDER BY position, posting_index LIMIT %s",
@@ -328,7 +339,21 @@ class PostgresProjectionStore(ProjectionStore):
         return [(*row[:5], _integer(row[5])) for row in rows]
 
     def close(self) -> None:
-        self._connection.close()
+        self.connection.close()
+
+
+def _copy_postings(db: psycopg.Connection, rows: list[PostingRow]) -> None:
+    """Binary COPY with native types: no per-value text formatting in Python."""
+    columns = ", ".join(POSTING_COLUMNS)
+    statement = f"COPY journal_postings ({columns}) FROM STDIN (FORMAT BINARY)"
+    with db.cursor().copy(statement) as copy:
+        copy.set_types(_POSTING_TYPES)
+        for row in rows:
+            copy.write_row((
+                row.position, row.index, row.journal_id, row.wallet_id, row.wallet_version,
+                row.event_type, row.idempotency_key, row.account, row.currency, row.amount,
+                row.player_id, row.recorded_at, row.occurred_at,
+            ))  # fmt: skip
 
 
 def _integer(value: Decimal | int) -> int:

@@ -1,10 +1,10 @@
-"""Composition of the gRPC server: the servicer, health and reflection, message and
-concurrency bounds, TLS or mutual TLS, and a graceful drain on SIGTERM or SIGINT.
+"""Composition of the gRPC server: the servicer, health (probed, see `ledger.api.health`) and
+reflection, the projection follower, message and concurrency bounds, TLS or mutual TLS, and a
+graceful drain on SIGTERM or SIGINT.
 """
 
 import asyncio
 import signal
-import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,7 +12,6 @@ from pathlib import Path
 import grpc
 import structlog
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from eventsourcing.persistence import PersistenceError
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1._async import HealthServicer
 from grpc_reflection.v1alpha import reflection
@@ -20,17 +19,21 @@ from grpc_reflection.v1alpha import reflection
 from ledger.api.auth import Authenticator
 from ledger.api.checkpointer import Checkpointer
 from ledger.api.group_commit import GroupCommitter
+from ledger.api.health import HealthMonitor
 from ledger.api.servicer import LedgerServicer
 from ledger.api.telemetry import Telemetry
 from ledger.application import Ledger
 from ledger.core import limits
 from ledger.core.errors import InvalidArgument
+from ledger.probe import open_store_probe
 from ledger.v1 import ledger_pb2, ledger_pb2_grpc
+from projections.follower import ProjectionFollower
 from projections.runner import ProjectionRunner
-from projections.stores import open_projection_store
+from projections.stores import ProjectionStore, open_projection_store
 
 SERVICE_NAME = ledger_pb2.DESCRIPTOR.services_by_name["LedgerService"].full_name
-PROJECTION_RETRY_S = 1.0  # between attempts to follow again after the store failed
+# The health name of the read models: SERVING while the follower keeps them current.
+PROJECTIONS_HEALTH_NAME = f"{SERVICE_NAME}/projections"
 _log = structlog.get_logger("ledger.api")
 
 
@@ -85,28 +88,32 @@ class LedgerServer:
             ],
             maximum_concurrent_rpcs=settings.concurrent_calls_max,
         )
-        self.follower = (
-            ProjectionFollower(ledger, database_url, telemetry.record_lag)
+        self.projections = (
+            Projections(ledger, database_url, telemetry.record_lag)
             if settings.projections
             else None
         )
-        self.checkpointer = (
-            Checkpointer(ledger, settings.checkpoints.key, settings.checkpoints.interval_s,
-                         settings.checkpoints.directory)
-            if settings.checkpoints is not None
-            else None
-        )  # fmt: skip
+        self.checkpointer = _checkpointer(ledger, settings.checkpoints)
+        self.health = HealthServicer()
+        self.monitor = self._health_monitor(database_url)
         servicer = LedgerServicer(
             ledger, committer, authenticator, telemetry, self.executor,
-            projection=self.follower.reads if self.follower else None,
+            projection=self.projections.reads if self.projections else None,
+            store_reachable=lambda: self.monitor.reachable,
         )  # fmt: skip
         ledger_pb2_grpc.add_LedgerServiceServicer_to_server(servicer, self.server)
-        self.health = HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         services = (SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
                     reflection.SERVICE_NAME)  # fmt: skip
         reflection.enable_server_reflection(services, self.server)
         self.port = self._bind()
+
+    def _health_monitor(self, database_url: str) -> HealthMonitor:
+        probe = open_store_probe(database_url, self.ledger.store.recorder.events_table_name)
+        components = {}
+        if self.projections is not None:
+            components[PROJECTIONS_HEALTH_NAME] = lambda: self.projections.follower.healthy
+        return HealthMonitor(self.health, probe, ("", SERVICE_NAME), components)
 
     def _bind(self) -> int:
         tls = self.settings.tls
@@ -119,20 +126,20 @@ class LedgerServer:
         return port
 
     async def start(self) -> None:
-        if self.follower is not None:
-            self.follower.start()
+        if self.projections is not None:
+            self.projections.follower.start()
         if self.checkpointer is not None:
             self.checkpointer.start()
+        await self.monitor.start()
         await self.server.start()
-        await self.health.set(SERVICE_NAME, health_pb2.HealthCheckResponse.SERVING)
-        await self.health.set("", health_pb2.HealthCheckResponse.SERVING)
 
     async def stop(self) -> None:
         """Stops taking calls, drains those in flight for up to grace_s, then closes."""
         await self.health.enter_graceful_shutdown()
+        await self.monitor.stop()
         await self.server.stop(self.settings.grace_s)
-        if self.follower is not None:
-            self.follower.stop()
+        if self.projections is not None:
+            self.projections.close()
         if self.checkpointer is not None:
             self.checkpointer.stop()
         self.executor.shutdown(wait=True)
@@ -140,41 +147,28 @@ class LedgerServer:
         self.telemetry.shutdown()
 
 
-class ProjectionFollower:
-    """Keeps the read models current on a thread of its own, with its own store connection;
-    queries read through a second connection."""
+class Projections:
+    """The read models of a server: a follower keeping them current through its own store
+    connection, and a second connection for queries."""
 
     def __init__(self, ledger: Ledger, database_url: str, on_lag) -> None:
-        self.writes = open_projection_store(database_url)
-        self.reads = open_projection_store(database_url)
-        self.runner = ProjectionRunner(
+        self.writes: ProjectionStore = open_projection_store(database_url)
+        self.reads: ProjectionStore = open_projection_store(database_url)
+        runner = ProjectionRunner(
             ledger.store.recorder, ledger.store.mapper, self.writes, on_lag=on_lag
         )
-        self.stopping = threading.Event()
-        self.thread = threading.Thread(target=self._run, name="ledger-projections", daemon=True)
+        self.follower = ProjectionFollower(runner)
 
-    def start(self) -> None:
-        self.thread.start()
-
-    def _run(self) -> None:
-        while not self.stopping.is_set():
-            try:
-                self.runner.follow(self.stopping.is_set)
-            except PersistenceError as error:
-                # The database went away (a restart, a terminated backend). The page in hand
-                # was not committed, so following again resumes exactly where the views are.
-                _log.warning("projection follower lost the store; following again",
-                             error=str(error), retry_s=PROJECTION_RETRY_S)  # fmt: skip
-                self.stopping.wait(PROJECTION_RETRY_S)
-            except Exception:  # the API keeps serving; the views' lag shows the failure
-                _log.exception("projection follower stopped")
-                return
-
-    def stop(self) -> None:
-        self.stopping.set()
-        self.thread.join(timeout=limits.shutdown_grace_s)
+    def close(self) -> None:
+        self.follower.stop()
         self.writes.close()
         self.reads.close()
+
+
+def _checkpointer(ledger: Ledger, settings: CheckpointSettings | None) -> Checkpointer | None:
+    if settings is None:
+        return None
+    return Checkpointer(ledger, settings.key, settings.interval_s, settings.directory)
 
 
 def _credentials(tls: TlsFiles) -> grpc.ServerCredentials:

@@ -14,7 +14,7 @@ import structlog
 from ledger.api import convert
 from ledger.api.auth import Authenticator, Principal, authorize
 from ledger.api.group_commit import GroupCommitter
-from ledger.api.status import NotFound, Overloaded, Unavailable, status_for
+from ledger.api.status import NotFound, Overloaded, Unavailable, cancelled_status, status_for
 from ledger.api.telemetry import CallRecord, Telemetry
 from ledger.application import Ledger
 from ledger.core import limits
@@ -47,6 +47,7 @@ class LedgerServicer(pb_grpc.LedgerServiceServicer):
         telemetry: Telemetry,
         executor: Executor,
         projection: ProjectionStore | None = None,
+        store_reachable: Callable[[], bool] = lambda: True,
     ) -> None:
         self.ledger = ledger
         self.committer = committer
@@ -54,6 +55,7 @@ class LedgerServicer(pb_grpc.LedgerServiceServicer):
         self.telemetry = telemetry
         self.executor = executor
         self.projection = projection
+        self.store_reachable = store_reachable  # the health probe's last finding
 
     async def _handle(self, method: str, context, work: Work):
         metadata = context.invocation_metadata()
@@ -61,6 +63,11 @@ class LedgerServicer(pb_grpc.LedgerServiceServicer):
             try:
                 principal = self.authenticator.authenticate(_authorization(metadata))
                 return await work(principal, record)
+            except asyncio.CancelledError:
+                # gRPC cancels the handler when the client cancels or its deadline passes;
+                # the call did not succeed, and the log line and metrics must not say OK.
+                record.status = cancelled_status(context.time_remaining()).name
+                raise
             except Exception as error:
                 code, message = status_for(error)
                 record.status = code.name
@@ -127,7 +134,7 @@ class LedgerServicer(pb_grpc.LedgerServiceServicer):
         async def work(principal: Principal, record: CallRecord) -> pb.GetBalanceResponse:
             authorize(principal, "GetBalance", principal.provider)
             validate_wallet_reference(request.player_id, request.currency, self.ledger.rules)
-            state = await self._run(self.ledger.wallet, request.player_id, request.currency)
+            state = await self._read(self.ledger.wallet, request.player_id, request.currency)
             currency = self.ledger.rules.currencies.get(request.currency)
             balances = state.balances if state is not None else ZERO_BALANCES
             return pb.GetBalanceResponse(
@@ -143,7 +150,7 @@ class LedgerServicer(pb_grpc.LedgerServiceServicer):
             if not request.idempotency_key:
                 raise InvalidArgument("idempotency_key", "is required")
             scope = f"provider:{request.provider}" if request.provider else "client"
-            found = await self._run(self.ledger.transaction, scope, request.idempotency_key)
+            found = await self._read(self.ledger.transaction, scope, request.idempotency_key)
             if found is None:
                 raise NotFound(f"no command recorded under {request.idempotency_key!r}")
             return self._transaction_response(*found)
@@ -170,7 +177,7 @@ class LedgerServicer(pb_grpc.LedgerServiceServicer):
             validate_wallet_reference(request.player_id, request.currency, self.ledger.rules)
             page_size, after = _page(request)
             wallet = wallet_id(request.player_id, request.currency)
-            events = await self._run(
+            events = await self._read(
                 lambda: self.ledger.wallet_events(wallet, after_version=after, limit=page_size)
             )
             currency = self.ledger.rules.currencies.get(request.currency)
@@ -187,8 +194,8 @@ class LedgerServicer(pb_grpc.LedgerServiceServicer):
             authorize(principal, "GetAccountBalance", principal.provider)
             currency = self._account_currency(request.account)
             projection = self._projection()
-            position = await self._run(projection.position)
-            balance = await self._run(projection.balance_of, request.account)
+            position = await self._read(projection.position)
+            balance = await self._read(projection.balance_of, request.account)
             return pb.GetAccountBalanceResponse(
                 account=request.account, currency=currency.code,
                 balance=convert.format_amount(balance, currency), as_of_position=position,
@@ -200,8 +207,8 @@ class LedgerServicer(pb_grpc.LedgerServiceServicer):
         async def work(principal: Principal, record: CallRecord) -> pb.GetTrialBalanceResponse:
             authorize(principal, "GetTrialBalance", principal.provider)
             projection = self._projection()
-            position = await self._run(projection.position)
-            totals = await self._run(projection.trial_balance)
+            position = await self._read(projection.position)
+            totals = await self._read(projection.trial_balance)
             registry = self.ledger.rules.currencies
             return pb.GetTrialBalanceResponse(currencies=[
                 pb.CurrencyTotals(
@@ -213,22 +220,25 @@ class LedgerServicer(pb_grpc.LedgerServiceServicer):
 
         return await self._handle("GetTrialBalance", context, work)
 
-    async def SubscribeEvents(self, request, context):
+    async def SubscribeEvents(self, request, context) -> None:
         """Streams stored events after a position, then follows new ones until cancelled."""
-        metadata = context.invocation_metadata()
-        try:
-            principal = self.authenticator.authenticate(_authorization(metadata))
+
+        async def work(principal: Principal, record: CallRecord) -> None:
             authorize(principal, "SubscribeEvents", principal.provider)
-        except Exception as error:
-            code, message = status_for(error)
-            await context.abort(code, message)
-        position = request.after_position
+            await self._stream_events(request.after_position, context, record)
+
+        await self._handle("SubscribeEvents", context, work)
+
+    async def _stream_events(self, position: int, context, record: CallRecord) -> None:
+        """Writes every event after position, then each new one, until the call ends."""
+        record.fields["events"] = 0
         while True:
-            notes = await self._run(
+            notes = await self._read(
                 self.ledger.store.recorder.select_notifications, position + 1, STREAM_PAGE_SIZE
             )
             for note in notes:
-                yield self._stored_event_message(note)
+                await context.write(self._stored_event_message(note))
+                record.fields["events"] += 1  # per event: a cancelled call ends mid-page
             if notes:
                 position = notes[-1].id
             else:
@@ -252,8 +262,13 @@ class LedgerServicer(pb_grpc.LedgerServiceServicer):
             raise InvalidArgument("account", "must name an account like house:games:hub88:EUR")
         return self.ledger.rules.currencies.get(account.rpartition(":")[2], field="account")
 
-    async def _run(self, function, *args):
-        """Runs blocking store work on the executor, off the event loop."""
+    async def _read(self, function, *args):
+        """Runs a blocking store read on the executor, off the event loop, unless the health
+        probe finds the store unreachable: then the call fails at once, retryable, rather
+        than after the store layer's own retries (up to a minute while the pool waits for
+        connections that cannot come)."""
+        if not self.store_reachable():
+            raise Unavailable("the store is unreachable; retry later")
         return await asyncio.get_running_loop().run_in_executor(self.executor, function, *args)
 
 

@@ -4,7 +4,9 @@ Business outcomes never get here: they are values in the response. What does: ma
 input (INVALID_ARGUMENT, naming the field), authentication and permission failures, an
 unavailable store or exhausted concurrency retries (UNAVAILABLE: the client may resend,
 every command being idempotent), overload (RESOURCE_EXHAUSTED), and bugs (INTERNAL, with
-nothing of the internals in the message; the details go to the log).
+nothing of the internals in the message; the details go to the log). A call the client
+cancelled, or whose deadline passed, is recorded as CANCELLED or DEADLINE_EXCEEDED, the
+status the client sees.
 """
 
 import grpc
@@ -23,7 +25,7 @@ class NotFound(Exception):
 
 
 class Unavailable(Exception):
-    """A service this server does not offer right now."""
+    """A service this server cannot offer right now (projections off, the store unreachable)."""
 
 
 def status_for(error: BaseException) -> tuple[grpc.StatusCode, str]:
@@ -47,3 +49,10 @@ def status_for(error: BaseException) -> tuple[grpc.StatusCode, str]:
     if isinstance(error, PersistenceError) and not isinstance(error, IntegrityError):
         return grpc.StatusCode.UNAVAILABLE, "the store is unavailable; resend the command"
     return grpc.StatusCode.INTERNAL, "internal error"
+
+
+def cancelled_status(time_remaining: float | None) -> grpc.StatusCode:
+    """The status of a call gRPC cancelled, from the time its deadline had left (None: none)."""
+    if time_remaining is not None and time_remaining <= 0:
+        return grpc.StatusCode.DEADLINE_EXCEEDED
+    return grpc.StatusCode.CANCELLED

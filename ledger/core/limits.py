@@ -63,6 +63,15 @@ checkpoint_interval_s_default = 600
 checkpoint_interval_s_min = 1
 checkpoint_interval_s_max = 7 * 24 * 3600
 
+# Store outages. The health probe runs one short query on the event store this often, and an
+# answer later than the timeout counts as none (libpq waits at least 2 s for a connection).
+# The projection follower waits between attempts while the store is down, jittered and
+# doubling from the minimum to the maximum; it never gives up, so no attempt count is bounded.
+health_probe_interval_ms = 1000
+health_probe_timeout_ms = 2000
+projection_retry_wait_ms_min = 100
+projection_retry_wait_ms_max = 5000
+
 assert 0 < idempotency_key_length_max <= 256
 assert window_24h_s < window_7d_s < window_30d_s
 assert bonus_multiplier_max_default <= bonus_multiplier_max
@@ -72,3 +81,6 @@ assert page_size_max <= batch_size_max
 assert gc_young_threshold > 0 and gc_middle_threshold > 0 and gc_old_threshold > 0
 assert batch_size_max <= group_commit_queue_length_max
 assert checkpoint_interval_s_min <= checkpoint_interval_s_default <= checkpoint_interval_s_max
+assert health_probe_timeout_ms >= 2000
+assert health_probe_interval_ms > 0
+assert 0 < projection_retry_wait_ms_min <= projection_retry_wait_ms_max

@@ -2,6 +2,7 @@
 bearer token per role from an auth config file."""
 
 import ctypes
+import json
 import os
 import selectors
 import signal
@@ -34,6 +35,7 @@ class RunningServer:
     target: str
     tokens: dict[str, str]
     database_url: str
+    log: Path | None = None  # the server's standard error: its JSON log lines
 
     def client(self, name: str = "admin", **options) -> LedgerClient:
         return LedgerClient(self.target, self.tokens[name], **options)
@@ -60,7 +62,7 @@ def start_server(database_url: str, workdir: Path, *extra: str, listen: str = "1
     command = [sys.executable, "-m", "ledger", "serve", "--listen", listen,
                "--database-url", database_url, "--auth-config", str(workdir / "auth.toml"), *extra]  # fmt: skip
     process, address = start_announcing(command, workdir / "server.log")
-    return RunningServer(process, address, tokens, database_url)
+    return RunningServer(process, address, tokens, database_url, workdir / "server.log")
 
 
 PR_SET_PDEATHSIG = 1  # prctl(2)
@@ -98,6 +100,13 @@ def stop_process(process: subprocess.Popen) -> int:
 
 def stop_server(server: RunningServer) -> int:
     return stop_process(server.process)
+
+
+def log_lines(server: RunningServer) -> list[dict]:
+    """The server's JSON log lines written so far (a line still being written is left out)."""
+    assert server.log is not None
+    finished = server.log.read_text().split("\n")[:-1]
+    return [json.loads(line) for line in finished if line.startswith("{")]
 
 
 @pytest.fixture(

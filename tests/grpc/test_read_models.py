@@ -1,5 +1,6 @@
 """Read models and the event stream over gRPC: any account's balance, the trial balance,
-and SubscribeEvents from a position, following new events live; auditors only read."""
+and SubscribeEvents from a position, following new events live; auditors only read; a
+stream ended by its deadline or by the client is logged with that status."""
 
 import hashlib
 import json
@@ -10,8 +11,12 @@ import uuid
 import grpc
 import pytest
 
+from ledger.v1 import ledger_pb2 as pb
+from tests.grpc.conftest import log_lines
+
 pytestmark = pytest.mark.slow
 CATCH_UP_TIMEOUT_S = 10
+LOG_TIMEOUT_S = 10
 
 
 def _wait_for_views(client, position: int) -> None:
@@ -119,3 +124,39 @@ def test_subscribing_needs_a_reading_role(server):
     with pytest.raises(grpc.RpcError) as caught:
         next(iter(stream))
     assert caught.value.code() is grpc.StatusCode.PERMISSION_DENIED
+
+
+def _logged_call(server, request_id: str) -> dict:
+    """The canonical log line of the call with request_id, once the server has written it."""
+    deadline = time.monotonic() + LOG_TIMEOUT_S
+    while True:
+        lines = [line for line in log_lines(server)
+                 if line.get("event") == "call" and line.get("request_id") == request_id]  # fmt: skip
+        if lines:
+            [line] = lines
+            return line
+        assert time.monotonic() < deadline, f"no log line for {request_id}"
+        time.sleep(0.05)
+
+
+def _stream(client, request_id: str, **options):
+    metadata = (*client.metadata, ("x-request-id", request_id))
+    return client.stub.SubscribeEvents(pb.SubscribeEventsRequest(), metadata=metadata, **options)
+
+
+def test_a_stream_past_its_deadline_or_cancelled_is_logged_with_that_status(server):
+    """The call's log line says DEADLINE_EXCEEDED or CANCELLED, as the client saw it, not OK."""
+    auditor = server.client("auditor")
+    _play(server.client(), f"dl-{uuid.uuid4().hex[:8]}")  # something to stream
+    timed_out, cancelled = f"deadline-{uuid.uuid4().hex}", f"cancel-{uuid.uuid4().hex}"
+    with pytest.raises(grpc.RpcError) as caught:
+        for _ in _stream(auditor, timed_out, timeout=1.0):
+            pass
+    assert caught.value.code() is grpc.StatusCode.DEADLINE_EXCEEDED
+    stream = _stream(auditor, cancelled, timeout=30)
+    next(iter(stream))
+    stream.cancel()
+    line = _logged_call(server, timed_out)
+    assert line["method"] == "SubscribeEvents" and line["status"] == "DEADLINE_EXCEEDED"
+    assert line["events"] > 0
+    assert _logged_call(server, cancelled)["status"] == "CANCELLED"

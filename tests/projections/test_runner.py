@@ -1,13 +1,17 @@
 """The projection runner: views equal an independent fold, pages apply exactly once, a
-second runner cannot double-apply, and a `kill -9` at any moment loses nothing."""
+second runner cannot double-apply, a store's errors are the persistence family, and a
+`kill -9` at any moment loses nothing."""
 
 import random
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
 
+import psycopg
 import pytest
+from eventsourcing.persistence import PersistenceError
 
 from ledger.application import Ledger
 from ledger.summary import PostingFold, stored_events
@@ -79,6 +83,16 @@ def test_a_second_runner_cannot_apply_the_same_page_twice(database_url):
         assert first_store.balances()["player:p1:cash:EUR"] == ("EUR", EUR)
         first_store.close()
         second_store.close()
+
+
+def test_driver_errors_leave_a_projection_store_as_the_persistence_family(database_url):
+    """A projection store raises the library's persistence errors, as the event store does,
+    so the status mapping and the follower see one family."""
+    store = open_projection_store(database_url)
+    store.close()
+    with pytest.raises(PersistenceError) as caught:
+        store.position()
+    assert isinstance(caught.value.__cause__, (sqlite3.Error, psycopg.Error))
 
 
 @pytest.mark.slow

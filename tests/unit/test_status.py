@@ -5,7 +5,7 @@ import pytest
 from eventsourcing.persistence import IntegrityError, InterfaceError, OperationalError
 
 from ledger.api.auth import PermissionDenied, Unauthenticated
-from ledger.api.status import NotFound, Overloaded, status_for
+from ledger.api.status import NotFound, Overloaded, cancelled_status, status_for
 from ledger.core.errors import ChainBroken, ConcurrencyExhausted, InvalidArgument
 
 
@@ -45,3 +45,16 @@ def test_internal_and_store_errors_leak_nothing(error):
     """Bugs and store faults reach the client without their internal details."""
     message = status_for(error)[1]
     assert "secret" not in message and "v3" not in message and "password" not in message
+
+
+@pytest.mark.parametrize(
+    ("time_remaining", "code"),
+    [
+        (0.0, grpc.StatusCode.DEADLINE_EXCEEDED),
+        (None, grpc.StatusCode.CANCELLED),
+        (4.5, grpc.StatusCode.CANCELLED),
+    ],
+)
+def test_a_cancelled_call_is_deadline_exceeded_only_when_its_deadline_passed(time_remaining, code):
+    """gRPC cancels the handler for both; the deadline's remaining time tells them apart."""
+    assert cancelled_status(time_remaining) is code
