@@ -17,16 +17,18 @@ from grpc_reflection.v1alpha import reflection
 
 from ledger.api.auth import Authenticator
 from ledger.api.group_commit import GroupCommitter
+from ledger.api.handlers import add_service
 from ledger.api.servicer import LedgerServicer
 from ledger.api.telemetry import Telemetry
 from ledger.application import Ledger
 from ledger.core import limits
 from ledger.core.errors import InvalidArgument
-from ledger.v1 import ledger_pb2, ledger_pb2_grpc
+from ledger.v1 import ledger_pb2
 from projections.runner import ProjectionRunner
 from projections.stores import open_projection_store
 
-SERVICE_NAME = ledger_pb2.DESCRIPTOR.services_by_name["LedgerService"].full_name
+SERVICE = ledger_pb2.DESCRIPTOR.services_by_name["LedgerService"]
+SERVICE_NAME = SERVICE.full_name
 _log = structlog.get_logger("ledger.api")
 
 
@@ -80,7 +82,7 @@ class LedgerServer:
             ledger, committer, authenticator, telemetry, self.executor,
             projection=self.follower.reads if self.follower else None,
         )  # fmt: skip
-        ledger_pb2_grpc.add_LedgerServiceServicer_to_server(servicer, self.server)
+        add_service(self.server, SERVICE, servicer)
         self.health = HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         services = (SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,

@@ -14,6 +14,7 @@ import structlog
 from ledger.api import convert
 from ledger.api.auth import Authenticator, Principal, authorize
 from ledger.api.group_commit import GroupCommitter
+from ledger.api.handlers import refuse_undecodable
 from ledger.api.status import NotFound, Overloaded, Unavailable, status_for
 from ledger.api.telemetry import CallRecord, Telemetry
 from ledger.application import Ledger
@@ -55,11 +56,13 @@ class LedgerServicer(pb_grpc.LedgerServiceServicer):
         self.executor = executor
         self.projection = projection
 
-    async def _handle(self, method: str, context, work: Work):
+    async def _handle(self, method: str, request, context, work: Work):
         metadata = context.invocation_metadata()
         with self.telemetry.call(method, metadata) as record:
             try:
                 principal = self.authenticator.authenticate(_authorization(metadata))
+                # After authentication: an anonymous caller is told only that it is one.
+                refuse_undecodable(request)
                 return await work(principal, record)
             except Exception as error:
                 code, message = status_for(error)
@@ -89,7 +92,7 @@ class LedgerServicer(pb_grpc.LedgerServiceServicer):
             currency = self.ledger.rules.currencies.get(command.currency)
             return convert.command_response(result, currency)
 
-        return await self._handle(method, context, work)
+        return await self._handle(method, request, context, work)
 
     async def SubmitBatch(self, request, context) -> pb.SubmitBatchResponse:
         async def work(principal: Principal, record: CallRecord) -> pb.SubmitBatchResponse:
@@ -103,7 +106,7 @@ class LedgerServicer(pb_grpc.LedgerServiceServicer):
                 for command, result in zip(commands, results, strict=True)
             ])  # fmt: skip
 
-        return await self._handle("SubmitBatch", context, work)
+        return await self._handle("SubmitBatch", request, context, work)
 
     def _batch_commands(self, request, principal: Principal) -> list[Command]:
         if not request.commands:
@@ -135,7 +138,7 @@ class LedgerServicer(pb_grpc.LedgerServiceServicer):
                 wallet_version=state.version if state is not None else 0,
             )
 
-        return await self._handle("GetBalance", context, work)
+        return await self._handle("GetBalance", request, context, work)
 
     async def GetTransaction(self, request, context) -> pb.GetTransactionResponse:
         async def work(principal: Principal, record: CallRecord) -> pb.GetTransactionResponse:
@@ -148,7 +151,7 @@ class LedgerServicer(pb_grpc.LedgerServiceServicer):
                 raise NotFound(f"no command recorded under {request.idempotency_key!r}")
             return self._transaction_response(*found)
 
-        return await self._handle("GetTransaction", context, work)
+        return await self._handle("GetTransaction", request, context, work)
 
     def _transaction_response(self, record, events) -> pb.GetTransactionResponse:
         currency = self.ledger.rules.currencies.get(record.currency)
@@ -180,7 +183,7 @@ class LedgerServicer(pb_grpc.LedgerServiceServicer):
                 next_page_token=token,
             )
 
-        return await self._handle("ListTransactions", context, work)
+        return await self._handle("ListTransactions", request, context, work)
 
     async def GetAccountBalance(self, request, context) -> pb.GetAccountBalanceResponse:
         async def work(principal: Principal, record: CallRecord) -> pb.GetAccountBalanceResponse:
@@ -194,7 +197,7 @@ class LedgerServicer(pb_grpc.LedgerServiceServicer):
                 balance=convert.format_amount(balance, currency), as_of_position=position,
             )  # fmt: skip
 
-        return await self._handle("GetAccountBalance", context, work)
+        return await self._handle("GetAccountBalance", request, context, work)
 
     async def GetTrialBalance(self, request, context) -> pb.GetTrialBalanceResponse:
         async def work(principal: Principal, record: CallRecord) -> pb.GetTrialBalanceResponse:
@@ -211,13 +214,14 @@ class LedgerServicer(pb_grpc.LedgerServiceServicer):
                 ) for code, (debits, credits) in sorted(totals.items())
             ], as_of_position=position)  # fmt: skip
 
-        return await self._handle("GetTrialBalance", context, work)
+        return await self._handle("GetTrialBalance", request, context, work)
 
     async def SubscribeEvents(self, request, context):
         """Streams stored events after a position, then follows new ones until cancelled."""
         metadata = context.invocation_metadata()
         try:
             principal = self.authenticator.authenticate(_authorization(metadata))
+            refuse_undecodable(request)
             authorize(principal, "SubscribeEvents", principal.provider)
         except Exception as error:
             code, message = status_for(error)
