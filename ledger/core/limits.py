@@ -4,6 +4,8 @@ The relationships between limits are asserted at import time, the closest Python
 TigerBeetle's compile-time checks: a limit that contradicts another fails the first import.
 """
 
+from datetime import UTC, datetime, timedelta
+
 # Identifiers arriving from clients. Long enough for UUIDs, provider-prefixed ids and hashes.
 idempotency_key_length_max = 128
 player_id_length_max = 64
@@ -13,6 +15,13 @@ rail_id_length_max = 64
 suspense_reason_length_max = 64
 game_category_length_max = 32
 currency_code_length_max = 12
+
+# Timestamps on the wire (google.protobuf.Timestamp): the range a datetime can hold, which is
+# also the range Timestamp's own definition allows, 0001-01-01T00:00:00Z to
+# 9999-12-31T23:59:59.999999999Z. Nanoseconds below a microsecond are dropped, not refused.
+timestamp_seconds_min = -62_135_596_800
+timestamp_seconds_max = 253_402_300_799
+timestamp_nanos_max = 999_999_999
 
 # Decimal strings on the wire: digits on both sides of the point together.
 amount_digits_max = 60
@@ -66,3 +75,9 @@ assert concurrency_retry_count_max >= 2
 assert page_size_max <= batch_size_max
 assert gc_young_threshold > 0 and gc_middle_threshold > 0 and gc_old_threshold > 0
 assert batch_size_max <= group_commit_queue_length_max
+# The wire's timestamp bounds are exactly datetime's range: a Timestamp inside them converts.
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+assert _EPOCH + timedelta(seconds=timestamp_seconds_min) == datetime.min.replace(tzinfo=UTC)
+assert _EPOCH + timedelta(seconds=timestamp_seconds_max) == datetime.max.replace(
+    microsecond=0, tzinfo=UTC
+)

@@ -1,10 +1,17 @@
 """Malformed requests against a real `ledger serve` on SQLite and PostgreSQL: every method of
 LedgerService answers bytes it cannot decode with INVALID_ARGUMENT naming the request type,
-never UNKNOWN with a Python class name, and only once the caller is authenticated."""
+never UNKNOWN with a Python class name, and only once the caller is authenticated; a
+Timestamp a datetime cannot hold is INVALID_ARGUMENT naming its field, while the bounds
+themselves are stored, listed and projected on both stores."""
+
+import time
+import uuid
+from datetime import UTC, datetime
 
 import grpc
 import pytest
 from google.protobuf.descriptor import MethodDescriptor
+from google.protobuf.timestamp_pb2 import Timestamp
 
 from ledger.v1 import ledger_pb2 as pb
 
@@ -15,6 +22,7 @@ METHODS = list(SERVICE.methods)
 UNARY_TIMEOUT_S = 10.0
 STREAM_TIMEOUT_S = 0.3  # a valid subscription follows the log live until its deadline
 GARBAGE = b"\xff\xff\xff\xff"
+VIEWS_TIMEOUT_S = 10
 
 
 def _call(channel, method: MethodDescriptor, payload: bytes, token: str | None):
@@ -52,3 +60,51 @@ def test_an_anonymous_caller_sending_garbage_is_unauthenticated(server, channel,
     """Authentication comes before decoding: no token and garbage bytes give UNAUTHENTICATED."""
     code, _ = _call(channel, SERVICE.methods_by_name[name], GARBAGE, token=None)
     assert code is grpc.StatusCode.UNAUTHENTICATED
+
+
+def _player() -> str:
+    return f"p-{uuid.uuid4().hex[:10]}"
+
+
+def test_timestamps_at_the_bounds_are_stored_listed_and_projected(server):
+    """Commands stamped 0001-01-01 and 9999-12-31 apply, list back and reach the views."""
+    client, p = server.client(), _player()
+    wallet = {"player_id": p, "currency": "EUR"}
+    first, last = datetime.min.replace(tzinfo=UTC), datetime.max.replace(tzinfo=UTC)
+    for n, moment in enumerate((first, last)):
+        reply = client.deposit(idempotency_key=f"{p}-d{n}", amount="1", rail="psp",
+                               rail_id="stripe", occurred_at=moment, **wallet)  # fmt: skip
+        assert reply.outcome == "OK"
+    bonus = client.grant_bonus(idempotency_key=f"{p}-g", amount="1", wagering_multiplier=1,
+                               expires_at=last, occurred_at=first, **wallet)  # fmt: skip
+    assert bonus.outcome == "OK"
+    limits_set = client.set_limits(idempotency_key=f"{p}-l", self_excluded_until=last, **wallet)
+    assert limits_set.outcome == "OK"
+    entries = client.list_transactions(**wallet).entries
+    stamped = [(e.event_type, e.occurred_at.ToDatetime(tzinfo=UTC)) for e in entries
+               if e.HasField("occurred_at")]  # fmt: skip
+    assert stamped == [("WalletOpened", first), ("Deposited", first), ("Deposited", last),
+                       ("BonusGranted", first)]  # fmt: skip
+    _wait_for_balance(server.client("auditor"), f"player:{p}:cash:EUR", "2")
+
+
+def _wait_for_balance(client, account: str, balance: str) -> None:
+    """The views follow the log in the background: wait until the account shows balance."""
+    deadline = time.monotonic() + VIEWS_TIMEOUT_S
+    while client.get_account_balance(account=account).balance != balance:
+        assert time.monotonic() < deadline, "the views did not catch up"
+        time.sleep(0.05)
+
+
+def test_an_out_of_range_timestamp_in_a_batch_names_its_entry(server):
+    """Inside SubmitBatch the refusal carries the entry's prefix and nothing is applied."""
+    p, client = _player(), server.client()
+    deposit = pb.DepositRequest(idempotency_key=f"{p}-d", player_id=p, currency="EUR",
+                                amount="1", rail="psp", rail_id="stripe")  # fmt: skip
+    late = pb.BetRequest(idempotency_key=f"{p}-b", provider="hub88", player_id=p, currency="EUR",
+                         amount="1", round_id="r", occurred_at=Timestamp(nanos=-1))  # fmt: skip
+    with pytest.raises(grpc.RpcError) as caught:
+        client.submit_batch([pb.Command(deposit=deposit), pb.Command(bet=late)])
+    assert caught.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+    assert caught.value.details().startswith("commands[1].bet.occurred_at:")
+    assert client.get_balance(player_id=p, currency="EUR")[1] == 0
