@@ -24,7 +24,10 @@ from ledger.core.commands import Command
 from ledger.core.errors import InvalidArgument
 from ledger.core.outcomes import Outcome
 from ledger.core.state import ZERO_BALANCES, Balances
-from ledger.core.validation import validate, validate_wallet_reference
+from ledger.core.validation import (
+    validate, validate_account_reference, validate_transaction_reference,
+    validate_wallet_reference,
+)  # fmt: skip
 from ledger.v1 import ledger_pb2 as pb
 from ledger.v1 import ledger_pb2_grpc as pb_grpc
 from ledger.wallets import wallet_id
@@ -33,7 +36,6 @@ from projections.stores import ProjectionStore
 LIST_PAGE_SIZE_DEFAULT = 100
 STREAM_PAGE_SIZE = 500
 STREAM_POLL_S = 0.1
-ACCOUNT_LENGTH_MAX = 256
 _log = structlog.get_logger("ledger.api")
 
 Work = Callable[[Principal, CallRecord], Awaitable[object]]
@@ -143,8 +145,7 @@ class LedgerServicer(pb_grpc.LedgerServiceServicer):
     async def GetTransaction(self, request, context) -> pb.GetTransactionResponse:
         async def work(principal: Principal, record: CallRecord) -> pb.GetTransactionResponse:
             authorize(principal, "GetTransaction", request.provider or principal.provider)
-            if not request.idempotency_key:
-                raise InvalidArgument("idempotency_key", "is required")
+            validate_transaction_reference(request.idempotency_key, request.provider)
             scope = f"provider:{request.provider}" if request.provider else "client"
             found = await self._run(self.ledger.transaction, scope, request.idempotency_key)
             if found is None:
@@ -188,7 +189,7 @@ class LedgerServicer(pb_grpc.LedgerServiceServicer):
     async def GetAccountBalance(self, request, context) -> pb.GetAccountBalanceResponse:
         async def work(principal: Principal, record: CallRecord) -> pb.GetAccountBalanceResponse:
             authorize(principal, "GetAccountBalance", principal.provider)
-            currency = self._account_currency(request.account)
+            currency = validate_account_reference(request.account, self.ledger.rules)
             projection = self._projection()
             position = await self._run(projection.position)
             balance = await self._run(projection.balance_of, request.account)
@@ -223,10 +224,10 @@ class LedgerServicer(pb_grpc.LedgerServiceServicer):
             principal = self.authenticator.authenticate(_authorization(metadata))
             refuse_undecodable(request)
             authorize(principal, "SubscribeEvents", principal.provider)
+            position = _subscription_start(request)
         except Exception as error:
             code, message = status_for(error)
             await context.abort(code, message)
-        position = request.after_position
         while True:
             notes = await self._run(
                 self.ledger.store.recorder.select_notifications, position + 1, STREAM_PAGE_SIZE
@@ -250,11 +251,6 @@ class LedgerServicer(pb_grpc.LedgerServiceServicer):
         if self.projection is None:
             raise Unavailable("this server keeps no projections (started with --no-projections)")
         return self.projection
-
-    def _account_currency(self, account: str):
-        if not account or len(account) > ACCOUNT_LENGTH_MAX or account.count(":") < 2:
-            raise InvalidArgument("account", "must name an account like house:games:hub88:EUR")
-        return self.ledger.rules.currencies.get(account.rpartition(":")[2], field="account")
 
     async def _run(self, function, *args):
         """Runs blocking store work on the executor, off the event loop."""
@@ -294,6 +290,15 @@ def _page(request) -> tuple[int, int]:
         raise InvalidArgument("page_size", f"must be at most {limits.page_size_max}")
     if not request.page_token:
         return page_size, 0
-    if not request.page_token.isdigit() or len(request.page_token) > 18:
+    # isdigit alone admits other scripts' digits, and superscripts that int() refuses.
+    token = request.page_token
+    if not (token.isascii() and token.isdigit()) or len(token) > 18:
         raise InvalidArgument("page_token", "is not a token this service issued")
-    return page_size, int(request.page_token)
+    return page_size, int(token)
+
+
+def _subscription_start(request) -> int:
+    """The position to stream after; one past the log's 64-bit ids can never be reached."""
+    if request.after_position >= limits.event_position_max:
+        raise InvalidArgument("after_position", f"must be below {limits.event_position_max}")
+    return request.after_position

@@ -16,12 +16,18 @@ suspense_reason_length_max = 64
 game_category_length_max = 32
 currency_code_length_max = 12
 
+# Account names a client may query: far longer than any the engine composes.
+account_length_max = 256
+
 # Timestamps on the wire (google.protobuf.Timestamp): the range a datetime can hold, which is
 # also the range Timestamp's own definition allows, 0001-01-01T00:00:00Z to
 # 9999-12-31T23:59:59.999999999Z. Nanoseconds below a microsecond are dropped, not refused.
 timestamp_seconds_min = -62_135_596_800
 timestamp_seconds_max = 253_402_300_799
 timestamp_nanos_max = 999_999_999
+
+# Positions in the event log are notification ids: signed 64-bit in SQLite and PostgreSQL.
+event_position_max = 2**63 - 1
 
 # Decimal strings on the wire: digits on both sides of the point together.
 amount_digits_max = 60

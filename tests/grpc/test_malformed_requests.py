@@ -108,3 +108,32 @@ def test_an_out_of_range_timestamp_in_a_batch_names_its_entry(server):
     assert caught.value.code() is grpc.StatusCode.INVALID_ARGUMENT
     assert caught.value.details().startswith("commands[1].bet.occurred_at:")
     assert client.get_balance(player_id=p, currency="EUR")[1] == 0
+
+
+@pytest.mark.parametrize(
+    ("name", "request_", "field"),
+    [
+        ("ListTransactions", pb.ListTransactionsRequest(player_id="p-1", currency="EUR",
+                                                        page_token="\u00b2"), "page_token"),
+        ("ListTransactions", pb.ListTransactionsRequest(player_id="p-1", currency="EUR",
+                                                        page_token="\u0661"), "page_token"),
+        ("SubscribeEvents", pb.SubscribeEventsRequest(after_position=2**64 - 1),
+         "after_position"),
+        ("GetAccountBalance", pb.GetAccountBalanceRequest(account="a\x00:b:EUR"), "account"),
+        ("GetTransaction", pb.GetTransactionRequest(idempotency_key="nul\x00"),
+         "idempotency_key"),
+        ("GetTransaction", pb.GetTransactionRequest(idempotency_key="k", provider="a\x00"),
+         "provider"),
+    ],
+    ids=["superscript-digit", "arabic-digit", "position-past-64-bits", "account-nul",
+         "key-nul", "provider-nul"],
+)  # fmt: skip
+def test_malformed_query_fields_are_invalid_argument_naming_the_field(
+    server, channel, name, request_, field
+):
+    """Query fields no store could answer for are refused naming the field, never INTERNAL."""
+    method = SERVICE.methods_by_name[name]
+    payload = request_.SerializeToString()
+    code, details = _call(channel, method, payload, server.tokens["admin"])
+    assert code is grpc.StatusCode.INVALID_ARGUMENT
+    assert details.startswith(f"{field}:")
