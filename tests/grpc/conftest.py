@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import grpc
 import pytest
 
 from ledger.api.auth import token_sha256
@@ -34,6 +35,7 @@ class RunningServer:
     target: str
     tokens: dict[str, str]
     database_url: str
+    log_path: Path  # the server's standard error: JSON lines
 
     def client(self, name: str = "admin", **options) -> LedgerClient:
         return LedgerClient(self.target, self.tokens[name], **options)
@@ -56,7 +58,7 @@ def start_server(database_url: str, workdir: Path, *extra: str) -> RunningServer
     command = [sys.executable, "-m", "ledger", "serve", "--listen", "127.0.0.1:0",
                "--database-url", database_url, "--auth-config", str(workdir / "auth.toml"), *extra]  # fmt: skip
     process, address = start_announcing(command, workdir / "server.log")
-    return RunningServer(process, address, tokens, database_url)
+    return RunningServer(process, address, tokens, database_url, workdir / "server.log")
 
 
 PR_SET_PDEATHSIG = 1  # prctl(2)
@@ -110,3 +112,10 @@ def server(request, tmp_path_factory) -> Iterator[RunningServer]:
     assert stop_server(running) == 0
     if request.param == "postgres":
         drop_pg_schema(url)
+
+
+@pytest.fixture(scope="module")
+def channel(server) -> Iterator[grpc.Channel]:
+    """A plain channel to the module's server, for raw calls (`tests.grpc.raw`)."""
+    with grpc.insecure_channel(server.target) as opened:
+        yield opened
