@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from ledger.core import commands as c
+from ledger.core import limits
 from ledger.core.errors import InvalidArgument
 from ledger.core.events import WalletEvent, event_tag
 from ledger.core.money import Currency, CurrencyRegistry, format_amount, parse_amount
@@ -19,12 +20,22 @@ from ledger.core.state import Balances
 from ledger.results import CommandResult
 from ledger.v1 import ledger_pb2 as pb
 
+_TIMESTAMP_RANGE = (
+    f"seconds must be between {limits.timestamp_seconds_min} and {limits.timestamp_seconds_max}"
+    " (0001-01-01 to 9999-12-31 UTC)"
+)
+
 
 def to_datetime(message, field: str) -> datetime | None:
-    """The timestamp field as an aware UTC datetime, or None when unset."""
+    """The timestamp field as an aware UTC datetime, or None when unset; a Timestamp outside
+    what a datetime holds (the range Timestamp itself defines) is refused naming the field."""
     if not message.HasField(field):
         return None
     stamp: Timestamp = getattr(message, field)
+    if not limits.timestamp_seconds_min <= stamp.seconds <= limits.timestamp_seconds_max:
+        raise InvalidArgument(field, _TIMESTAMP_RANGE)
+    if not 0 <= stamp.nanos <= limits.timestamp_nanos_max:
+        raise InvalidArgument(field, f"nanos must be between 0 and {limits.timestamp_nanos_max}")
     return stamp.ToDatetime(tzinfo=UTC)
 
 

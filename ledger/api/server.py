@@ -19,6 +19,7 @@ from grpc_reflection.v1alpha import reflection
 from ledger.api.auth import Authenticator
 from ledger.api.checkpointer import Checkpointer
 from ledger.api.group_commit import GroupCommitter
+from ledger.api.handlers import add_service
 from ledger.api.health import HealthMonitor
 from ledger.api.servicer import LedgerServicer
 from ledger.api.telemetry import Telemetry
@@ -26,12 +27,13 @@ from ledger.application import Ledger
 from ledger.core import limits
 from ledger.core.errors import InvalidArgument
 from ledger.probe import open_store_probe
-from ledger.v1 import ledger_pb2, ledger_pb2_grpc
+from ledger.v1 import ledger_pb2
 from projections.follower import ProjectionFollower
 from projections.runner import ProjectionRunner
 from projections.stores import ProjectionStore, open_projection_store
 
-SERVICE_NAME = ledger_pb2.DESCRIPTOR.services_by_name["LedgerService"].full_name
+SERVICE = ledger_pb2.DESCRIPTOR.services_by_name["LedgerService"]
+SERVICE_NAME = SERVICE.full_name
 # The health name of the read models: SERVING while the follower keeps them current.
 PROJECTIONS_HEALTH_NAME = f"{SERVICE_NAME}/projections"
 _log = structlog.get_logger("ledger.api")
@@ -101,7 +103,7 @@ class LedgerServer:
             projection=self.projections.reads if self.projections else None,
             store_reachable=lambda: self.monitor.reachable,
         )  # fmt: skip
-        ledger_pb2_grpc.add_LedgerServiceServicer_to_server(servicer, self.server)
+        add_service(self.server, SERVICE, servicer)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         services = (SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
                     reflection.SERVICE_NAME)  # fmt: skip

@@ -14,6 +14,7 @@ import structlog
 from ledger.api import convert
 from ledger.api.auth import Authenticator, Principal, authorize
 from ledger.api.group_commit import GroupCommitter
+from ledger.api.handlers import refuse_undecodable
 from ledger.api.status import NotFound, Overloaded, Unavailable, cancelled_status, status_for
 from ledger.api.telemetry import CallRecord, Telemetry
 from ledger.application import Ledger
@@ -23,7 +24,10 @@ from ledger.core.commands import Command
 from ledger.core.errors import InvalidArgument
 from ledger.core.outcomes import Outcome
 from ledger.core.state import ZERO_BALANCES, Balances
-from ledger.core.validation import validate, validate_wallet_reference
+from ledger.core.validation import (
+    validate, validate_account_reference, validate_transaction_reference,
+    validate_wallet_reference,
+)  # fmt: skip
 from ledger.v1 import ledger_pb2 as pb
 from ledger.v1 import ledger_pb2_grpc as pb_grpc
 from ledger.wallets import wallet_id
@@ -32,7 +36,6 @@ from projections.stores import ProjectionStore
 LIST_PAGE_SIZE_DEFAULT = 100
 STREAM_PAGE_SIZE = 500
 STREAM_POLL_S = 0.1
-ACCOUNT_LENGTH_MAX = 256
 _log = structlog.get_logger("ledger.api")
 
 Work = Callable[[Principal, CallRecord], Awaitable[object]]
@@ -57,11 +60,13 @@ class LedgerServicer(pb_grpc.LedgerServiceServicer):
         self.projection = projection
         self.store_reachable = store_reachable  # the health probe's last finding
 
-    async def _handle(self, method: str, context, work: Work):
+    async def _handle(self, method: str, request, context, work: Work):
         metadata = context.invocation_metadata()
         with self.telemetry.call(method, metadata) as record:
             try:
                 principal = self.authenticator.authenticate(_authorization(metadata))
+                # After authentication: an anonymous caller is told only that it is one.
+                refuse_undecodable(request)
                 return await work(principal, record)
             except asyncio.CancelledError:
                 # gRPC cancels the handler when the client cancels or its deadline passes;
@@ -96,7 +101,7 @@ class LedgerServicer(pb_grpc.LedgerServiceServicer):
             currency = self.ledger.rules.currencies.get(command.currency)
             return convert.command_response(result, currency)
 
-        return await self._handle(method, context, work)
+        return await self._handle(method, request, context, work)
 
     async def SubmitBatch(self, request, context) -> pb.SubmitBatchResponse:
         async def work(principal: Principal, record: CallRecord) -> pb.SubmitBatchResponse:
@@ -110,7 +115,7 @@ class LedgerServicer(pb_grpc.LedgerServiceServicer):
                 for command, result in zip(commands, results, strict=True)
             ])  # fmt: skip
 
-        return await self._handle("SubmitBatch", context, work)
+        return await self._handle("SubmitBatch", request, context, work)
 
     def _batch_commands(self, request, principal: Principal) -> list[Command]:
         if not request.commands:
@@ -142,20 +147,19 @@ class LedgerServicer(pb_grpc.LedgerServiceServicer):
                 wallet_version=state.version if state is not None else 0,
             )
 
-        return await self._handle("GetBalance", context, work)
+        return await self._handle("GetBalance", request, context, work)
 
     async def GetTransaction(self, request, context) -> pb.GetTransactionResponse:
         async def work(principal: Principal, record: CallRecord) -> pb.GetTransactionResponse:
             authorize(principal, "GetTransaction", request.provider or principal.provider)
-            if not request.idempotency_key:
-                raise InvalidArgument("idempotency_key", "is required")
+            validate_transaction_reference(request.idempotency_key, request.provider)
             scope = f"provider:{request.provider}" if request.provider else "client"
             found = await self._read(self.ledger.transaction, scope, request.idempotency_key)
             if found is None:
                 raise NotFound(f"no command recorded under {request.idempotency_key!r}")
             return self._transaction_response(*found)
 
-        return await self._handle("GetTransaction", context, work)
+        return await self._handle("GetTransaction", request, context, work)
 
     def _transaction_response(self, record, events) -> pb.GetTransactionResponse:
         currency = self.ledger.rules.currencies.get(record.currency)
@@ -187,12 +191,12 @@ class LedgerServicer(pb_grpc.LedgerServiceServicer):
                 next_page_token=token,
             )
 
-        return await self._handle("ListTransactions", context, work)
+        return await self._handle("ListTransactions", request, context, work)
 
     async def GetAccountBalance(self, request, context) -> pb.GetAccountBalanceResponse:
         async def work(principal: Principal, record: CallRecord) -> pb.GetAccountBalanceResponse:
             authorize(principal, "GetAccountBalance", principal.provider)
-            currency = self._account_currency(request.account)
+            currency = validate_account_reference(request.account, self.ledger.rules)
             projection = self._projection()
             position = await self._read(projection.position)
             balance = await self._read(projection.balance_of, request.account)
@@ -201,7 +205,7 @@ class LedgerServicer(pb_grpc.LedgerServiceServicer):
                 balance=convert.format_amount(balance, currency), as_of_position=position,
             )  # fmt: skip
 
-        return await self._handle("GetAccountBalance", context, work)
+        return await self._handle("GetAccountBalance", request, context, work)
 
     async def GetTrialBalance(self, request, context) -> pb.GetTrialBalanceResponse:
         async def work(principal: Principal, record: CallRecord) -> pb.GetTrialBalanceResponse:
@@ -218,16 +222,16 @@ class LedgerServicer(pb_grpc.LedgerServiceServicer):
                 ) for code, (debits, credits) in sorted(totals.items())
             ], as_of_position=position)  # fmt: skip
 
-        return await self._handle("GetTrialBalance", context, work)
+        return await self._handle("GetTrialBalance", request, context, work)
 
     async def SubscribeEvents(self, request, context) -> None:
         """Streams stored events after a position, then follows new ones until cancelled."""
 
         async def work(principal: Principal, record: CallRecord) -> None:
             authorize(principal, "SubscribeEvents", principal.provider)
-            await self._stream_events(request.after_position, context, record)
+            await self._stream_events(_subscription_start(request), context, record)
 
-        await self._handle("SubscribeEvents", context, work)
+        await self._handle("SubscribeEvents", request, context, work)
 
     async def _stream_events(self, position: int, context, record: CallRecord) -> None:
         """Writes every event after position, then each new one, until the call ends."""
@@ -256,11 +260,6 @@ class LedgerServicer(pb_grpc.LedgerServiceServicer):
         if self.projection is None:
             raise Unavailable("this server keeps no projections (started with --no-projections)")
         return self.projection
-
-    def _account_currency(self, account: str):
-        if not account or len(account) > ACCOUNT_LENGTH_MAX or account.count(":") < 2:
-            raise InvalidArgument("account", "must name an account like house:games:hub88:EUR")
-        return self.ledger.rules.currencies.get(account.rpartition(":")[2], field="account")
 
     async def _read(self, function, *args):
         """Runs a blocking store read on the executor, off the event loop, unless the health
@@ -305,6 +304,15 @@ def _page(request) -> tuple[int, int]:
         raise InvalidArgument("page_size", f"must be at most {limits.page_size_max}")
     if not request.page_token:
         return page_size, 0
-    if not request.page_token.isdigit() or len(request.page_token) > 18:
+    # isdigit alone admits other scripts' digits, and superscripts that int() refuses.
+    token = request.page_token
+    if not (token.isascii() and token.isdigit()) or len(token) > 18:
         raise InvalidArgument("page_token", "is not a token this service issued")
-    return page_size, int(request.page_token)
+    return page_size, int(token)
+
+
+def _subscription_start(request) -> int:
+    """The position to stream after; one past the log's 64-bit ids can never be reached."""
+    if request.after_position >= limits.event_position_max:
+        raise InvalidArgument("after_position", f"must be below {limits.event_position_max}")
+    return request.after_position

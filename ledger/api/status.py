@@ -13,6 +13,7 @@ import grpc
 from eventsourcing.persistence import IntegrityError, PersistenceError
 
 from ledger.api.auth import PermissionDenied, Unauthenticated
+from ledger.core import limits
 from ledger.core.errors import ConcurrencyExhausted, InvalidArgument
 
 
@@ -52,7 +53,12 @@ def status_for(error: BaseException) -> tuple[grpc.StatusCode, str]:
 
 
 def cancelled_status(time_remaining: float | None) -> grpc.StatusCode:
-    """The status of a call gRPC cancelled, from the time its deadline had left (None: none)."""
-    if time_remaining is not None and time_remaining <= 0:
+    """The status of a call gRPC cancelled, from the time its deadline had left (None: none).
+
+    The client's own timer fires at its deadline and cancels the call, which reaches the
+    server before the server's copy of the deadline (counted from the call's arrival) runs
+    out: a cancellation with less than the slack left is the deadline's."""
+    slack_s = limits.deadline_slack_ms / 1000
+    if time_remaining is not None and time_remaining <= slack_s:
         return grpc.StatusCode.DEADLINE_EXCEEDED
     return grpc.StatusCode.CANCELLED

@@ -4,6 +4,8 @@ The relationships between limits are asserted at import time, the closest Python
 TigerBeetle's compile-time checks: a limit that contradicts another fails the first import.
 """
 
+from datetime import UTC, datetime, timedelta
+
 # Identifiers arriving from clients. Long enough for UUIDs, provider-prefixed ids and hashes.
 idempotency_key_length_max = 128
 player_id_length_max = 64
@@ -13,6 +15,19 @@ rail_id_length_max = 64
 suspense_reason_length_max = 64
 game_category_length_max = 32
 currency_code_length_max = 12
+
+# Account names a client may query: far longer than any the engine composes.
+account_length_max = 256
+
+# Timestamps on the wire (google.protobuf.Timestamp): the range a datetime can hold, which is
+# also the range Timestamp's own definition allows, 0001-01-01T00:00:00Z to
+# 9999-12-31T23:59:59.999999999Z. Nanoseconds below a microsecond are dropped, not refused.
+timestamp_seconds_min = -62_135_596_800
+timestamp_seconds_max = 253_402_300_799
+timestamp_nanos_max = 999_999_999
+
+# Positions in the event log are notification ids: signed 64-bit in SQLite and PostgreSQL.
+event_position_max = 2**63 - 1
 
 # Decimal strings on the wire: digits on both sides of the point together.
 amount_digits_max = 60
@@ -67,6 +82,9 @@ checkpoint_interval_s_max = 7 * 24 * 3600
 # answer later than the timeout counts as none (libpq waits at least 2 s for a connection).
 # The projection follower waits between attempts while the store is down, jittered and
 # doubling from the minimum to the maximum; it never gives up, so no attempt count is bounded.
+# A call cancelled with less than this left before its deadline is counted as timed out (the
+# client's timer runs ahead of the server's copy of the deadline by the call's transit time).
+deadline_slack_ms = 100
 health_probe_interval_ms = 1000
 health_probe_timeout_ms = 2000
 projection_retry_wait_ms_min = 100
@@ -84,3 +102,9 @@ assert checkpoint_interval_s_min <= checkpoint_interval_s_default <= checkpoint_
 assert health_probe_timeout_ms >= 2000
 assert health_probe_interval_ms > 0
 assert 0 < projection_retry_wait_ms_min <= projection_retry_wait_ms_max
+# The wire's timestamp bounds are exactly datetime's range: a Timestamp inside them converts.
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+assert _EPOCH + timedelta(seconds=timestamp_seconds_min) == datetime.min.replace(tzinfo=UTC)
+assert _EPOCH + timedelta(seconds=timestamp_seconds_max) == datetime.max.replace(
+    microsecond=0, tzinfo=UTC
+)

@@ -42,6 +42,23 @@ def validate_wallet_reference(player_id: str, currency: str, rules: Rules) -> No
     rules.currencies.get(currency)
 
 
+def validate_transaction_reference(idempotency_key: str, provider: str) -> None:
+    """Refuses a malformed key or provider of a GetTransaction query, naming the field: no
+    command could have been recorded under it."""
+    _check_key(idempotency_key, "idempotency_key")
+    if provider:
+        _check_account_id(provider, "provider", limits.provider_id_length_max)
+
+
+def validate_account_reference(account: str, rules: Rules) -> Currency:
+    """The currency of a queried account name (`house:games:hub88:EUR`), refusing a name
+    that no account could have, naming `account`."""
+    segments = account.split(":") if len(account) <= limits.account_length_max else []
+    if len(segments) < 3 or not all(_ACCOUNT_ID.fullmatch(part) for part in segments):
+        raise InvalidArgument("account", "must name an account like house:games:hub88:EUR")
+    return rules.currencies.get(segments[-1], field="account")
+
+
 def _check_types(command: c.Command) -> None:
     """Struct construction does not type-check; a float or a string must never reach the
     store, where the typed decoder would later refuse it and make the wallet unreadable."""

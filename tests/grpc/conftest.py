@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import grpc
 import pytest
 
 from ledger.api.auth import token_sha256
@@ -124,3 +125,10 @@ def server(request, tmp_path_factory) -> Iterator[RunningServer]:
     assert stop_server(running) == 0
     if request.param == "postgres":
         drop_pg_schema(url)
+
+
+@pytest.fixture(scope="module")
+def channel(server) -> Iterator[grpc.Channel]:
+    """A plain channel to the module's server, for raw calls (`tests.grpc.raw`)."""
+    with grpc.insecure_channel(server.target) as opened:
+        yield opened

@@ -51,6 +51,7 @@ def test_internal_and_store_errors_leak_nothing(error):
     ("time_remaining", "code"),
     [
         (0.0, grpc.StatusCode.DEADLINE_EXCEEDED),
+        (0.02, grpc.StatusCode.DEADLINE_EXCEEDED),  # the client's timer fired first
         (None, grpc.StatusCode.CANCELLED),
         (4.5, grpc.StatusCode.CANCELLED),
     ],

@@ -9,7 +9,9 @@ import pytest
 from ledger.core.errors import InvalidArgument
 from ledger.core.money import CurrencyRegistry
 from ledger.core.policy import Policy, Rules
-from ledger.core.validation import validate
+from ledger.core.validation import (
+    validate, validate_account_reference, validate_transaction_reference,
+)  # fmt: skip
 from tests.builders import EUR, bet, deposit, grant, win
 
 RULES = Rules(CurrencyRegistry(), Policy())
@@ -48,3 +50,40 @@ def test_well_formed_commands_pass():
     """The builders' commands are valid as they are."""
     for command in (deposit("d", EUR), bet("b", EUR), win("w", "b", 0), grant("g", EUR)):
         validate(command, RULES)
+
+
+@pytest.mark.parametrize(
+    ("key", "provider", "field"),
+    [
+        ("", "", "idempotency_key"),
+        ("has space", "", "idempotency_key"),
+        ("nul\x00", "", "idempotency_key"),
+        ("k" * 129, "", "idempotency_key"),
+        ("k-1", "bad:provider", "provider"),
+        ("k-1", "p" * 65, "provider"),
+    ],
+)
+def test_malformed_transaction_references_are_refused_naming_the_field(key, provider, field):
+    """A GetTransaction key or provider no command could carry is refused naming the field."""
+    with pytest.raises(InvalidArgument) as caught:
+        validate_transaction_reference(key, provider)
+    assert caught.value.field == field
+
+
+@pytest.mark.parametrize(
+    "account",
+    ["", "nonsense", "house:EUR", "house:ga mes:hub88:EUR", "a\x00:b:EUR", "h:g:ü:EUR",
+     "house::EUR", "house:games:" + "x" * 256 + ":EUR", "house:games:hub88:XXX"],
+)  # fmt: skip
+def test_malformed_account_names_are_refused_naming_the_account(account):
+    """An account name no account could have (shape, characters, length, currency) is refused."""
+    with pytest.raises(InvalidArgument) as caught:
+        validate_account_reference(account, RULES)
+    assert caught.value.field == "account"
+
+
+def test_well_formed_references_pass():
+    """Keys, providers and account names the engine composes pass, with the account's currency."""
+    validate_transaction_reference("k-1", "hub88")
+    validate_transaction_reference("k-1", "")
+    assert validate_account_reference("player:p-1.x_y:cash:BTC", RULES).code == "BTC"
