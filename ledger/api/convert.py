@@ -13,7 +13,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from ledger.core import commands as c
 from ledger.core import limits
 from ledger.core.errors import InvalidArgument
-from ledger.core.events import WalletEvent, event_tag
+from ledger.core.events import CommandRefused, WalletEvent, event_tag
 from ledger.core.money import Currency, CurrencyRegistry, format_amount, parse_amount
 from ledger.core.outcomes import Outcome
 from ledger.core.state import Balances
@@ -239,4 +239,6 @@ def entry_message(event: WalletEvent, currency: Currency) -> pb.Entry:
     )
     if event.occurred_at is not None:
         entry.occurred_at.CopyFrom(timestamp(event.occurred_at))
+    if isinstance(event, CommandRefused):
+        entry.refused_outcome = outcome_value(Outcome(event.outcome))
     return entry

@@ -219,6 +219,21 @@ def test_queries_return_balance_transaction_and_statement_pages(server):
     assert code is grpc.StatusCode.NOT_FOUND
 
 
+def test_a_refused_bet_is_on_the_statement_with_its_outcome(server):
+    """A refusal is a CommandRefused entry carrying its outcome, on GetTransaction and on the
+    player's statement, and it moves nothing."""
+    p, c = _player(), server.client()
+    _deposit(c, p, f"{p}-d", "1")
+    refused = c.bet(idempotency_key=f"{p}-b", provider="hub88", player_id=p, currency="EUR",
+                    amount="5", round_id="r")  # fmt: skip
+    assert refused.outcome == "INSUFFICIENT_FUNDS"
+    [entry] = c.get_transaction(idempotency_key=f"{p}-b", provider="hub88").entries
+    assert (entry.event_type, list(entry.postings)) == ("CommandRefused", [])
+    assert entry.refused_outcome == pb.OUTCOME_INSUFFICIENT_FUNDS
+    statement = c.list_transactions(player_id=p, currency="EUR").entries
+    assert [e.refused_outcome for e in statement] == [0, 0, pb.OUTCOME_INSUFFICIENT_FUNDS]
+
+
 def test_missing_or_unknown_tokens_are_unauthenticated(server):
     """No token, a wrong token or a wrong scheme: UNAUTHENTICATED, nothing applied."""
     p = _player()
