@@ -33,6 +33,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 
+from adapters import limits
+from adapters.body_size import BodySizeLimit
 from adapters.hub88 import protocol as p
 from adapters.hub88.sessions import SessionStore
 from ledger.client import LedgerClient
@@ -286,6 +288,8 @@ def create_app(
         # The signed body is JSON by contract; a missing Content-Type must not refuse it.
         strict_content_type=False,
     )
+    # Outermost: an oversized body is refused before it is read whole or its signature checked.
+    app.add_middleware(BodySizeLimit, body_size_max=limits.body_size_max)
     app.router.route_class = _signed_route_class(public_key)
     _add_balance_route(app, ledger, settings, sessions)
     _add_transaction_routes(app, ledger, settings, sessions)

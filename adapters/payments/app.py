@@ -23,6 +23,8 @@ from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
+from adapters import limits
+from adapters.body_size import BodySizeLimit
 from adapters.payments import protocol as p
 from adapters.payments.state import CallbackStore, Deposit
 from ledger.client import LedgerClient, Reply
@@ -213,6 +215,8 @@ def create_app(
         version="1.0",
         description="Signed (X-Processing-Signature, HMAC-SHA512 hex of the raw body).",
     )
+    # An oversized body is refused before it is read whole or its signature checked.
+    app.add_middleware(BodySizeLimit, body_size_max=limits.body_size_max)
 
     @app.post("/callbacks")
     async def callbacks(request: Request) -> JSONResponse:

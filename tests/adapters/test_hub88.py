@@ -18,8 +18,9 @@ import pytest
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
+from adapters import limits
 from adapters.hub88 import protocol
-from tests.adapters.conftest import self_exclude
+from tests.adapters.conftest import oversized_requests, raw_exchange, self_exclude
 from tests.grpc.conftest import RunningServer, start_announcing, stop_process
 
 CURRENCY = "EUR"
@@ -93,17 +94,24 @@ def _sign(key: rsa.RSAPrivateKey, body: bytes) -> str:
     return base64.b64encode(signature).decode()
 
 
+def _send(adapter: Adapter, path: str, body, *, signature: str | None = None) -> httpx.Response:
+    """Posts body (bytes, or an iterator of bytes to send it chunked) signed by the provider."""
+    whole = body if isinstance(body, bytes) else b"".join(body.chunks)
+    header = _sign(adapter.key, whole) if signature is None else signature
+    content = body if isinstance(body, bytes) else iter(body.chunks)
+    headers = {"Content-Type": "application/json", protocol.SIGNATURE_HEADER: header}
+    return adapter.http.post(path, content=content, headers=headers)
+
+
+@dataclass
+class _Chunked:
+    """A body to send in these pieces, with Transfer-Encoding: chunked and no Content-Length."""
+
+    chunks: list[bytes]
+
+
 def _post(adapter: Adapter, path: str, message: dict, *, signature: str | None = None) -> dict:
-    body = json.dumps(message).encode()
-    header = _sign(adapter.key, body) if signature is None else signature
-    response = adapter.http.post(
-        path,
-        content=body,
-        headers={
-            "Content-Type": "application/json",
-            protocol.SIGNATURE_HEADER: header,
-        },
-    )
+    response = _send(adapter, path, json.dumps(message).encode(), signature=signature)
     assert response.status_code == 200, response.text
     return response.json()
 
@@ -377,6 +385,42 @@ def test_openapi_lists_the_four_wallet_paths(adapter):
     assert expected <= set(paths)
     schema = paths["/transaction/bet"]["post"]["requestBody"]["content"]["application/json"]
     assert schema["schema"]["$ref"].endswith("/BetRequest")
+
+
+def _address(adapter: Adapter) -> str:
+    return f"{adapter.http.base_url.host}:{adapter.http.base_url.port}"
+
+
+@pytest.mark.parametrize("kind", ["declared", "chunked"])
+def test_an_oversized_body_is_413_before_it_is_read_or_verified(adapter, kind):
+    """A body over the bound is 413 with the connection closed: a declared length before any
+    of the body is sent, a chunked body as soon as it passes the bound, neither signed."""
+    request = oversized_requests("/transaction/bet", limits.body_size_max)[kind]
+    answer = raw_exchange(_address(adapter), request)
+    assert answer.startswith(b"HTTP/1.1 413 "), answer[:200]
+    assert b"\r\nconnection: close\r\n" in answer.lower()
+
+
+def test_a_body_at_the_bound_is_applied_and_one_byte_more_is_413(engine, adapter):
+    """A signed bet padded to exactly the bound debits; the same bet one byte longer is 413."""
+    player = _funded_player(engine, adapter)
+    body = json.dumps(_bet(player, "bet-at-bound", 100_000)).encode()
+    padded = body + b" " * (limits.body_size_max - len(body))
+    refused = _send(adapter, "/transaction/bet", padded + b" ")
+    assert refused.status_code == 413
+    assert _engine_cash(engine, player) == FUNDING
+    applied = _send(adapter, "/transaction/bet", padded)
+    assert (applied.status_code, applied.json()["status"]) == (200, "RS_OK")
+    assert applied.json()["balance"] == FUNDING_UNITS - 100_000
+
+
+def test_a_chunked_body_within_the_bound_is_applied(engine, adapter):
+    """A signed bet sent chunked, without a Content-Length, is counted and applied normally."""
+    player = _funded_player(engine, adapter)
+    body = json.dumps(_bet(player, "bet-chunked", 100_000)).encode()
+    answer = _send(adapter, "/transaction/bet", _Chunked([body[:40], body[40:]]))
+    assert (answer.status_code, answer.json()["status"]) == (200, "RS_OK")
+    assert _engine_cash(engine, player) == "9"
 
 
 def test_unreachable_engine_answers_unknown(signing_key, tmp_path):

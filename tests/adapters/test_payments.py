@@ -18,8 +18,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from adapters import limits
 from adapters.payments import protocol
-from tests.adapters.conftest import postings, self_exclude
+from tests.adapters.conftest import oversized_requests, postings, raw_exchange, self_exclude
 from tests.grpc.conftest import RunningServer, start_announcing, stop_process
 
 CURRENCY = "BTC"
@@ -284,6 +285,30 @@ def test_malformed_bodies_are_400_naming_the_field(engine, adapter):
     no_tx = _deposit(player, txid, "confirmed") | {"transactions": []}
     assert "transactions.0.txid" in _send(adapter, no_tx).json()["error"]
     assert _cash(engine, player) == "0"
+
+
+@pytest.mark.parametrize("kind", ["declared", "chunked"])
+def test_an_oversized_body_is_413_before_it_is_read_or_verified(adapter, kind):
+    """A body over the bound is 413 with the connection closed: a declared length before any
+    of the body is sent, a chunked body as soon as it passes the bound, neither signed."""
+    request = oversized_requests("/callbacks", limits.body_size_max)[kind]
+    address = f"{adapter.http.base_url.host}:{adapter.http.base_url.port}"
+    answer = raw_exchange(address, request)
+    assert answer.startswith(b"HTTP/1.1 413 "), answer[:200]
+    assert b"\r\nconnection: close\r\n" in answer.lower()
+
+
+def test_a_callback_at_the_bound_credits_and_one_byte_more_is_413(engine, adapter):
+    """A signed callback padded to exactly the bound credits; one byte longer is 413 and
+    records nothing, so the same callback id still applies."""
+    player, txid = _player(), uuid.uuid4().hex
+    body = json.dumps(_deposit(player, txid, "confirmed", "0.3")).encode()
+    padded = body + b" " * (limits.body_size_max - len(body))
+    assert _send(adapter, padded + b" ").status_code == 413
+    assert _cash(engine, player) == "0"
+    response = _send(adapter, padded)
+    assert (response.status_code, response.json()["outcome"]) == (200, "OK")
+    assert _cash(engine, player) == "0.3"
 
 
 def test_unreachable_engine_answers_503(tmp_path):

@@ -1,0 +1,13 @@
+"""Every bound the adapters' HTTP faces enforce, in one place, with the qualifier last.
+
+The engine's own bounds live in `ledger/core/limits.py`, which adapters may not import (they
+reach the engine only through `ledger.client`); these are the bounds of what a provider or a
+payment processor may send an adapter.
+"""
+
+# A request body, in bytes. Hub88 wallet calls and CoinsPaid callbacks are a few hundred bytes
+# to a few KiB; 64 KiB leaves room for verbose `meta` objects and long fee lists while keeping
+# what an adapter buffers before it can check a signature small.
+body_size_max = 64 * 1024
+
+assert 4 * 1024 <= body_size_max <= 1024 * 1024
