@@ -32,6 +32,7 @@ from fastapi import APIRouter, FastAPI, Header, HTTPException, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from adapters import limits
 from adapters.body_size import BodySizeLimit
@@ -41,9 +42,12 @@ from ledger.client import LedgerClient
 
 _log = structlog.get_logger("adapters.hub88")
 
-# Validation error types that mean the body is not a wallet message at all, rather than a
-# wallet message with a field of the wrong type or range.
-_SYNTAX_ERROR_TYPES = frozenset({"json_invalid", "missing", "model_attributes_type"})
+# Validation error types that mean the body is not this endpoint's message at all (not JSON,
+# a field missing, or a field the endpoint does not have, as when one endpoint's signed body
+# is sent to another), rather than its message with a field of the wrong type or range.
+_SYNTAX_ERROR_TYPES = frozenset(
+    {"json_invalid", "missing", "model_attributes_type", "extra_forbidden"}
+)
 
 
 @dataclass(frozen=True)
@@ -83,7 +87,7 @@ def _envelope_from_raw(body: bytes) -> _Envelope:
     """Best-effort echo fields from a body that failed its signature or validation."""
     try:
         document = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):
         return _Envelope()
     if not isinstance(document, dict):
         return _Envelope()
@@ -141,7 +145,18 @@ async def _handle_checked(handler: Callable, request: Request, body: bytes) -> R
     try:
         return await handler(request)
     except RequestValidationError as error:
-        return _json(_envelope_from_raw(body).reply(_status_for_validation(error)))
+        status = _status_for_validation(error)
+        # Which fields, never their values: a body may carry a session token.
+        fields = [(".".join(map(str, e["loc"][1:])), e["type"]) for e in error.errors()]
+        _log.warning("hub88_request_refused", path=request.url.path, status=status, fields=fields)
+        return _json(_envelope_from_raw(body).reply(status))
+    except StarletteHTTPException as error:
+        # FastAPI's 400 for a body it could not decode at all (nested past the JSON parser's
+        # depth, say) is a malformed request: WRONG_SYNTAX, which the provider does not retry.
+        status = p.RS_ERROR_WRONG_SYNTAX if error.status_code == 400 else p.RS_ERROR_UNKNOWN
+        _log.warning("hub88_request_refused", path=request.url.path, status=status,
+                     detail=error.detail)  # fmt: skip
+        return _json(_envelope_from_raw(body).reply(status))
     except Exception:  # noqa: BLE001 - a provider must get a status, never a stack trace.
         _log.exception("hub88_request_failed", path=request.url.path)
         return _json(_envelope_from_raw(body).reply(p.RS_ERROR_UNKNOWN))

@@ -19,6 +19,7 @@ import binascii
 import math
 from datetime import datetime
 from fractions import Fraction
+from typing import Any
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
@@ -69,18 +70,30 @@ STATUS_FOR_OUTCOME = {
 }
 
 HubAmount = Field(ge=0, le=INT64_MAX, description="Value × 100 000 (3.56 → 356000).")
+# Hub88's id of one business action: `transaction_uuid`, and a reference to one.
+TransactionId = Field(min_length=1, max_length=128)
 
 
 class _Request(BaseModel):
-    """Fields every wallet call carries; unknown extra fields are accepted and ignored."""
+    """Fields every wallet call carries.
+
+    Each endpoint's model lists exactly the fields Hub88 sends to that endpoint and refuses any
+    other (`extra="forbid"`). The signature covers the body but not the path, so a strict
+    schema is what stops one endpoint's signed body from being accepted at another: a win has
+    `reference_transaction_uuid`, which a bet must not have, and an `amount`, which a rollback
+    must not have. Optional fields that move no money (`supplier_user`, `game_id`, `meta`,
+    ...) are declared so that they are accepted, but never read.
+    """
 
     # Strict: an amount sent as "356000" or 3.56 is a type error, not something to coerce.
-    model_config = ConfigDict(extra="allow", strict=True)
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     user: str = Field(min_length=1, max_length=128, description="The operator's player id.")
     request_uuid: str = Field(min_length=1, max_length=128, description="Echoed back.")
     token: str | None = Field(default=None, max_length=256, description="The game session.")
+    supplier_user: str | None = Field(default=None, max_length=128)
     game_code: str | None = Field(default=None, max_length=128)
+    game_id: int | None = Field(default=None, ge=0, le=INT64_MAX)
 
 
 class BalanceRequest(_Request):
@@ -90,10 +103,17 @@ class BalanceRequest(_Request):
 
 
 class _TransactionRequest(_Request):
-    transaction_uuid: str = Field(min_length=1, max_length=128)
+    transaction_uuid: str = TransactionId
+    supplier_transaction_id: str | None = Field(default=None, max_length=128)
     round: str = Field(min_length=1, max_length=128)
     round_closed: bool = False
     currency: str = Field(min_length=3, max_length=16)
+    is_free: bool = False
+    is_supplier_promo: bool = False
+    is_aggregated: bool = False
+    reward_uuid: str | None = Field(default=None, max_length=128)
+    bet: str | None = Field(default=None, max_length=256, description="Free text, e.g. a pick.")
+    meta: dict[str, Any] | None = None
 
 
 class BetRequest(_TransactionRequest):
@@ -105,14 +125,15 @@ class BetRequest(_TransactionRequest):
 class WinRequest(_TransactionRequest):
     """POST /transaction/win: credit amount for the bet named by reference_transaction_uuid."""
 
-    reference_transaction_uuid: str = Field(min_length=1, max_length=128)
+    reference_transaction_uuid: str = TransactionId
     amount: int = HubAmount
+    jackpot_win: int | None = Field(default=None, ge=0, le=INT64_MAX, description="Of amount.")
 
 
 class RollbackRequest(_TransactionRequest):
     """POST /transaction/rollback: undo reference_transaction_uuid; carries no amount."""
 
-    reference_transaction_uuid: str = Field(min_length=1, max_length=128)
+    reference_transaction_uuid: str = TransactionId
 
 
 class WalletResponse(BaseModel):

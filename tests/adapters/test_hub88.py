@@ -378,6 +378,71 @@ def test_malformed_bodies_are_syntax_or_type_errors(engine, adapter):
     assert _engine_cash(engine, player) == FUNDING
 
 
+def test_a_signed_win_replayed_at_bet_and_rollback_is_refused_and_the_win_still_pays(
+    engine, adapter
+):
+    """A win's signed body sent to /transaction/bet (a 30 EUR debit) and to
+    /transaction/rollback (a refund of the stake) is WRONG_SYNTAX and moves nothing; the win
+    then pays once at its own endpoint, and the balance is exact."""
+    player = _funded_player(engine, adapter, "50")
+    _post(adapter, "/transaction/bet", _bet(player, "bet-w", 100_000, "r-w"))
+    win = _win(player, "win-replayed", "bet-w", 3_000_000, "r-w")
+    for path in ("/transaction/bet", "/transaction/rollback"):
+        answer = _post(adapter, path, win)
+        assert answer["status"] == "RS_ERROR_WRONG_SYNTAX", path
+        assert answer["request_uuid"] == win["request_uuid"]
+        assert _engine_cash(engine, player) == "49"
+    paid = _post(adapter, "/transaction/win", win)
+    assert (paid["status"], paid["balance"]) == ("RS_OK", 7_900_000)
+    assert _post(adapter, "/transaction/win", win)["balance"] == 7_900_000
+    assert _engine_cash(engine, player) == "79"
+
+
+@pytest.mark.parametrize(
+    ("kind", "path"),
+    [
+        ("bet", "/transaction/win"), ("bet", "/transaction/rollback"), ("bet", "/user/balance"),
+        ("rollback", "/transaction/bet"), ("rollback", "/transaction/win"),
+    ],
+)  # fmt: skip
+def test_a_body_is_refused_at_any_endpoint_but_its_own(engine, adapter, kind, path):
+    """A signed bet or rollback body sent to another endpoint is WRONG_SYNTAX; nothing moves."""
+    player = _funded_player(engine, adapter)
+    placed = f"bet-{player}"
+    _post(adapter, "/transaction/bet", _bet(player, placed, 100_000))
+    bodies = {
+        "bet": _bet(player, f"bet-elsewhere-{player}", 200_000),
+        "rollback": _rollback(player, f"rb-elsewhere-{player}", placed),
+    }
+    assert _post(adapter, path, bodies[kind])["status"] == "RS_ERROR_WRONG_SYNTAX"
+    assert _engine_cash(engine, player) == "9"
+
+
+def test_an_unknown_field_is_wrong_syntax_and_documented_ones_are_accepted(engine, adapter):
+    """A bet with a field Hub88 does not define is WRONG_SYNTAX and debits nothing; a bet with
+    every optional field Hub88 documents debits normally."""
+    player = _funded_player(engine, adapter)
+    unknown = _bet(player, "bet-unknown", 100_000) | {"bonus_multiplier": 2}
+    assert _post(adapter, "/transaction/bet", unknown)["status"] == "RS_ERROR_WRONG_SYNTAX"
+    assert _engine_cash(engine, player) == FUNDING
+    documented = _bet(player, "bet-documented", 100_000) | {
+        "supplier_user": "sup-1", "game_id": 42, "supplier_transaction_id": "s-1",
+        "reward_uuid": None, "bet": "red", "meta": {"odds": "2.5"}, "is_aggregated": False,
+        "is_supplier_promo": False,
+    }  # fmt: skip
+    assert _post(adapter, "/transaction/bet", documented)["status"] == "RS_OK"
+    assert _engine_cash(engine, player) == "9"
+
+
+def test_json_nested_past_the_parsers_depth_is_wrong_syntax(engine, adapter):
+    """A signed body nested deeper than the JSON parser goes is WRONG_SYNTAX, not UNKNOWN."""
+    player = _funded_player(engine, adapter)
+    deep = b'{"meta": ' + b"[" * 20_000 + b"]" * 20_000 + b"}"
+    answer = _send(adapter, "/transaction/bet", deep)
+    assert (answer.status_code, answer.json()["status"]) == (200, "RS_ERROR_WRONG_SYNTAX")
+    assert _engine_cash(engine, player) == FUNDING
+
+
 def test_openapi_lists_the_four_wallet_paths(adapter):
     """The adapter publishes an OpenAPI description naming every wallet endpoint."""
     paths = adapter.http.get("/openapi.json").json()["paths"]
