@@ -19,7 +19,7 @@ import binascii
 import math
 from datetime import datetime
 from fractions import Fraction
-from typing import Any
+from typing import Any, Literal
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
@@ -117,8 +117,17 @@ class _TransactionRequest(_Request):
 
 
 class BetRequest(_TransactionRequest):
-    """POST /transaction/bet: debit amount from the player."""
+    """POST /transaction/bet: debit amount from the player.
 
+    Free rounds (`is_free`) and supplier promotions (`is_supplier_promo`) are not offered
+    through this adapter. Their stake is not the player's money, so ignoring the flag and
+    debiting the amount would charge the player for a free spin: a true flag is refused
+    (RS_ERROR_WRONG_TYPES, final for the provider, which drops the bet). A win may carry the
+    flags: it pays against its bet, and a free round's bet is never placed here.
+    """
+
+    is_free: Literal[False] = False
+    is_supplier_promo: Literal[False] = False
     amount: int = HubAmount
 
 

@@ -434,6 +434,15 @@ def test_an_unknown_field_is_wrong_syntax_and_documented_ones_are_accepted(engin
     assert _engine_cash(engine, player) == "9"
 
 
+@pytest.mark.parametrize("flag", ["is_free", "is_supplier_promo"])
+def test_a_free_round_bet_is_refused_not_charged(engine, adapter, flag):
+    """A bet flagged as a free round or a supplier promotion is WRONG_TYPES and debits nothing."""
+    player = _funded_player(engine, adapter)
+    free = _bet(player, f"bet-{flag}-{player}", 100_000) | {flag: True}
+    assert _post(adapter, "/transaction/bet", free)["status"] == "RS_ERROR_WRONG_TYPES"
+    assert _engine_cash(engine, player) == FUNDING
+
+
 def test_json_nested_past_the_parsers_depth_is_wrong_syntax(engine, adapter):
     """A signed body nested deeper than the JSON parser goes is WRONG_SYNTAX, not UNKNOWN."""
     player = _funded_player(engine, adapter)
