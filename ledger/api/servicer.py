@@ -139,7 +139,8 @@ class LedgerServicer(pb_grpc.LedgerServiceServicer):
 
     async def GetTransaction(self, request, context) -> pb.GetTransactionResponse:
         async def work(principal: Principal, record: CallRecord) -> pb.GetTransactionResponse:
-            authorize(principal, "GetTransaction", request.provider or principal.provider)
+            # No provider named means the client scope, which no game provider may read.
+            authorize(principal, "GetTransaction", request.provider or None)
             if not request.idempotency_key:
                 raise InvalidArgument("idempotency_key", "is required")
             scope = f"provider:{request.provider}" if request.provider else "client"
