@@ -10,4 +10,8 @@ payment processor may send an adapter.
 # what an adapter buffers before it can check a signature small.
 body_size_max = 64 * 1024
 
+# The engine's `idempotency_key_length_max`, mirrored here because adapters may not import the
+# core (a test keeps the two equal). Keys an adapter derives from provider ids must fit.
+engine_key_length_max = 128
+
 assert 4 * 1024 <= body_size_max <= 1024 * 1024

@@ -12,6 +12,9 @@ Rules this module keeps (casino-protocols.md §1.2, §1.3, §1.14):
   body bytes exactly as received: re-serialised JSON would not verify.
 - Engine outcomes map to Hub88 statuses in one table. OK and DUPLICATE are both RS_OK: Hub88
   wants a replay of something already processed to succeed.
+- Engine idempotency keys carry the call's kind: `bet:{id}`, `win:{id}`, `rollback:{id}`.
+  The signature covers the body but not the path, so a key made of the bare id would let one
+  signed body be applied as another kind, and the genuine call then refused as a duplicate.
 """
 
 import base64
@@ -26,6 +29,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from adapters import limits
 
 SIGNATURE_HEADER = "X-Hub88-Signature"
 UNITS_PER_MAJOR = 100_000
@@ -69,9 +74,13 @@ STATUS_FOR_OUTCOME = {
     "INSUFFICIENT_FUNDS": RS_ERROR_NOT_ENOUGH_MONEY,
 }
 
+BET, WIN, ROLLBACK = "bet", "win", "rollback"
+# Hub88's ids are UUIDs; any id short enough that its longest engine key still fits is accepted.
+TRANSACTION_UUID_LENGTH_MAX = limits.engine_key_length_max - len(f"{ROLLBACK}:")
+
 HubAmount = Field(ge=0, le=INT64_MAX, description="Value × 100 000 (3.56 → 356000).")
 # Hub88's id of one business action: `transaction_uuid`, and a reference to one.
-TransactionId = Field(min_length=1, max_length=128)
+TransactionId = Field(min_length=1, max_length=TRANSACTION_UUID_LENGTH_MAX)
 
 
 class _Request(BaseModel):
@@ -153,6 +162,14 @@ class WalletResponse(BaseModel):
     user: str | None = None
     currency: str | None = None
     balance: int | None = Field(default=None, description="Value × 100 000, when known.")
+
+
+def engine_key(kind: str, transaction_uuid: str) -> str:
+    """The engine idempotency key of the Hub88 transaction of this kind with this id."""
+    assert kind in (BET, WIN, ROLLBACK), kind
+    key = f"{kind}:{transaction_uuid}"
+    assert len(key) <= limits.engine_key_length_max, len(key)
+    return key
 
 
 def units_to_decimal(units: int) -> str:

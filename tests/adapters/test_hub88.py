@@ -20,6 +20,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from adapters import limits
 from adapters.hub88 import protocol
+from ledger.core import limits as core_limits
 from tests.adapters.conftest import oversized_requests, raw_exchange, self_exclude
 from tests.grpc.conftest import RunningServer, start_announcing, stop_process
 
@@ -449,6 +450,53 @@ def test_json_nested_past_the_parsers_depth_is_wrong_syntax(engine, adapter):
     deep = b'{"meta": ' + b"[" * 20_000 + b"]" * 20_000 + b"}"
     answer = _send(adapter, "/transaction/bet", deep)
     assert (answer.status_code, answer.json()["status"]) == (200, "RS_ERROR_WRONG_SYNTAX")
+    assert _engine_cash(engine, player) == FUNDING
+
+
+def _engine_record(engine: RunningServer, key: str):
+    with engine.client() as admin:
+        return admin.get_transaction(idempotency_key=key, provider="hub88")
+
+
+def test_engine_keys_are_scoped_by_kind(engine, adapter):
+    """A bet and a win reusing one transaction_uuid are two engine transactions, keyed
+    `bet:{id}` and `win:{id}`, so neither is taken for a replay or a conflict of the other."""
+    player = _funded_player(engine, adapter)
+    shared = f"tx-{player}"
+    _post(adapter, "/transaction/bet", _bet(player, shared, 100_000, "r-k"))
+    paid = _post(adapter, "/transaction/win", _win(player, shared, shared, 250_000, "r-k"))
+    assert (paid["status"], paid["balance"]) == ("RS_OK", FUNDING_UNITS + 150_000)
+    assert _engine_record(engine, f"bet:{shared}").command_type == "Bet"
+    assert _engine_record(engine, f"win:{shared}").command_type == "Win"
+    assert _engine_cash(engine, player) == "11.5"
+
+
+def test_a_rollback_finds_a_win_by_its_id_and_takes_it_back(engine, adapter):
+    """A rollback naming a paid win (not a bet) reverses that win, once, with exact balances."""
+    player = _funded_player(engine, adapter)
+    bet, win = f"bet-{player}", f"win-{player}"
+    _post(adapter, "/transaction/bet", _bet(player, bet, 100_000, "r-rw"))
+    _post(adapter, "/transaction/win", _win(player, win, bet, 400_000, "r-rw"))
+    assert _engine_cash(engine, player) == "13"
+    rollback = _rollback(player, f"rb-{player}", win, "r-rw")
+    undone = _post(adapter, "/transaction/rollback", rollback)
+    assert (undone["status"], undone["balance"]) == ("RS_OK", FUNDING_UNITS - 100_000)
+    assert _engine_record(engine, f"rollback:rb-{player}").command_type == "Rollback"
+    assert _post(adapter, "/transaction/rollback", rollback)["balance"] == FUNDING_UNITS - 100_000
+    assert _engine_cash(engine, player) == "9"
+
+
+def test_the_longest_accepted_id_still_fits_the_engine_key(engine, adapter):
+    """Ids up to the length whose `rollback:` key fits the engine's bound are accepted; one
+    character more is WRONG_TYPES, and the bound mirrors the engine's own."""
+    assert limits.engine_key_length_max == core_limits.idempotency_key_length_max
+    player = _funded_player(engine, adapter)
+    longest = "b" * protocol.TRANSACTION_UUID_LENGTH_MAX
+    assert _post(adapter, "/transaction/bet", _bet(player, longest, 100_000))["status"] == "RS_OK"
+    rollback = _rollback(player, "r" * protocol.TRANSACTION_UUID_LENGTH_MAX, longest)
+    assert _post(adapter, "/transaction/rollback", rollback)["status"] == "RS_OK"
+    too_long = _bet(player, "c" * (protocol.TRANSACTION_UUID_LENGTH_MAX + 1), 100_000)
+    assert _post(adapter, "/transaction/bet", too_long)["status"] == "RS_ERROR_WRONG_TYPES"
     assert _engine_cash(engine, player) == FUNDING
 
 
