@@ -14,4 +14,11 @@ body_size_max = 64 * 1024
 # core (a test keeps the two equal). Keys an adapter derives from provider ids must fit.
 engine_key_length_max = 128
 
+# Mirrored from the engine too: what a player id and a currency code may be at most.
+player_id_length_max = 64
+currency_code_length_max = 12
+# A chain transaction id as a payment processor reports it (hex hashes are 64 or 66
+# characters, base58 signatures up to 88).
+txid_length_max = 96
+
 assert 4 * 1024 <= body_size_max <= 1024 * 1024

@@ -1,8 +1,9 @@
 """A CoinsPaid-style payment callback receiver as a FastAPI app over the engine's gRPC API.
 
-Each POST /callbacks goes: signature check on the raw body (401, nothing read or recorded),
-then parsing (400 naming the bad field), then, under the store's lock, a dedupe on
-(callback id, status), the deposit state machine from `protocol.DEPOSIT_STEPS` or the
+Each POST /callbacks goes: a body-size bound (413), a signature check on the raw body (401,
+nothing read or recorded), then strict parsing with the engine's exact amount rules (400
+naming the bad field, logged as an error, nothing recorded), then, under the store's lock, a
+dedupe on (callback id, status), the deposit state machine from `protocol.DEPOSIT_STEPS` or the
 withdrawal step, at most one engine call, and one SQLite transaction recording the callback
 and the new state. An engine that stays unreachable through the client's bounded retries
 answers 503 and records nothing, so the processor's own retry finds everything as it was.
@@ -14,8 +15,8 @@ its original outcome, so a retried credit that the engine refused stays refused.
 """
 
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
 
 import grpc
 import structlog
@@ -27,7 +28,7 @@ from adapters import limits
 from adapters.body_size import BodySizeLimit
 from adapters.payments import protocol as p
 from adapters.payments.state import CallbackStore, Deposit
-from ledger.client import LedgerClient, Reply
+from ledger.client import DEFAULT_CURRENCIES, Currency, LedgerClient, Reply
 
 _log = structlog.get_logger("adapters.payments")
 
@@ -36,12 +37,19 @@ _log = structlog.get_logger("adapters.payments")
 _REQUEST_ERRORS = (grpc.StatusCode.INVALID_ARGUMENT,)
 
 
+def default_currencies() -> dict[str, Currency]:
+    """The engine's default currencies by code; an engine configured otherwise needs its own."""
+    return {currency.code: currency for currency in DEFAULT_CURRENCIES}
+
+
 @dataclass(frozen=True)
 class Settings:
     """What the adapter needs besides the engine client, the secret and the store."""
 
     processor: str = "coinspaid"
     rail: str = "psp"
+    # The engine's currencies: amounts are parsed with their scale, others refused.
+    currencies: Mapping[str, Currency] = field(default_factory=default_currencies)
 
 
 @dataclass(frozen=True)
@@ -227,8 +235,9 @@ def create_app(
             response = _error(401, "invalid signature")
         else:
             try:
-                callback = p.parse_callback(body)
+                callback = p.parse_callback(body, settings.currencies)
             except p.CallbackError as error:
+                _log_refusal(body, error)
                 response = _error(400, str(error))
             else:
                 response = await run_in_threadpool(_dispatch, ledger, store, settings, callback)
@@ -236,6 +245,19 @@ def create_app(
         return response
 
     return app
+
+
+def _log_refusal(body: bytes, error: p.CallbackError) -> None:
+    """A signed callback that can never apply as sent: someone must look at it.
+
+    It is answered 400 and not recorded, so the processor's retries (CoinsPaid resends for
+    about 19 hours) are refused the same way, and a corrected resend, or a fix here followed
+    by a resend from the processor's dashboard, still applies it.
+    """
+    _log.error(
+        "payments_callback_refused", field=error.field, reason=str(error),
+        callback=p.callback_identity(body),
+    )  # fmt: skip
 
 
 def _dispatch(

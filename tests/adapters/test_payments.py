@@ -20,6 +20,7 @@ import pytest
 
 from adapters import limits
 from adapters.payments import protocol
+from ledger.core import limits as core_limits
 from tests.adapters.conftest import oversized_requests, postings, raw_exchange, self_exclude
 from tests.grpc.conftest import RunningServer, start_announcing, stop_process
 
@@ -31,6 +32,7 @@ SECRET = b"coinspaid-test-secret"
 class Adapter:
     process: subprocess.Popen
     http: httpx.Client
+    log: Path | None = None
 
 
 def _start_adapter(workdir: Path, engine: str, token: str, *extra: str):
@@ -51,7 +53,7 @@ def adapter(engine, tmp_path_factory) -> Iterator[Adapter]:
     workdir = tmp_path_factory.mktemp("payments")
     process, address = _start_adapter(workdir, engine.target, engine.tokens["payments"])
     with httpx.Client(base_url=f"http://{address}", timeout=30) as http:
-        yield Adapter(process, http)
+        yield Adapter(process, http, workdir / "adapter.log")
     assert stop_process(process) == 0
 
 
@@ -123,6 +125,12 @@ def test_signature_is_hex_hmac_sha512_of_the_raw_body():
     assert not protocol.signature_is_valid(SECRET, body + b" ", good)
     assert not protocol.signature_is_valid(b"other", body, good)
     assert not protocol.signature_is_valid(SECRET, body, None)
+
+
+def test_the_adapters_id_bounds_mirror_the_engines():
+    """The player-id and currency-code bounds the adapter checks are the engine's own."""
+    assert limits.player_id_length_max == core_limits.player_id_length_max
+    assert limits.currency_code_length_max == core_limits.currency_code_length_max
 
 
 def test_pending_then_confirmed_credits_once_with_the_exact_amount(engine, adapter):
@@ -285,6 +293,92 @@ def test_malformed_bodies_are_400_naming_the_field(engine, adapter):
     no_tx = _deposit(player, txid, "confirmed") | {"transactions": []}
     assert "transactions.0.txid" in _send(adapter, no_tx).json()["error"]
     assert _cash(engine, player) == "0"
+
+
+def _refusals(adapter: Adapter) -> list[dict]:
+    """The adapter's `payments_callback_refused` log lines so far."""
+    lines = adapter.log.read_text().splitlines()
+    events = [json.loads(line) for line in lines if line.startswith("{")]
+    return [event for event in events if event["event"] == "payments_callback_refused"]
+
+
+@pytest.mark.parametrize("amount", ["1e3", "+1", " 1", "1.000000001", "NaN", "", "1.", "0"])
+def test_amounts_are_read_with_the_engines_exact_rules(engine, adapter, amount):
+    """A signed `confirmed` whose amount the engine's parser refuses (an exponent, a sign, a
+    blank, a ninth BTC decimal, NaN, nothing, zero) is a logged 400 that credits nothing and
+    records nothing: the corrected callback with the same id and status then credits."""
+    player, txid, callback = _player(), uuid.uuid4().hex, f"cb-{uuid.uuid4().hex[:10]}"
+    response = _send(adapter, _deposit(player, txid, "confirmed", amount, callback))
+    assert response.status_code == 400, response.text
+    assert response.json()["error"].startswith("currency_received.amount: ")
+    assert _cash(engine, player) == "0"
+    assert _refusals(adapter)[-1]["callback"] == {
+        "type": "deposit", "id": callback, "status": "confirmed",
+    }  # fmt: skip
+    corrected = _post(adapter, _deposit(player, txid, "confirmed", "1.00000000", callback))
+    assert (corrected["outcome"], corrected["deposit_status"]) == ("OK", "credited")
+    assert _cash(engine, player) == "1"
+
+
+def test_a_pending_deposit_with_a_bad_amount_is_refused_too(engine, adapter):
+    """A `not_confirmed` callback is held to the same amount rules: `1e3` is a 400 and no
+    pending deposit is recorded that a later `confirmed` could build on."""
+    player, txid = _player(), uuid.uuid4().hex
+    assert _send(adapter, _deposit(player, txid, "not_confirmed", "1e3")).status_code == 400
+    confirmed = _post(adapter, _deposit(player, txid, "confirmed", "0.001"))
+    assert (confirmed["outcome"], confirmed["deposit_status"]) == ("OK", "credited")
+    assert _cash(engine, player) == "0.001"
+
+
+def test_an_unknown_currency_is_refused_naming_it(engine, adapter):
+    """A currency the adapter was not configured with is a 400 naming the currency field."""
+    message = _deposit(_player(), uuid.uuid4().hex, "confirmed")
+    message["currency_received"]["currency"] = "DOGE"
+    response = _send(adapter, message)
+    assert response.status_code == 400
+    assert response.json()["error"] == "currency_received.currency: unknown currency 'DOGE'"
+
+
+@pytest.mark.parametrize(
+    ("where", "field"),
+    [((), "bonus"), (("crypto_address",), "colour"), (("transactions", 0), "memo")],
+)
+def test_an_undocumented_field_is_refused_and_logged(engine, adapter, where, field):
+    """A signed callback with a field CoinsPaid does not document, at the top or nested, is a
+    logged 400 naming it, and credits nothing."""
+    player, txid = _player(), uuid.uuid4().hex
+    message = _deposit(player, txid, "confirmed", "0.2")
+    target = message
+    for step in where:
+        target = target[step]
+    target[field] = "x"
+    response = _send(adapter, message)
+    path = ".".join(map(str, (*where, field)))
+    assert (response.status_code, response.json()["error"]) == (
+        400, f"{path}: is not a field of this callback",
+    )  # fmt: skip
+    assert _refusals(adapter)[-1]["field"] == path
+    assert _cash(engine, player) == "0"
+
+
+def test_the_documented_sample_callback_is_accepted(engine, adapter):
+    """CoinsPaid's documented deposit shape (end_user_reference, riskscore, confirmations as
+    text, several fees, amount_minus_fee) passes the strict schema and credits `amount`."""
+    player, txid = _player(), uuid.uuid4().hex
+    message = _deposit(player, txid, "confirmed", "0.01000000")
+    message["end_user_reference"] = player
+    message["transactions"][0] |= {"address": "bc1q-test", "tag": None, "amount": "0.01",
+                                   "riskscore": "0.5", "confirmations": "9"}  # fmt: skip
+    message["fees"] = [{"type": "transfer", "currency": CURRENCY, "amount": "0.000105"},
+                       {"type": "deposit", "currency": CURRENCY, "amount": "0.0005"}]  # fmt: skip
+    assert _post(adapter, message)["outcome"] == "OK"
+    assert _cash(engine, player) == "0.01"
+
+
+def test_json_nested_past_the_parsers_depth_is_400(engine, adapter):
+    """A signed body nested deeper than the JSON parser goes is a 400, not a server error."""
+    response = _send(adapter, b"[" * 20_000 + b"]" * 20_000)
+    assert (response.status_code, response.json()["error"]) == (400, "body: is nested too deeply")
 
 
 @pytest.mark.parametrize("kind", ["declared", "chunked"])
