@@ -18,7 +18,12 @@ engine_key_length_max = 128
 player_id_length_max = 64
 currency_code_length_max = 12
 # A chain transaction id as a payment processor reports it (hex hashes are 64 or 66
-# characters, base58 signatures up to 88).
+# characters, base58 signatures up to 88), and the processor's name (`--processor`). The
+# payments adapter's longest key is `{processor}:{txid}:suspense`.
 txid_length_max = 96
+processor_length_max = 16
 
 assert 4 * 1024 <= body_size_max <= 1024 * 1024
+assert processor_length_max + len(":") + txid_length_max + len(":suspense") <= (
+    engine_key_length_max
+)

@@ -9,6 +9,7 @@ import argparse
 import re
 from pathlib import Path
 
+from adapters import limits
 from adapters.payments.app import Settings, create_app, default_currencies
 from adapters.payments.state import CallbackStore
 from adapters.process import add_engine_arguments, engine_client, serve_http
@@ -16,6 +17,8 @@ from ledger.client import Currency, default_currency
 from ledger.logs import configure_logging
 
 _CURRENCY = re.compile(r"(?P<code>[A-Z][A-Z0-9]{1,11}):(?P<scale>[0-9]{1,2})")
+# The processor's name starts every engine key the adapter derives, joined with ":".
+_PROCESSOR = re.compile(rf"[^:\s]{{1,{limits.processor_length_max}}}")
 
 
 def _currency(text: str) -> Currency:
@@ -24,6 +27,14 @@ def _currency(text: str) -> Currency:
     if match is None or int(match["scale"]) > 18:
         raise argparse.ArgumentTypeError(f"{text!r} is not CODE:SCALE with a scale of 0 to 18")
     return default_currency(match["code"], int(match["scale"]))
+
+
+def _processor(text: str) -> str:
+    if not _PROCESSOR.fullmatch(text):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} must be 1 to {limits.processor_length_max} characters, no ':' or blank"
+        )
+    return text
 
 
 def _arguments(argv: list[str] | None) -> argparse.Namespace:
@@ -38,7 +49,7 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
         "--state-file", required=True, type=Path, help="the adapter's own SQLite file"
     )
     parser.add_argument(
-        "--processor", default="coinspaid",
+        "--processor", default="coinspaid", type=_processor,
         help="processor name: rail_id and deposit key prefix",
     )  # fmt: skip
     parser.add_argument(

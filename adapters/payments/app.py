@@ -3,10 +3,11 @@
 Each POST /callbacks goes: a body-size bound (413), a signature check on the raw body (401,
 nothing read or recorded), then strict parsing with the engine's exact amount rules (400
 naming the bad field, logged as an error, nothing recorded), then, under the store's lock, a
-dedupe on (callback id, status), the deposit state machine from `protocol.DEPOSIT_STEPS` or the
-withdrawal step, at most one engine call, and one SQLite transaction recording the callback
-and the new state. An engine that stays unreachable through the client's bounded retries
-answers 503 and records nothing, so the processor's own retry finds everything as it was.
+dedupe on (callback type and id, status), the deposit state machine from
+`protocol.DEPOSIT_STEPS` or the withdrawal step, at most one engine call, and one SQLite
+transaction recording the callback and the new state. An engine that stays unreachable
+through the client's bounded retries answers 503 and records nothing, so the processor's own
+retry finds everything as it was.
 
 Engine keys: a deposit is `{processor}:{txid}`, its reversal `{processor}:{txid}:reversal`;
 a withdrawal step is `{foreign_id}:complete` or `{foreign_id}:fail`, where `foreign_id` is
@@ -141,20 +142,20 @@ def handle_deposit(
     """One deposit callback through dedupe, the state machine, the engine and the store."""
     key = p.deposit_key(settings.processor, callback.txid)
     with store.lock:
-        seen = store.handled(callback.callback_id, callback.status)
+        seen = store.handled(callback.record_id, callback.status)
         current = store.deposit(key)
         if seen is not None:
             return Result("REPLAY", key, current.status if current else None)
         step = p.DEPOSIT_STEPS.get((current.status if current else None, callback.status))
         if step is None:
-            store.record(callback.callback_id, callback.status, "UNCHANGED")
+            store.record(callback.record_id, callback.status, "UNCHANGED")
             return Result("UNCHANGED", key, current.status if current else None)
         row = current
         if current is None or step[1] == p.CREDIT:
             # A credit uses the confirming callback's figures: `not_confirmed` may be early.
             row = Deposit(key, callback.player_id, callback.currency, callback.amount, "")
         outcome, stored = _apply_step(ledger, settings, row, step)
-        store.record(callback.callback_id, callback.status, outcome, stored)
+        store.record(callback.record_id, callback.status, outcome, stored)
         return Result(outcome, key, stored.status)
 
 
@@ -165,7 +166,7 @@ def handle_withdrawal(
     key = callback.withdrawal_key
     common = {"player_id": callback.player_id, "currency": callback.currency}
     with store.lock:
-        if store.handled(callback.callback_id, callback.status) is not None:
+        if store.handled(callback.record_id, callback.status) is not None:
             return Result("REPLAY", key)
         if callback.status == "confirmed":
             reply = ledger.complete_withdrawal(
@@ -179,7 +180,7 @@ def handle_withdrawal(
             outcome = reply.outcome
         else:
             outcome = "PENDING"
-        store.record(callback.callback_id, callback.status, outcome)
+        store.record(callback.record_id, callback.status, outcome)
         return Result(outcome, key)
 
 
@@ -218,6 +219,7 @@ def create_app(
 ) -> FastAPI:
     """The callback app. The caller owns the client and the store and closes them."""
     assert secret, "an empty HMAC secret would accept anyone's signature"
+    assert 0 < len(settings.processor) <= limits.processor_length_max, settings.processor
     app = FastAPI(
         title="Casino ledger: CoinsPaid-style payment callbacks",
         version="1.0",

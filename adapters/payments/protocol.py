@@ -10,7 +10,11 @@ Rules this module keeps (casino-protocols.md §2.1, §2.2):
   payment credit it once.
 - CoinsPaid reuses one callback `id` for every status update of the same transaction
   (`not_confirmed`, then `confirmed`), so a callback is deduplicated on (`id`, `status`),
-  never on `id` alone: that would drop the `confirmed` that follows a `not_confirmed`.
+  never on `id` alone: that would drop the `confirmed` that follows a `not_confirmed`. The
+  id is scoped by the callback's `type` (`record_id`), so a deposit's id never makes a
+  withdrawal's callback look handled.
+- Engine keys are joined with ":" (`{processor}:{txid}`, `...:reversal`, `...:suspense`),
+  so a txid may not contain one: it could otherwise name another deposit's reversal.
 - Chargebacks: a deposit callback with status `cancelled` or `chargeback` for a deposit that
   is already credited reverses it. CoinsPaid itself sends `cancelled` (a double spend found
   after confirmation); `chargeback` is accepted for card-style gateways speaking this dialect.
@@ -85,6 +89,11 @@ class DepositCallback:
     amount: str  # canonical: the engine's own formatting of the exact minor units
     txid: str
 
+    @property
+    def record_id(self) -> str:
+        """The callback's id in the adapter's dedupe table, scoped by its type."""
+        return f"deposit:{self.callback_id}"
+
 
 @dataclass(frozen=True)
 class WithdrawalCallback:
@@ -93,6 +102,11 @@ class WithdrawalCallback:
     withdrawal_key: str
     player_id: str
     currency: str
+
+    @property
+    def record_id(self) -> str:
+        """The callback's id in the adapter's dedupe table, scoped by its type."""
+        return f"withdrawal:{self.callback_id}"
 
 
 def sign(secret: bytes, body: bytes) -> str:
@@ -118,7 +132,9 @@ class _Strict(BaseModel):
 # CoinsPaid sends its own ids as JSON numbers; they are identities, so text is as good.
 _Identity = int | str
 _PlayerId = Field(min_length=1, max_length=limits.player_id_length_max)
-_Txid = Field(default=None, min_length=1, max_length=limits.txid_length_max)
+# A txid becomes part of engine keys joined with ":", so it may not contain one: a txid
+# "T:reversal" would otherwise credit a deposit under the reversal key of deposit "T".
+_Txid = Field(default=None, min_length=1, max_length=limits.txid_length_max, pattern=r"^[^:\s]+$")
 
 
 class _Address(_Strict):

@@ -375,6 +375,31 @@ def test_the_documented_sample_callback_is_accepted(engine, adapter):
     assert _cash(engine, player) == "0.01"
 
 
+def test_a_txid_with_a_key_separator_is_refused(engine, adapter):
+    """A txid containing ":" is a 400: as `T:reversal` it would credit a deposit under the
+    reversal key of deposit `T`, and that chargeback could then never be applied."""
+    player, txid = _player(), uuid.uuid4().hex
+    _post(adapter, _deposit(player, txid, "confirmed", "0.5"))
+    forged = _send(adapter, _deposit(player, f"{txid}:reversal", "confirmed", "0.5"))
+    assert forged.status_code == 400
+    assert forged.json()["error"].startswith("transactions.0.txid: ")
+    back = _post(adapter, _deposit(player, txid, "chargeback", "0.5"))
+    assert (back["outcome"], back["deposit_status"]) == ("OK", "reversed")
+    assert _cash(engine, player) == "0"
+
+
+def test_a_deposit_callback_id_does_not_hide_a_withdrawal_callback(engine, adapter):
+    """Callback ids are deduplicated per type: a withdrawal callback reusing a deposit
+    callback's id and status completes its withdrawal instead of being taken for a replay."""
+    player, key = _player(), f"wd-{uuid.uuid4().hex[:10]}"
+    shared = f"cb-{uuid.uuid4().hex[:10]}"
+    _post(adapter, _deposit(_player(), uuid.uuid4().hex, "confirmed", "0.1", shared))
+    _fund_and_request(engine, adapter, player, key)
+    assert _post(adapter, _withdrawal(player, key, "confirmed", shared))["outcome"] == "OK"
+    after = _balances(engine, player)
+    assert (after.cash, after.held) == ("0", "0")
+
+
 def test_json_nested_past_the_parsers_depth_is_400(engine, adapter):
     """A signed body nested deeper than the JSON parser goes is a 400, not a server error."""
     response = _send(adapter, b"[" * 20_000 + b"]" * 20_000)
@@ -403,6 +428,46 @@ def test_a_callback_at_the_bound_credits_and_one_byte_more_is_413(engine, adapte
     response = _send(adapter, padded)
     assert (response.status_code, response.json()["outcome"]) == (200, "OK")
     assert _cash(engine, player) == "0.3"
+
+
+def test_configured_currencies_replace_the_defaults(engine, tmp_path):
+    """`--currency BTC:2` makes the adapter read BTC with 2 decimals (0.001 is refused, 0.01
+    credits) and refuse the default currencies it no longer lists."""
+    process, address = _start_adapter(
+        tmp_path, engine.target, engine.tokens["payments"], "--currency", "BTC:2"
+    )
+    try:
+        with httpx.Client(base_url=f"http://{address}", timeout=30) as http:
+            adapter, player = Adapter(process, http), _player()
+            refused = _send(adapter, _deposit(player, uuid.uuid4().hex, "confirmed", "0.001"))
+            assert refused.json()["error"] == "currency_received.amount: has 3 decimals, BTC allows 2"
+            assert _post(adapter, _deposit(player, uuid.uuid4().hex, "confirmed", "0.01"))
+            eth = _deposit(player, uuid.uuid4().hex, "confirmed", "1")
+            eth["currency_received"]["currency"] = "ETH"
+            assert _send(adapter, eth).json()["error"].startswith("currency_received.currency:")
+        assert _cash(engine, player) == "0.01"
+    finally:
+        assert stop_process(process) == 0
+
+
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [("--processor", "coins:paid"), ("--processor", "p" * 17), ("--currency", "btc:8"),
+     ("--currency", "BTC:19"), ("--currency", "BTC")],
+)  # fmt: skip
+def test_the_command_line_refuses_names_that_would_break_keys_or_amounts(tmp_path, option, value):
+    """A processor name with ":" or too long for its keys, or a currency not CODE:SCALE, stops
+    the adapter at startup with a usage error naming the option."""
+    (tmp_path / "token").write_text("t")
+    (tmp_path / "secret").write_text("s")
+    command = [
+        sys.executable, "-m", "adapters.payments", "--engine", "127.0.0.1:1",
+        "--token-file", str(tmp_path / "token"), "--secret-file", str(tmp_path / "secret"),
+        "--state-file", str(tmp_path / "state.sqlite3"), option, value,
+    ]  # fmt: skip
+    finished = subprocess.run(command, capture_output=True, text=True, timeout=60)
+    assert finished.returncode == 2
+    assert f"argument {option}:" in finished.stderr
 
 
 def test_unreachable_engine_answers_503(tmp_path):
