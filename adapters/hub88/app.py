@@ -38,7 +38,7 @@ from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from adapters import limits
+from adapters import limits, strict_json
 from adapters.body_size import BodySizeLimit
 from adapters.hub88 import protocol as p
 from adapters.hub88.sessions import SessionStore
@@ -135,6 +135,10 @@ def _signed_route_class(public_key: rsa.RSAPublicKey) -> type[APIRoute]:
                 header = request.headers.get(p.SIGNATURE_HEADER)
                 if not p.signature_is_valid(public_key, body, header):
                     response = _json(_envelope_from_raw(body).reply(p.RS_ERROR_INVALID_SIGNATURE))
+                elif (repeated := _repeated_key(body)) is not None:
+                    _log.warning("hub88_request_refused", path=request.url.path,
+                                 status=p.RS_ERROR_WRONG_SYNTAX, repeated_key=repeated)  # fmt: skip
+                    response = _json(_envelope_from_raw(body).reply(p.RS_ERROR_WRONG_SYNTAX))
                 else:
                     response = await _handle_checked(handler, request, body)
                 _log_request(request, response, started)
@@ -143,6 +147,17 @@ def _signed_route_class(public_key: rsa.RSAPublicKey) -> type[APIRoute]:
             return verified_handler
 
     return SignedRoute
+
+
+def _repeated_key(body: bytes) -> str | None:
+    """A key some object of the body repeats, which `json.loads` (so FastAPI) would drop."""
+    try:
+        strict_json.loads(body)
+    except strict_json.RepeatedKey as error:
+        return error.key[:64]
+    except (ValueError, RecursionError):
+        return None  # Not JSON at all: validation refuses it with its own status.
+    return None
 
 
 async def _handle_checked(handler: Callable, request: Request, body: bytes) -> Response:

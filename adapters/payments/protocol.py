@@ -37,7 +37,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from adapters import limits
+from adapters import limits, strict_json
 from ledger.client import Currency, InvalidArgument, format_amount, parse_amount
 
 SIGNATURE_HEADER = "X-Processing-Signature"
@@ -260,7 +260,9 @@ def parse_callback(
     """The callback in a (signature-checked) body; raises CallbackError naming the first bad
     field, for any type but deposit and withdrawal, and for any field not documented."""
     try:
-        document = json.loads(body)
+        document = strict_json.loads(body)
+    except strict_json.RepeatedKey as error:
+        raise CallbackError("body", str(error)) from None
     except (ValueError, UnicodeDecodeError):
         raise CallbackError("body", "is not valid JSON") from None
     except RecursionError:

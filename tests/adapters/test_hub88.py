@@ -444,6 +444,17 @@ def test_a_free_round_bet_is_refused_not_charged(engine, adapter, flag):
     assert _engine_cash(engine, player) == FUNDING
 
 
+def test_a_repeated_key_is_wrong_syntax_not_a_guess(engine, adapter):
+    """A signed bet naming `amount` twice (or any key twice, nested too) is WRONG_SYNTAX and
+    debits nothing, where a JSON parser would silently keep one of the two."""
+    player = _funded_player(engine, adapter)
+    body = json.dumps(_bet(player, f"bet-twice-{player}", 100)).encode()
+    for extra in (b', "amount": 900000}', b', "meta": {"a": 1, "a": 2}}'):
+        answer = _send(adapter, "/transaction/bet", body[:-1] + extra)
+        assert (answer.status_code, answer.json()["status"]) == (200, "RS_ERROR_WRONG_SYNTAX")
+    assert _engine_cash(engine, player) == FUNDING
+
+
 def test_json_nested_past_the_parsers_depth_is_wrong_syntax(engine, adapter):
     """A signed body nested deeper than the JSON parser goes is WRONG_SYNTAX, not UNKNOWN."""
     player = _funded_player(engine, adapter)

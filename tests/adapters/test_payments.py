@@ -400,6 +400,19 @@ def test_a_deposit_callback_id_does_not_hide_a_withdrawal_callback(engine, adapt
     assert (after.cash, after.held) == ("0", "0")
 
 
+def test_a_repeated_key_is_refused_not_a_guess(engine, adapter):
+    """A signed callback naming `amount` twice in one object is a 400 that credits nothing,
+    where a JSON parser would silently keep one of the two."""
+    player, txid = _player(), uuid.uuid4().hex
+    body = json.dumps(_deposit(player, txid, "confirmed", "0.01")).encode()
+    twice = body.replace(b'"amount_minus_fee"', b'"amount": "100", "amount_minus_fee"')
+    response = _send(adapter, twice)
+    assert (response.status_code, response.json()["error"]) == (
+        400, "body: repeats the key 'amount'",
+    )  # fmt: skip
+    assert _cash(engine, player) == "0"
+
+
 def test_json_nested_past_the_parsers_depth_is_400(engine, adapter):
     """A signed body nested deeper than the JSON parser goes is a 400, not a server error."""
     response = _send(adapter, b"[" * 20_000 + b"]" * 20_000)
