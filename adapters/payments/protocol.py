@@ -235,6 +235,9 @@ def _exact_amount(text: str, field: str, currencies: Mapping[str, Currency], cod
 
 def _deposit(body: _DepositBody, currencies: Mapping[str, Currency]) -> DepositCallback:
     received = body.currency_received
+    # The deposit is keyed by its one chain transaction; a second one would go unread.
+    if len(body.transactions) > 1:
+        raise CallbackError("transactions", f"lists {len(body.transactions)}, a deposit pays one")
     txid = body.transactions[0].txid if body.transactions else None
     if txid is None:
         raise CallbackError("transactions.0.txid", "is missing")

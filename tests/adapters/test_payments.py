@@ -413,6 +413,19 @@ def test_a_repeated_key_is_refused_not_a_guess(engine, adapter):
     assert _cash(engine, player) == "0"
 
 
+def test_a_deposit_listing_two_chain_transactions_is_refused(engine, adapter):
+    """A deposit callback reporting two chain transactions is a 400: it is keyed by one txid,
+    so the second payment would be neither credited nor deduplicated."""
+    player = _player()
+    message = _deposit(player, uuid.uuid4().hex, "confirmed", "0.02")
+    message["transactions"].append({**message["transactions"][0], "txid": uuid.uuid4().hex})
+    response = _send(adapter, message)
+    assert (response.status_code, response.json()["error"]) == (
+        400, "transactions: lists 2, a deposit pays one",
+    )  # fmt: skip
+    assert _cash(engine, player) == "0"
+
+
 def test_json_nested_past_the_parsers_depth_is_400(engine, adapter):
     """A signed body nested deeper than the JSON parser goes is a 400, not a server error."""
     response = _send(adapter, b"[" * 20_000 + b"]" * 20_000)
