@@ -21,6 +21,8 @@ currency_code_length_max = 12
 # characters, base58 signatures up to 88), and the processor's name (`--processor`). The
 # payments adapter's longest key is `{processor}:{txid}:suspense`.
 txid_length_max = 96
+# A processor's id of one callback, as the adapter's dedupe table keeps it.
+callback_id_length_max = 128
 processor_length_max = 16
 
 assert 4 * 1024 <= body_size_max <= 1024 * 1024

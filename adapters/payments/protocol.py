@@ -33,9 +33,9 @@ import hmac
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, PlainValidator, ValidationError
 
 from adapters import limits, strict_json
 from ledger.client import Currency, InvalidArgument, format_amount, parse_amount
@@ -129,8 +129,17 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
 
-# CoinsPaid sends its own ids as JSON numbers; they are identities, so text is as good.
-_Identity = int | str
+def _identity(value: object) -> str:
+    """An id as text. CoinsPaid sends its own ids as JSON numbers; they are identities, so
+    text is as good, but an empty one (or a boolean) could not be deduplicated."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    if isinstance(value, str) and 0 < len(value) <= limits.callback_id_length_max:
+        return value
+    raise ValueError(f"must be an integer or 1 to {limits.callback_id_length_max} characters")
+
+
+_Identity = Annotated[str, PlainValidator(_identity)]
 _PlayerId = Field(min_length=1, max_length=limits.player_id_length_max)
 # A txid becomes part of engine keys joined with ":", so it may not contain one: a txid
 # "T:reversal" would otherwise credit a deposit under the reversal key of deposit "T".
@@ -213,7 +222,7 @@ def _validated(document: dict, model: type[_Callback]) -> _Callback:
     except ValidationError as error:
         first = error.errors()[0]
         field = ".".join(str(part) for part in first["loc"]) or "body"
-        reason = _REASONS.get(first["type"], first["msg"])
+        reason = _REASONS.get(first["type"], first["msg"].removeprefix("Value error, "))
         raise CallbackError(field, reason) from None
 
 
@@ -244,7 +253,7 @@ def _deposit(body: _DepositBody, currencies: Mapping[str, Currency]) -> DepositC
     amount = _exact_amount(received.amount, "currency_received.amount", currencies,
                            received.currency)  # fmt: skip
     return DepositCallback(
-        callback_id=str(body.id), status=body.status,
+        callback_id=body.id, status=body.status,
         player_id=body.crypto_address.foreign_id, currency=received.currency,
         amount=amount, txid=txid,
     )  # fmt: skip
@@ -252,7 +261,7 @@ def _deposit(body: _DepositBody, currencies: Mapping[str, Currency]) -> DepositC
 
 def _withdrawal(body: _WithdrawalBody) -> WithdrawalCallback:
     return WithdrawalCallback(
-        callback_id=str(body.id), status=body.status, withdrawal_key=body.foreign_id,
+        callback_id=body.id, status=body.status, withdrawal_key=body.foreign_id,
         player_id=body.end_user_reference, currency=body.currency_sent.currency,
     )  # fmt: skip
 
@@ -273,7 +282,7 @@ def parse_callback(
     if not isinstance(document, dict):
         raise CallbackError("body", "must be a JSON object")
     kind = document.get("type")
-    if kind not in _BODIES:
+    if not isinstance(kind, str) or kind not in _BODIES:
         raise CallbackError("type", f"unsupported value {str(kind)[:32]!r}")
     validated = _validated(document, _BODIES[kind])
     if isinstance(validated, _DepositBody):

@@ -362,10 +362,11 @@ def test_an_undocumented_field_is_refused_and_logged(engine, adapter, where, fie
 
 
 def test_the_documented_sample_callback_is_accepted(engine, adapter):
-    """CoinsPaid's documented deposit shape (end_user_reference, riskscore, confirmations as
-    text, several fees, amount_minus_fee) passes the strict schema and credits `amount`."""
+    """CoinsPaid's documented deposit shape (a numeric id, end_user_reference, riskscore,
+    confirmations as text, several fees, amount_minus_fee) passes the strict schema and
+    credits `amount`."""
     player, txid = _player(), uuid.uuid4().hex
-    message = _deposit(player, txid, "confirmed", "0.01000000")
+    message = _deposit(player, txid, "confirmed", "0.01000000", uuid.uuid4().int % 10**12)
     message["end_user_reference"] = player
     message["transactions"][0] |= {"address": "bc1q-test", "tag": None, "amount": "0.01",
                                    "riskscore": "0.5", "confirmations": "9"}  # fmt: skip
@@ -423,6 +424,22 @@ def test_a_deposit_listing_two_chain_transactions_is_refused(engine, adapter):
     assert (response.status_code, response.json()["error"]) == (
         400, "transactions: lists 2, a deposit pays one",
     )  # fmt: skip
+    assert _cash(engine, player) == "0"
+
+
+@pytest.mark.parametrize(
+    ("change", "error"),
+    [({"type": ["deposit"]}, "type: unsupported value \"['deposit']\""),
+     ({"type": "deposit_exchange"}, "type: unsupported value 'deposit_exchange'"),
+     ({"id": ""}, "id: must be an integer or 1 to 128 characters"),
+     ({"id": True}, "id: must be an integer or 1 to 128 characters")],
+)  # fmt: skip
+def test_a_callback_without_a_usable_type_or_id_is_400(engine, adapter, change, error):
+    """A type that is not text or not handled, or an empty or boolean callback id (which
+    could not be deduplicated), is a 400 naming the field; nothing is credited."""
+    player = _player()
+    response = _send(adapter, _deposit(player, uuid.uuid4().hex, "confirmed") | change)
+    assert (response.status_code, response.json()["error"]) == (400, error)
     assert _cash(engine, player) == "0"
 
 
