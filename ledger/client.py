@@ -3,7 +3,9 @@
 Every command is idempotent, so a call that fails with UNAVAILABLE, DEADLINE_EXCEEDED or
 CANCELLED is resent with the same idempotency key, a bounded number of times with jittered
 backoff; the engine answers a resend of something it already applied with DUPLICATE and the
-original journal id. Amounts go in and come out as exact decimal strings in major units.
+original journal id. Amounts go in and come out as exact decimal strings in major units; the
+engine's own parser (`parse_amount`, with `Currency` and `DEFAULT_CURRENCIES`) is re-exported
+here for clients that must check an amount exactly as the engine will before they act on it.
 
     with LedgerClient("127.0.0.1:50051", token) as ledger:
         reply = ledger.deposit(idempotency_key="d-1", player_id="p1", currency="EUR",
@@ -22,6 +24,12 @@ from tenacity import (
     AsyncRetrying, Retrying, retry_if_exception, stop_after_attempt, wait_random_exponential,
 )  # fmt: skip
 
+from ledger.core.errors import InvalidArgument as InvalidArgument
+from ledger.core.money import DEFAULT_CURRENCIES as DEFAULT_CURRENCIES
+from ledger.core.money import Currency as Currency
+from ledger.core.money import default_currency as default_currency
+from ledger.core.money import format_amount as format_amount
+from ledger.core.money import parse_amount as parse_amount
 from ledger.v1 import ledger_pb2 as pb
 from ledger.v1 import ledger_pb2_grpc as pb_grpc
 

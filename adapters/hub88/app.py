@@ -7,11 +7,15 @@ keyed by (provider, transaction_uuid). Endpoints are plain `def`s, so FastAPI ru
 blocking call in its threadpool. Every answer is HTTP 200 with a Hub88 status; each request
 logs exactly one structured line.
 
-Hub88 ids map to engine keys like this: `user` → player_id, `transaction_uuid` →
-idempotency_key, `round` → round_id, and `reference_transaction_uuid` → bet_key for a win and
-target_key for a rollback. Balance and bet calls must carry a live game-session token of
-their user (`adapters.hub88.sessions`; the operator opens sessions at game launch through
-the bearer-protected, unsigned `POST /operator/sessions`), and a bet must name a game of the
+Hub88 ids map to engine fields like this: `user` → player_id, `round` → round_id, and
+`transaction_uuid` → idempotency_key scoped by the call's kind (`bet:{id}`, `win:{id}`,
+`rollback:{id}`; `protocol.engine_key`). A win's `reference_transaction_uuid` is its bet_key
+(`bet:{ref}`); a rollback's may name a bet or a win, so the rollback first reads back which
+of the two the engine holds (`_rollback_target`).
+
+Balance and bet calls must carry a live game-session token of their user
+(`adapters.hub88.sessions`; the operator opens sessions at game launch through the
+bearer-protected, unsigned `POST /operator/sessions`), and a bet must name a game of the
 operator's catalogue, whose category sets the bet's wagering weight. Wins and rollbacks are
 checked for neither: Hub88 says they must succeed whatever the token's state.
 """
@@ -32,16 +36,22 @@ from fastapi import APIRouter, FastAPI, Header, HTTPException, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from adapters import limits, strict_json
+from adapters.body_size import BodySizeLimit
 from adapters.hub88 import protocol as p
 from adapters.hub88.sessions import SessionStore
-from ledger.client import LedgerClient
+from ledger.client import LedgerClient, Reply
 
 _log = structlog.get_logger("adapters.hub88")
 
-# Validation error types that mean the body is not a wallet message at all, rather than a
-# wallet message with a field of the wrong type or range.
-_SYNTAX_ERROR_TYPES = frozenset({"json_invalid", "missing", "model_attributes_type"})
+# Validation error types that mean the body is not this endpoint's message at all (not JSON,
+# a field missing, or a field the endpoint does not have, as when one endpoint's signed body
+# is sent to another), rather than its message with a field of the wrong type or range.
+_SYNTAX_ERROR_TYPES = frozenset(
+    {"json_invalid", "missing", "model_attributes_type", "extra_forbidden"}
+)
 
 
 @dataclass(frozen=True)
@@ -81,7 +91,7 @@ def _envelope_from_raw(body: bytes) -> _Envelope:
     """Best-effort echo fields from a body that failed its signature or validation."""
     try:
         document = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):
         return _Envelope()
     if not isinstance(document, dict):
         return _Envelope()
@@ -125,6 +135,10 @@ def _signed_route_class(public_key: rsa.RSAPublicKey) -> type[APIRoute]:
                 header = request.headers.get(p.SIGNATURE_HEADER)
                 if not p.signature_is_valid(public_key, body, header):
                     response = _json(_envelope_from_raw(body).reply(p.RS_ERROR_INVALID_SIGNATURE))
+                elif (repeated := _repeated_key(body)) is not None:
+                    _log.warning("hub88_request_refused", path=request.url.path,
+                                 status=p.RS_ERROR_WRONG_SYNTAX, repeated_key=repeated)  # fmt: skip
+                    response = _json(_envelope_from_raw(body).reply(p.RS_ERROR_WRONG_SYNTAX))
                 else:
                     response = await _handle_checked(handler, request, body)
                 _log_request(request, response, started)
@@ -135,11 +149,33 @@ def _signed_route_class(public_key: rsa.RSAPublicKey) -> type[APIRoute]:
     return SignedRoute
 
 
+def _repeated_key(body: bytes) -> str | None:
+    """A key some object of the body repeats, which `json.loads` (so FastAPI) would drop."""
+    try:
+        strict_json.loads(body)
+    except strict_json.RepeatedKey as error:
+        return error.key[:64]
+    except (ValueError, RecursionError):
+        return None  # Not JSON at all: validation refuses it with its own status.
+    return None
+
+
 async def _handle_checked(handler: Callable, request: Request, body: bytes) -> Response:
     try:
         return await handler(request)
     except RequestValidationError as error:
-        return _json(_envelope_from_raw(body).reply(_status_for_validation(error)))
+        status = _status_for_validation(error)
+        # Which fields, never their values: a body may carry a session token.
+        fields = [(".".join(map(str, e["loc"][1:])), e["type"]) for e in error.errors()]
+        _log.warning("hub88_request_refused", path=request.url.path, status=status, fields=fields)
+        return _json(_envelope_from_raw(body).reply(status))
+    except StarletteHTTPException as error:
+        # FastAPI's 400 for a body it could not decode at all (nested past the JSON parser's
+        # depth, say) is a malformed request: WRONG_SYNTAX, which the provider does not retry.
+        status = p.RS_ERROR_WRONG_SYNTAX if error.status_code == 400 else p.RS_ERROR_UNKNOWN
+        _log.warning("hub88_request_refused", path=request.url.path, status=status,
+                     detail=error.detail)  # fmt: skip
+        return _json(_envelope_from_raw(body).reply(status))
     except Exception:  # noqa: BLE001 - a provider must get a status, never a stack trace.
         _log.exception("hub88_request_failed", path=request.url.path)
         return _json(_envelope_from_raw(body).reply(p.RS_ERROR_UNKNOWN))
@@ -216,7 +252,7 @@ def _add_transaction_routes(
             return _envelope_of(message).reply(refusal or p.RS_ERROR_INVALID_GAME)
         command = partial(
             ledger.bet,
-            idempotency_key=message.transaction_uuid,
+            idempotency_key=p.engine_key(p.BET, message.transaction_uuid),
             provider=provider,
             player_id=message.user,
             currency=message.currency,
@@ -231,12 +267,12 @@ def _add_transaction_routes(
         """Credit a win for the referenced bet; amount 0 just closes the round."""
         command = partial(
             ledger.win,
-            idempotency_key=message.transaction_uuid,
+            idempotency_key=p.engine_key(p.WIN, message.transaction_uuid),
             provider=provider,
             player_id=message.user,
             currency=message.currency,
             amount=p.units_to_decimal(message.amount),
-            bet_key=message.reference_transaction_uuid,
+            bet_key=p.engine_key(p.BET, message.reference_transaction_uuid),
             round_closed=message.round_closed,
         )
         return _answer_command(request, _envelope_of(message), command)
@@ -244,15 +280,46 @@ def _add_transaction_routes(
     @app.post("/transaction/rollback", response_model=p.WalletResponse)
     def transaction_rollback(message: p.RollbackRequest, request: Request) -> p.WalletResponse:
         """Undo the referenced transaction; an unknown one is RS_OK and voids it if it comes."""
-        command = partial(
-            ledger.rollback,
-            idempotency_key=message.transaction_uuid,
-            provider=provider,
-            player_id=message.user,
-            currency=message.currency,
-            target_key=message.reference_transaction_uuid,
-        )
+        command = partial(_roll_back, ledger, provider, message)
         return _answer_command(request, _envelope_of(message), command)
+
+
+def _roll_back(ledger: LedgerClient, provider: str, message: p.RollbackRequest) -> Reply:
+    target = _rollback_target(ledger, provider, message.reference_transaction_uuid)
+    return ledger.rollback(
+        idempotency_key=p.engine_key(p.ROLLBACK, message.transaction_uuid),
+        provider=provider,
+        player_id=message.user,
+        currency=message.currency,
+        target_key=target,
+    )
+
+
+def _rollback_target(ledger: LedgerClient, provider: str, reference: str) -> str:
+    """The engine key of what a rollback names: the bet's if the engine holds one under the
+    id, else the win's, else the bet's.
+
+    Hub88 names the target by id alone, while the engine keys bets and wins apart, so the
+    engine is asked. An id it holds neither of is a bet still to come (a provider rolls back a
+    bet whose answer it lost; it does not roll back a win it has not sent): the rollback then
+    leaves its tombstone under the bet's key, which voids that bet when it arrives.
+    """
+    for kind in (p.BET, p.WIN):
+        key = p.engine_key(kind, reference)
+        if _is_recorded(ledger, provider, key):
+            return key
+    return p.engine_key(p.BET, reference)
+
+
+def _is_recorded(ledger: LedgerClient, provider: str, key: str) -> bool:
+    """True when the engine recorded a command (applied or refused) under this provider's key."""
+    try:
+        ledger.get_transaction(idempotency_key=key, provider=provider)
+    except grpc.RpcError as error:
+        if error.code() == grpc.StatusCode.NOT_FOUND:
+            return False
+        raise  # Unreachable or refused: the rollback answers RS_ERROR_UNKNOWN and is retried.
+    return True
 
 
 def _add_operator_routes(app: FastAPI, settings: Settings, sessions: SessionStore) -> None:
@@ -286,6 +353,8 @@ def create_app(
         # The signed body is JSON by contract; a missing Content-Type must not refuse it.
         strict_content_type=False,
     )
+    # Outermost: an oversized body is refused before it is read whole or its signature checked.
+    app.add_middleware(BodySizeLimit, body_size_max=limits.body_size_max)
     app.router.route_class = _signed_route_class(public_key)
     _add_balance_route(app, ledger, settings, sessions)
     _add_transaction_routes(app, ledger, settings, sessions)

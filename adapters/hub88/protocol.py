@@ -12,6 +12,9 @@ Rules this module keeps (casino-protocols.md §1.2, §1.3, §1.14):
   body bytes exactly as received: re-serialised JSON would not verify.
 - Engine outcomes map to Hub88 statuses in one table. OK and DUPLICATE are both RS_OK: Hub88
   wants a replay of something already processed to succeed.
+- Engine idempotency keys carry the call's kind: `bet:{id}`, `win:{id}`, `rollback:{id}`.
+  The signature covers the body but not the path, so a key made of the bare id would let one
+  signed body be applied as another kind, and the genuine call then refused as a duplicate.
 """
 
 import base64
@@ -19,12 +22,15 @@ import binascii
 import math
 from datetime import datetime
 from fractions import Fraction
+from typing import Any, Literal
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from adapters import limits
 
 SIGNATURE_HEADER = "X-Hub88-Signature"
 UNITS_PER_MAJOR = 100_000
@@ -68,19 +74,35 @@ STATUS_FOR_OUTCOME = {
     "INSUFFICIENT_FUNDS": RS_ERROR_NOT_ENOUGH_MONEY,
 }
 
+BET, WIN, ROLLBACK = "bet", "win", "rollback"
+# Hub88's ids are UUIDs; any id short enough that its longest engine key still fits is accepted.
+TRANSACTION_UUID_LENGTH_MAX = limits.engine_key_length_max - len(f"{ROLLBACK}:")
+
 HubAmount = Field(ge=0, le=INT64_MAX, description="Value × 100 000 (3.56 → 356000).")
+# Hub88's id of one business action: `transaction_uuid`, and a reference to one.
+TransactionId = Field(min_length=1, max_length=TRANSACTION_UUID_LENGTH_MAX)
 
 
 class _Request(BaseModel):
-    """Fields every wallet call carries; unknown extra fields are accepted and ignored."""
+    """Fields every wallet call carries.
+
+    Each endpoint's model lists exactly the fields Hub88 sends to that endpoint and refuses any
+    other (`extra="forbid"`). The signature covers the body but not the path, so a strict
+    schema is what stops one endpoint's signed body from being accepted at another: a win has
+    `reference_transaction_uuid`, which a bet must not have, and an `amount`, which a rollback
+    must not have. Optional fields that move no money (`supplier_user`, `game_id`, `meta`,
+    ...) are declared so that they are accepted, but never read.
+    """
 
     # Strict: an amount sent as "356000" or 3.56 is a type error, not something to coerce.
-    model_config = ConfigDict(extra="allow", strict=True)
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     user: str = Field(min_length=1, max_length=128, description="The operator's player id.")
     request_uuid: str = Field(min_length=1, max_length=128, description="Echoed back.")
     token: str | None = Field(default=None, max_length=256, description="The game session.")
+    supplier_user: str | None = Field(default=None, max_length=128)
     game_code: str | None = Field(default=None, max_length=128)
+    game_id: int | None = Field(default=None, ge=0, le=INT64_MAX)
 
 
 class BalanceRequest(_Request):
@@ -90,29 +112,46 @@ class BalanceRequest(_Request):
 
 
 class _TransactionRequest(_Request):
-    transaction_uuid: str = Field(min_length=1, max_length=128)
+    transaction_uuid: str = TransactionId
+    supplier_transaction_id: str | None = Field(default=None, max_length=128)
     round: str = Field(min_length=1, max_length=128)
     round_closed: bool = False
     currency: str = Field(min_length=3, max_length=16)
+    is_free: bool = False
+    is_supplier_promo: bool = False
+    is_aggregated: bool = False
+    reward_uuid: str | None = Field(default=None, max_length=128)
+    bet: str | None = Field(default=None, max_length=256, description="Free text, e.g. a pick.")
+    meta: dict[str, Any] | None = None
 
 
 class BetRequest(_TransactionRequest):
-    """POST /transaction/bet: debit amount from the player."""
+    """POST /transaction/bet: debit amount from the player.
 
+    Free rounds (`is_free`) and supplier promotions (`is_supplier_promo`) are not offered
+    through this adapter. Their stake is not the player's money, so ignoring the flag and
+    debiting the amount would charge the player for a free spin: a true flag is refused
+    (RS_ERROR_WRONG_TYPES, final for the provider, which drops the bet). A win may carry the
+    flags: it pays against its bet, and a free round's bet is never placed here.
+    """
+
+    is_free: Literal[False] = False
+    is_supplier_promo: Literal[False] = False
     amount: int = HubAmount
 
 
 class WinRequest(_TransactionRequest):
     """POST /transaction/win: credit amount for the bet named by reference_transaction_uuid."""
 
-    reference_transaction_uuid: str = Field(min_length=1, max_length=128)
+    reference_transaction_uuid: str = TransactionId
     amount: int = HubAmount
+    jackpot_win: int | None = Field(default=None, ge=0, le=INT64_MAX, description="Of amount.")
 
 
 class RollbackRequest(_TransactionRequest):
     """POST /transaction/rollback: undo reference_transaction_uuid; carries no amount."""
 
-    reference_transaction_uuid: str = Field(min_length=1, max_length=128)
+    reference_transaction_uuid: str = TransactionId
 
 
 class WalletResponse(BaseModel):
@@ -123,6 +162,14 @@ class WalletResponse(BaseModel):
     user: str | None = None
     currency: str | None = None
     balance: int | None = Field(default=None, description="Value × 100 000, when known.")
+
+
+def engine_key(kind: str, transaction_uuid: str) -> str:
+    """The engine idempotency key of the Hub88 transaction of this kind with this id."""
+    assert kind in (BET, WIN, ROLLBACK), kind
+    key = f"{kind}:{transaction_uuid}"
+    assert len(key) <= limits.engine_key_length_max, len(key)
+    return key
 
 
 def units_to_decimal(units: int) -> str:

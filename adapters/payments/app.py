@@ -1,11 +1,13 @@
 """A CoinsPaid-style payment callback receiver as a FastAPI app over the engine's gRPC API.
 
-Each POST /callbacks goes: signature check on the raw body (401, nothing read or recorded),
-then parsing (400 naming the bad field), then, under the store's lock, a dedupe on
-(callback id, status), the deposit state machine from `protocol.DEPOSIT_STEPS` or the
-withdrawal step, at most one engine call, and one SQLite transaction recording the callback
-and the new state. An engine that stays unreachable through the client's bounded retries
-answers 503 and records nothing, so the processor's own retry finds everything as it was.
+Each POST /callbacks goes: a body-size bound (413), a signature check on the raw body (401,
+nothing read or recorded), then strict parsing with the engine's exact amount rules (400
+naming the bad field, logged as an error, nothing recorded), then, under the store's lock, a
+dedupe on (callback type and id, status), the deposit state machine from
+`protocol.DEPOSIT_STEPS` or the withdrawal step, at most one engine call, and one SQLite
+transaction recording the callback and the new state. An engine that stays unreachable
+through the client's bounded retries answers 503 and records nothing, so the processor's own
+retry finds everything as it was.
 
 Engine keys: a deposit is `{processor}:{txid}`, its reversal `{processor}:{txid}:reversal`;
 a withdrawal step is `{foreign_id}:complete` or `{foreign_id}:fail`, where `foreign_id` is
@@ -14,8 +16,8 @@ its original outcome, so a retried credit that the engine refused stays refused.
 """
 
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
 
 import grpc
 import structlog
@@ -23,9 +25,11 @@ from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
+from adapters import limits
+from adapters.body_size import BodySizeLimit
 from adapters.payments import protocol as p
 from adapters.payments.state import CallbackStore, Deposit
-from ledger.client import LedgerClient, Reply
+from ledger.client import DEFAULT_CURRENCIES, Currency, LedgerClient, Reply
 
 _log = structlog.get_logger("adapters.payments")
 
@@ -34,12 +38,19 @@ _log = structlog.get_logger("adapters.payments")
 _REQUEST_ERRORS = (grpc.StatusCode.INVALID_ARGUMENT,)
 
 
+def default_currencies() -> dict[str, Currency]:
+    """The engine's default currencies by code; an engine configured otherwise needs its own."""
+    return {currency.code: currency for currency in DEFAULT_CURRENCIES}
+
+
 @dataclass(frozen=True)
 class Settings:
     """What the adapter needs besides the engine client, the secret and the store."""
 
     processor: str = "coinspaid"
     rail: str = "psp"
+    # The engine's currencies: amounts are parsed with their scale, others refused.
+    currencies: Mapping[str, Currency] = field(default_factory=default_currencies)
 
 
 @dataclass(frozen=True)
@@ -131,20 +142,20 @@ def handle_deposit(
     """One deposit callback through dedupe, the state machine, the engine and the store."""
     key = p.deposit_key(settings.processor, callback.txid)
     with store.lock:
-        seen = store.handled(callback.callback_id, callback.status)
+        seen = store.handled(callback.record_id, callback.status)
         current = store.deposit(key)
         if seen is not None:
             return Result("REPLAY", key, current.status if current else None)
         step = p.DEPOSIT_STEPS.get((current.status if current else None, callback.status))
         if step is None:
-            store.record(callback.callback_id, callback.status, "UNCHANGED")
+            store.record(callback.record_id, callback.status, "UNCHANGED")
             return Result("UNCHANGED", key, current.status if current else None)
         row = current
         if current is None or step[1] == p.CREDIT:
             # A credit uses the confirming callback's figures: `not_confirmed` may be early.
             row = Deposit(key, callback.player_id, callback.currency, callback.amount, "")
         outcome, stored = _apply_step(ledger, settings, row, step)
-        store.record(callback.callback_id, callback.status, outcome, stored)
+        store.record(callback.record_id, callback.status, outcome, stored)
         return Result(outcome, key, stored.status)
 
 
@@ -155,7 +166,7 @@ def handle_withdrawal(
     key = callback.withdrawal_key
     common = {"player_id": callback.player_id, "currency": callback.currency}
     with store.lock:
-        if store.handled(callback.callback_id, callback.status) is not None:
+        if store.handled(callback.record_id, callback.status) is not None:
             return Result("REPLAY", key)
         if callback.status == "confirmed":
             reply = ledger.complete_withdrawal(
@@ -169,7 +180,7 @@ def handle_withdrawal(
             outcome = reply.outcome
         else:
             outcome = "PENDING"
-        store.record(callback.callback_id, callback.status, outcome)
+        store.record(callback.record_id, callback.status, outcome)
         return Result(outcome, key)
 
 
@@ -208,11 +219,14 @@ def create_app(
 ) -> FastAPI:
     """The callback app. The caller owns the client and the store and closes them."""
     assert secret, "an empty HMAC secret would accept anyone's signature"
+    assert 0 < len(settings.processor) <= limits.processor_length_max, settings.processor
     app = FastAPI(
         title="Casino ledger: CoinsPaid-style payment callbacks",
         version="1.0",
         description="Signed (X-Processing-Signature, HMAC-SHA512 hex of the raw body).",
     )
+    # An oversized body is refused before it is read whole or its signature checked.
+    app.add_middleware(BodySizeLimit, body_size_max=limits.body_size_max)
 
     @app.post("/callbacks")
     async def callbacks(request: Request) -> JSONResponse:
@@ -223,8 +237,9 @@ def create_app(
             response = _error(401, "invalid signature")
         else:
             try:
-                callback = p.parse_callback(body)
+                callback = p.parse_callback(body, settings.currencies)
             except p.CallbackError as error:
+                _log_refusal(body, error)
                 response = _error(400, str(error))
             else:
                 response = await run_in_threadpool(_dispatch, ledger, store, settings, callback)
@@ -232,6 +247,19 @@ def create_app(
         return response
 
     return app
+
+
+def _log_refusal(body: bytes, error: p.CallbackError) -> None:
+    """A signed callback that can never apply as sent: someone must look at it.
+
+    It is answered 400 and not recorded, so the processor's retries (CoinsPaid resends for
+    about 19 hours) are refused the same way, and a corrected resend, or a fix here followed
+    by a resend from the processor's dashboard, still applies it.
+    """
+    _log.error(
+        "payments_callback_refused", field=error.field, reason=str(error),
+        callback=p.callback_identity(body),
+    )  # fmt: skip
 
 
 def _dispatch(

@@ -10,12 +10,19 @@ Rules this module keeps (casino-protocols.md §2.1, §2.2):
   payment credit it once.
 - CoinsPaid reuses one callback `id` for every status update of the same transaction
   (`not_confirmed`, then `confirmed`), so a callback is deduplicated on (`id`, `status`),
-  never on `id` alone: that would drop the `confirmed` that follows a `not_confirmed`.
+  never on `id` alone: that would drop the `confirmed` that follows a `not_confirmed`. The
+  id is scoped by the callback's `type` (`record_id`), so a deposit's id never makes a
+  withdrawal's callback look handled.
+- Engine keys are joined with ":" (`{processor}:{txid}`, `...:reversal`, `...:suspense`),
+  so a txid may not contain one: it could otherwise name another deposit's reversal.
 - Chargebacks: a deposit callback with status `cancelled` or `chargeback` for a deposit that
   is already credited reverses it. CoinsPaid itself sends `cancelled` (a double spend found
   after confirmation); `chargeback` is accepted for card-style gateways speaking this dialect.
-- Amounts stay decimal strings: parsed with `Decimal` only to validate and trim them, never
-  through a float, and passed to the engine as exact major-unit strings.
+- Amounts are read by the engine's own parser (`parse_amount`) with the currency's scale, so
+  the adapter accepts exactly what the engine would: an exponent (`1e3`), a sign, blanks,
+  `NaN` or a digit beyond the scale is refused, never rounded or normalised into a credit.
+- A callback is validated strictly: each documented field has its type, and a field not
+  documented for that type is refused, so nothing the processor says is silently ignored.
 
 The state machine is one pure table, `DEPOSIT_STEPS`, from (local status, callback status)
 to (new local status, engine action). A missing row means "nothing changes".
@@ -24,8 +31,14 @@ to (new local status, engine action). A missing row means "nothing changes".
 import hashlib
 import hmac
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, PlainValidator, ValidationError
+
+from adapters import limits, strict_json
+from ledger.client import Currency, InvalidArgument, format_amount, parse_amount
 
 SIGNATURE_HEADER = "X-Processing-Signature"
 
@@ -39,9 +52,6 @@ PENDING, CREDITED, FAILED, REVERSED, REFUSED = (
 
 # Engine actions a step can ask for.
 CREDIT, REVERSE, RETURN = "credit", "reverse", "return"
-
-DEPOSIT_STATUSES = ("not_confirmed", "confirmed", "cancelled", "chargeback")
-WITHDRAWAL_STATUSES = ("pending", "not_confirmed", "confirmed", "cancelled", "declined")
 
 # (local status or None for an unknown deposit, callback status) -> (new status, action).
 # `confirmed` before `not_confirmed` credits at once; a late `not_confirmed` has no row here
@@ -76,8 +86,13 @@ class DepositCallback:
     status: str
     player_id: str
     currency: str
-    amount: str
+    amount: str  # canonical: the engine's own formatting of the exact minor units
     txid: str
+
+    @property
+    def record_id(self) -> str:
+        """The callback's id in the adapter's dedupe table, scoped by its type."""
+        return f"deposit:{self.callback_id}"
 
 
 @dataclass(frozen=True)
@@ -87,6 +102,11 @@ class WithdrawalCallback:
     withdrawal_key: str
     player_id: str
     currency: str
+
+    @property
+    def record_id(self) -> str:
+        """The callback's id in the adapter's dedupe table, scoped by its type."""
+        return f"withdrawal:{self.callback_id}"
 
 
 def sign(secret: bytes, body: bytes) -> str:
@@ -102,88 +122,184 @@ def signature_is_valid(secret: bytes, body: bytes, header: str | None) -> bool:
     return hmac.compare_digest(expected.encode(), header.strip().lower().encode())
 
 
-def _field(document: dict, path: str) -> object:
-    """The value at a dotted path such as `crypto_address.foreign_id` or `transactions.0.txid`."""
-    value: object = document
-    for part in path.split("."):
-        if isinstance(value, list) and part.isdigit() and int(part) < len(value):
-            value = value[int(part)]
-        elif isinstance(value, dict) and part in value:
-            value = value[part]
-        else:
-            raise CallbackError(path, "is missing")
-    return value
+class _Strict(BaseModel):
+    """A callback object: every field CoinsPaid documents for it is declared, any other is
+    refused, and no value is coerced (an amount sent as a JSON number is refused)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
 
-def _text(document: dict, path: str) -> str:
-    value = _field(document, path)
-    # Ids are sometimes integers in CoinsPaid payloads; they are identities, so text is safe.
+def _identity(value: object) -> str:
+    """An id as text. CoinsPaid sends its own ids as JSON numbers; they are identities, so
+    text is as good, but an empty one (or a boolean) could not be deduplicated."""
     if isinstance(value, int) and not isinstance(value, bool):
         return str(value)
-    if not isinstance(value, str) or not value.strip():
-        raise CallbackError(path, "must be a non-empty string")
-    return value.strip()
+    if isinstance(value, str) and 0 < len(value) <= limits.callback_id_length_max:
+        return value
+    raise ValueError(f"must be an integer or 1 to {limits.callback_id_length_max} characters")
 
 
-def _amount(document: dict, path: str) -> str:
-    """A positive decimal string, trimmed ("0.01000000" -> "0.01"); floats are refused."""
-    value = _field(document, path)
-    if not isinstance(value, str):
-        raise CallbackError(path, "must be a decimal string")
+_Identity = Annotated[str, PlainValidator(_identity)]
+_PlayerId = Field(min_length=1, max_length=limits.player_id_length_max)
+# A txid becomes part of engine keys joined with ":", so it may not contain one: a txid
+# "T:reversal" would otherwise credit a deposit under the reversal key of deposit "T".
+_Txid = Field(default=None, min_length=1, max_length=limits.txid_length_max, pattern=r"^[^:\s]+$")
+
+
+class _Address(_Strict):
+    id: _Identity | None = None
+    currency: str | None = None
+    address: str | None = None
+    tag: str | None = None
+    foreign_id: str | None = None
+    convert_to: str | None = None
+
+
+class _DepositAddress(_Address):
+    foreign_id: str = _PlayerId  # the player, as given when the address was created
+
+
+class _Sum(_Strict):
+    currency: str = Field(min_length=1, max_length=limits.currency_code_length_max)
+    amount: str
+    amount_minus_fee: str | None = None
+
+
+class _ChainTransaction(_Strict):
+    id: _Identity | None = None
+    currency: str | None = None
+    transaction_type: str | None = None
+    type: str | None = None
+    address: str | None = None
+    tag: str | None = None
+    amount: str | None = None
+    txid: str | None = _Txid
+    riskscore: str | float | None = None
+    confirmations: int | str | None = None
+
+
+class _Fee(_Strict):
+    type: str | None = None
+    currency: str | None = None
+    amount: str | None = None
+
+
+class _Callback(_Strict):
+    id: _Identity
+    end_user_reference: str | None = None
+    crypto_address: _Address | None = None
+    currency_sent: _Sum
+    currency_received: _Sum
+    transactions: list[_ChainTransaction] = []
+    fees: list[_Fee] = []
+    error: str | None = None
+
+
+_WITHDRAWAL_KEY_LENGTH_MAX = limits.engine_key_length_max - len(":complete")
+
+
+class _DepositBody(_Callback):
+    type: Literal["deposit"]
+    crypto_address: _DepositAddress
+    status: Literal["not_confirmed", "confirmed", "cancelled", "chargeback"]
+
+
+class _WithdrawalBody(_Callback):
+    type: Literal["withdrawal"]
+    # The cashier's RequestWithdrawal key; the adapter adds `:complete` or `:fail` to it.
+    foreign_id: str = Field(min_length=1, max_length=_WITHDRAWAL_KEY_LENGTH_MAX)
+    end_user_reference: str = _PlayerId
+    status: Literal["pending", "not_confirmed", "confirmed", "cancelled", "declined"]
+
+
+_BODIES: dict[str, type[_Callback]] = {"deposit": _DepositBody, "withdrawal": _WithdrawalBody}
+
+
+def _validated(document: dict, model: type[_Callback]) -> _Callback:
+    """The document as model, or CallbackError naming the first field at fault."""
     try:
-        number = Decimal(value)
-    except InvalidOperation:
-        raise CallbackError(path, "is not a decimal number") from None
-    if not number.is_finite() or number <= 0:
-        raise CallbackError(path, "must be a positive decimal number")
-    text = format(number.normalize(), "f")
-    return text
+        return model.model_validate(document)
+    except ValidationError as error:
+        first = error.errors()[0]
+        field = ".".join(str(part) for part in first["loc"]) or "body"
+        reason = _REASONS.get(first["type"], first["msg"].removeprefix("Value error, "))
+        raise CallbackError(field, reason) from None
 
 
-def _status(document: dict, allowed: tuple[str, ...]) -> str:
-    status = _text(document, "status").lower()
-    if status not in allowed:
-        raise CallbackError("status", f"unknown value {status[:32]!r}")
-    return status
+_REASONS = {"missing": "is missing", "extra_forbidden": "is not a field of this callback"}
 
 
-def parse_deposit(document: dict) -> DepositCallback:
-    """A `deposit` callback's fields; raises CallbackError naming the first bad one."""
+def _exact_amount(text: str, field: str, currencies: Mapping[str, Currency], code: str) -> str:
+    """text as the engine reads it, or CallbackError: `parse_amount` with the currency's scale
+    (no exponent, sign, blank, NaN or digit beyond the scale), formatted back canonically."""
+    currency = currencies.get(code)
+    if currency is None:
+        raise CallbackError(f"{field.rpartition('.')[0]}.currency", f"unknown currency {code!r}")
+    try:
+        minor = parse_amount(text, currency, field=field)
+    except InvalidArgument as error:
+        raise CallbackError(error.field, error.reason) from None
+    return format_amount(minor, currency)
+
+
+def _deposit(body: _DepositBody, currencies: Mapping[str, Currency]) -> DepositCallback:
+    received = body.currency_received
+    # The deposit is keyed by its one chain transaction; a second one would go unread.
+    if len(body.transactions) > 1:
+        raise CallbackError("transactions", f"lists {len(body.transactions)}, a deposit pays one")
+    txid = body.transactions[0].txid if body.transactions else None
+    if txid is None:
+        raise CallbackError("transactions.0.txid", "is missing")
+    amount = _exact_amount(received.amount, "currency_received.amount", currencies,
+                           received.currency)  # fmt: skip
     return DepositCallback(
-        callback_id=_text(document, "id"),
-        status=_status(document, DEPOSIT_STATUSES),
-        player_id=_text(document, "crypto_address.foreign_id"),
-        currency=_text(document, "currency_received.currency").upper(),
-        amount=_amount(document, "currency_received.amount"),
-        txid=_text(document, "transactions.0.txid"),
-    )
+        callback_id=body.id, status=body.status,
+        player_id=body.crypto_address.foreign_id, currency=received.currency,
+        amount=amount, txid=txid,
+    )  # fmt: skip
 
 
-def parse_withdrawal(document: dict) -> WithdrawalCallback:
-    """A `withdrawal` callback's fields; raises CallbackError naming the first bad one."""
+def _withdrawal(body: _WithdrawalBody) -> WithdrawalCallback:
     return WithdrawalCallback(
-        callback_id=_text(document, "id"),
-        status=_status(document, WITHDRAWAL_STATUSES),
-        withdrawal_key=_text(document, "foreign_id"),
-        player_id=_text(document, "end_user_reference"),
-        currency=_text(document, "currency_sent.currency").upper(),
-    )
+        callback_id=body.id, status=body.status, withdrawal_key=body.foreign_id,
+        player_id=body.end_user_reference, currency=body.currency_sent.currency,
+    )  # fmt: skip
 
 
-def parse_callback(body: bytes) -> DepositCallback | WithdrawalCallback:
-    """The callback in a (signature-checked) body; other types raise CallbackError."""
+def parse_callback(
+    body: bytes, currencies: Mapping[str, Currency]
+) -> DepositCallback | WithdrawalCallback:
+    """The callback in a (signature-checked) body; raises CallbackError naming the first bad
+    field, for any type but deposit and withdrawal, and for any field not documented."""
     try:
-        document = json.loads(body)
+        document = strict_json.loads(body)
+    except strict_json.RepeatedKey as error:
+        raise CallbackError("body", str(error)) from None
     except (ValueError, UnicodeDecodeError):
         raise CallbackError("body", "is not valid JSON") from None
+    except RecursionError:
+        raise CallbackError("body", "is nested too deeply") from None
     if not isinstance(document, dict):
         raise CallbackError("body", "must be a JSON object")
-    kind = _text(document, "type")
-    if kind == "deposit":
-        return parse_deposit(document)
-    if kind == "withdrawal":
-        return parse_withdrawal(document)
-    raise CallbackError("type", f"unsupported value {kind[:32]!r}")
+    kind = document.get("type")
+    if not isinstance(kind, str) or kind not in _BODIES:
+        raise CallbackError("type", f"unsupported value {str(kind)[:32]!r}")
+    validated = _validated(document, _BODIES[kind])
+    if isinstance(validated, _DepositBody):
+        return _deposit(validated, currencies)
+    return _withdrawal(validated)
+
+
+def callback_identity(body: bytes) -> dict[str, str]:
+    """The `type`, `id` and `status` of a body that failed parsing, as far as they can be read."""
+    try:
+        document = json.loads(body)
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        return {}
+    if not isinstance(document, dict):
+        return {}
+    fields = ("type", "id", "status")
+    return {name: str(document[name])[:64] for name in fields if name in document}
 
 
 def deposit_key(processor: str, txid: str) -> str:

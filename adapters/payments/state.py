@@ -2,9 +2,12 @@
 
 Two tables. `deposits` holds one row per payment (key `{processor}:{txid}`) with the player,
 currency, amount and local status. `callbacks` holds one row per handled callback, keyed by
-(callback id, status). `record` writes the callback row and the deposit row in ONE
-transaction, so a callback is never marked handled without its state change, nor the other
-way round.
+(callback id scoped by its type, `deposit:{id}` or `withdrawal:{id}`, and status). Rows from
+before the ids were scoped match nothing, which is safe: a callback handled then and resent
+now finds its deposit's state or the engine's DUPLICATE and moves no money again.
+
+`record` writes the callback row and the deposit row in ONE transaction, so a callback is
+never marked handled without its state change, nor the other way round.
 
 The engine call happens before that transaction commits. If the process dies in between, the
 callback is not marked handled, the processor resends it, and the engine call is repeated

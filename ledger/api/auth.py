@@ -12,9 +12,11 @@ The rules this module keeps:
 - `SubmitBatch` is a method like any other here, but the servicer must also authorize each
   command inside a batch by that command's own method name (and provider), so a batch can
   never carry what its sender could not send one command at a time.
-- A `game_provider` client is bound to one provider id and may only act for it. Only Bet, Win
-  and Rollback carry a provider, so the binding is checked on those; a provider's GetBalance
-  names a player and currency only.
+- A `game_provider` client is bound to one provider id and may only act for it. Bet, Win and
+  Rollback carry a provider, and so does a GetTransaction that reads back one of them, so the
+  binding is checked on those: a provider reads only its own commands' records (a game
+  adapter uses this to find what a rollback names), never another provider's or a cashier's.
+  A provider's GetBalance names a player and currency only.
 - Without an auth config the server still refuses anonymous calls: the first start mints an
   admin token, writes it to a 0600 file for the operator, and from then on keeps only its hash.
 
@@ -81,10 +83,10 @@ METHODS = (
 )  # fmt: skip
 
 # The methods whose request names a provider: a game_provider client may only send its own.
-PROVIDER_SCOPED_METHODS = GAME_COMMANDS
+PROVIDER_SCOPED_METHODS = GAME_COMMANDS | TRANSACTION_READS
 
 PERMISSIONS: dict[str, frozenset[str]] = {
-    "game_provider": GAME_COMMANDS | WALLET_READS | BATCH,
+    "game_provider": GAME_COMMANDS | WALLET_READS | TRANSACTION_READS | BATCH,
     "payments": DEPOSIT_COMMANDS
     | WITHDRAWAL_COMMANDS
     | SUSPENSE_RAIL_COMMANDS

@@ -151,7 +151,8 @@ class LedgerServicer(pb_grpc.LedgerServiceServicer):
 
     async def GetTransaction(self, request, context) -> pb.GetTransactionResponse:
         async def work(principal: Principal, record: CallRecord) -> pb.GetTransactionResponse:
-            authorize(principal, "GetTransaction", request.provider or principal.provider)
+            # No provider named means the client scope, which no game provider may read.
+            authorize(principal, "GetTransaction", request.provider or None)
             validate_transaction_reference(request.idempotency_key, request.provider)
             scope = f"provider:{request.provider}" if request.provider else "client"
             found = await self._read(self.ledger.transaction, scope, request.idempotency_key)

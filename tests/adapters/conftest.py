@@ -1,5 +1,6 @@
 """The engine every adapter test talks to: a real `ledger serve` process on a fresh store."""
 
+import socket
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
@@ -32,3 +33,32 @@ def self_exclude(engine: RunningServer, player: str, currency: str) -> None:
             self_excluded_until=datetime.now(UTC) + timedelta(days=30),
         )  # fmt: skip
     assert reply.outcome == "OK"
+
+
+def raw_exchange(address: str, request: bytes, timeout_s: float = 10.0) -> bytes:
+    """Sends hand-written HTTP/1.1 bytes and returns what came back before the server closed.
+
+    A server that keeps the connection open makes this time out, so a caller also learns that
+    the connection was closed. A reset after the answer (the server closed with some of our
+    bytes unread) ends the read like a close does.
+    """
+    host, _, port = address.rpartition(":")
+    received = b""
+    with socket.create_connection((host, int(port)), timeout=timeout_s) as sock:
+        sock.sendall(request)
+        try:
+            while chunk := sock.recv(65536):
+                received += chunk
+        except ConnectionResetError:
+            pass
+    return received
+
+
+def oversized_requests(path: str, body_size_max: int) -> dict[str, bytes]:
+    """Two requests over the bound: one declaring a huge length and sending no body, and one
+    chunked (no length declared) whose first chunk is one byte too many and never ends."""
+    head = f"POST {path} HTTP/1.1\r\nHost: adapter\r\nContent-Type: application/json\r\n"
+    declared = f"{head}Content-Length: {2**30}\r\n\r\n".encode()
+    size = body_size_max + 1
+    chunked = f"{head}Transfer-Encoding: chunked\r\n\r\n{size:x}\r\n".encode()
+    return {"declared": declared, "chunked": chunked + b" " * size + b"\r\n"}

@@ -18,8 +18,10 @@ import pytest
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
+from adapters import limits
 from adapters.hub88 import protocol
-from tests.adapters.conftest import self_exclude
+from ledger.core import limits as core_limits
+from tests.adapters.conftest import oversized_requests, raw_exchange, self_exclude
 from tests.grpc.conftest import RunningServer, start_announcing, stop_process
 
 CURRENCY = "EUR"
@@ -93,17 +95,24 @@ def _sign(key: rsa.RSAPrivateKey, body: bytes) -> str:
     return base64.b64encode(signature).decode()
 
 
+def _send(adapter: Adapter, path: str, body, *, signature: str | None = None) -> httpx.Response:
+    """Posts body (bytes, or an iterator of bytes to send it chunked) signed by the provider."""
+    whole = body if isinstance(body, bytes) else b"".join(body.chunks)
+    header = _sign(adapter.key, whole) if signature is None else signature
+    content = body if isinstance(body, bytes) else iter(body.chunks)
+    headers = {"Content-Type": "application/json", protocol.SIGNATURE_HEADER: header}
+    return adapter.http.post(path, content=content, headers=headers)
+
+
+@dataclass
+class _Chunked:
+    """A body to send in these pieces, with Transfer-Encoding: chunked and no Content-Length."""
+
+    chunks: list[bytes]
+
+
 def _post(adapter: Adapter, path: str, message: dict, *, signature: str | None = None) -> dict:
-    body = json.dumps(message).encode()
-    header = _sign(adapter.key, body) if signature is None else signature
-    response = adapter.http.post(
-        path,
-        content=body,
-        headers={
-            "Content-Type": "application/json",
-            protocol.SIGNATURE_HEADER: header,
-        },
-    )
+    response = _send(adapter, path, json.dumps(message).encode(), signature=signature)
     assert response.status_code == 200, response.text
     return response.json()
 
@@ -370,6 +379,138 @@ def test_malformed_bodies_are_syntax_or_type_errors(engine, adapter):
     assert _engine_cash(engine, player) == FUNDING
 
 
+def test_a_signed_win_replayed_at_bet_and_rollback_is_refused_and_the_win_still_pays(
+    engine, adapter
+):
+    """A win's signed body sent to /transaction/bet (a 30 EUR debit) and to
+    /transaction/rollback (a refund of the stake) is WRONG_SYNTAX and moves nothing; the win
+    then pays once at its own endpoint, and the balance is exact."""
+    player = _funded_player(engine, adapter, "50")
+    _post(adapter, "/transaction/bet", _bet(player, "bet-w", 100_000, "r-w"))
+    win = _win(player, "win-replayed", "bet-w", 3_000_000, "r-w")
+    for path in ("/transaction/bet", "/transaction/rollback"):
+        answer = _post(adapter, path, win)
+        assert answer["status"] == "RS_ERROR_WRONG_SYNTAX", path
+        assert answer["request_uuid"] == win["request_uuid"]
+        assert _engine_cash(engine, player) == "49"
+    paid = _post(adapter, "/transaction/win", win)
+    assert (paid["status"], paid["balance"]) == ("RS_OK", 7_900_000)
+    assert _post(adapter, "/transaction/win", win)["balance"] == 7_900_000
+    assert _engine_cash(engine, player) == "79"
+
+
+@pytest.mark.parametrize(
+    ("kind", "path"),
+    [
+        ("bet", "/transaction/win"), ("bet", "/transaction/rollback"), ("bet", "/user/balance"),
+        ("rollback", "/transaction/bet"), ("rollback", "/transaction/win"),
+    ],
+)  # fmt: skip
+def test_a_body_is_refused_at_any_endpoint_but_its_own(engine, adapter, kind, path):
+    """A signed bet or rollback body sent to another endpoint is WRONG_SYNTAX; nothing moves."""
+    player = _funded_player(engine, adapter)
+    placed = f"bet-{player}"
+    _post(adapter, "/transaction/bet", _bet(player, placed, 100_000))
+    bodies = {
+        "bet": _bet(player, f"bet-elsewhere-{player}", 200_000),
+        "rollback": _rollback(player, f"rb-elsewhere-{player}", placed),
+    }
+    assert _post(adapter, path, bodies[kind])["status"] == "RS_ERROR_WRONG_SYNTAX"
+    assert _engine_cash(engine, player) == "9"
+
+
+def test_an_unknown_field_is_wrong_syntax_and_documented_ones_are_accepted(engine, adapter):
+    """A bet with a field Hub88 does not define is WRONG_SYNTAX and debits nothing; a bet with
+    every optional field Hub88 documents debits normally."""
+    player = _funded_player(engine, adapter)
+    unknown = _bet(player, "bet-unknown", 100_000) | {"bonus_multiplier": 2}
+    assert _post(adapter, "/transaction/bet", unknown)["status"] == "RS_ERROR_WRONG_SYNTAX"
+    assert _engine_cash(engine, player) == FUNDING
+    documented = _bet(player, "bet-documented", 100_000) | {
+        "supplier_user": "sup-1", "game_id": 42, "supplier_transaction_id": "s-1",
+        "reward_uuid": None, "bet": "red", "meta": {"odds": "2.5"}, "is_aggregated": False,
+        "is_supplier_promo": False,
+    }  # fmt: skip
+    assert _post(adapter, "/transaction/bet", documented)["status"] == "RS_OK"
+    assert _engine_cash(engine, player) == "9"
+
+
+@pytest.mark.parametrize("flag", ["is_free", "is_supplier_promo"])
+def test_a_free_round_bet_is_refused_not_charged(engine, adapter, flag):
+    """A bet flagged as a free round or a supplier promotion is WRONG_TYPES and debits nothing."""
+    player = _funded_player(engine, adapter)
+    free = _bet(player, f"bet-{flag}-{player}", 100_000) | {flag: True}
+    assert _post(adapter, "/transaction/bet", free)["status"] == "RS_ERROR_WRONG_TYPES"
+    assert _engine_cash(engine, player) == FUNDING
+
+
+def test_a_repeated_key_is_wrong_syntax_not_a_guess(engine, adapter):
+    """A signed bet naming `amount` twice (or any key twice, nested too) is WRONG_SYNTAX and
+    debits nothing, where a JSON parser would silently keep one of the two."""
+    player = _funded_player(engine, adapter)
+    body = json.dumps(_bet(player, f"bet-twice-{player}", 100)).encode()
+    for extra in (b', "amount": 900000}', b', "meta": {"a": 1, "a": 2}}'):
+        answer = _send(adapter, "/transaction/bet", body[:-1] + extra)
+        assert (answer.status_code, answer.json()["status"]) == (200, "RS_ERROR_WRONG_SYNTAX")
+    assert _engine_cash(engine, player) == FUNDING
+
+
+def test_json_nested_past_the_parsers_depth_is_wrong_syntax(engine, adapter):
+    """A signed body nested deeper than the JSON parser goes is WRONG_SYNTAX, not UNKNOWN."""
+    player = _funded_player(engine, adapter)
+    deep = b'{"meta": ' + b"[" * 20_000 + b"]" * 20_000 + b"}"
+    answer = _send(adapter, "/transaction/bet", deep)
+    assert (answer.status_code, answer.json()["status"]) == (200, "RS_ERROR_WRONG_SYNTAX")
+    assert _engine_cash(engine, player) == FUNDING
+
+
+def _engine_record(engine: RunningServer, key: str):
+    with engine.client() as admin:
+        return admin.get_transaction(idempotency_key=key, provider="hub88")
+
+
+def test_engine_keys_are_scoped_by_kind(engine, adapter):
+    """A bet and a win reusing one transaction_uuid are two engine transactions, keyed
+    `bet:{id}` and `win:{id}`, so neither is taken for a replay or a conflict of the other."""
+    player = _funded_player(engine, adapter)
+    shared = f"tx-{player}"
+    _post(adapter, "/transaction/bet", _bet(player, shared, 100_000, "r-k"))
+    paid = _post(adapter, "/transaction/win", _win(player, shared, shared, 250_000, "r-k"))
+    assert (paid["status"], paid["balance"]) == ("RS_OK", FUNDING_UNITS + 150_000)
+    assert _engine_record(engine, f"bet:{shared}").command_type == "Bet"
+    assert _engine_record(engine, f"win:{shared}").command_type == "Win"
+    assert _engine_cash(engine, player) == "11.5"
+
+
+def test_a_rollback_finds_a_win_by_its_id_and_takes_it_back(engine, adapter):
+    """A rollback naming a paid win (not a bet) reverses that win, once, with exact balances."""
+    player = _funded_player(engine, adapter)
+    bet, win = f"bet-{player}", f"win-{player}"
+    _post(adapter, "/transaction/bet", _bet(player, bet, 100_000, "r-rw"))
+    _post(adapter, "/transaction/win", _win(player, win, bet, 400_000, "r-rw"))
+    assert _engine_cash(engine, player) == "13"
+    rollback = _rollback(player, f"rb-{player}", win, "r-rw")
+    undone = _post(adapter, "/transaction/rollback", rollback)
+    assert (undone["status"], undone["balance"]) == ("RS_OK", FUNDING_UNITS - 100_000)
+    assert _engine_record(engine, f"rollback:rb-{player}").command_type == "Rollback"
+    assert _post(adapter, "/transaction/rollback", rollback)["balance"] == FUNDING_UNITS - 100_000
+    assert _engine_cash(engine, player) == "9"
+
+
+def test_the_longest_accepted_id_still_fits_the_engine_key(engine, adapter):
+    """Ids up to the length whose `rollback:` key fits the engine's bound are accepted; one
+    character more is WRONG_TYPES, and the bound mirrors the engine's own."""
+    assert limits.engine_key_length_max == core_limits.idempotency_key_length_max
+    player = _funded_player(engine, adapter)
+    longest = "b" * protocol.TRANSACTION_UUID_LENGTH_MAX
+    assert _post(adapter, "/transaction/bet", _bet(player, longest, 100_000))["status"] == "RS_OK"
+    rollback = _rollback(player, "r" * protocol.TRANSACTION_UUID_LENGTH_MAX, longest)
+    assert _post(adapter, "/transaction/rollback", rollback)["status"] == "RS_OK"
+    too_long = _bet(player, "c" * (protocol.TRANSACTION_UUID_LENGTH_MAX + 1), 100_000)
+    assert _post(adapter, "/transaction/bet", too_long)["status"] == "RS_ERROR_WRONG_TYPES"
+    assert _engine_cash(engine, player) == FUNDING
+
+
 def test_openapi_lists_the_four_wallet_paths(adapter):
     """The adapter publishes an OpenAPI description naming every wallet endpoint."""
     paths = adapter.http.get("/openapi.json").json()["paths"]
@@ -377,6 +518,42 @@ def test_openapi_lists_the_four_wallet_paths(adapter):
     assert expected <= set(paths)
     schema = paths["/transaction/bet"]["post"]["requestBody"]["content"]["application/json"]
     assert schema["schema"]["$ref"].endswith("/BetRequest")
+
+
+def _address(adapter: Adapter) -> str:
+    return f"{adapter.http.base_url.host}:{adapter.http.base_url.port}"
+
+
+@pytest.mark.parametrize("kind", ["declared", "chunked"])
+def test_an_oversized_body_is_413_before_it_is_read_or_verified(adapter, kind):
+    """A body over the bound is 413 with the connection closed: a declared length before any
+    of the body is sent, a chunked body as soon as it passes the bound, neither signed."""
+    request = oversized_requests("/transaction/bet", limits.body_size_max)[kind]
+    answer = raw_exchange(_address(adapter), request)
+    assert answer.startswith(b"HTTP/1.1 413 "), answer[:200]
+    assert b"\r\nconnection: close\r\n" in answer.lower()
+
+
+def test_a_body_at_the_bound_is_applied_and_one_byte_more_is_413(engine, adapter):
+    """A signed bet padded to exactly the bound debits; the same bet one byte longer is 413."""
+    player = _funded_player(engine, adapter)
+    body = json.dumps(_bet(player, "bet-at-bound", 100_000)).encode()
+    padded = body + b" " * (limits.body_size_max - len(body))
+    refused = _send(adapter, "/transaction/bet", padded + b" ")
+    assert refused.status_code == 413
+    assert _engine_cash(engine, player) == FUNDING
+    applied = _send(adapter, "/transaction/bet", padded)
+    assert (applied.status_code, applied.json()["status"]) == (200, "RS_OK")
+    assert applied.json()["balance"] == FUNDING_UNITS - 100_000
+
+
+def test_a_chunked_body_within_the_bound_is_applied(engine, adapter):
+    """A signed bet sent chunked, without a Content-Length, is counted and applied normally."""
+    player = _funded_player(engine, adapter)
+    body = json.dumps(_bet(player, "bet-chunked", 100_000)).encode()
+    answer = _send(adapter, "/transaction/bet", _Chunked([body[:40], body[40:]]))
+    assert (answer.status_code, answer.json()["status"]) == (200, "RS_OK")
+    assert _engine_cash(engine, player) == "9"
 
 
 def test_unreachable_engine_answers_unknown(signing_key, tmp_path):

@@ -18,8 +18,10 @@ from pathlib import Path
 import httpx
 import pytest
 
+from adapters import limits
 from adapters.payments import protocol
-from tests.adapters.conftest import postings, self_exclude
+from ledger.core import limits as core_limits
+from tests.adapters.conftest import oversized_requests, postings, raw_exchange, self_exclude
 from tests.grpc.conftest import RunningServer, start_announcing, stop_process
 
 CURRENCY = "BTC"
@@ -30,6 +32,7 @@ SECRET = b"coinspaid-test-secret"
 class Adapter:
     process: subprocess.Popen
     http: httpx.Client
+    log: Path | None = None
 
 
 def _start_adapter(workdir: Path, engine: str, token: str, *extra: str):
@@ -50,7 +53,7 @@ def adapter(engine, tmp_path_factory) -> Iterator[Adapter]:
     workdir = tmp_path_factory.mktemp("payments")
     process, address = _start_adapter(workdir, engine.target, engine.tokens["payments"])
     with httpx.Client(base_url=f"http://{address}", timeout=30) as http:
-        yield Adapter(process, http)
+        yield Adapter(process, http, workdir / "adapter.log")
     assert stop_process(process) == 0
 
 
@@ -122,6 +125,12 @@ def test_signature_is_hex_hmac_sha512_of_the_raw_body():
     assert not protocol.signature_is_valid(SECRET, body + b" ", good)
     assert not protocol.signature_is_valid(b"other", body, good)
     assert not protocol.signature_is_valid(SECRET, body, None)
+
+
+def test_the_adapters_id_bounds_mirror_the_engines():
+    """The player-id and currency-code bounds the adapter checks are the engine's own."""
+    assert limits.player_id_length_max == core_limits.player_id_length_max
+    assert limits.currency_code_length_max == core_limits.currency_code_length_max
 
 
 def test_pending_then_confirmed_credits_once_with_the_exact_amount(engine, adapter):
@@ -284,6 +293,224 @@ def test_malformed_bodies_are_400_naming_the_field(engine, adapter):
     no_tx = _deposit(player, txid, "confirmed") | {"transactions": []}
     assert "transactions.0.txid" in _send(adapter, no_tx).json()["error"]
     assert _cash(engine, player) == "0"
+
+
+def _refusals(adapter: Adapter) -> list[dict]:
+    """The adapter's `payments_callback_refused` log lines so far."""
+    lines = adapter.log.read_text().splitlines()
+    events = [json.loads(line) for line in lines if line.startswith("{")]
+    return [event for event in events if event["event"] == "payments_callback_refused"]
+
+
+@pytest.mark.parametrize("amount", ["1e3", "+1", " 1", "1.000000001", "NaN", "", "1.", "0"])
+def test_amounts_are_read_with_the_engines_exact_rules(engine, adapter, amount):
+    """A signed `confirmed` whose amount the engine's parser refuses (an exponent, a sign, a
+    blank, a ninth BTC decimal, NaN, nothing, zero) is a logged 400 that credits nothing and
+    records nothing: the corrected callback with the same id and status then credits."""
+    player, txid, callback = _player(), uuid.uuid4().hex, f"cb-{uuid.uuid4().hex[:10]}"
+    response = _send(adapter, _deposit(player, txid, "confirmed", amount, callback))
+    assert response.status_code == 400, response.text
+    assert response.json()["error"].startswith("currency_received.amount: ")
+    assert _cash(engine, player) == "0"
+    assert _refusals(adapter)[-1]["callback"] == {
+        "type": "deposit", "id": callback, "status": "confirmed",
+    }  # fmt: skip
+    corrected = _post(adapter, _deposit(player, txid, "confirmed", "1.00000000", callback))
+    assert (corrected["outcome"], corrected["deposit_status"]) == ("OK", "credited")
+    assert _cash(engine, player) == "1"
+
+
+def test_a_pending_deposit_with_a_bad_amount_is_refused_too(engine, adapter):
+    """A `not_confirmed` callback is held to the same amount rules: `1e3` is a 400 and no
+    pending deposit is recorded that a later `confirmed` could build on."""
+    player, txid = _player(), uuid.uuid4().hex
+    assert _send(adapter, _deposit(player, txid, "not_confirmed", "1e3")).status_code == 400
+    confirmed = _post(adapter, _deposit(player, txid, "confirmed", "0.001"))
+    assert (confirmed["outcome"], confirmed["deposit_status"]) == ("OK", "credited")
+    assert _cash(engine, player) == "0.001"
+
+
+def test_an_unknown_currency_is_refused_naming_it(engine, adapter):
+    """A currency the adapter was not configured with is a 400 naming the currency field."""
+    message = _deposit(_player(), uuid.uuid4().hex, "confirmed")
+    message["currency_received"]["currency"] = "DOGE"
+    response = _send(adapter, message)
+    assert response.status_code == 400
+    assert response.json()["error"] == "currency_received.currency: unknown currency 'DOGE'"
+
+
+@pytest.mark.parametrize(
+    ("where", "field"),
+    [((), "bonus"), (("crypto_address",), "colour"), (("transactions", 0), "memo")],
+)
+def test_an_undocumented_field_is_refused_and_logged(engine, adapter, where, field):
+    """A signed callback with a field CoinsPaid does not document, at the top or nested, is a
+    logged 400 naming it, and credits nothing."""
+    player, txid = _player(), uuid.uuid4().hex
+    message = _deposit(player, txid, "confirmed", "0.2")
+    target = message
+    for step in where:
+        target = target[step]
+    target[field] = "x"
+    response = _send(adapter, message)
+    path = ".".join(map(str, (*where, field)))
+    assert (response.status_code, response.json()["error"]) == (
+        400, f"{path}: is not a field of this callback",
+    )  # fmt: skip
+    assert _refusals(adapter)[-1]["field"] == path
+    assert _cash(engine, player) == "0"
+
+
+def test_the_documented_sample_callback_is_accepted(engine, adapter):
+    """CoinsPaid's documented deposit shape (a numeric id, end_user_reference, riskscore,
+    confirmations as text, several fees, amount_minus_fee) passes the strict schema and
+    credits `amount`."""
+    player, txid = _player(), uuid.uuid4().hex
+    message = _deposit(player, txid, "confirmed", "0.01000000", uuid.uuid4().int % 10**12)
+    message["end_user_reference"] = player
+    message["transactions"][0] |= {"address": "bc1q-test", "tag": None, "amount": "0.01",
+                                   "riskscore": "0.5", "confirmations": "9"}  # fmt: skip
+    message["fees"] = [{"type": "transfer", "currency": CURRENCY, "amount": "0.000105"},
+                       {"type": "deposit", "currency": CURRENCY, "amount": "0.0005"}]  # fmt: skip
+    assert _post(adapter, message)["outcome"] == "OK"
+    assert _cash(engine, player) == "0.01"
+
+
+def test_a_txid_with_a_key_separator_is_refused(engine, adapter):
+    """A txid containing ":" is a 400: as `T:reversal` it would credit a deposit under the
+    reversal key of deposit `T`, and that chargeback could then never be applied."""
+    player, txid = _player(), uuid.uuid4().hex
+    _post(adapter, _deposit(player, txid, "confirmed", "0.5"))
+    forged = _send(adapter, _deposit(player, f"{txid}:reversal", "confirmed", "0.5"))
+    assert forged.status_code == 400
+    assert forged.json()["error"].startswith("transactions.0.txid: ")
+    back = _post(adapter, _deposit(player, txid, "chargeback", "0.5"))
+    assert (back["outcome"], back["deposit_status"]) == ("OK", "reversed")
+    assert _cash(engine, player) == "0"
+
+
+def test_a_deposit_callback_id_does_not_hide_a_withdrawal_callback(engine, adapter):
+    """Callback ids are deduplicated per type: a withdrawal callback reusing a deposit
+    callback's id and status completes its withdrawal instead of being taken for a replay."""
+    player, key = _player(), f"wd-{uuid.uuid4().hex[:10]}"
+    shared = f"cb-{uuid.uuid4().hex[:10]}"
+    _post(adapter, _deposit(_player(), uuid.uuid4().hex, "confirmed", "0.1", shared))
+    _fund_and_request(engine, adapter, player, key)
+    assert _post(adapter, _withdrawal(player, key, "confirmed", shared))["outcome"] == "OK"
+    after = _balances(engine, player)
+    assert (after.cash, after.held) == ("0", "0")
+
+
+def test_a_repeated_key_is_refused_not_a_guess(engine, adapter):
+    """A signed callback naming `amount` twice in one object is a 400 that credits nothing,
+    where a JSON parser would silently keep one of the two."""
+    player, txid = _player(), uuid.uuid4().hex
+    body = json.dumps(_deposit(player, txid, "confirmed", "0.01")).encode()
+    twice = body.replace(b'"amount_minus_fee"', b'"amount": "100", "amount_minus_fee"')
+    response = _send(adapter, twice)
+    assert (response.status_code, response.json()["error"]) == (
+        400, "body: repeats the key 'amount'",
+    )  # fmt: skip
+    assert _cash(engine, player) == "0"
+
+
+def test_a_deposit_listing_two_chain_transactions_is_refused(engine, adapter):
+    """A deposit callback reporting two chain transactions is a 400: it is keyed by one txid,
+    so the second payment would be neither credited nor deduplicated."""
+    player = _player()
+    message = _deposit(player, uuid.uuid4().hex, "confirmed", "0.02")
+    message["transactions"].append({**message["transactions"][0], "txid": uuid.uuid4().hex})
+    response = _send(adapter, message)
+    assert (response.status_code, response.json()["error"]) == (
+        400, "transactions: lists 2, a deposit pays one",
+    )  # fmt: skip
+    assert _cash(engine, player) == "0"
+
+
+@pytest.mark.parametrize(
+    ("change", "error"),
+    [({"type": ["deposit"]}, "type: unsupported value \"['deposit']\""),
+     ({"type": "deposit_exchange"}, "type: unsupported value 'deposit_exchange'"),
+     ({"id": ""}, "id: must be an integer or 1 to 128 characters"),
+     ({"id": True}, "id: must be an integer or 1 to 128 characters")],
+)  # fmt: skip
+def test_a_callback_without_a_usable_type_or_id_is_400(engine, adapter, change, error):
+    """A type that is not text or not handled, or an empty or boolean callback id (which
+    could not be deduplicated), is a 400 naming the field; nothing is credited."""
+    player = _player()
+    response = _send(adapter, _deposit(player, uuid.uuid4().hex, "confirmed") | change)
+    assert (response.status_code, response.json()["error"]) == (400, error)
+    assert _cash(engine, player) == "0"
+
+
+def test_json_nested_past_the_parsers_depth_is_400(engine, adapter):
+    """A signed body nested deeper than the JSON parser goes is a 400, not a server error."""
+    response = _send(adapter, b"[" * 20_000 + b"]" * 20_000)
+    assert (response.status_code, response.json()["error"]) == (400, "body: is nested too deeply")
+
+
+@pytest.mark.parametrize("kind", ["declared", "chunked"])
+def test_an_oversized_body_is_413_before_it_is_read_or_verified(adapter, kind):
+    """A body over the bound is 413 with the connection closed: a declared length before any
+    of the body is sent, a chunked body as soon as it passes the bound, neither signed."""
+    request = oversized_requests("/callbacks", limits.body_size_max)[kind]
+    address = f"{adapter.http.base_url.host}:{adapter.http.base_url.port}"
+    answer = raw_exchange(address, request)
+    assert answer.startswith(b"HTTP/1.1 413 "), answer[:200]
+    assert b"\r\nconnection: close\r\n" in answer.lower()
+
+
+def test_a_callback_at_the_bound_credits_and_one_byte_more_is_413(engine, adapter):
+    """A signed callback padded to exactly the bound credits; one byte longer is 413 and
+    records nothing, so the same callback id still applies."""
+    player, txid = _player(), uuid.uuid4().hex
+    body = json.dumps(_deposit(player, txid, "confirmed", "0.3")).encode()
+    padded = body + b" " * (limits.body_size_max - len(body))
+    assert _send(adapter, padded + b" ").status_code == 413
+    assert _cash(engine, player) == "0"
+    response = _send(adapter, padded)
+    assert (response.status_code, response.json()["outcome"]) == (200, "OK")
+    assert _cash(engine, player) == "0.3"
+
+
+def test_configured_currencies_replace_the_defaults(engine, tmp_path):
+    """`--currency BTC:2` makes the adapter read BTC with 2 decimals (0.001 is refused, 0.01
+    credits) and refuse the default currencies it no longer lists."""
+    process, address = _start_adapter(
+        tmp_path, engine.target, engine.tokens["payments"], "--currency", "BTC:2"
+    )
+    try:
+        with httpx.Client(base_url=f"http://{address}", timeout=30) as http:
+            adapter, player = Adapter(process, http), _player()
+            refused = _send(adapter, _deposit(player, uuid.uuid4().hex, "confirmed", "0.001"))
+            assert refused.json()["error"] == "currency_received.amount: has 3 decimals, BTC allows 2"
+            assert _post(adapter, _deposit(player, uuid.uuid4().hex, "confirmed", "0.01"))
+            eth = _deposit(player, uuid.uuid4().hex, "confirmed", "1")
+            eth["currency_received"]["currency"] = "ETH"
+            assert _send(adapter, eth).json()["error"].startswith("currency_received.currency:")
+        assert _cash(engine, player) == "0.01"
+    finally:
+        assert stop_process(process) == 0
+
+
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [("--processor", "coins:paid"), ("--processor", "p" * 17), ("--currency", "btc:8"),
+     ("--currency", "BTC:19"), ("--currency", "BTC")],
+)  # fmt: skip
+def test_the_command_line_refuses_names_that_would_break_keys_or_amounts(tmp_path, option, value):
+    """A processor name with ":" or too long for its keys, or a currency not CODE:SCALE, stops
+    the adapter at startup with a usage error naming the option."""
+    (tmp_path / "token").write_text("t")
+    (tmp_path / "secret").write_text("s")
+    command = [
+        sys.executable, "-m", "adapters.payments", "--engine", "127.0.0.1:1",
+        "--token-file", str(tmp_path / "token"), "--secret-file", str(tmp_path / "secret"),
+        "--state-file", str(tmp_path / "state.sqlite3"), option, value,
+    ]  # fmt: skip
+    finished = subprocess.run(command, capture_output=True, text=True, timeout=60)
+    assert finished.returncode == 2
+    assert f"argument {option}:" in finished.stderr
 
 
 def test_unreachable_engine_answers_503(tmp_path):

@@ -306,6 +306,20 @@ def test_a_game_provider_acts_only_for_its_own_provider(server):
     assert code is grpc.StatusCode.PERMISSION_DENIED
 
 
+def test_a_game_provider_reads_back_only_its_own_transactions(server):
+    """A hub88 token reads a hub88 command's record, but not under another provider nor in the
+    client scope, where cashier commands live."""
+    p, c = _player(), server.client("hub88")
+    _deposit(server.client(), p, f"{p}-d", "5")
+    bet = c.bet(idempotency_key=f"{p}-b", provider="hub88", player_id=p, currency="EUR",
+                amount="1", round_id="r")  # fmt: skip
+    assert bet.outcome == "OK"
+    assert c.get_transaction(idempotency_key=f"{p}-b", provider="hub88").command_type == "Bet"
+    for key, provider in ((f"{p}-b", "evolution"), (f"{p}-d", None)):
+        code, _ = _code(lambda: c.get_transaction(idempotency_key=key, provider=provider))
+        assert code is grpc.StatusCode.PERMISSION_DENIED
+
+
 def test_health_and_reflection_need_no_token(server):
     """The standard health service reports SERVING and reflection lists the service, tokenless."""
     with grpc.insecure_channel(server.target) as channel:

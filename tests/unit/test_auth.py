@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parents[2]
 # The permission matrix of spec section 8, written out independently of the module's table so
 # that a change to either one fails this test.
 EXPECTED_ALLOWED = {
-    "game_provider": {"Bet", "Win", "Rollback", "GetBalance", "SubmitBatch"},
+    "game_provider": {"Bet", "Win", "Rollback", "GetBalance", "GetTransaction", "SubmitBatch"},
     "payments": {
         "Deposit", "ReverseDeposit", "RequestWithdrawal", "CompleteWithdrawal",
         "CancelWithdrawal", "FailWithdrawal", "HoldInSuspense", "ReturnSuspense", "GetBalance",
@@ -112,16 +112,18 @@ def test_unknown_method_is_denied_to_every_role(role):
         authorize(_principal(role), "DropAllTables")
 
 
-@pytest.mark.parametrize("method", ["Bet", "Win", "Rollback"])
+@pytest.mark.parametrize("method", ["Bet", "Win", "Rollback", "GetTransaction"])
 def test_game_provider_acts_for_its_own_provider(method):
-    """A game_provider client may send game commands naming its own provider."""
+    """A game_provider client may send game commands, and read them back, naming its own
+    provider."""
     authorize(_principal("game_provider"), method, provider="acme")
 
 
-@pytest.mark.parametrize("method", ["Bet", "Win", "Rollback"])
+@pytest.mark.parametrize("method", ["Bet", "Win", "Rollback", "GetTransaction"])
 @pytest.mark.parametrize("provider", ["other", "", None, "ACME"])
 def test_game_provider_cannot_act_for_another_provider(method, provider):
-    """A game_provider client is denied game commands for another, empty or missing provider."""
+    """A game_provider client is denied game commands and transaction reads for another, empty
+    or missing provider (a missing one would read the cashier's client scope)."""
     with pytest.raises(PermissionDenied):
         authorize(_principal("game_provider"), method, provider=provider)
 

@@ -1,0 +1,31 @@
+"""Every bound the adapters' HTTP faces enforce, in one place, with the qualifier last.
+
+The engine's own bounds live in `ledger/core/limits.py`, which adapters may not import (they
+reach the engine only through `ledger.client`); these are the bounds of what a provider or a
+payment processor may send an adapter.
+"""
+
+# A request body, in bytes. Hub88 wallet calls and CoinsPaid callbacks are a few hundred bytes
+# to a few KiB; 64 KiB leaves room for verbose `meta` objects and long fee lists while keeping
+# what an adapter buffers before it can check a signature small.
+body_size_max = 64 * 1024
+
+# The engine's `idempotency_key_length_max`, mirrored here because adapters may not import the
+# core (a test keeps the two equal). Keys an adapter derives from provider ids must fit.
+engine_key_length_max = 128
+
+# Mirrored from the engine too: what a player id and a currency code may be at most.
+player_id_length_max = 64
+currency_code_length_max = 12
+# A chain transaction id as a payment processor reports it (hex hashes are 64 or 66
+# characters, base58 signatures up to 88), and the processor's name (`--processor`). The
+# payments adapter's longest key is `{processor}:{txid}:suspense`.
+txid_length_max = 96
+# A processor's id of one callback, as the adapter's dedupe table keeps it.
+callback_id_length_max = 128
+processor_length_max = 16
+
+assert 4 * 1024 <= body_size_max <= 1024 * 1024
+assert processor_length_max + len(":") + txid_length_max + len(":suspense") <= (
+    engine_key_length_max
+)
