@@ -16,7 +16,7 @@ import os
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from uuid import uuid5
+from uuid import UUID, uuid5
 
 import msgspec
 from cryptography.exceptions import InvalidSignature
@@ -25,7 +25,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from eventsourcing.persistence import ApplicationRecorder, IntegrityError
 
 from ledger.core import limits
-from ledger.core.chain import digest
+from ledger.core.chain import raw_digest
 from ledger.core.checkpoint import (
     Checkpoint, Frontier, SignedCheckpoint, checkpoint_of, leaf_hash, signed_bytes,
 )  # fmt: skip
@@ -219,11 +219,16 @@ def _extend(frontier: Frontier, recorder, mapper, start: int, position: int) -> 
         for note in page:
             if note.id > position:
                 return is_new
-            plaintext = mapper.plaintext(note)
-            frontier.append(leaf_hash(note.id, note.originator_id, note.originator_version,
-                                      digest(plaintext)))  # fmt: skip
-            is_new = is_new or note.originator_id != CHECKPOINT_STREAM_ID
+            stream = _uuid(note.originator_id)
+            digest = raw_digest(mapper.plaintext(note))
+            frontier.append(leaf_hash(note.id, stream, note.originator_version, digest))
+            is_new = is_new or stream != CHECKPOINT_STREAM_ID
         if not page:
             break
         start = page[-1].id + 1
     return is_new
+
+
+def _uuid(value) -> UUID:
+    """A notification's stream id: a UUID from PostgreSQL, hex text from SQLite."""
+    return value if isinstance(value, UUID) else UUID(value)

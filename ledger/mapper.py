@@ -111,8 +111,9 @@ class MsgspecMapper(Mapper[UUID]):
                 f"cannot decode {stored_event.topic} {stored_event.originator_id} "
                 f"v{stored_event.originator_version}: {error}"
             ) from error
-        if (event.originator_id, event.originator_version) != (
-            _as_uuid(stored_event.originator_id),
+        # Compared as ints: UUID equality is a Python-level call, on every event read.
+        if (event.originator_id.int, event.originator_version) != (
+            _as_uuid(stored_event.originator_id).int,
             stored_event.originator_version,
         ):
             raise MapperDeserialisationError(

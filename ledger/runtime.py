@@ -1,4 +1,5 @@
-"""Process settings for the long-running processes (the server and the load generator).
+"""Process settings for the long-running processes (the server, the load generator, and the
+batch jobs over the whole log: `ledger project` and `ledger audit`).
 
 CPython's default collector thresholds (700, 10, 10) start a full collection after about
 70,000 net allocations once enough objects have survived, and a full collection walks every
@@ -7,7 +8,9 @@ nodes, UUIDs), so with 10,000 cached wallets each full collection stopped the se
 to 127 ms, 17 times in one probe (seeding and an 8-second cell): the main cause of the unary
 p99 (see benchmarks/README.md). The write path frees almost everything it allocates by reference
 counting, so collections can be much rarer; what is alive once the process has started
-(modules, classes, functions) is frozen out of every later collection.
+(modules, classes, functions) is frozen out of every later collection. The batch jobs keep
+maps over every stream of the log, which the default collector walked again and again (the
+figures are in benchmarks/README.md).
 """
 
 import gc

@@ -21,7 +21,7 @@ from eventsourcing.persistence import ApplicationRecorder, Notification
 
 from ledger.checkpoints import stored_checkpoints
 from ledger.core import accounts
-from ledger.core.chain import digest, genesis_hash
+from ledger.core.chain import genesis_hash, raw_digest
 from ledger.core.events import CommandRecorded, WalletEvent, WalletOpened
 from ledger.mapper import MsgspecMapper
 from ledger.prefetch import select_notification_page
@@ -72,11 +72,13 @@ class _Replay:
         self.report = report
         self.checkpoints = checkpoints
         self.claims = RecordClaims(lambda *where: _event_finding(report, *where))
-        self.heads: dict[UUID, tuple[int, str]] = {}  # stream -> (version, digest)
-        self.players: dict[UUID, tuple[str, str]] = {}  # stream -> (player, currency)
+        # Streams are keyed by their id as an int: an int hashes in C, a UUID in Python, and
+        # these maps are read several times per event.
+        self.heads: dict[int, tuple[int, str]] = {}  # stream -> (version, digest)
+        self.players: dict[int, tuple[str, str]] = {}  # stream -> (player, currency)
         self.balances: defaultdict[str, int] = defaultdict(int)
         self.currency_of: dict[str, str] = {}
-        self.records: set[UUID] = set()
+        self.records: set[int] = set()
         self.postings = 0
 
     def find(self, note: Notification, problem: str) -> None:
@@ -90,25 +92,24 @@ class _Replay:
         except Exception as error:  # an auditor reports unreadable records, it does not stop
             self.find(note, f"cannot be decrypted: {error}")
             return
-        event_digest = digest(plaintext)
-        self.checkpoints.add(note.id, _uuid(note.originator_id), note.originator_version,
-                             event_digest)  # fmt: skip
+        raw = raw_digest(plaintext)
+        self.checkpoints.add(note.id, _uuid(note.originator_id), note.originator_version, raw)
         try:
             event = self.mapper.decode(note, plaintext)
         except Exception as error:  # an auditor reports undecodable records, it does not stop
             self.find(note, f"cannot be decoded: {error}")
             return
         if isinstance(event, WalletEvent):
-            self._wallet_event(note, event, event_digest)
+            self._wallet_event(note, event, raw.hex())
             self.claims.event(note.id, event)
         elif isinstance(event, CommandRecorded):
             self._command_record(note, event)
             self.claims.record(note.id, event)
 
     def _wallet_event(self, note: Notification, event: WalletEvent, event_digest: str) -> None:
-        stream = event.originator_id
+        stream = event.originator_id.int
         known = self.heads.get(stream)
-        version, head = known if known is not None else (0, genesis_hash(stream))
+        version, head = known if known is not None else (0, genesis_hash(event.originator_id))
         if event.originator_version != version + 1:
             self.find(note, f"version {event.originator_version} follows {version}")
         if event.previous_hash != head:
@@ -128,15 +129,16 @@ class _Replay:
             self.postings += 1
 
     def _command_record(self, note: Notification, record: CommandRecorded) -> None:
-        if record.originator_version != 1 or record.originator_id in self.records:
+        stream, wallet = record.originator_id.int, record.wallet_id.int
+        if record.originator_version != 1 or stream in self.records:
             self.find(note, "idempotency record is not the single event of its stream")
-        self.records.add(record.originator_id)
-        opened = self.players.get(record.wallet_id)
+        self.records.add(stream)
+        opened = self.players.get(wallet)
         named = (record.player_id, record.currency)
         if record.player_id and opened is not None and opened != named:
             self.find(note, f"record names player {record.player_id} {record.currency}, its wallet "
                             f"is {opened[0]} {opened[1]}")  # fmt: skip
-        version, _ = self.heads.get(record.wallet_id, (0, ""))
+        version, _ = self.heads.get(wallet, (0, ""))
         if version != record.wallet_version_last:
             self.find(
                 note, f"record says wallet at v{record.wallet_version_last}, replay v{version}"

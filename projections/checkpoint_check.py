@@ -50,10 +50,14 @@ class CheckpointCheck:
             if problem is not None:
                 find(f"{named.source}: {problem}")
 
-    def add(self, position: int, stream: UUID, version: int, event_digest: str) -> None:
-        """Takes the next event of the log, in log order."""
-        while self.pending and position > self.pending[0].position:
-            self._compare(self.pending.pop(0))
+    def add(self, position: int, stream: UUID, version: int, event_digest: bytes) -> None:
+        """Takes the next event of the log, in log order; event_digest is raw SHA-256. Past
+        the last checkpoint's position no tree is needed, and none is grown."""
+        pending = self.pending
+        if not pending:
+            return
+        while pending and position > pending[0].position:
+            self._compare(pending.pop(0))
         self.frontier.append(leaf_hash(position, stream, version, event_digest))
 
     def finish(self, last_position: int) -> None:

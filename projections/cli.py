@@ -12,6 +12,7 @@ from ledger.checkpoints import load_verify_key, read_checkpoint_file
 from ledger.core import limits
 from ledger.core.errors import InvalidArgument
 from ledger.database import redact, store_environment
+from ledger.runtime import tune_garbage_collector
 from projections.audit import audit
 from projections.checkpoint_check import NamedCheckpoint
 from projections.follower import FollowerState, ProjectionFollower
@@ -50,6 +51,7 @@ def _progress(console: Console, total: int) -> tuple[Progress, int]:
 def project_command(database_url: str, page_size: int, follow: bool) -> None:
     """Builds the read models (balances, journal, trial balance, statements) from the log."""
     _check_url(database_url)
+    tune_garbage_collector()  # a batch job over a large heap, like the server
     console = Console(stderr=True)
     with Ledger(database_url, currency_scales="ignore") as ledger:
         store = open_projection_store(database_url)
@@ -95,6 +97,7 @@ def audit_command(
 ) -> None:
     """Replays the whole history independently; exit 0 only if every check holds."""
     _check_url(database_url)
+    tune_garbage_collector()  # a batch job over a large heap, like the server
     checkpoints, trusted_key = _anchors(checkpoint_files, verify_key)
     console = Console(stderr=True)
     with Ledger(database_url, currency_scales="ignore") as ledger:

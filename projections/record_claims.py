@@ -15,8 +15,6 @@ one, or edits a refusal's outcome or a record's time, is caught here.
 """
 
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import datetime
 from uuid import UUID
 
 from ledger.core.commands import HoldInSuspense, ReturnSuspense
@@ -31,24 +29,8 @@ Find = Callable[[int, UUID, int, str], None]
 _ITEM_COMMANDS = frozenset(event_tag(t) for t in (HoldInSuspense, ReturnSuspense))
 
 
-@dataclass(frozen=True, slots=True)
-class _Written:
-    """What the audit keeps of an event until its record claims it."""
-
-    position: int
-    key: str
-    recorded_at: datetime
-    journal_id: UUID
-    refusal: tuple[str, str] | None  # (command type, outcome) of a CommandRefused
-    item: tuple[UUID, int] | None  # the suspense item event an attribution resolves
-
-
-def _written(position: int, event: WalletEvent) -> _Written:
-    refusal = (event.command_type, event.outcome) if isinstance(event, CommandRefused) else None
-    item = None
-    if isinstance(event, SuspenseAttributed):
-        item = (suspense_item_id(event.currency, event.item_key), 2)
-    return _Written(position, event.key, event.recorded_at, event.journal_id, refusal, item)
+# An event awaiting its record: its log position and the event itself.
+Waiting = tuple[int, WalletEvent]
 
 
 class RecordClaims:
@@ -56,10 +38,11 @@ class RecordClaims:
 
     def __init__(self, find: Find) -> None:
         self.find = find
-        self.unclaimed: dict[tuple[UUID, int], _Written] = {}
+        # Keyed by (stream id as an int, version): an int hashes in C, a UUID in Python.
+        self.unclaimed: dict[tuple[int, int], Waiting] = {}
 
     def event(self, position: int, event: WalletEvent) -> None:
-        self.unclaimed[(event.originator_id, event.originator_version)] = _written(position, event)
+        self.unclaimed[(event.originator_id.int, event.originator_version)] = (position, event)
 
     def record(self, position: int, record: CommandRecorded) -> None:
         first, last = record.wallet_version_first, record.wallet_version_last
@@ -70,46 +53,50 @@ class RecordClaims:
             self._find(position, record, f"record names versions {first} to {last}")
             return
         span = range(first, last + 1)
-        written = [self._claim(position, record, (record.wallet_id, v)) for v in span]
-        claimed = [w for w in written if w is not None]
-        for item in [w.item for w in claimed if w.item is not None]:
-            self._claim(position, record, item)
-        if len(claimed) == len(written):
-            self._check_outcome(position, record, claimed)
+        claimed = [self._claim(position, record, record.wallet_id, v) for v in span]
+        found = [event for event in claimed if event is not None]
+        for event in found:
+            if isinstance(event, SuspenseAttributed):  # it resolves its item, version 2
+                item = suspense_item_id(event.currency, event.item_key)
+                self._claim(position, record, item, 2)
+        if len(found) == len(claimed):
+            self._check_outcome(position, record, found)
 
     def finish(self) -> None:
         """Reports every event no record claimed, in log order."""
-        in_log_order = sorted(self.unclaimed.items(), key=lambda item: item[1].position)
-        for (stream, version), written in in_log_order:
-            self.find(written.position, stream, version, "event belongs to no idempotency record")
+        for at, event in sorted(self.unclaimed.values(), key=lambda waiting: waiting[0]):
+            self.find(at, event.originator_id, event.originator_version,
+                      "event belongs to no idempotency record")  # fmt: skip
         self.unclaimed.clear()
 
-    def _claim(self, position: int, record: CommandRecorded, event: tuple[UUID, int]):
-        written = self.unclaimed.pop(event, None)
-        if written is None:
-            self._find(position, record, f"record claims {event[0]} v{event[1]}, which is missing, "
+    def _claim(self, position: int, record: CommandRecorded, stream: UUID, version: int):
+        """The event at (stream, version), taken from the waiting ones and checked against
+        the record; None (and a finding) if it is not waiting."""
+        waiting = self.unclaimed.pop((stream.int, version), None)
+        if waiting is None:
+            self._find(position, record, f"record claims {stream} v{version}, which is missing, "
                                          "later, or another record's")  # fmt: skip
             return None
-        if written.key != record.key:
+        at, event = waiting
+        if event.key != record.key:
             self._find(position, record, f"record of key {record.key!r} claims an event of key "
-                                         f"{written.key!r} (#{written.position})")  # fmt: skip
-        if written.recorded_at != record.recorded_at:
+                                         f"{event.key!r} (#{at})")  # fmt: skip
+        if event.recorded_at != record.recorded_at:
             self._find(position, record, f"record's time {record.recorded_at.isoformat()} differs "
-                                         f"from its event's (#{written.position})")  # fmt: skip
-        return written
+                                         f"from its event's (#{at})")  # fmt: skip
+        return event
 
-    def _check_outcome(self, position: int, record: CommandRecorded, claimed: list[_Written]):
-        refusals = [w for w in claimed if w.refusal is not None]
+    def _check_outcome(self, position: int, record: CommandRecorded, events: list[WalletEvent]):
+        refusals = [event for event in events if isinstance(event, CommandRefused)]
         if not refusals:
             if record.outcome != Outcome.OK.value:
                 self._find(position, record, f"record says {record.outcome}, its events say OK")
-            elif any(w.journal_id != record.journal_id for w in claimed):
+            elif any(event.journal_id != record.journal_id for event in events):
                 self._find(position, record, "record's journal id differs from its events'")
             return
-        if len(refusals) > 1 or refusals[-1] is not claimed[-1]:
+        if len(refusals) > 1 or refusals[-1] is not events[-1]:
             self._find(position, record, "a refusal that is not its command's last event")
-        chained = refusals[-1].refusal
-        assert chained is not None
+        chained = (refusals[-1].command_type, refusals[-1].outcome)
         if (record.command_type, record.outcome) != chained:
             said = f"{record.command_type} {record.outcome}"
             self._find(position, record, f"record says {said}, its chained refusal "

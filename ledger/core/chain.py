@@ -28,6 +28,11 @@ def digest(encoded: bytes) -> str:
     return hashlib.sha256(encoded).hexdigest()
 
 
+def raw_digest(encoded: bytes) -> bytes:
+    """The same SHA-256 as `digest`, as 32 bytes: what Merkle leaves hash."""
+    return hashlib.sha256(encoded).digest()
+
+
 def genesis_hash(wallet_id: UUID) -> str:
     """The `previous_hash` of a wallet's first event."""
     return hashlib.sha256(b"ledger-wallet-genesis:" + wallet_id.bytes).hexdigest()

@@ -19,46 +19,47 @@ Pure: hashing only. Signing and verifying are the shell's (`ledger.checkpoints`)
 """
 
 import hashlib
+import struct
 from datetime import datetime
 from uuid import UUID
 
 import msgspec
 
 CHECKPOINT_FORMAT = "casino-ledger-checkpoint/1"
-_LEAF = b"\x00"
 _NODE = b"\x01"
+# A leaf's bytes before the event's digest: 0x00, position, stream id, version.
+_LEAF_LAYOUT = struct.Struct(">xQ16sQ")
+_sha256 = hashlib.sha256
 EMPTY_ROOT = hashlib.sha256(b"").digest()
 
 
-def leaf_hash(position: int, stream_id: UUID, version: int, event_digest: str) -> bytes:
-    """The leaf of the event at log `position`, version `version` of stream `stream_id`."""
+def leaf_hash(position: int, stream_id: UUID, version: int, event_digest: bytes) -> bytes:
+    """The leaf of the event at log `position`, version `version` of stream `stream_id`,
+    whose digest (SHA-256 of its stored plaintext) is `event_digest`, raw bytes."""
     assert position > 0 and version > 0, (position, version)
-    return hashlib.sha256(
-        _LEAF + position.to_bytes(8, "big") + stream_id.bytes + version.to_bytes(8, "big")
-        + bytes.fromhex(event_digest)
-    ).digest()  # fmt: skip
+    assert len(event_digest) == 32, event_digest
+    return _sha256(_LEAF_LAYOUT.pack(position, stream_id.bytes, version) + event_digest).digest()
 
 
 def node_hash(left: bytes, right: bytes) -> bytes:
-    return hashlib.sha256(_NODE + left + right).digest()
+    return _sha256(_NODE + left + right).digest()
 
 
 class Frontier:
-    """The growing tree's perfect subtrees: `roots[i]` covers `sizes[i]` leaves."""
+    """The growing tree's perfect subtrees, largest first: one per set bit of the leaf
+    count, so appending a leaf is a binary increment whose carries are node hashes."""
 
     def __init__(self, leaf_count: int = 0, roots: tuple[bytes, ...] = ()) -> None:
-        self.sizes = _subtree_sizes(leaf_count)
-        assert len(self.sizes) == len(roots), (leaf_count, len(roots))
+        assert leaf_count >= 0 and leaf_count.bit_count() == len(roots), (leaf_count, len(roots))
         self.roots = list(roots)
         self.leaf_count = leaf_count
 
     def append(self, leaf: bytes) -> None:
-        self.roots.append(leaf)
-        self.sizes.append(1)
-        while len(self.sizes) > 1 and self.sizes[-1] == self.sizes[-2]:
-            right, size = self.roots.pop(), self.sizes.pop()
-            self.roots[-1] = node_hash(self.roots[-1], right)
-            self.sizes[-1] += size
+        node, count, roots = leaf, self.leaf_count, self.roots
+        while count & 1:  # a subtree of the same size ends the list: the two make one
+            node = _sha256(_NODE + roots.pop() + node).digest()
+            count >>= 1
+        roots.append(node)
         self.leaf_count += 1
 
     def root(self) -> bytes:
@@ -69,12 +70,6 @@ class Frontier:
         for left in reversed(self.roots[:-1]):
             root = node_hash(left, root)
         return root
-
-
-def _subtree_sizes(leaf_count: int) -> list[int]:
-    """The perfect subtrees of a left-filled tree of leaf_count leaves, largest first."""
-    assert leaf_count >= 0
-    return [1 << bit for bit in reversed(range(leaf_count.bit_length())) if leaf_count >> bit & 1]
 
 
 class Checkpoint(msgspec.Struct, frozen=True, kw_only=True):

@@ -26,7 +26,7 @@ def _reference_root(leaves: list[bytes]) -> bytes:
 
 
 def _leaves(count: int) -> list[bytes]:
-    return [leaf_hash(n, uuid4(), 1, hashlib.sha256(bytes([n % 256])).hexdigest())
+    return [leaf_hash(n, uuid4(), 1, hashlib.sha256(bytes([n % 256])).digest())
             for n in range(1, count + 1)]  # fmt: skip
 
 
@@ -53,12 +53,14 @@ def test_a_checkpoints_frontier_continues_to_the_same_root():
 
 def test_a_leaf_pins_position_stream_version_and_digest():
     """Changing any part of an event's leaf changes the leaf; leaves and nodes never collide."""
-    stream, digest = uuid4(), "ab" * 32
+    stream, digest = uuid4(), b"\xab" * 32
     leaf = leaf_hash(7, stream, 3, digest)
     assert leaf != leaf_hash(8, stream, 3, digest)
     assert leaf != leaf_hash(7, uuid4(), 3, digest)
     assert leaf != leaf_hash(7, stream, 4, digest)
-    assert leaf != leaf_hash(7, stream, 3, "cd" * 32)
+    assert leaf != leaf_hash(7, stream, 3, b"\xcd" * 32)
+    assert leaf == hashlib.sha256(b"\x00" + (7).to_bytes(8, "big") + stream.bytes
+                                  + (3).to_bytes(8, "big") + digest).digest()  # fmt: skip
     assert Frontier().root() == EMPTY_ROOT
 
 

@@ -10,7 +10,7 @@ ROOT = Path(__file__).resolve().parents[2]
 CORE = ROOT / "ledger" / "core"
 CORE_ALLOWED = {
     "__future__", "abc", "collections", "dataclasses", "datetime", "enum", "functools",
-    "hashlib", "re", "typing", "uuid", "immutables", "msgspec", "ledger",
+    "hashlib", "re", "struct", "typing", "uuid", "immutables", "msgspec", "ledger",
 }  # fmt: skip
 # Names from allowed modules that read ambient state and are therefore banned in the core.
 CORE_BANNED_CALLS = {"now", "utcnow", "today", "uuid1", "uuid4", "time", "random"}
