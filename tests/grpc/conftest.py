@@ -1,7 +1,6 @@
 """A real `ledger serve` process per backend, on a loopback port the OS picks, with one
 bearer token per role from an auth config file."""
 
-import ctypes
 import json
 import os
 import selectors
@@ -66,14 +65,22 @@ def start_server(database_url: str, workdir: Path, *extra: str, listen: str = "1
     return RunningServer(process, address, tokens, database_url, workdir / "server.log")
 
 
-PR_SET_PDEATHSIG = 1  # prctl(2)
+# Run in the child instead of the command (Linux): ask for SIGTERM when the test run dies,
+# even by SIGKILL, so an interrupted run leaves no server behind holding CPU and ports, then
+# become the command (the request survives exec). Not `preexec_fn`: Python code between fork
+# and exec can deadlock on a lock another thread of the test run held, and the fault suite
+# starts servers while its load threads run (a full run once hung there).
+_DIE_WITH_THE_TEST_RUN = (
+    "import ctypes, os, signal, sys\n"
+    "ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG\n"
+    "os.execvp(sys.argv[1], sys.argv[1:])\n"
+)
 
 
-def _die_with_the_test_run() -> None:
-    """In the child before exec (Linux): SIGTERM it when the test run dies, even by SIGKILL,
-    so an interrupted run leaves no server behind holding CPU and ports."""
-    if sys.platform.startswith("linux"):
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+def _dying_with_the_test_run(command: list[str]) -> list[str]:
+    if not sys.platform.startswith("linux"):
+        return command
+    return [sys.executable, "-c", _DIE_WITH_THE_TEST_RUN, *command]
 
 
 def start_announcing(command: list[str], log_path: Path) -> tuple[subprocess.Popen, str]:
@@ -81,9 +88,8 @@ def start_announcing(command: list[str], log_path: Path) -> tuple[subprocess.Pop
     # Appended: a restarted server keeps the log of the run it follows.
     log = open(log_path, "a")  # noqa: SIM115 - closed with the process
     process = subprocess.Popen(
-        command, stdout=subprocess.PIPE, stderr=log, text=True,
-        preexec_fn=_die_with_the_test_run,
-    )  # fmt: skip
+        _dying_with_the_test_run(command), stdout=subprocess.PIPE, stderr=log, text=True
+    )
     selector = selectors.DefaultSelector()
     selector.register(process.stdout, selectors.EVENT_READ)
     line = process.stdout.readline() if selector.select(timeout=STARTUP_TIMEOUT_S) else ""
