@@ -73,7 +73,8 @@ def write_history(ledger: Ledger, events_wanted: int, seed: int) -> None:
 def checkpoint_history(ledger: Ledger) -> None:
     """A signed checkpoint of the whole history, so the audit grows the tree over all of it."""
     key = Ed25519PrivateKey.generate()
-    assert write_checkpoint(ledger.store.recorder, ledger.store.mapper, key, Clock()()) is not None
+    signed = write_checkpoint(ledger.store.recorder, ledger.store.mapper, key, Clock()())
+    assert signed is not None
 
 
 def fresh_postgres(admin_url: str, name: str) -> str:

@@ -55,7 +55,7 @@ AttemptSteps = Generator[StoreCall, Any, list[CommandResult]]
 # Runs one store round trip off the event loop: (function, *args) -> awaitable answer.
 StoreRunner = Callable[..., Awaitable[Any]]
 # What opening a Ledger does with the currency scales the store recorded (ledger.store_currencies).
-CurrencyScales = Literal["record", "check", "ignore"]
+CurrencyScales = Literal["record", "adopt", "check", "ignore"]
 
 
 def utc_now() -> datetime:
@@ -87,8 +87,9 @@ class Ledger:
     ) -> None:
         """Opens the store. With currency_scales "record" or "check", a configuration whose
         currency scales contradict the store's is refused (InvalidArgument); "record" also
-        records the configured ones, "ignore" is for tools that never read an amount's scale
-        (the audit, projections, checkpoints)."""
+        records the configured ones, "adopt" records them even on a store that holds events
+        but has never recorded any (the operator checked them), "ignore" is for tools that
+        never read an amount's scale (the audit, projections, checkpoints)."""
         self.rules = rules or Rules(CurrencyRegistry(), Policy())
         self.clock = clock
         self.new_id = new_id
@@ -96,16 +97,17 @@ class Ledger:
         with startup_lock(store_env):
             self.store = LedgerStore(env=store_env)
             if currency_scales != "ignore":
-                self._reconcile_currencies(record=currency_scales == "record")
+                self._reconcile_currencies(currency_scales)
         assert isinstance(self.store.mapper, MsgspecMapper)
         self.loader = WalletLoader(self.store.recorder, self.store.mapper)
         self.cache = WalletCache(cache_size)
         self._stripes = [threading.Lock() for _ in range(_LOCK_STRIPES)]
 
-    def _reconcile_currencies(self, *, record: bool) -> None:
+    def _reconcile_currencies(self, mode: CurrencyScales) -> None:
         try:
             reconcile_currencies(self.store.recorder, self.store.mapper, self.rules.currencies,
-                                 self.clock(), record=record)  # fmt: skip
+                                 self.clock(), record=mode in ("record", "adopt"),
+                                 adopt=mode == "adopt")  # fmt: skip
         except BaseException:
             self.store.close()
             raise

@@ -14,7 +14,7 @@ from eventsourcing.persistence import PersistenceError
 
 from ledger.application import Ledger
 from ledger.checkpoints import (
-    CheckpointRefused, generate_key, load_signing_key, public_key_hex, stored_checkpoints,
+    CheckpointRefused, generate_key, load_signing_key, public_key_hex, read_checkpoint_file,
     write_checkpoint, write_checkpoint_file,
 )  # fmt: skip
 from ledger.core.errors import InvalidArgument
@@ -49,29 +49,42 @@ def checkpoint_key_command(path: str) -> None:
     "--output", type=click.Path(dir_okay=False), default=None,
     help="Also write the signed checkpoint to this file, to keep away from the database.",
 )  # fmt: skip
-def checkpoint_command(database_url: str, signing_key: str, output: str | None) -> None:
-    """Signs a checkpoint of the whole event log and appends it to the log.
+@click.option(
+    "--previous", type=click.Path(dir_okay=False, exists=True), default=None,
+    help="Your newest kept checkpoint file: continue from it (reading only newer events, and "
+    "never signing over a rewritten past). Without it the whole log is read.",
+)  # fmt: skip
+def checkpoint_command(
+    database_url: str, signing_key: str, output: str | None, previous: str | None
+) -> None:
+    """Signs a checkpoint of the event log and appends it to the log.
 
     `ledger audit --checkpoint FILE` later proves the history still extends it: anything
     at or before its position that is truncated or rewritten is caught.
     """
-    try:
-        store_environment(database_url)
-        key = load_signing_key(signing_key)
-    except InvalidArgument as error:
-        raise click.BadParameter(str(error)) from None
+    key, anchor = _key_and_previous(database_url, signing_key, previous)
     try:
         with Ledger(database_url, currency_scales="ignore") as ledger:
             recorder, mapper = ledger.store.recorder, ledger.store.mapper
-            signed = write_checkpoint(recorder, mapper, key, datetime.now(UTC))
-            if signed is None:
-                signed = stored_checkpoints(recorder, mapper)[-1]
-                click.echo("nothing new since the newest stored checkpoint")
+            signed = write_checkpoint(recorder, mapper, key, datetime.now(UTC), previous=anchor)
     except (CheckpointRefused, PersistenceError) as error:
         raise click.ClickException(f"{redact(database_url)}: {error}") from None
+    if signed is None:
+        click.echo("nothing to checkpoint: " + ("nothing new since the previous checkpoint"
+                                                if anchor else "the log is empty"))  # fmt: skip
+        return
     stated = signed.checkpoint
     click.echo(f"checkpoint #{stated.position}: {stated.event_count} events, "
                f"Merkle root {stated.merkle_root}")  # fmt: skip
     if output is not None:
         write_checkpoint_file(output, signed)
         click.echo(f"written to {output}")
+
+
+def _key_and_previous(database_url: str, signing_key: str, previous: str | None):
+    try:
+        store_environment(database_url)
+        key = load_signing_key(signing_key)
+        return key, read_checkpoint_file(previous) if previous is not None else None
+    except InvalidArgument as error:
+        raise click.BadParameter(str(error)) from None

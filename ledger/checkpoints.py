@@ -5,15 +5,16 @@ position; it is signed with an Ed25519 key read from a file, appended to the log
 `CheckpointRecorded` event and, optionally, written to a file the operator keeps elsewhere.
 `ledger audit --checkpoint FILE` then proves the history still extends it.
 
-Each checkpoint continues from the newest stored one (its frontier), so it reads only the
-events written since. A stored checkpoint is continued only if this key signed it and it
-verifies; one that fails is a sign of tampering and stops the writer, to be looked at with
-`ledger audit`. One signed by another key (a key rotation) is not continued from: the new
-checkpoint reads the whole log.
+A checkpoint continues from the previous one its writer holds outside the database (the
+server's last, or the operator's newest file): it reads only the events written since, and
+what an insider did to the log at or before that position cannot be signed over, since those
+leaves come from the previous checkpoint's frontier, not from the database. Checkpoints
+stored in the log are never continued from: the insider controls them. Without a previous
+checkpoint the whole log is read, and the checkpoint vouches for the log as it is then.
 """
 
 import os
-from dataclasses import dataclass
+from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 from uuid import UUID, uuid5
@@ -27,7 +28,8 @@ from eventsourcing.persistence import ApplicationRecorder, IntegrityError
 from ledger.core import limits
 from ledger.core.chain import raw_digest
 from ledger.core.checkpoint import (
-    Checkpoint, Frontier, SignedCheckpoint, checkpoint_of, leaf_hash, signed_bytes,
+    Checkpoint, Frontier, SignedCheckpoint, checkpoint_digest, checkpoint_of, leaf_hash,
+    signed_bytes,
 )  # fmt: skip
 from ledger.core.errors import InvalidArgument, LedgerError
 from ledger.core.events import CheckpointRecorded
@@ -108,21 +110,27 @@ def sign(checkpoint: Checkpoint, key: Ed25519PrivateKey) -> SignedCheckpoint:
     return SignedCheckpoint(checkpoint=checkpoint, signature=signature)
 
 
-def signature_problem(signed: SignedCheckpoint, trusted: Ed25519PublicKey | None) -> str | None:
-    """Why the checkpoint's signature cannot be trusted, or None if it verifies.
+def signature_problem(
+    signed: SignedCheckpoint, trusted: Sequence[Ed25519PublicKey] = ()
+) -> str | None:
+    """Why the checkpoint cannot be trusted, or None if it verifies.
 
-    Against `trusted` when given (the signer must be that key); otherwise against the key
-    the checkpoint names, which proves it unaltered since signing but not who signed it.
+    Against the trusted keys when some are given (the signer must be one of them: several
+    allow a key rotation); otherwise against the key the checkpoint names, which proves it
+    unaltered since signing but not who signed it. A frontier that does not give the stated
+    root is refused too, so no checkpoint continues from a tree other than the signed one.
     """
     named = signed.checkpoint.public_key
-    if trusted is not None and named != public_key_hex(trusted):
-        return f"signed by key {named[:16]}…, not the trusted key {public_key_hex(trusted)[:16]}…"
+    keys = {public_key_hex(key): key for key in trusted}
+    if keys and named not in keys:
+        return f"signed by key {named[:16]}…, not a trusted key"
     try:
-        key = trusted or Ed25519PublicKey.from_public_bytes(bytes.fromhex(named))
+        key = keys.get(named) or Ed25519PublicKey.from_public_bytes(bytes.fromhex(named))
         key.verify(bytes.fromhex(signed.signature), signed_bytes(signed.checkpoint))
+        root = signed.checkpoint.frontier_state().root().hex()
     except (InvalidSignature, ValueError):
-        return "its signature does not verify"
-    if signed.checkpoint.frontier_state().root().hex() != signed.checkpoint.merkle_root:
+        return "its signature does not verify, or it is malformed"
+    if root != signed.checkpoint.merkle_root:
         return "its frontier does not give its Merkle root"
     return None
 
@@ -134,8 +142,43 @@ def write_checkpoint_file(path: str | Path, signed: SignedCheckpoint) -> None:
     """Writes the checkpoint as indented JSON, atomically (a reader never sees half a file)."""
     path = Path(path)
     temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    temporary.write_bytes(msgspec.json.format(msgspec.json.encode(signed)) + b"\n")
+    temporary.write_bytes(_file_bytes(signed))
     temporary.replace(path)
+
+
+def keep_checkpoint_file(directory: Path, signed: SignedCheckpoint) -> Path:
+    """Adds the checkpoint to a directory of kept ones, never replacing one: the name holds
+    the position and the root, and a file of that name with other content is an error."""
+    stated = signed.checkpoint
+    path = directory / f"checkpoint-{stated.position:012d}-{stated.merkle_root[:16]}.json"
+    data = _file_bytes(signed)
+    try:
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    except FileExistsError:
+        if path.read_bytes() != data:
+            raise CheckpointRefused(f"{path} exists with another checkpoint in it") from None
+        return path
+    with os.fdopen(descriptor, "wb") as file:
+        file.write(data)
+    return path
+
+
+def newest_kept_checkpoint(directory: Path, key: Ed25519PublicKey) -> SignedCheckpoint | None:
+    """The newest checkpoint in a directory of kept ones that this key signed, checked;
+    None if there is none. A newest one that does not verify stops the writer."""
+    for path in sorted(directory.glob("checkpoint-*.json"), reverse=True):
+        signed = read_checkpoint_file(path)
+        if signed.checkpoint.public_key != public_key_hex(key):
+            continue
+        problem = signature_problem(signed, [key])
+        if problem is not None:
+            raise CheckpointRefused(f"{path}: {problem}")
+        return signed
+    return None
+
+
+def _file_bytes(signed: SignedCheckpoint) -> bytes:
+    return msgspec.json.format(msgspec.json.encode(signed)) + b"\n"
 
 
 def read_checkpoint_file(path: str | Path) -> SignedCheckpoint:
@@ -160,54 +203,56 @@ def _signed(event) -> SignedCheckpoint:
     return SignedCheckpoint(checkpoint=event.checkpoint, signature=event.signature)
 
 
-@dataclass
-class _Newest:
-    version: int  # of the checkpoint stream; 0 when none is stored
-    signed: SignedCheckpoint | None
-
-
-def _newest(recorder: ApplicationRecorder, mapper: MsgspecMapper) -> _Newest:
-    stored = recorder.select_events(CHECKPOINT_STREAM_ID, desc=True, limit=1)
-    if not stored:
-        return _Newest(0, None)
-    return _Newest(stored[0].originator_version, _signed(mapper.to_domain_event(stored[0])))
-
-
 def write_checkpoint(
-    recorder: ApplicationRecorder, mapper: MsgspecMapper, key: Ed25519PrivateKey, now: datetime
+    recorder: ApplicationRecorder,
+    mapper: MsgspecMapper,
+    key: Ed25519PrivateKey,
+    now: datetime,
+    *,
+    previous: SignedCheckpoint | None = None,
 ) -> SignedCheckpoint | None:
-    """Signs a checkpoint of the whole log and appends it; None if nothing but the previous
-    checkpoint was written since it."""
-    newest = _newest(recorder, mapper)
-    frontier, start = _continue_from(newest.signed, key)
+    """Signs a checkpoint of the log and appends it to the log, continuing from `previous`
+    (which must verify against key); None if the log holds nothing but checkpoints since
+    previous (or nothing at all)."""
+    frontier, start = _continue_from(previous, key)
     position = recorder.max_notification_id() or 0
+    if position < start - 1:
+        raise CheckpointRefused(
+            f"the log ends at #{position}, before the previous checkpoint's position "
+            f"#{start - 1}: it has been truncated; run `ledger audit` with that checkpoint"
+        )
     if not _extend(frontier, recorder, mapper, start, position):
         return None
-    public = public_key_hex(key.public_key())
-    signed = sign(checkpoint_of(frontier, position, now, public), key)
+    anchor = checkpoint_digest(previous) if previous is not None else ""
+    checkpoint = checkpoint_of(frontier, position, now, public_key_hex(key.public_key()), anchor)
+    signed = sign(checkpoint, key)
+    _append(recorder, mapper, signed, now)
+    return signed
+
+
+def _append(recorder, mapper: MsgspecMapper, signed: SignedCheckpoint, now: datetime) -> None:
+    newest = recorder.select_events(CHECKPOINT_STREAM_ID, desc=True, limit=1)
     event = CheckpointRecorded(
-        originator_id=CHECKPOINT_STREAM_ID, originator_version=newest.version + 1,
+        originator_id=CHECKPOINT_STREAM_ID,
+        originator_version=(newest[0].originator_version if newest else 0) + 1,
         recorded_at=now, checkpoint=signed.checkpoint, signature=signed.signature,
     )  # fmt: skip
     try:
         recorder.insert_events([mapper.to_stored_event(event)])
     except IntegrityError:
         raise CheckpointRefused("another checkpoint was written at the same moment") from None
-    return signed
 
 
-def _continue_from(newest: SignedCheckpoint | None, key: Ed25519PrivateKey):
-    """The frontier and the first log position to read: after the newest checkpoint if this
-    key signed it and it verifies, else the whole log."""
-    if newest is None or newest.checkpoint.public_key != public_key_hex(key.public_key()):
+def _continue_from(previous: SignedCheckpoint | None, key: Ed25519PrivateKey):
+    """The frontier and the first log position to read: after previous, which must be this
+    key's and verify, or the whole log."""
+    if previous is None:
         return Frontier(), 1
-    problem = signature_problem(newest, key.public_key())
+    problem = signature_problem(previous, [key.public_key()])
     if problem is not None:
-        raise CheckpointRefused(
-            f"the newest stored checkpoint (#{newest.checkpoint.position}) does not verify: "
-            f"{problem}; run `ledger audit`"
-        )
-    return newest.checkpoint.frontier_state(), newest.checkpoint.position + 1
+        raise CheckpointRefused(f"the previous checkpoint (#{previous.checkpoint.position}) "
+                                f"cannot be continued: {problem}")  # fmt: skip
+    return previous.checkpoint.frontier_state(), previous.checkpoint.position + 1
 
 
 def _extend(frontier: Frontier, recorder, mapper, start: int, position: int) -> bool:

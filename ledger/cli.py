@@ -294,6 +294,11 @@ def _fail_unless_sound(console: Console, tally: Tally, summary: LedgerSummary) -
     "--checkpoint-dir", type=click.Path(file_okay=False, exists=True), default=None,
     help="Also write each checkpoint to a file here, for the operator to keep elsewhere.",
 )  # fmt: skip
+@click.option(
+    "--adopt-currency-scales", is_flag=True, default=False,
+    help="Record the configured currency scales on a store written before scales were "
+    "recorded, once you have checked they are those its amounts were written in.",
+)  # fmt: skip
 @click.option("--log-level", type=click.Choice(("debug", "info", "warning")), default="info")
 @click.pass_obj
 def serve(
@@ -301,7 +306,7 @@ def serve(
     tls_cert: str | None, tls_key: str | None, tls_client_ca: str | None, group_commit: bool,
     group_window_ms: float, otel_exporter: str, max_concurrent_calls: int, projections: bool,
     checkpoint_key: str | None, checkpoint_interval_s: int, checkpoint_dir: str | None,
-    log_level: str,
+    adopt_currency_scales: bool, log_level: str,
 ) -> None:  # fmt: skip
     """Serves the LedgerService over gRPC until SIGTERM, then drains in-flight calls."""
     configure_logging(log_level)
@@ -315,7 +320,8 @@ def serve(
     )  # fmt: skip
     telemetry = Telemetry(otel_exporter)
     with _store_errors(database_url):
-        ledger = Ledger(database_url, rules=rules)
+        ledger = Ledger(database_url, rules=rules,
+                        currency_scales="adopt" if adopt_currency_scales else "record")  # fmt: skip
     tune_garbage_collector()
 
     async def run() -> None:

@@ -98,6 +98,22 @@ def _stored(row) -> StoredEvent:
     )
 
 
+def select_every_stream_version(recorder) -> list[tuple] | None:
+    """Every stream id as stored, with its highest version: one row per distinct stored id
+    (on SQLite, ids spelled differently are different rows). None for other recorders."""
+    if isinstance(recorder, PostgresAggregateRecorder):
+        statement = SQL(
+            "SELECT originator_id, max(originator_version) FROM {table} GROUP BY originator_id"
+        ).format(table=_events_table(recorder))
+        return _postgres_rows(recorder, statement, ())
+    if isinstance(recorder, SQLiteAggregateRecorder):
+        with recorder.datastore.transaction(commit=False) as cursor:
+            cursor.execute(f"SELECT originator_id, max(originator_version) "
+                           f"FROM {recorder.events_table_name} GROUP BY originator_id")  # fmt: skip
+            return [tuple(row) for row in cursor.fetchall()]
+    return None
+
+
 def select_notification_page(recorder, start: int, limit: int) -> list[Notification]:
     """A page of the notification log from `start` (inclusive), read for bulk replay.
 

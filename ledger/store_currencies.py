@@ -7,7 +7,10 @@ as 440668.59 EUR. So the first start records every configured currency's scale a
 `CurrenciesRecorded` event, and a start whose configuration changes a recorded scale or
 drops a recorded currency is refused, naming the currency and both values. A configuration
 that adds a currency appends the extended set. The record is an event, so it is inside the
-audited, checkpointed history like everything else.
+audited, checkpointed history like everything else. A store that already holds events but no
+record (written before scales were recorded) is refused too: its amounts' scale is unknown,
+and recording whatever the configuration says would make a wrong scale permanent; the
+operator checks it and adopts the configuration's scales once, explicitly.
 """
 
 from collections.abc import Iterable
@@ -56,8 +59,11 @@ def reconcile_currencies(
     now: datetime,
     *,
     record: bool = True,
+    adopt: bool = False,
 ) -> None:
     """Refuses a configuration that contradicts the store; records what it adds (if record).
+    A store with events but no recorded scales is refused unless adopt says the operator
+    checked that the configuration's scales are those its amounts were written in.
 
     Two processes starting at once may both append the same version: the loser reads
     again and checks against what the winner recorded.
@@ -71,12 +77,21 @@ def reconcile_currencies(
         wanted = recorded | {currency.code: currency.scale for currency in configured}
         if not record or wanted == recorded:
             return
+        if version == 0 and not adopt and (recorder.max_notification_id() or 0) > 0:
+            raise InvalidArgument("config.currencies", _UNRECORDED)
         try:
             recorder.insert_events([mapper.to_stored_event(_recorded(version + 1, wanted, now))])
             return
         except IntegrityError:
             continue
     raise InvalidArgument("config.currencies", "the store's currencies kept changing during start")
+
+
+_UNRECORDED = (
+    "the store holds events but no recorded currency scales (it was written before scales "
+    "were recorded): check that the configuration's scales are those its amounts were written "
+    "in, then start once with --adopt-currency-scales to record them"
+)
 
 
 def _recorded(version: int, scales: dict[str, int], now: datetime) -> CurrenciesRecorded:

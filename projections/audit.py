@@ -19,17 +19,24 @@ from uuid import UUID
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from eventsourcing.persistence import ApplicationRecorder, Notification
 
-from ledger.checkpoints import stored_checkpoints
+from ledger.checkpoints import CHECKPOINT_STREAM_ID, stored_checkpoints
 from ledger.core import accounts
 from ledger.core.chain import genesis_hash, raw_digest
-from ledger.core.events import CommandRecorded, WalletEvent, WalletOpened
+from ledger.core.events import (
+    CheckpointRecorded, CommandRecorded, CurrenciesRecorded, WalletEvent, WalletOpened,
+)  # fmt: skip
 from ledger.mapper import MsgspecMapper
-from ledger.prefetch import select_notification_page
+from ledger.prefetch import select_every_stream_version, select_notification_page
+from ledger.store_currencies import CURRENCIES_STREAM_ID
 from projections.checkpoint_check import CheckpointCheck, NamedCheckpoint
-from projections.record_claims import RecordClaims
+from projections.record_claims import RecordClaims, identity_problems
 from projections.stores import ProjectionStore
 
 PAGE_SIZE = 5000
+# The first position the audit reads from: below any id a database can hold, so rows stored
+# below the log's first position (which the engine folds by stream) are read and reported.
+POSITION_MIN = -(2**63)
+OWN_STREAMS = {CurrenciesRecorded: CURRENCIES_STREAM_ID, CheckpointRecorded: CHECKPOINT_STREAM_ID}
 FINDINGS_MAX = 100
 _PLAYER_ACCOUNTS = (accounts.player_cash, accounts.player_bonus, accounts.player_held)
 
@@ -43,7 +50,9 @@ class Finding:
 
     def __str__(self) -> str:
         where = (
-            f"event #{self.position} ({self.stream} v{self.version})" if self.position else "store"
+            f"event #{self.position} ({self.stream} v{self.version})"
+            if self.position is not None
+            else "store"
         )
         return f"{where}: {self.problem}"
 
@@ -79,7 +88,15 @@ class _Replay:
         self.balances: defaultdict[str, int] = defaultdict(int)
         self.currency_of: dict[str, str] = {}
         self.records: set[int] = set()
+        self.others: dict[int, int] = {}  # the currencies' and checkpoints' streams -> version
         self.postings = 0
+
+    def version_read(self, stream: int) -> int | None:
+        """The newest version of a stream (by its id's int) the replay read, if any."""
+        head = self.heads.get(stream)
+        if head is not None:
+            return head[0]
+        return 1 if stream in self.records else self.others.get(stream)
 
     def find(self, note: Notification, problem: str) -> None:
         _event_finding(self.report, note.id, _uuid(note.originator_id), note.originator_version,
@@ -93,7 +110,10 @@ class _Replay:
             self.find(note, f"cannot be decrypted: {error}")
             return
         raw = raw_digest(plaintext)
-        self.checkpoints.add(note.id, _uuid(note.originator_id), note.originator_version, raw)
+        if note.id < 1:  # the engine folds it; followers, checkpoints and readers of the log never
+            self.find(note, f"stored at position #{note.id}, before the log's first position")
+        else:
+            self.checkpoints.add(note.id, _uuid(note.originator_id), note.originator_version, raw)
         try:
             event = self.mapper.decode(note, plaintext)
         except Exception as error:  # an auditor reports undecodable records, it does not stop
@@ -105,6 +125,20 @@ class _Replay:
         elif isinstance(event, CommandRecorded):
             self._command_record(note, event)
             self.claims.record(note.id, event)
+        else:
+            self._stream_of_its_own(note, event)
+
+    def _stream_of_its_own(self, note: Notification, event) -> None:
+        """A currencies or checkpoint record must be in its own stream: in a wallet's it would
+        pass every wallet check and freeze the wallet (the engine cannot fold it)."""
+        own = OWN_STREAMS.get(type(event))
+        if own is None or event.originator_id != own:
+            self.find(note, f"a {type(event).__name__} outside its own stream")
+        stream = event.originator_id.int
+        if note.originator_version != self.others.get(stream, 0) + 1:
+            self.find(note, f"version {note.originator_version} of its stream follows "
+                            f"{self.others.get(stream, 0)}")  # fmt: skip
+        self.others[stream] = note.originator_version
 
     def _wallet_event(self, note: Notification, event: WalletEvent, event_digest: str) -> None:
         stream = event.originator_id.int
@@ -133,18 +167,27 @@ class _Replay:
         if record.originator_version != 1 or stream in self.records:
             self.find(note, "idempotency record is not the single event of its stream")
         self.records.add(stream)
+        for problem in identity_problems(record):
+            self.find(note, problem)
         opened = self.players.get(wallet)
-        named = (record.player_id, record.currency)
-        if record.player_id and opened is not None and opened != named:
+        if opened is not None and opened != (record.player_id, record.currency):
             self.find(note, f"record names player {record.player_id} {record.currency}, its wallet "
                             f"is {opened[0]} {opened[1]}")  # fmt: skip
-        version, _ = self.heads.get(wallet, (0, ""))
+        if record.wallet_version_first <= record.wallet_version_last:  # it wrote events
+            self._check_after(note, record, self.heads.get(wallet, (0, ""))[0])
+
+    def _check_after(self, note: Notification, record: CommandRecorded, version: int) -> None:
+        """The record's view of its wallet after the command: the replay's, to the unit.
+
+        Only for a command that wrote events: a refusal that wrote nothing was decided on a
+        stream that did not exist, which another writer may have opened before the refusal's
+        record was committed (its decision needed no write, so nothing made it conflict)."""
         if version != record.wallet_version_last:
             self.find(
                 note, f"record says wallet at v{record.wallet_version_last}, replay v{version}"
             )
             return
-        if record.player_id and version > 0:
+        if record.player_id:
             replayed = tuple(
                 self.balances.get(account(record.player_id, record.currency), 0)
                 for account in _PLAYER_ACCOUNTS
@@ -161,16 +204,16 @@ def audit(
     on_progress: Callable[[int], None] = lambda done: None,
     *,
     checkpoints: Sequence[NamedCheckpoint] = (),
-    trusted_key: Ed25519PublicKey | None = None,
+    trusted_keys: Sequence[Ed25519PublicKey] = (),
 ) -> AuditReport:
     """Replays every stored event and checks the history and the projections against it,
     and that the history extends every stored checkpoint and those given (signatures
-    against trusted_key when given)."""
+    against trusted_keys when given)."""
     report = AuditReport()
-    check = CheckpointCheck([*checkpoints, *_stored(recorder, mapper, report)], trusted_key,
+    check = CheckpointCheck([*checkpoints, *_stored(recorder, mapper, report)], trusted_keys,
                             lambda problem: _store_finding(report, problem))  # fmt: skip
     replay = _Replay(mapper, report, check)
-    start, last_position = 1, 0
+    start, last_position = POSITION_MIN, 0
     while page := select_notification_page(recorder, start, PAGE_SIZE):
         for note in page:
             replay.add(note)
@@ -181,10 +224,40 @@ def audit(
     check.finish(last_position)
     report.checkpoints_verified = check.verified
     report.wallets = len(replay.heads)
+    _check_every_stream(replay, select_every_stream_version(recorder), report)
     _check_trial_balance(replay, report)
     if projection is not None:
         _check_projection(replay, projection, last_position, report)
     return report
+
+
+def _check_every_stream(replay: _Replay, streams: list[tuple] | None, report) -> None:
+    """Every stream of the table, as the engine would read it (by id, newest version), is the
+    one the replay read through the log: a row the log's order does not reach, or an id
+    spelled so the engine cannot find it (SQLite compares ids as text), is reported."""
+    for stored_id, version in streams or ():
+        stream = _stream_id(stored_id, report)
+        if stream is None:
+            continue
+        read = replay.version_read(stream.int)
+        if read != version:
+            _store_finding(report, f"stream {stream} holds v{version} in the table, the replay "
+                                   f"read v{read or 0} of it through the log")  # fmt: skip
+
+
+def _stream_id(stored_id, report: AuditReport) -> UUID | None:
+    if isinstance(stored_id, UUID):
+        return stored_id
+    try:
+        stream = UUID(stored_id)
+    except (TypeError, ValueError):
+        _store_finding(report, f"a stream id {stored_id!r} that is not a UUID")
+        return None
+    if stored_id != stream.hex:
+        _store_finding(report, f"stream id stored as {stored_id!r}, not as the engine spells it "
+                               f"({stream.hex}): the engine cannot find those events")  # fmt: skip
+        return None
+    return stream
 
 
 def _check_trial_balance(replay: _Replay, report: AuditReport) -> None:

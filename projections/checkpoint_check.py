@@ -7,11 +7,12 @@ before that position edited, deleted, reordered, inserted or truncated changes o
 other. A log that ends before a checkpoint's position has been truncated.
 
 Checked: the checkpoint files an auditor brings (kept away from the database) and every
-checkpoint stored in the log. Signatures are checked against the trusted key when one is
-given, else against the key each checkpoint names (proving it unaltered, not who signed).
+checkpoint stored in the log. Signatures are checked against the trusted keys when some are
+given (several allow a key rotation), else against the key each checkpoint names (proving it
+unaltered, not who signed).
 """
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from uuid import UUID
 
@@ -37,17 +38,18 @@ class CheckpointCheck:
     def __init__(
         self,
         checkpoints: list[NamedCheckpoint],
-        trusted_key: Ed25519PublicKey | None,
+        trusted_keys: Sequence[Ed25519PublicKey],
         find: Callable[[str], None],
     ) -> None:
-        self.pending = sorted(checkpoints, key=lambda named: named.position)
-        self.trusted_key = trusted_key
         self.find = find
         self.frontier = Frontier()
         self.verified: list[str] = []
-        for named in self.pending:
-            problem = signature_problem(named.signed, trusted_key)
-            if problem is not None:
+        self.pending = []
+        for named in sorted(checkpoints, key=lambda named: named.position):
+            problem = signature_problem(named.signed, trusted_keys)
+            if problem is None:
+                self.pending.append(named)
+            else:  # a checkpoint that cannot be trusted proves nothing: reported, not compared
                 find(f"{named.source}: {problem}")
 
     def add(self, position: int, stream: UUID, version: int, event_digest: bytes) -> None:
@@ -75,7 +77,8 @@ class CheckpointCheck:
         stated = named.signed.checkpoint
         count, root = self.frontier.leaf_count, self.frontier.root().hex()
         if (count, root) == (stated.event_count, stated.merkle_root):
-            self.verified.append(f"{named.source} (#{stated.position})")
+            lineage = f"continues {stated.previous[:16]}…" if stated.previous else "read the log"
+            self.verified.append(f"{named.source} (#{stated.position}, {lineage})")
             return
         self.find(f"{named.source}: the history no longer extends it: at #{stated.position} the "
                   f"log holds {count} events with root {root[:16]}…, the checkpoint "

@@ -88,17 +88,19 @@ def _follow(runner: ProjectionRunner) -> bool:
     "extends it. May be repeated.",
 )  # fmt: skip
 @click.option(
-    "--verify-key", type=click.Path(dir_okay=False), default=None,
-    help="The trusted public key (PEM) every checkpoint must be signed with. Without it, "
-    "signatures are checked against the keys the checkpoints name.",
+    "--verify-key", "verify_keys", multiple=True, type=click.Path(dir_okay=False),
+    help="A trusted public key (PEM): every checkpoint must be signed by one of them (repeat "
+    "it across a key rotation). Without it, signatures are checked against the keys the "
+    "checkpoints name.",
 )  # fmt: skip
 def audit_command(
-    database_url: str, projections: bool, checkpoint_files: tuple[str, ...], verify_key: str | None
-) -> None:
+    database_url: str, projections: bool, checkpoint_files: tuple[str, ...],
+    verify_keys: tuple[str, ...],
+) -> None:  # fmt: skip
     """Replays the whole history independently; exit 0 only if every check holds."""
     _check_url(database_url)
     tune_garbage_collector()  # a batch job over a large heap, like the server
-    checkpoints, trusted_key = _anchors(checkpoint_files, verify_key)
+    checkpoints, trusted_keys = _anchors(checkpoint_files, verify_keys)
     console = Console(stderr=True)
     with Ledger(database_url, currency_scales="ignore") as ledger:
         store = open_projection_store(database_url) if projections else None
@@ -107,16 +109,16 @@ def audit_command(
         with progress:
             report = audit(ledger.store.recorder, ledger.store.mapper, store,
                            lambda n: progress.update(task, completed=n),
-                           checkpoints=checkpoints, trusted_key=trusted_key)  # fmt: skip
+                           checkpoints=checkpoints, trusted_keys=trusted_keys)  # fmt: skip
         if store is not None:
             store.close()
     _print_report(report, database_url)
 
 
-def _anchors(files: tuple[str, ...], verify_key: str | None):
-    """The checkpoint files and the trusted key, or a usage error naming the option."""
+def _anchors(files: tuple[str, ...], verify_keys: tuple[str, ...]):
+    """The checkpoint files and the trusted keys, or a usage error naming the option."""
     try:
-        trusted_key = load_verify_key(verify_key) if verify_key is not None else None
+        trusted_keys = [load_verify_key(path) for path in verify_keys]
     except InvalidArgument as error:
         raise click.BadParameter(str(error), param_hint="'--verify-key'") from None
     try:
@@ -124,7 +126,7 @@ def _anchors(files: tuple[str, ...], verify_key: str | None):
                        for path in files]  # fmt: skip
     except InvalidArgument as error:
         raise click.BadParameter(str(error), param_hint="'--checkpoint'") from None
-    return checkpoints, trusted_key
+    return checkpoints, trusted_keys
 
 
 def _print_report(report, database_url: str) -> None:

@@ -8,25 +8,51 @@ on an existing wallet writes one `CommandRefused` as its last event; an attribut
 `SuspenseAttributed` also resolves its item with the item's version 2.
 
 So every wallet and suspense event must be claimed by exactly one record that follows it,
-with the same key and time; a record's outcome must be what its chained events show (a
-success, or the refusal they name); and a record that wrote nothing must be a refusal where
-there was no stream to write to. An insider who deletes a record, forges an event without
-one, or edits a refusal's outcome or a record's time, is caught here.
+with the same key, time and provider scope; a record's outcome must be what its chained
+events show (a success, or the refusal they name, after nothing but a bonus expiry that came
+due); a record that wrote nothing must be a refusal where there was no stream to write to;
+and a record must sit where the engine looks for it (the stream its scope and key derive,
+naming the wallet its player and currency derive). An insider who deletes a record, moves it
+where the engine cannot find it, forges an event without one, or edits a refusal's outcome
+or a record's time, is caught here.
 """
 
 from collections.abc import Callable
 from uuid import UUID
 
-from ledger.core.commands import HoldInSuspense, ReturnSuspense
+from ledger.core.commands import GameCommand, HoldInSuspense, ReturnSuspense
 from ledger.core.events import (
-    CommandRecorded, CommandRefused, SuspenseAttributed, WalletEvent, event_tag,
+    BonusDeficitCharged, BonusForfeited, CommandRecorded, CommandRefused, SuspenseAttributed,
+    WalletEvent, event_tag,
 )  # fmt: skip
 from ledger.core.outcomes import Outcome
-from ledger.wallets import suspense_item_id
+from ledger.wallets import key_record_id, suspense_item_id, wallet_id
 
 # Reports a finding about the event at (position, stream, version).
 Find = Callable[[int, UUID, int, str], None]
 _ITEM_COMMANDS = frozenset(event_tag(t) for t in (HoldInSuspense, ReturnSuspense))
+_GAME_COMMANDS = frozenset(event_tag(t) for t in GameCommand.__subclasses__())
+
+
+def identity_problems(record: CommandRecorded) -> list[str]:
+    """Where a record stands wrong: not in the stream its scope and key derive (the engine
+    would never find it, and a resend would be applied again), a scope its command cannot
+    have, or a wallet its player and currency do not derive."""
+    problems = []
+    if record.originator_id != key_record_id(record.scope, record.key):
+        problems.append("record is not stored in the stream of its scope and key")
+    is_game = record.command_type in _GAME_COMMANDS
+    scope_fits = record.scope.startswith("provider:") if is_game else record.scope == "client"
+    if not scope_fits:
+        problems.append(f"a {record.command_type} record in scope {record.scope!r}")
+    if record.command_type == event_tag(HoldInSuspense):
+        if record.wallet_id != suspense_item_id(record.currency, record.key):
+            problems.append("a suspense hold's record names another item's stream")
+    elif record.command_type not in _ITEM_COMMANDS:
+        if record.wallet_id != wallet_id(record.player_id, record.currency):
+            problems.append(f"record's wallet is not the wallet of player {record.player_id!r} "
+                            f"in {record.currency!r}")  # fmt: skip
+    return problems
 
 
 # An event awaiting its record: its log position and the event itself.
@@ -78,6 +104,10 @@ class RecordClaims:
                                          "later, or another record's")  # fmt: skip
             return None
         at, event = waiting
+        provider = getattr(event, "provider", None)
+        if provider is not None and record.scope != f"provider:{provider}":
+            self._find(position, record, f"record in scope {record.scope!r} claims an event of "
+                                         f"provider {provider!r} (#{at})")  # fmt: skip
         if event.key != record.key:
             self._find(position, record, f"record of key {record.key!r} claims an event of key "
                                          f"{event.key!r} (#{at})")  # fmt: skip
@@ -96,6 +126,8 @@ class RecordClaims:
             return
         if len(refusals) > 1 or refusals[-1] is not events[-1]:
             self._find(position, record, "a refusal that is not its command's last event")
+        if not all(map(_came_due, events[:-1])):
+            self._find(position, record, "a refusal after events that are not a bonus expiry")
         chained = (refusals[-1].command_type, refusals[-1].outcome)
         if (record.command_type, record.outcome) != chained:
             said = f"{record.command_type} {record.outcome}"
@@ -105,6 +137,8 @@ class RecordClaims:
             self._find(position, record, "a refusal's record names a journal")
 
     def _wrote_nothing(self, position: int, record: CommandRecorded) -> None:
+        """A record whose command wrote nothing: a refusal, on a stream that did not exist
+        when it was decided (a wallet; or a suspense item, which never takes refusals)."""
         if record.outcome == Outcome.OK.value:
             self._find(position, record, "a success whose record names no events")
         elif record.command_type not in _ITEM_COMMANDS and record.wallet_version_last != 0:
@@ -114,3 +148,11 @@ class RecordClaims:
 
     def _find(self, position: int, record: CommandRecorded, problem: str) -> None:
         self.find(position, record.originator_id, record.originator_version, problem)
+
+
+def _came_due(event: WalletEvent) -> bool:
+    """What a refused command may write before its refusal: a bonus expiry that came due
+    (its forfeit, and the deficit charged to cash first), nothing of the command's own."""
+    if isinstance(event, BonusForfeited):
+        return event.reason == "expired"
+    return isinstance(event, BonusDeficitCharged)

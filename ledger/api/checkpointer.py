@@ -1,10 +1,12 @@
 """Signed checkpoints on an interval, while the server runs (`ledger serve --checkpoint-key`).
 
 A thread of its own wakes every interval, appends a checkpoint of the log if anything was
-written since the last one (`ledger.checkpoints.write_checkpoint`), and, if asked, writes it
-to a file in a directory the operator ships elsewhere. A failure (the store down, a stored
-checkpoint that does not verify) is logged and tried again at the next interval: serving
-never stops for it.
+written since the last one (`ledger.checkpoints.write_checkpoint`), and, if asked, adds it
+to a directory the operator ships elsewhere (never replacing a file there). Each checkpoint
+continues from the previous one this process signed, or at its first from the newest one
+kept in that directory: never from the database, which an insider controls. A failure (the
+store down, a kept checkpoint that does not verify, a log shorter than the previous
+checkpoint) is logged and tried again at the next interval: serving never stops for it.
 """
 
 import threading
@@ -14,7 +16,8 @@ import structlog
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from ledger.application import Ledger
-from ledger.checkpoints import write_checkpoint, write_checkpoint_file
+from ledger.checkpoints import keep_checkpoint_file, newest_kept_checkpoint, write_checkpoint
+from ledger.core.checkpoint import SignedCheckpoint
 from ledger.core import limits
 
 _log = structlog.get_logger("ledger.checkpoints")
@@ -29,6 +32,8 @@ class Checkpointer:
         self.key = key
         self.interval_s = interval_s
         self.directory = directory
+        self.previous: SignedCheckpoint | None = None
+        self.started = False  # the kept directory is read at the first write, not at startup
         self.stopping = threading.Event()
         self.thread = threading.Thread(target=self._run, name="ledger-checkpoints", daemon=True)
 
@@ -47,13 +52,17 @@ class Checkpointer:
                 _log.error("checkpoint failed", error=str(error), kind=type(error).__name__)
 
     def write_once(self) -> None:
+        if not self.started and self.directory is not None:
+            self.previous = newest_kept_checkpoint(self.directory, self.key.public_key())
+        self.started = True
         store = self.ledger.store
-        signed = write_checkpoint(store.recorder, store.mapper, self.key, self.ledger.clock())
+        signed = write_checkpoint(store.recorder, store.mapper, self.key, self.ledger.clock(),
+                                  previous=self.previous)  # fmt: skip
         if signed is None:
             return
-        stated = signed.checkpoint
+        self.previous = signed
         if self.directory is not None:
-            name = f"checkpoint-{stated.position:012d}.json"
-            write_checkpoint_file(self.directory / name, signed)
+            keep_checkpoint_file(self.directory, signed)
+        stated = signed.checkpoint
         _log.info("checkpoint written", position=stated.position, events=stated.event_count,
                   merkle_root=stated.merkle_root)  # fmt: skip

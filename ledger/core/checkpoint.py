@@ -14,6 +14,9 @@ Rules of the tree (the shape and hashing of RFC 6962, Certificate Transparency's
 - Every stream's head at the position is a leaf, so the root pins all stream heads: a
   history that still extends the checkpoint has exactly these leaves first. Editing,
   deleting, reordering or inserting anything at or before the position changes the root.
+- A checkpoint that continues another names it (`previous`, the digest of the signed
+  checkpoint): its leaves up to that one's position came from that one's frontier, not from
+  the database as it was when the new one was signed.
 
 Pure: hashing only. Signing and verifying are the shell's (`ledger.checkpoints`).
 """
@@ -77,7 +80,8 @@ class Checkpoint(msgspec.Struct, frozen=True, kw_only=True):
 
     `position` is the last log position covered and `event_count` the number of events at
     or before it (positions may have gaps); `frontier` (hex, largest subtree first) lets the
-    next checkpoint continue; `public_key` (hex, raw Ed25519) names the signer.
+    next checkpoint continue; `public_key` (hex, raw Ed25519) names the signer; `previous` is
+    the digest of the checkpoint this one continues, empty if it read the whole log.
     """
 
     format: str = CHECKPOINT_FORMAT
@@ -87,8 +91,13 @@ class Checkpoint(msgspec.Struct, frozen=True, kw_only=True):
     frontier: tuple[str, ...]
     created_at: datetime
     public_key: str
+    previous: str = ""
 
     def frontier_state(self) -> Frontier:
+        """The tree's state; ValueError if the frontier cannot be this checkpoint's."""
+        if self.event_count < 0 or self.event_count.bit_count() != len(self.frontier):
+            raise ValueError(f"a frontier of {len(self.frontier)} roots for "
+                             f"{self.event_count} events")  # fmt: skip
         return Frontier(self.event_count, tuple(bytes.fromhex(r) for r in self.frontier))
 
 
@@ -107,7 +116,14 @@ def signed_bytes(checkpoint: Checkpoint) -> bytes:
     return _encoder.encode(checkpoint)
 
 
-def checkpoint_of(frontier: Frontier, position: int, created_at: datetime, public_key: str):
+def checkpoint_digest(signed: SignedCheckpoint) -> str:
+    """Hex SHA-256 of a signed checkpoint's canonical JSON: what `previous` names."""
+    return hashlib.sha256(_encoder.encode(signed)).hexdigest()
+
+
+def checkpoint_of(
+    frontier: Frontier, position: int, created_at: datetime, public_key: str, previous: str = ""
+) -> Checkpoint:
     """The checkpoint stating frontier's tree at log position `position`."""
     return Checkpoint(
         position=position,
@@ -116,4 +132,5 @@ def checkpoint_of(frontier: Frontier, position: int, created_at: datetime, publi
         frontier=tuple(root.hex() for root in frontier.roots),
         created_at=created_at,
         public_key=public_key,
+        previous=previous,
     )

@@ -1,12 +1,15 @@
 """`ledger serve --checkpoint-key` writes signed checkpoints on an interval, to the log and
-to files in --checkpoint-dir, and the audit proves the history extends them."""
+to files in --checkpoint-dir (each continuing the one before, across restarts too), and the
+audit proves the history extends them."""
 
 import time
 
 import pytest
 from click.testing import CliRunner
 
+from ledger.checkpoints import read_checkpoint_file
 from ledger.cli import main
+from ledger.core.checkpoint import checkpoint_digest
 from tests.grpc.conftest import start_server, stop_server
 
 pytestmark = pytest.mark.slow
@@ -37,7 +40,19 @@ def test_the_server_writes_checkpoints_the_audit_then_proves(database_url, tmp_p
                 _wait_for_checkpoint_files(kept, n + 1)
     finally:
         assert stop_server(server) == 0
+    before_restart = sorted(kept.glob("checkpoint-*.json"))[-1]
+    server = start_server(database_url, tmp_path, "--checkpoint-key", str(key),
+                          "--checkpoint-interval-s", "1", "--checkpoint-dir", str(kept))  # fmt: skip
+    try:
+        with server.client("payments") as payments:
+            payments.deposit(idempotency_key="after-restart", player_id="p1", currency="EUR",
+                             amount="10", rail="psp", rail_id="adyen")  # fmt: skip
+            _wait_for_checkpoint_files(kept, 4)
+    finally:
+        assert stop_server(server) == 0
     files = sorted(kept.glob("checkpoint-*.json"))
+    newest = read_checkpoint_file(files[-1]).checkpoint
+    assert newest.previous == checkpoint_digest(read_checkpoint_file(before_restart))
     arguments = ["audit", "--database-url", database_url, "--no-projections",
                  "--verify-key", f"{key}.pub"]  # fmt: skip
     for path in files:

@@ -50,6 +50,25 @@ class RawStore:
             (originator_id, version),
         )
 
+    def insert_at(self, position: int, originator_id: UUID, version: int, topic: str,
+                  state: bytes) -> None:  # fmt: skip
+        """Inserts a row at an explicit log position (notification id, or SQLite rowid)."""
+        self._run(
+            "INSERT INTO stored_events (rowid, originator_id, originator_version, topic, state) "
+            "VALUES (?, ?, ?, ?, ?)",
+            "INSERT INTO ledger_events (notification_id, originator_id, originator_version, "
+            "topic, state) VALUES (%s, %s, %s, %s, %s)",
+            (position, originator_id, version, topic, state),
+        )
+
+    def respell(self, originator_id: UUID, version: int) -> None:
+        """SQLite only: stores one row's stream id in upper case, which SQLite compares as
+        another id."""
+        self._run(
+            "UPDATE stored_events SET originator_id = upper(originator_id) "
+            "WHERE originator_id = ? AND originator_version = ?", "", (originator_id, version),
+        )  # fmt: skip
+
     def count(self) -> int:
         rows = self._run("SELECT COUNT(*) FROM stored_events", "SELECT COUNT(*) FROM ledger_events")
         return int(rows[0][0])

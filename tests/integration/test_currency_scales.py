@@ -10,7 +10,7 @@ from ledger.cli import main
 from ledger.config import rules_from_toml
 from ledger.core.errors import InvalidArgument
 from ledger.core.outcomes import Outcome
-from ledger.store_currencies import recorded_scales
+from ledger.store_currencies import CURRENCIES_STREAM_ID, recorded_scales
 from tests.builders import EUR, deposit
 from tests.integration.raw_store import RawStore
 
@@ -99,3 +99,19 @@ def test_the_export_checks_scales_and_the_audit_needs_none(tmp_path):
     audited = runner.invoke(main, ["--config", str(config), "audit", "--database-url", url,
                                    "--no-projections"])  # fmt: skip
     assert audited.exit_code == 0, audited.output
+
+
+def test_a_store_with_events_but_no_recorded_scales_is_adopted_only_on_request(tmp_path):
+    """A store written before scales were recorded is refused (its scale is unknown) until
+    the operator adopts the configuration's scales with --adopt-currency-scales."""
+    url = f"sqlite:///{tmp_path}/old.sqlite3"
+    with Ledger(url) as ledger:
+        ledger.execute(deposit("d1", 44_066_859))
+    RawStore(url).delete(CURRENCIES_STREAM_ID, 1)  # as a store from before the record
+    with pytest.raises(InvalidArgument, match="no recorded currency scales"):
+        Ledger(url, rules=rules_from_toml(EUR_AT_2))
+    result = CliRunner().invoke(main, ["serve", "--database-url", url, "--listen", "127.0.0.1:0",
+                                       "--state-dir", str(tmp_path)])  # fmt: skip
+    assert result.exit_code == 2 and "--adopt-currency-scales" in result.output
+    Ledger(url, currency_scales="adopt").close()
+    assert _scales(url)["EUR"] == 6

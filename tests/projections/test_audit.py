@@ -4,6 +4,7 @@ truncated stream or a tampered projection is caught, named, and fails the exit s
 from click.testing import CliRunner
 
 from ledger.application import Ledger
+from ledger.core.outcomes import Outcome
 from ledger.cli import main
 from ledger.wallets import wallet_id
 from projections.audit import audit
@@ -110,3 +111,23 @@ def test_audit_fails_with_the_first_offending_event_named(database_url):
     result = CliRunner().invoke(main, ["audit", "--database-url", database_url, "--no-projections"])
     assert result.exit_code == 1
     assert f"({wallet_id('p1', 'EUR')} v4): version 4 follows 2" in result.output
+
+
+def test_a_refusal_for_a_wallet_opened_meanwhile_by_another_writer_passes(database_url):
+    """A bet refused WRONG_CURRENCY on a missing wallet, whose record commits after another
+    process's deposit opened the wallet, is a legitimate history: the refusal needed no write
+    and is ordered at its decision."""
+    with Ledger(database_url) as first, Ledger(database_url) as second:
+        steps, answer = first._attempt_steps([bet("b1", EUR)]), None
+        while True:
+            try:
+                function, args = steps.send(answer)
+            except StopIteration as done:
+                [result] = done.value
+                break
+            if function == first.store.recorder.insert_events:
+                second.execute(deposit("d1", 10 * EUR))  # commits first
+            answer = function(*args)
+        assert result.outcome is Outcome.WRONG_CURRENCY
+    report = _audit(database_url)
+    assert report.passed, [str(finding) for finding in report.findings]

@@ -5,6 +5,7 @@ and PostgreSQL."""
 
 from collections.abc import Callable
 from datetime import UTC, datetime
+from uuid import uuid4
 
 import msgspec
 import pytest
@@ -12,7 +13,8 @@ from click.testing import CliRunner
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from ledger.application import Ledger
-from ledger.checkpoints import write_checkpoint, write_checkpoint_file
+from ledger.checkpoints import CheckpointRefused, write_checkpoint, write_checkpoint_file
+from ledger.core.checkpoint import checkpoint_digest
 from ledger.cli import main
 from ledger.core import events as e
 from ledger.core.chain import digest, encode_event
@@ -39,8 +41,8 @@ def _history(database_url: str) -> None:
 
 def _audit(database_url: str, checkpoints=(), key=None) -> AuditReport:
     with Ledger(database_url, currency_scales="ignore") as ledger:
-        return audit(ledger.store.recorder, ledger.store.mapper, None,
-                     checkpoints=checkpoints, trusted_key=key)  # fmt: skip
+        return audit(ledger.store.recorder, ledger.store.mapper, None, checkpoints=checkpoints,
+                     trusted_keys=[key] if key is not None else [])  # fmt: skip
 
 
 def _problems(report: AuditReport) -> str:
@@ -138,10 +140,10 @@ def _truncate_newest(database_url: str) -> None:
     raw.delete(_record("d3"), 1)
 
 
-def _checkpoint(database_url: str, key: Ed25519PrivateKey):
+def _checkpoint(database_url: str, key: Ed25519PrivateKey, previous=None):
     with Ledger(database_url, currency_scales="ignore") as ledger:
         return write_checkpoint(ledger.store.recorder, ledger.store.mapper, key,
-                                datetime(2026, 7, 1, tzinfo=UTC))  # fmt: skip
+                                datetime(2026, 7, 1, tzinfo=UTC), previous=previous)  # fmt: skip
 
 
 def test_a_truncated_newest_command_passes_without_a_checkpoint_and_fails_with_one(database_url):
@@ -186,22 +188,44 @@ def test_a_rewritten_newest_command_is_caught_by_the_stored_checkpoint(database_
 
 
 def test_checkpoints_continue_and_every_stored_one_is_checked(database_url):
-    """A second checkpoint reads on from the first; the audit verifies both, and a history
-    appended after them is not a finding."""
+    """A second checkpoint continues from the first (naming it); the audit verifies both,
+    and a history appended after them is not a finding."""
     _history(database_url)
     key = Ed25519PrivateKey.generate()
     first = _checkpoint(database_url, key)
-    assert _checkpoint(database_url, key) is None  # nothing new but the checkpoint itself
+    assert _checkpoint(database_url, key, first) is None  # nothing new but the checkpoint
     with Ledger(database_url) as ledger:
         ledger.execute(deposit("d4", EUR))
-    second = _checkpoint(database_url, key)
+    second = _checkpoint(database_url, key, first)
     assert second.checkpoint.event_count > first.checkpoint.event_count
+    assert second.checkpoint.previous == checkpoint_digest(first)
     report = _audit(database_url, [], key.public_key())
     assert report.passed, _problems(report)
     assert report.checkpoints_verified == [
-        f"stored checkpoint 1 (#{first.checkpoint.position})",
-        f"stored checkpoint 2 (#{second.checkpoint.position})",
+        f"stored checkpoint 1 (#{first.checkpoint.position}, read the log)",
+        f"stored checkpoint 2 (#{second.checkpoint.position}, continues "
+        f"{checkpoint_digest(first)[:16]}…)",
     ]
+
+
+def test_a_checkpoint_continued_from_a_kept_one_never_signs_over_a_rewritten_past(database_url):
+    """With the stored checkpoint and the newest command deleted, the writer refuses a log
+    shorter than its previous checkpoint; once the log is long again, the new checkpoint
+    carries the true past from the previous one's frontier, so the audit given only the new
+    one still fails."""
+    _history(database_url)
+    key = Ed25519PrivateKey.generate()
+    kept = _checkpoint(database_url, key)
+    _truncate_newest(database_url)
+    RawStore(database_url).delete(signed_stream(), 1)
+    with pytest.raises(CheckpointRefused, match="it has been truncated"):
+        _checkpoint(database_url, key, kept)
+    with Ledger(database_url) as ledger:
+        for n in range(3):
+            ledger.execute(deposit(f"refill-{n}", EUR))
+    newest = _checkpoint(database_url, key, kept)
+    report = _audit(database_url, [NamedCheckpoint("newest file", newest)], key.public_key())
+    assert "newest file: the history no longer extends it" in _problems(report)
 
 
 def test_the_cli_proves_a_kept_checkpoint_and_fails_a_truncated_history(database_url, tmp_path):
@@ -232,7 +256,7 @@ def test_a_checkpoint_file_signed_by_another_key_or_edited_is_refused(database_u
     trusted, other = Ed25519PrivateKey.generate(), Ed25519PrivateKey.generate()
     foreign = _checkpoint(database_url, other)
     report = _audit(database_url, [NamedCheckpoint("file", foreign)], trusted.public_key())
-    assert "not the trusted key" in _problems(report)
+    assert "not a trusted key" in _problems(report)
     path = tmp_path / "edited.json"
     write_checkpoint_file(path, foreign)
     path.write_text(path.read_text().replace('"position": ', '"position": 1'))
@@ -250,3 +274,94 @@ def test_refusal_events_hash_like_any_event():
         command_type="Bet", outcome="INSUFFICIENT_FUNDS",
     )  # fmt: skip
     assert len(digest(encode_event(refused))) == 64
+
+
+def test_a_record_moved_where_the_engine_cannot_find_it_is_caught(database_url):
+    """A record rewritten under another stream id would let its resend apply again."""
+    _history(database_url)
+    raw, moved = RawStore(database_url), uuid4()
+
+    def move(record: dict) -> None:
+        record["originator_id"] = str(moved)
+
+    _edit(raw, _record("d2"), 1, move)
+    raw._run("UPDATE stored_events SET originator_id = ? WHERE originator_id = ?",
+             "UPDATE ledger_events SET originator_id = %s WHERE originator_id = %s",
+             (moved, _record("d2")))  # fmt: skip
+    assert "record is not stored in the stream of its scope and key" in _problems(_audit(
+        database_url))  # fmt: skip
+
+
+def test_a_row_stored_before_the_first_position_is_caught(database_url):
+    """A forged, chained deposit at position 0 (which the engine folds by stream but no
+    follower of the log reads) is reported."""
+    _history(database_url)
+    with Ledger(database_url) as ledger:
+        head = ledger.wallet("p1", "EUR")
+        forged = e.Deposited(
+            originator_id=WALLET, originator_version=head.version + 1,
+            recorded_at=datetime(2026, 6, 1, tzinfo=UTC), previous_hash=head.head_hash,
+            journal_id=uuid4(), key="forged", currency="EUR", amount=500 * EUR, rail="psp",
+            rail_id="stripe", postings=(e.Posting("psp:stripe:EUR", -500 * EUR),
+                                        e.Posting("player:p1:cash:EUR", 500 * EUR)),
+        )  # fmt: skip
+    RawStore(database_url).insert_at(0, WALLET, forged.originator_version, "Deposited",
+                                     encode_event(forged))  # fmt: skip
+    problems = _problems(_audit(database_url))
+    assert "stored at position #0, before the log's first position" in problems
+
+
+def test_a_stream_id_spelled_so_the_engine_cannot_find_it_is_caught(tmp_path):
+    """SQLite compares ids as text: an upper-cased id hides a bet from the engine (its stake
+    comes back), and the audit names the spelling, checkpoint or not."""
+    url = f"sqlite:///{tmp_path}/respelled.sqlite3"
+    _history(url)
+    RawStore(url).respell(WALLET, 3)
+    assert "not as the engine spells it" in _problems(_audit(url))
+
+
+def test_a_record_with_its_player_blanked_is_caught(database_url):
+    """Blanking a record's player no longer skips its balance-after check."""
+    _history(database_url)
+
+    def blank(record: dict) -> None:
+        record["player_id"], record["cash"] = "", 1_000_000 * EUR
+
+    _edit(RawStore(database_url), _record("d1"), 1, blank)
+    assert "record's wallet is not the wallet of player ''" in _problems(_audit(database_url))
+
+
+def test_a_success_relabelled_as_a_refusal_is_caught(database_url):
+    """A CommandRefused appended after a deposit's own event (its money kept) is refused:
+    before a refusal, only a bonus expiry may come."""
+    _history(database_url)
+    with Ledger(database_url) as ledger:
+        head, newest = ledger.wallet("p1", "EUR"), ledger.wallet_events(WALLET)[-1]
+    refusal = e.CommandRefused(
+        originator_id=WALLET, originator_version=head.version + 1,
+        recorded_at=newest.recorded_at, previous_hash=head.head_hash,
+        journal_id=uuid4(), key="d3", currency="EUR", command_type="Deposit",
+        outcome="LIMIT_EXCEEDED",
+    )  # fmt: skip
+    raw = RawStore(database_url)
+    raw.insert_at(1000, WALLET, refusal.originator_version, "CommandRefused",
+                  encode_event(refusal))  # fmt: skip
+
+    def relabel(record: dict) -> None:
+        record.update(outcome="LIMIT_EXCEEDED", journal_id=None, wallet_version_last=8)
+
+    _edit(raw, _record("d3"), 1, relabel)
+    raw._run("UPDATE stored_events SET rowid = 1001 WHERE originator_id = ?",
+             "UPDATE ledger_events SET notification_id = 1001 WHERE originator_id = %s",
+             (_record("d3"),))  # fmt: skip
+    assert "a refusal after events that are not a bonus expiry" in _problems(_audit(database_url))
+
+
+def test_a_foreign_record_type_in_a_wallet_stream_is_caught(database_url):
+    """A CurrenciesRecorded stored as a wallet's next version (which would freeze the wallet)
+    is reported, not skipped."""
+    _history(database_url)
+    foreign = e.CurrenciesRecorded(originator_id=WALLET, originator_version=8,
+                                   recorded_at=datetime(2026, 6, 1, tzinfo=UTC), currencies=())
+    RawStore(database_url).insert_at(1000, WALLET, 8, "CurrenciesRecorded", encode_event(foreign))
+    assert "a CurrenciesRecorded outside its own stream" in _problems(_audit(database_url))

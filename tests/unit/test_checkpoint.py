@@ -9,7 +9,10 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from msgspec.structs import replace
 
-from ledger.checkpoints import public_key_hex, sign, signature_problem
+from ledger.checkpoints import (
+    CheckpointRefused, keep_checkpoint_file, newest_kept_checkpoint, public_key_hex, sign,
+    signature_problem,
+)  # fmt: skip
 from ledger.core.checkpoint import EMPTY_ROOT, Frontier, checkpoint_of, leaf_hash, node_hash
 
 NOW = datetime(2026, 12, 5, tzinfo=UTC)
@@ -75,16 +78,42 @@ def test_a_signed_checkpoint_verifies_against_its_key():
     """A fresh checkpoint verifies, against the trusted key and against the key it names."""
     key = Ed25519PrivateKey.generate()
     signed = _signed(key)
-    assert signature_problem(signed, key.public_key()) is None
-    assert signature_problem(signed, None) is None
+    assert signature_problem(signed, [key.public_key()]) is None
+    assert signature_problem(signed) is None
 
 
 def test_an_edited_checkpoint_or_another_signer_is_refused():
     """A changed root or position breaks the signature; another key is not the trusted one."""
     key, other = Ed25519PrivateKey.generate(), Ed25519PrivateKey.generate()
     signed = _signed(key)
+    broken = "its signature does not verify, or it is malformed"
     edited = replace(signed, checkpoint=replace(signed.checkpoint, position=99))
-    assert signature_problem(edited, key.public_key()) == "its signature does not verify"
+    assert signature_problem(edited, [key.public_key()]) == broken
     rooted = replace(signed, checkpoint=replace(signed.checkpoint, merkle_root="00" * 32))
-    assert signature_problem(rooted, None) == "its signature does not verify"
-    assert "not the trusted key" in signature_problem(_signed(other), key.public_key())
+    assert signature_problem(rooted) == broken
+    assert "not a trusted key" in signature_problem(_signed(other), [key.public_key()])
+    assert signature_problem(_signed(other), [key.public_key(), other.public_key()]) is None
+
+
+def test_a_frontier_that_cannot_be_the_checkpoints_is_refused_not_a_crash():
+    """A stored checkpoint with a frontier of the wrong length or not hex is reported."""
+    key = Ed25519PrivateKey.generate()
+    signed = _signed(key)
+    short = replace(signed, checkpoint=replace(signed.checkpoint, frontier=()))
+    assert signature_problem(short) == "its signature does not verify, or it is malformed"
+    with pytest.raises(ValueError, match="a frontier of 0 roots for 5 events"):
+        short.checkpoint.frontier_state()
+
+
+def test_a_kept_checkpoint_file_is_never_replaced(tmp_path):
+    """Files are named by position and root and created exclusively: the same checkpoint
+    again is a no-op, another one under an existing name is refused."""
+    key = Ed25519PrivateKey.generate()
+    signed = _signed(key)
+    path = keep_checkpoint_file(tmp_path, signed)
+    assert path.name == f"checkpoint-{5:012d}-{signed.checkpoint.merkle_root[:16]}.json"
+    assert keep_checkpoint_file(tmp_path, signed) == path
+    other = replace(signed, signature="00" * 64)
+    with pytest.raises(CheckpointRefused, match="exists with another checkpoint"):
+        keep_checkpoint_file(tmp_path, other)
+    assert newest_kept_checkpoint(tmp_path, key.public_key()) == signed
