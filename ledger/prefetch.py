@@ -98,19 +98,20 @@ def _stored(row) -> StoredEvent:
     )
 
 
-def select_every_stream_version(recorder) -> list[tuple] | None:
-    """Every stream id as stored, with its highest version: one row per distinct stored id
-    (on SQLite, ids spelled differently are different rows). None for other recorders."""
+def count_rows(recorder) -> tuple[int, int] | None:
+    """How many rows the event table holds, and how many of them store a stream id spelled
+    otherwise than the recorder writes it (SQLite keeps ids as text: 32 lower-case hex
+    digits, and compares them as text); None for other recorders."""
     if isinstance(recorder, PostgresAggregateRecorder):
-        statement = SQL(
-            "SELECT originator_id, max(originator_version) FROM {table} GROUP BY originator_id"
-        ).format(table=_events_table(recorder))
-        return _postgres_rows(recorder, statement, ())
+        statement = SQL("SELECT count(*), 0 FROM {table}").format(table=_events_table(recorder))
+        return _postgres_rows(recorder, statement, ())[0]
     if isinstance(recorder, SQLiteAggregateRecorder):
         with recorder.datastore.transaction(commit=False) as cursor:
-            cursor.execute(f"SELECT originator_id, max(originator_version) "
-                           f"FROM {recorder.events_table_name} GROUP BY originator_id")  # fmt: skip
-            return [tuple(row) for row in cursor.fetchall()]
+            cursor.execute(
+                "SELECT count(*), coalesce(sum(originator_id != lower(originator_id) "
+                f"OR length(originator_id) != 32), 0) FROM {recorder.events_table_name}"
+            )
+            return tuple(cursor.fetchone())
     return None
 
 

@@ -26,7 +26,7 @@ from ledger.core.events import (
     WalletEvent, event_tag,
 )  # fmt: skip
 from ledger.core.outcomes import Outcome
-from ledger.wallets import key_record_id, suspense_item_id, wallet_id
+from ledger.wallets import key_record_int, suspense_item_id, wallet_id
 
 # Reports a finding about the event at (position, stream, version).
 Find = Callable[[int, UUID, int, str], None]
@@ -39,7 +39,7 @@ def identity_problems(record: CommandRecorded) -> list[str]:
     would never find it, and a resend would be applied again), a scope its command cannot
     have, or a wallet its player and currency do not derive."""
     problems = []
-    if record.originator_id != key_record_id(record.scope, record.key):
+    if record.originator_id.int != key_record_int(record.scope, record.key):
         problems.append("record is not stored in the stream of its scope and key")
     is_game = record.command_type in _GAME_COMMANDS
     scope_fits = record.scope.startswith("provider:") if is_game else record.scope == "client"

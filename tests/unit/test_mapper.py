@@ -81,3 +81,11 @@ def test_event_decoding_validates_types():
     stored = StoredEvent(uuid4(), 2, "Deposited", bad)
     with pytest.raises(MapperDeserialisationError):
         MsgspecMapper().to_domain_event(stored)
+
+
+def test_a_record_ids_int_is_derived_as_uuid5_derives_it():
+    """The audit's fast derivation of a record id equals the engine's uuid5, key by key."""
+    from ledger.wallets import key_record_id, key_record_int
+
+    for scope, key in [("client", "d1"), ("provider:hub88", "bet:ü-42"), ("client", "x" * 128)]:
+        assert key_record_int(scope, key) == key_record_id(scope, key).int
