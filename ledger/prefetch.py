@@ -98,19 +98,24 @@ def _stored(row) -> StoredEvent:
     )
 
 
-def count_rows(recorder) -> tuple[int, int] | None:
-    """How many rows the event table holds, and how many of them store a stream id spelled
-    otherwise than the recorder writes it (SQLite keeps ids as text: 32 lower-case hex
-    digits, and compares them as text); None for other recorders."""
+def count_rows(recorder, position: int) -> tuple[int, int] | None:
+    """How many rows the event table holds up to a log position (and with none), and how
+    many of them store a stream id spelled otherwise than the recorder writes it (SQLite
+    keeps ids as text, 32 lower-case hex digits, and compares them as text); None for other
+    recorders. Rows written after `position` (a live store) are not counted."""
     if isinstance(recorder, PostgresAggregateRecorder):
-        statement = SQL("SELECT count(*), 0 FROM {table}").format(table=_events_table(recorder))
-        return _postgres_rows(recorder, statement, ())[0]
+        statement = SQL(
+            "SELECT count(*), 0 FROM {table} "
+            "WHERE notification_id <= %s OR notification_id IS NULL"
+        ).format(table=_events_table(recorder))
+        return _postgres_rows(recorder, statement, (position,))[0]
     if isinstance(recorder, SQLiteAggregateRecorder):
         with recorder.datastore.transaction(commit=False) as cursor:
             cursor.execute(
-                "SELECT count(*), coalesce(sum(originator_id != lower(originator_id) "
-                f"OR length(originator_id) != 32), 0) FROM {recorder.events_table_name}"
-            )
+                "SELECT count(*), coalesce(sum(originator_id != lower(originator_id) OR "
+                f"length(originator_id) != 32), 0) FROM {recorder.events_table_name} "
+                "WHERE rowid <= ?", (position,),
+            )  # fmt: skip
             return tuple(cursor.fetchone())
     return None
 

@@ -217,7 +217,7 @@ def audit(
     check.finish(last_position)
     report.checkpoints_verified = check.verified
     report.wallets = len(replay.heads)
-    _check_every_row(replay, count_rows(recorder), report)
+    _check_every_row(replay, count_rows(recorder, last_position), report)
     _check_trial_balance(replay, report)
     if projection is not None:
         _check_projection(replay, projection, last_position, report)

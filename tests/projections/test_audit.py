@@ -5,6 +5,7 @@ from click.testing import CliRunner
 
 from ledger.application import Ledger
 from ledger.core.outcomes import Outcome
+from ledger.prefetch import count_rows
 from ledger.cli import main
 from ledger.wallets import wallet_id
 from projections.audit import audit
@@ -131,3 +132,17 @@ def test_a_refusal_for_a_wallet_opened_meanwhile_by_another_writer_passes(databa
         assert result.outcome is Outcome.WRONG_CURRENCY
     report = _audit(database_url)
     assert report.passed, [str(finding) for finding in report.findings]
+
+
+def test_the_row_count_covers_the_log_up_to_where_the_audit_read(database_url):
+    """Rows committed after the audit's last page (a live store) are not counted against it:
+    the count stops at the last position read."""
+    _small_history(database_url)
+    with Ledger(database_url) as ledger:
+        recorder = ledger.store.recorder
+        last = recorder.max_notification_id()
+        rows, misspelled = count_rows(recorder, last)
+        ledger.execute(deposit("late", EUR))
+        assert count_rows(recorder, last) == (rows, misspelled) and misspelled == 0
+        assert count_rows(recorder, recorder.max_notification_id())[0] > rows
+        assert audit(recorder, ledger.store.mapper, None).passed
