@@ -10,7 +10,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import click
-from eventsourcing.persistence import PersistenceError
 
 from ledger.application import Ledger
 from ledger.checkpoints import (
@@ -18,7 +17,8 @@ from ledger.checkpoints import (
     write_checkpoint, write_checkpoint_file,
 )  # fmt: skip
 from ledger.core.errors import InvalidArgument
-from ledger.database import DEFAULT_DATABASE_URL, redact, store_environment
+from ledger.cli_support import database_url_option, require_store, store_errors
+from ledger.database import redact
 
 @click.command("checkpoint-key")
 @click.argument("path", type=click.Path(dir_okay=False))
@@ -37,10 +37,7 @@ def checkpoint_key_command(path: str) -> None:
 
 
 @click.command("checkpoint")
-@click.option(
-    "--database-url", envvar="LEDGER_DATABASE_URL", default=DEFAULT_DATABASE_URL,
-    show_default=True, help="sqlite:///FILE or postgresql://USER@HOST/DATABASE.",
-)  # fmt: skip
+@database_url_option(creates_store=False)
 @click.option(
     "--signing-key", envvar="LEDGER_CHECKPOINT_KEY", required=True,
     type=click.Path(dir_okay=False), help="The Ed25519 private key (PEM) that signs.",
@@ -62,12 +59,13 @@ def checkpoint_command(
     `ledger audit --checkpoint FILE` later proves the history still extends it: anything
     at or before its position that is truncated or rewritten is caught.
     """
-    key, anchor = _key_and_previous(database_url, signing_key, previous)
+    require_store(database_url, creates_store=False)
+    key, anchor = _key_and_previous(signing_key, previous)
     try:
-        with Ledger(database_url, currency_scales="ignore") as ledger:
+        with store_errors(database_url), Ledger(database_url, currency_scales="ignore") as ledger:
             recorder, mapper = ledger.store.recorder, ledger.store.mapper
             signed = write_checkpoint(recorder, mapper, key, datetime.now(UTC), previous=anchor)
-    except (CheckpointRefused, PersistenceError) as error:
+    except CheckpointRefused as error:
         raise click.ClickException(f"{redact(database_url)}: {error}") from None
     if signed is None:
         click.echo("nothing to checkpoint: " + ("nothing new since the previous checkpoint"
@@ -81,9 +79,8 @@ def checkpoint_command(
         click.echo(f"written to {output}")
 
 
-def _key_and_previous(database_url: str, signing_key: str, previous: str | None):
+def _key_and_previous(signing_key: str, previous: str | None):
     try:
-        store_environment(database_url)
         key = load_signing_key(signing_key)
         return key, read_checkpoint_file(previous) if previous is not None else None
     except InvalidArgument as error:

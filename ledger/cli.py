@@ -2,40 +2,40 @@
 through the real ledger on the embedded SQLite store (or PostgreSQL) and prints a trial
 balance folded independently from the stored events.
 
-Errors are translated here, once: malformed input becomes a usage error (exit status 2)
-naming what is wrong, a store that cannot be used a one-line error (exit status 1), and a
-ledger that does not add up a loud report and exit status 1. Never a traceback.
+Errors are translated here, once (with `ledger.cli_support`): malformed input becomes a
+usage error (exit status 2) naming what is wrong, a store that cannot be used a one-line
+error (exit status 1), and a ledger that does not add up a loud report and exit status 1.
+Never a traceback. Every option can come from an environment variable, shown in --help.
 """
 
 import asyncio
-import sqlite3
+import secrets
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import click
-import psycopg
-from eventsourcing.domain import EventSourcingError
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from ledger.api.auth import bootstrap_admin, load_auth_config
+from ledger.api.auth import ROLES, bootstrap_admin, load_auth_config, token_sha256
 from ledger.api.server import (
     CheckpointSettings, LedgerServer, ServerSettings, TlsFiles, serve_until_signalled,
 )  # fmt: skip
 from ledger.api.telemetry import EXPORTERS, Telemetry
 from ledger.application import Ledger
 from ledger.checkpoints import load_signing_key
+from ledger.cli_support import (
+    config_option, create_database_option, database_url_option, require_store, store_errors,
+)  # fmt: skip
 from ledger.config import load_rules
 from ledger.core import limits
 from ledger.core.commands import COMMAND_TYPES
-from ledger.core.errors import ChainBroken, ConcurrencyExhausted, InvalidArgument
+from ledger.core.errors import InvalidArgument
 from ledger.core.money import CurrencyRegistry, format_amount
 from ledger.core.outcomes import Outcome
 from ledger.core.policy import Rules
-from ledger.database import redact, store_environment
+from ledger.database import redact
 from ledger.demo import (
     CURRENCIES as DEMO_CURRENCIES, PLAYER_COUNT_MAX, ROUND_COUNT_MAX, SEED_MAX, DemoConfig,
     Tally, open_ledger, simulate,
@@ -44,11 +44,15 @@ from ledger.logs import configure_logging
 from ledger.runtime import tune_garbage_collector
 from ledger.summary import PLAYER_ACCOUNT_KINDS, CurrencyTotals, LedgerSummary, summarize
 
-DEMO_DATABASE_URL = "sqlite:///ledger-demo.sqlite3"
 SQLITE_FILE_SUFFIXES = ("", "-wal", "-shm", "-journal")
+# Beside a SQLite store the demo made: the next `ledger demo` may delete that store, never
+# one it did not make (it shares the default file with `ledger serve`).
+DEMO_MARKER_SUFFIX = ".demo"
+TOKEN_BYTES = 32  # of randomness in a client token minted by `ledger token new`
 
 
-@click.group()
+@click.group(context_settings={"auto_envvar_prefix": "LEDGER", "show_default": True})
+@click.version_option(package_name="casino-ledger", prog_name="ledger")
 @click.option(
     "--config", "config_path", envvar="LEDGER_CONFIG", default=None,
     type=click.Path(dir_okay=False), help="TOML file: currencies and casino policy.",
@@ -63,10 +67,9 @@ def main(context: click.Context, config_path: str | None) -> None:
 
 
 @main.command()
-@click.option(
-    "--database-url", envvar="LEDGER_DATABASE_URL", default=DEMO_DATABASE_URL,
-    show_default=True, help="sqlite:///FILE or postgresql://USER@HOST/DATABASE.",
-)  # fmt: skip
+@database_url_option(creates_store=True)
+@create_database_option
+@config_option
 @click.option(
     "--players", type=click.IntRange(1, PLAYER_COUNT_MAX), default=200, show_default=True,
     help="Number of simulated players.",
@@ -81,20 +84,24 @@ def main(context: click.Context, config_path: str | None) -> None:
 )  # fmt: skip
 @click.option(
     "--fresh/--no-fresh", default=True, show_default=True,
-    help="Delete the SQLite file first. A PostgreSQL store is never deleted: runs append.",
+    help="Delete a SQLite file the demo made first (never another store). A PostgreSQL store "
+    "is never deleted: runs append.",
 )  # fmt: skip
 @click.pass_obj
-def demo(rules: Rules, database_url: str, players: int, rounds: int, seed: int, fresh: bool):
+def demo(
+    rules: Rules, database_url: str, create_database: bool, players: int, rounds: int,
+    seed: int, fresh: bool,
+) -> None:  # fmt: skip
     """Runs a seeded casino simulation and prints its trial balance.
 
     Players deposit, play, get bonuses, hit limits, retry, are charged back and withdraw,
     all through the real ledger; the closing balances are folded from the stored events.
     """
-    environment = _store_environment(database_url)
+    environment = require_store(database_url, creates_store=True, create_database=create_database)
     _require_demo_currencies(rules)
     is_sqlite = environment["PERSISTENCE_MODULE"] == "eventsourcing.sqlite"
     if fresh and is_sqlite:
-        _delete_sqlite_store(environment["SQLITE_DBNAME"])
+        _delete_demo_store(environment["SQLITE_DBNAME"])
     config = DemoConfig(players=players, rounds=rounds, seed=seed)
     console = Console()
     mode = "fresh" if fresh and is_sqlite else "appending"
@@ -103,7 +110,9 @@ def demo(rules: Rules, database_url: str, players: int, rounds: int, seed: int, 
         f"ledger demo: {players} players × {rounds} rounds, seed {seed}, "
         f"{redact(database_url)} ({mode})",
     )
-    with _store_errors(database_url), open_ledger(database_url, seed, rules) as ledger:
+    with store_errors(database_url), open_ledger(database_url, seed, rules) as ledger:
+        if is_sqlite:
+            _mark_demo_store(environment["SQLITE_DBNAME"])
         started_s = time.perf_counter()
         tally = _simulate_with_progress(ledger, config, console)
         elapsed_s = time.perf_counter() - started_s
@@ -125,42 +134,26 @@ def _require_demo_currencies(rules: Rules) -> None:
         raise click.BadParameter(message, param_hint="'--config'")
 
 
-def _store_environment(database_url: str) -> dict[str, str]:
-    try:
-        return store_environment(database_url)
-    except InvalidArgument as error:
-        raise click.BadParameter(str(error), param_hint="'--database-url'") from None
-
-
-def _delete_sqlite_store(name: str) -> None:
-    """Deletes the SQLite file and its journal files, so a rerun starts from nothing."""
+def _delete_demo_store(name: str) -> None:
+    """Deletes a SQLite store the demo made, with its journal files, so a rerun starts from
+    nothing; refuses one it did not make."""
     if name == ":memory:" or name.startswith("file:"):
         return  # an in-memory or URI-named database: nothing on disk to delete
-    for suffix in SQLITE_FILE_SUFFIXES:
+    if Path(name).exists() and not Path(name + DEMO_MARKER_SUFFIX).exists():
+        raise click.ClickException(
+            f"{name} holds a store the demo did not make: name another file with "
+            "--database-url, or add the demo's history to it with --no-fresh"
+        )
+    for suffix in (*SQLITE_FILE_SUFFIXES, DEMO_MARKER_SUFFIX):
         try:
             Path(name + suffix).unlink(missing_ok=True)
         except OSError as error:
             raise click.ClickException(f"cannot delete {name + suffix}: {error.strerror}")
 
 
-# A store that cannot be opened, written or decoded, or whose streams are broken or contended.
-_STORE_ERRORS = (
-    EventSourcingError, ChainBroken, ConcurrencyExhausted, sqlite3.DatabaseError, psycopg.Error,
-)  # fmt: skip
-
-
-@contextmanager
-def _store_errors(database_url: str) -> Iterator[None]:
-    """Turns a failing store, or a configuration the store contradicts, into one line."""
-    try:
-        yield
-    except _STORE_ERRORS as error:
-        message = f"the store at {redact(database_url)} failed: {error}"
-        raise click.ClickException(message) from error
-    except InvalidArgument as error:
-        if not error.field.startswith("config"):
-            raise
-        raise click.BadParameter(str(error), param_hint="'--config'") from None
+def _mark_demo_store(name: str) -> None:
+    if name != ":memory:" and not name.startswith("file:"):
+        Path(name + DEMO_MARKER_SUFFIX).write_text("made by `ledger demo`: it may delete it\n")
 
 
 def _simulate_with_progress(ledger: Ledger, config: DemoConfig, console: Console) -> Tally:
@@ -243,10 +236,9 @@ def _fail_unless_sound(console: Console, tally: Tally, summary: LedgerSummary) -
 
 
 @main.command()
-@click.option(
-    "--database-url", envvar="LEDGER_DATABASE_URL", default="sqlite:///ledger.sqlite3",
-    show_default=True, help="sqlite:///FILE or postgresql://USER@HOST/DATABASE.",
-)  # fmt: skip
+@database_url_option(creates_store=True)
+@create_database_option
+@config_option
 @click.option("--listen", default="127.0.0.1:50051", show_default=True, help="HOST:PORT.")
 @click.option(
     "--auth-config", type=click.Path(dir_okay=False), default=None,
@@ -302,7 +294,8 @@ def _fail_unless_sound(console: Console, tally: Tally, summary: LedgerSummary) -
 @click.option("--log-level", type=click.Choice(("debug", "info", "warning")), default="info")
 @click.pass_obj
 def serve(
-    rules: Rules, database_url: str, listen: str, auth_config: str | None, state_dir: str,
+    rules: Rules, database_url: str, create_database: bool, listen: str,
+    auth_config: str | None, state_dir: str,
     tls_cert: str | None, tls_key: str | None, tls_client_ca: str | None, group_commit: bool,
     group_window_ms: float, otel_exporter: str, max_concurrent_calls: int, projections: bool,
     checkpoint_key: str | None, checkpoint_interval_s: int, checkpoint_dir: str | None,
@@ -310,8 +303,8 @@ def serve(
 ) -> None:  # fmt: skip
     """Serves the LedgerService over gRPC until SIGTERM, then drains in-flight calls."""
     configure_logging(log_level)
-    _store_environment(database_url)
-    authenticator = _authenticator(auth_config, Path(state_dir))
+    require_store(database_url, creates_store=True, create_database=create_database)
+    configured = _configured_clients(auth_config)
     settings = ServerSettings(
         listen=listen, group_commit=group_commit, group_window_ms=group_window_ms,
         concurrent_calls_max=max_concurrent_calls, projections=projections,
@@ -319,9 +312,11 @@ def serve(
         checkpoints=_checkpoint_settings(checkpoint_key, checkpoint_interval_s, checkpoint_dir),
     )  # fmt: skip
     telemetry = Telemetry(otel_exporter)
-    with _store_errors(database_url):
+    with store_errors(database_url):
         ledger = Ledger(database_url, rules=rules,
                         currency_scales="adopt" if adopt_currency_scales else "record")  # fmt: skip
+    # A first-start admin token is written only once the store has opened.
+    authenticator = configured or _bootstrapped_admin(ledger, Path(state_dir))
     tune_garbage_collector()
 
     async def run() -> None:
@@ -336,13 +331,23 @@ def serve(
     asyncio.run(run())
 
 
-def _authenticator(auth_config: str | None, state_dir: Path):
+def _configured_clients(auth_config: str | None):
+    """The authenticator of an auth config file, or None without one."""
+    if auth_config is None:
+        return None
     try:
-        if auth_config is not None:
-            return load_auth_config(auth_config)
-        authenticator, token_path = bootstrap_admin(state_dir)
+        return load_auth_config(auth_config)
     except InvalidArgument as error:
         raise click.BadParameter(str(error), param_hint="'--auth-config'") from None
+
+
+def _bootstrapped_admin(ledger: Ledger, state_dir: Path):
+    """The first-start admin token's authenticator (the token written once, 0600)."""
+    try:
+        authenticator, token_path = bootstrap_admin(state_dir)
+    except InvalidArgument as error:
+        ledger.close()
+        raise click.BadParameter(str(error), param_hint="'--state-dir'") from None
     if token_path is not None:
         click.echo(f"admin token written to {token_path} (mode 0600); only its hash is kept")
     return authenticator
@@ -383,6 +388,40 @@ def _announce(listen: str):
     return announce
 
 
+@main.group()
+def token() -> None:
+    """Client tokens for `ledger serve --auth-config`."""
+
+
+@token.command("new")
+@click.option("--name", required=True, help="The client's name, unique in the auth config.")
+@click.option("--role", required=True, type=click.Choice(ROLES), help="What the client may do.")
+@click.option("--provider", default=None, help="The game provider id (role game_provider only).")
+def token_new(name: str, role: str, provider: str | None) -> None:
+    """Prints a new random token once, and the [[clients]] table holding only its hash.
+
+    Give the token to the client and add the table to the auth config: the server never
+    sees or keeps the token itself.
+    """
+    if (role == "game_provider") != (provider is not None):
+        raise click.BadParameter("is required for role game_provider and only for it",
+                                 param_hint="'--provider'")  # fmt: skip
+    secret = secrets.token_urlsafe(TOKEN_BYTES)
+    click.echo(f"token (shown once; give it to {name} and keep no copy): {secret}", err=True)
+    lines = ["[[clients]]", f"name = {_toml_string(name)}", f'role = "{role}"']
+    if provider is not None:
+        lines.append(f"provider = {_toml_string(provider)}")
+    lines.append(f'token_sha256 = "{token_sha256(secret)}"')
+    click.echo("\n".join(lines))
+
+
+def _toml_string(text: str) -> str:
+    """A TOML basic string: its quotes and backslashes escaped, control characters refused."""
+    if any(ord(character) < 0x20 or character == "\x7f" for character in text):
+        raise click.BadParameter("may not hold control characters")
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
 def _register_projection_commands() -> None:
     # Imported here: projections depend on the ledger, never the other way round.
     from ledger.checkpoint_cli import checkpoint_command, checkpoint_key_command
@@ -397,3 +436,15 @@ def _register_projection_commands() -> None:
 
 
 _register_projection_commands()
+
+
+def _show_environment_variables(command: click.Command) -> None:
+    """Every option of every command shows its environment variable in --help."""
+    for parameter in command.params:
+        if isinstance(parameter, click.Option):
+            parameter.show_envvar = True
+    for subcommand in getattr(command, "commands", {}).values():
+        _show_environment_variables(subcommand)
+
+
+_show_environment_variables(main)

@@ -252,7 +252,9 @@ def _check_trial_balance(replay: _Replay, report: AuditReport) -> None:
 def _check_projection(replay: _Replay, projection: ProjectionStore, last: int, report) -> None:
     position = projection.position()
     if position != last:
-        _store_finding(report, f"projections are at event #{position}, the log at #{last}")
+        _store_finding(report, f"the views are at event #{position}, the log at #{last}: run "
+                               "`ledger project` to bring them up to date, or audit the log "
+                               "alone with --no-projections")  # fmt: skip
         return
     projected = projection.balances()
     for account in sorted(set(projected) | set(replay.balances)):

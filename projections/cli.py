@@ -11,26 +11,14 @@ from ledger.application import Ledger
 from ledger.checkpoints import load_verify_key, read_checkpoint_file
 from ledger.core import limits
 from ledger.core.errors import InvalidArgument
-from ledger.database import redact, store_environment
+from ledger.cli_support import database_url_option, require_store, store_errors
+from ledger.database import redact
 from ledger.runtime import tune_garbage_collector
 from projections.audit import audit
 from projections.checkpoint_check import NamedCheckpoint
 from projections.follower import FollowerState, ProjectionFollower
 from projections.runner import PAGE_SIZE_DEFAULT, ProjectionRunner
 from projections.stores import open_projection_store
-
-DATABASE_URL = click.option(
-    "--database-url", envvar="LEDGER_DATABASE_URL", default="sqlite:///ledger.sqlite3",
-    show_default=True, help="sqlite:///FILE or postgresql://USER@HOST/DATABASE.",
-)  # fmt: skip
-
-
-def _check_url(database_url: str) -> None:
-    try:
-        store_environment(database_url)
-    except InvalidArgument as error:
-        raise click.BadParameter(str(error), param_hint="'--database-url'") from None
-
 
 def _progress(console: Console, total: int) -> tuple[Progress, int]:
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
@@ -40,7 +28,7 @@ def _progress(console: Console, total: int) -> tuple[Progress, int]:
 
 
 @click.command("project")
-@DATABASE_URL
+@database_url_option(creates_store=False)
 @click.option(
     "--page-size",
     type=click.IntRange(1, limits.projection_page_size_max),
@@ -50,10 +38,10 @@ def _progress(console: Console, total: int) -> tuple[Progress, int]:
 @click.option("--follow", is_flag=True, help="Keep the views current until SIGTERM.")
 def project_command(database_url: str, page_size: int, follow: bool) -> None:
     """Builds the read models (balances, journal, trial balance, statements) from the log."""
-    _check_url(database_url)
+    require_store(database_url, creates_store=False)
     tune_garbage_collector()  # a batch job over a large heap, like the server
     console = Console(stderr=True)
-    with Ledger(database_url, currency_scales="ignore") as ledger:
+    with store_errors(database_url), Ledger(database_url, currency_scales="ignore") as ledger:
         store = open_projection_store(database_url)
         runner = ProjectionRunner(
             ledger.store.recorder, ledger.store.mapper, store, page_size=page_size
@@ -79,7 +67,7 @@ def _follow(runner: ProjectionRunner) -> bool:
 
 
 @click.command("audit")
-@DATABASE_URL
+@database_url_option(creates_store=False)
 @click.option("--projections/--no-projections", default=True, show_default=True,
               help="Also compare the read models with the replay.")  # fmt: skip
 @click.option(
@@ -98,11 +86,11 @@ def audit_command(
     verify_keys: tuple[str, ...],
 ) -> None:  # fmt: skip
     """Replays the whole history independently; exit 0 only if every check holds."""
-    _check_url(database_url)
+    require_store(database_url, creates_store=False)
     tune_garbage_collector()  # a batch job over a large heap, like the server
     checkpoints, trusted_keys = _anchors(checkpoint_files, verify_keys)
     console = Console(stderr=True)
-    with Ledger(database_url, currency_scales="ignore") as ledger:
+    with store_errors(database_url), Ledger(database_url, currency_scales="ignore") as ledger:
         store = open_projection_store(database_url) if projections else None
         total = ledger.store.recorder.max_notification_id() or 0
         progress, task = _progress(console, total)

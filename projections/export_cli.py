@@ -12,7 +12,6 @@ written to a temporary file beside FILE and renamed over it only at the end.
 """
 
 import os
-import sqlite3
 import sys
 import time
 from collections.abc import Iterator
@@ -21,26 +20,20 @@ from pathlib import Path
 from typing import TextIO
 
 import click
-import psycopg
-from eventsourcing.domain import EventSourcingError
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from ledger.application import Ledger
+from ledger.cli_support import STORE_ERRORS, config_option, database_url_option, require_store
 from ledger.config import load_rules
-from ledger.core.errors import ChainBroken, ConcurrencyExhausted, InvalidArgument
+from ledger.core.errors import InvalidArgument
 from ledger.core.money import format_amount
 from ledger.core.policy import Rules
-from ledger.database import DEFAULT_DATABASE_URL, redact, store_environment
+from ledger.database import redact
 from projections.export import ExportStats, write_ledger_journal
 
 FORMATS = ("ledger",)
 STANDARD_OUTPUT = "-"
-# A store that cannot be opened, read or decoded. The driver's own errors are listed too:
-# a file that is not a database and a refused PostgreSQL connection reach us unwrapped.
-_STORE_ERRORS = (
-    EventSourcingError, ChainBroken, ConcurrencyExhausted, sqlite3.Error, psycopg.Error,
-)  # fmt: skip
 # An export only reads: it must not create tables in a database that has none.
 _READ_ONLY_ENVIRONMENT = {"CREATE_TABLE": "n"}
 
@@ -50,10 +43,8 @@ _READ_ONLY_ENVIRONMENT = {"CREATE_TABLE": "n"}
     "--format", "journal_format", type=click.Choice(FORMATS), default="ledger",
     show_default=True, help="ledger: a journal that hledger and ledger-cli read.",
 )  # fmt: skip
-@click.option(
-    "--database-url", envvar="LEDGER_DATABASE_URL", default=DEFAULT_DATABASE_URL,
-    show_default=True, help="sqlite:///FILE or postgresql://USER@HOST/DATABASE.",
-)  # fmt: skip
+@database_url_option(creates_store=False)
+@config_option
 @click.option(
     "-o", "--output", default=STANDARD_OUTPUT, show_default=True,
     type=click.Path(dir_okay=False, allow_dash=True),
@@ -70,7 +61,7 @@ def export_command(
     """
     assert journal_format in FORMATS, journal_format
     rules = context.find_object(Rules) or load_rules(None)
-    _require_store(database_url)
+    require_store(database_url, creates_store=False)
     console = Console(stderr=True)
     started_s = time.perf_counter()
     with (
@@ -82,26 +73,12 @@ def export_command(
     _report(stats, rules, time.perf_counter() - started_s)
 
 
-def _require_store(database_url: str) -> None:
-    """Refuses a URL that is malformed or names a SQLite file that does not exist."""
-    try:
-        environment = store_environment(database_url)
-    except InvalidArgument as error:
-        raise click.BadParameter(str(error), param_hint="'--database-url'") from None
-    name = environment.get("SQLITE_DBNAME")
-    if name is None or name == ":memory:" or name.startswith("file:"):
-        return  # PostgreSQL, or a SQLite database with no plain file to look for
-    if not Path(name).is_file():
-        message = f"database_url: no SQLite store at {name}"
-        raise click.BadParameter(message, param_hint="'--database-url'")
-
-
 @contextmanager
 def _export_errors(database_url: str) -> Iterator[None]:
     """Turns a failing store, an unknown currency or an unwritable output into one line."""
     try:
         yield
-    except _STORE_ERRORS as error:
+    except STORE_ERRORS as error:
         # Drivers explain over several lines (PostgreSQL's "Is the server running..."): one.
         reason = " ".join(str(error).split())
         message = f"the store at {redact(database_url)} failed: {reason}"

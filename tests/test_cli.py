@@ -2,10 +2,12 @@
 
 import json
 import sqlite3
+import uuid
 from contextlib import closing
 from pathlib import Path
 
 import click
+import psycopg
 import pytest
 from click.testing import CliRunner, Result
 
@@ -14,6 +16,8 @@ from ledger.cli import main
 from ledger.core.events import Deposited
 from ledger.demo import CURRENCIES
 from ledger.summary import stored_events
+from tests.builders import EUR, deposit
+from tests.conftest import PG_ADMIN_URL
 
 TINY_LOAD = ("--players", "12", "--rounds", "4")
 
@@ -191,3 +195,99 @@ def test_config_without_the_demo_currencies_is_refused(tmp_path):
     result = CliRunner().invoke(main, ["--config", str(config), "demo"])
     assert result.exit_code == 2
     assert "missing: USD, BTC, ETH" in result.output
+
+
+def test_every_command_shares_one_default_store_and_refuses_a_missing_one(tmp_path, monkeypatch):
+    """After `ledger demo`, `ledger audit` with no --database-url audits the demo's store;
+    commands that do not create a store refuse a SQLite file that does not exist."""
+    monkeypatch.chdir(tmp_path)
+    runner = CliRunner()
+    for command in (["audit"], ["project"], ["export"], ["checkpoint", "--signing-key", "k"]):
+        refused = runner.invoke(main, command)
+        assert refused.exit_code == 2 and "no store at ledger.sqlite3" in refused.output, command
+    assert not (tmp_path / "ledger.sqlite3").exists()
+    assert runner.invoke(main, ["demo", "--players", "3", "--rounds", "2"]).exit_code == 0
+    audited = runner.invoke(main, ["audit"])
+    assert audited.exit_code == 1 and "run `ledger project`" in audited.output
+    assert runner.invoke(main, ["project"]).exit_code == 0
+    passed = runner.invoke(main, ["audit"])
+    assert passed.exit_code == 0 and "audit passed" in passed.output
+    assert "audited 0 events" not in passed.output
+
+
+def test_the_demo_never_deletes_a_store_it_did_not_make(tmp_path, monkeypatch):
+    """`ledger demo` replaces its own store on a rerun, and refuses a store `serve` made."""
+    monkeypatch.chdir(tmp_path)
+    runner = CliRunner()
+    assert runner.invoke(main, ["demo", "--players", "2", "--rounds", "1"]).exit_code == 0
+    assert runner.invoke(main, ["demo", "--players", "2", "--rounds", "1"]).exit_code == 0
+    served = tmp_path / "served.sqlite3"
+    with Ledger(f"sqlite:///{served}") as ledger:
+        ledger.execute(deposit("d1", 10 * EUR))
+    refused = runner.invoke(main, ["demo", "--database-url", f"sqlite:///{served}"])
+    assert refused.exit_code == 1 and "a store the demo did not make" in refused.output
+    with Ledger(f"sqlite:///{served}") as ledger:
+        assert ledger.balances("p1", "EUR").cash == 10 * EUR
+
+
+@pytest.mark.parametrize(
+    "command", [["audit"], ["project"], ["export"], ["demo", "--players", "1"],
+                ["checkpoint", "--signing-key", "k.pem"], ["serve", "--listen", "127.0.0.1:0"]],
+)  # fmt: skip
+def test_no_traceback_for_an_unreachable_server_or_a_missing_database(command, tmp_path):
+    """A closed port and a database that does not exist are one line each, before anything
+    is written (no admin token); the commands that make a store offer --create-database."""
+    runner = CliRunner()
+    for url, said in (("postgresql://postgres@127.0.0.1:1/x", "cannot reach PostgreSQL"),
+                      ("postgresql://postgres@127.0.0.1:5432/ledger_absent_db", "does not exist")):
+        result = runner.invoke(main, [*command, "--database-url", url, *(
+            ["--state-dir", str(tmp_path)] if command[0] == "serve" else [])])  # fmt: skip
+        assert result.exit_code == 1, result.output
+        assert said in result.output and "Traceback" not in result.output
+        creates = command[0] in ("demo", "serve")
+        assert ("--create-database" in result.output) == (creates and said == "does not exist")
+    assert not (tmp_path / "admin-token").exists()
+
+
+@pytest.mark.postgres
+def test_create_database_makes_a_missing_postgres_database(pg_database):
+    """`ledger demo --create-database` creates the database it is pointed at, then plays."""
+    name = f"ledger_created_{uuid.uuid4().hex[:8]}"
+    url = pg_database.rsplit("/", 1)[0] + f"/{name}"
+    try:
+        result = CliRunner().invoke(main, ["demo", "--database-url", url, "--create-database",
+                                           "--players", "2", "--rounds", "1"])  # fmt: skip
+        assert result.exit_code == 0, result.output
+    finally:
+        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def test_config_after_the_command_and_version_and_env_vars_in_help():
+    """--config is accepted after the command too, `ledger --version` answers, and every
+    option's help names its environment variable."""
+    runner = CliRunner()
+    assert runner.invoke(main, ["--version"]).output.startswith("ledger, version ")
+    late = runner.invoke(main, ["demo", "--config", "/nonexistent.toml"])
+    assert late.exit_code == 2 and "'--config'" in late.output
+    for command in ("demo", "serve", "audit", "project", "export", "checkpoint"):
+        help_text = runner.invoke(main, [command, "--help"]).output
+        options = help_text.count("\n  -") - 1  # --help itself has none
+        assert " ".join(help_text.split()).count("[env var:") == options, command
+
+
+def test_token_new_prints_the_token_once_and_its_hash_in_a_clients_table(tmp_path):
+    """The TOML block loads as an auth config, and the printed token authenticates."""
+    from ledger.api.auth import auth_config_from_toml, token_sha256
+
+    result = CliRunner().invoke(main, ["token", "new", "--name", "acme", "--role",
+                                       "game_provider", "--provider", "acme"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    token = result.output.split("keep no copy): ")[1].split()[0]
+    table = result.output[result.output.index("[[clients]]"):]
+    [client] = auth_config_from_toml(table.encode()).clients
+    assert (client.name, client.role, client.provider) == ("acme", "game_provider", "acme")
+    assert client.token_sha256 == token_sha256(token)
+    refused = CliRunner().invoke(main, ["token", "new", "--name", "x", "--role", "auditor",
+                                        "--provider", "acme"])  # fmt: skip
+    assert refused.exit_code == 2

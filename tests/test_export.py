@@ -275,11 +275,11 @@ def test_cli_writes_the_journal_to_standard_output(demo_url, tmp_path):
 
 
 def test_cli_refuses_a_bad_database_url_with_exit_status_2(tmp_path):
-    """A malformed URL or a missing SQLite file is a usage error naming database_url."""
+    """A malformed URL or a missing SQLite file is a usage error naming --database-url."""
     for url in ("mysql://nowhere/db", f"sqlite:///{tmp_path}/missing.sqlite3"):
         result = CliRunner().invoke(export_command, ["--database-url", url])
         assert result.exit_code == 2, result.output
-        assert "database_url" in result.output
+        assert "'--database-url'" in result.output
         assert "Traceback" not in result.output
     assert not (tmp_path / "missing.sqlite3").exists()
 
