@@ -57,12 +57,18 @@ class LedgerSummary:
 
 def stored_events(ledger: Ledger) -> Iterator[StoredEventBase]:
     """Every event in the store, in notification order, read in bounded pages."""
+    for _, event in events_after(ledger, 0):
+        yield event
+
+
+def events_after(ledger: Ledger, position: int) -> Iterator[tuple[int, StoredEventBase]]:
+    """(position, event) of every event after `position`, in order, in bounded pages."""
     recorder, mapper = ledger.store.recorder, ledger.store.mapper
-    start = 1
+    start = position + 1
     while True:
         page = recorder.select_notifications(start=start, limit=NOTIFICATION_PAGE_SIZE)
         for notification in page:
-            yield mapper.to_domain_event(notification)
+            yield notification.id, mapper.to_domain_event(notification)
         if len(page) < NOTIFICATION_PAGE_SIZE:
             return
         start = page[-1].id + 1
@@ -120,9 +126,25 @@ class PostingFold:
 
 def summarize(ledger: Ledger) -> LedgerSummary:
     """Folds the whole store and checks it against itself and against the ledger's wallets."""
-    fold = PostingFold()
-    for event in stored_events(ledger):
-        fold.add(event)
+    return RunningSummary().update(ledger)
+
+
+class RunningSummary:
+    """`summarize`, kept current: each update folds only the events stored since the last
+    one, so checking a growing store after every step costs what the step wrote."""
+
+    def __init__(self) -> None:
+        self.fold = PostingFold()
+        self.position = 0
+
+    def update(self, ledger: Ledger) -> LedgerSummary:
+        for position, event in events_after(ledger, self.position):
+            self.fold.add(event)
+            self.position = position
+        return _summary(ledger, self.fold)
+
+
+def _summary(ledger: Ledger, fold: PostingFold) -> LedgerSummary:
     problems = [*fold.problems, *_wallet_mismatches(ledger, fold)]
     registered = (currency.code for currency in ledger.rules.currencies)
     codes = [code for code in registered if code in fold.balances]

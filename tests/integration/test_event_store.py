@@ -207,3 +207,16 @@ def test_rejections_on_stale_cached_wallets_are_decided_again(database_url, driv
         outcomes = [result.outcome for result in results]
         assert outcomes == [Outcome.OK, Outcome.OK, Outcome.INSUFFICIENT_FUNDS]
         assert [result.balances.cash for result in results] == [5 * EUR, 5 * EUR, EUR]
+
+
+def test_a_running_summary_equals_a_full_fold(ledger):
+    """Updated after each command, the running summary ends equal to one full fold."""
+    from ledger.summary import RunningSummary, summarize
+
+    running = RunningSummary()
+    for command in (deposit("d1", 10 * EUR), bet("b1", 4 * EUR), deposit("d2", EUR, player="p2"),
+                    bet("b2", 50 * EUR)):
+        ledger.execute(command)
+        running.update(ledger)
+    assert running.update(ledger) == summarize(ledger)
+    assert running.position == ledger.store.recorder.max_notification_id()

@@ -18,7 +18,7 @@ from hypothesis.stateful import (
 
 from ledger.application import Ledger
 from ledger.core.outcomes import Outcome
-from ledger.summary import summarize
+from ledger.summary import RunningSummary
 from ledger.wallets import wallet_id
 from tests import builders as b
 from tests.conftest import SteppingClock, drop_pg_schema, new_pg_schema
@@ -32,7 +32,7 @@ LOW_CASH = 3_000_000
 
 
 class LedgerMachine(RuleBasedStateMachine):
-    database_url_factory = None  # set per backend below
+    """The machine; a subclass per backend says where each run's store is."""
 
     bets = Bundle("bets")
     wins = Bundle("wins")
@@ -41,12 +41,16 @@ class LedgerMachine(RuleBasedStateMachine):
 
     def __init__(self) -> None:
         super().__init__()
-        self.url = type(self).database_url_factory()
+        self.url = self.new_database_url()
         self.clock = SteppingClock()
         self.ledger = Ledger(self.url, clock=self.clock)
+        self.summary = RunningSummary()  # the store's fold, kept current step by step
         self.model = Model()
         self.history: list[tuple[object, Outcome]] = []
         self.serial = 0
+
+    def new_database_url(self) -> str:
+        raise NotImplementedError("a subclass per backend says where the store is")
 
     def teardown(self) -> None:
         self.ledger.close()
@@ -263,7 +267,7 @@ class LedgerMachine(RuleBasedStateMachine):
 
     @invariant()
     def books_balance_and_balances_are_posting_folds(self):
-        summary = summarize(self.ledger)
+        summary = self.summary.update(self.ledger)
         assert summary.problems == (), summary.problems
         assert all(totals.total == 0 for totals in summary.currencies)
 
@@ -294,7 +298,7 @@ class LedgerMachine(RuleBasedStateMachine):
     @invariant()
     def counterparty_accounts_match_the_model(self):
         """House games, house bonus and PSP balances equal the model's leg-by-leg totals."""
-        totals = {t.currency: t for t in summarize(self.ledger).currencies}
+        totals = {t.currency: t for t in self.summary.update(self.ledger).currencies}
         accounts = totals["EUR"].accounts if "EUR" in totals else {}
         assert accounts.get("house:games:hub88:EUR", 0) == self.model.games
         assert accounts.get("house:bonus:EUR", 0) == self.model.house_bonus
@@ -322,12 +326,20 @@ MACHINE_SETTINGS = settings(
 
 def test_ledger_matches_model_on_sqlite(tmp_path):
     """The engine on an SQLite file agrees with the model after every step."""
-    LedgerMachine.database_url_factory = lambda: f"sqlite:///{tmp_path}/{uuid.uuid4().hex}.db"
-    run_state_machine_as_test(LedgerMachine, settings=MACHINE_SETTINGS)
+
+    class OnSQLite(LedgerMachine):
+        def new_database_url(self) -> str:
+            return f"sqlite:///{tmp_path}/{uuid.uuid4().hex}.db"
+
+    run_state_machine_as_test(OnSQLite, settings=MACHINE_SETTINGS)
 
 
 @pytest.mark.postgres
 def test_ledger_matches_model_on_postgres(pg_database):
     """The engine on PostgreSQL agrees with the model after every step."""
-    LedgerMachine.database_url_factory = lambda: new_pg_schema(pg_database)
-    run_state_machine_as_test(LedgerMachine, settings=settings(MACHINE_SETTINGS, max_examples=20))
+
+    class OnPostgres(LedgerMachine):
+        def new_database_url(self) -> str:
+            return new_pg_schema(pg_database)
+
+    run_state_machine_as_test(OnPostgres, settings=settings(MACHINE_SETTINGS, max_examples=20))
