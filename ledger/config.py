@@ -39,6 +39,7 @@ CONFIG_SIZE_MAX = 1_000_000  # bytes
 Code = Annotated[str, msgspec.Meta(pattern=r"^[A-Z][A-Z0-9]{1,11}$")]
 Scale = Annotated[int, msgspec.Meta(ge=0, le=18)]
 Weight = Annotated[int, msgspec.Meta(ge=0, le=limits.game_category_weight_percent_max)]
+Category = Annotated[str, msgspec.Meta(min_length=1, max_length=limits.game_category_length_max)]
 
 
 class CurrencyConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -51,7 +52,7 @@ class PolicyConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     bonus_multiplier_max: Annotated[int, msgspec.Meta(ge=0, le=limits.bonus_multiplier_max)] = (
         limits.bonus_multiplier_max_default
     )
-    game_category_weights: dict[str, Weight] | None = None
+    game_category_weights: dict[Category, Weight] | None = None
 
 
 class LedgerConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):

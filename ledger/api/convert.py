@@ -203,7 +203,7 @@ def outcome_value(outcome: Outcome) -> int:
 
 def command_response(result: CommandResult, currency: Currency) -> pb.CommandResponse:
     # The nested balances are filled in place: building them apart and passing them in would
-    # copy each into the response (a third of the response's cost, once per command).
+    # copy each into the response, once per command (measured: benchmarks/README.md).
     response = pb.CommandResponse(
         outcome=outcome_value(result.outcome),
         original_outcome=outcome_value(result.original_outcome),

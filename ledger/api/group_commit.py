@@ -11,7 +11,8 @@ Rules:
   the group is half-written, because the group is one transaction.
 - A group is decided on the event loop's thread; only its store round trips run on the
   executor (`Ledger.execute_validated_async`): handing the interpreter lock between the
-  loop and a store thread deciding beside it cost the server an eighth of its CPU.
+  loop and a store thread deciding beside it cost the server a large share of its CPU
+  (docs/decisions.md, "Group commit decides on the event loop's thread").
 - Disabled, every call is written on its own, wholly on the executor: the benchmark's
   baseline.
 The queue is bounded: past `queue_length_max` waiting commands, calls are refused.

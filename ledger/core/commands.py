@@ -123,24 +123,6 @@ class ReturnSuspense(Command, frozen=True, kw_only=True, tag="ReturnSuspense"):
     item_key: str
 
 
-AnyCommand = (
-    Deposit
-    | ReverseDeposit
-    | Bet
-    | Win
-    | Rollback
-    | RequestWithdrawal
-    | CompleteWithdrawal
-    | CancelWithdrawal
-    | FailWithdrawal
-    | GrantBonus
-    | ForfeitBonus
-    | SetLimits
-    | HoldInSuspense
-    | AttributeSuspense
-    | ReturnSuspense
-)
-
 COMMAND_TYPES: tuple[type[Command], ...] = (
     Deposit, ReverseDeposit, Bet, Win, Rollback, RequestWithdrawal, CompleteWithdrawal,
     CancelWithdrawal, FailWithdrawal, GrantBonus, ForfeitBonus, SetLimits, HoldInSuspense,

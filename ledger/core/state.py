@@ -21,7 +21,6 @@ BET_ROLLED_BACK = "rolled_back"
 WITHDRAWAL_PENDING = "pending"
 WITHDRAWAL_COMPLETED = "completed"
 
-GameKey = tuple[str, str]  # (provider, transaction key)
 
 
 class BetRecord(msgspec.Struct, frozen=True, kw_only=True):

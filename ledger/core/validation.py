@@ -114,7 +114,8 @@ def _validate_bet(command: c.Bet, currency: Currency, rules: Rules) -> None:
     check_amount(command.amount, currency, field="amount")
     _check_key(command.round_id, "round_id", limits.round_id_length_max)
     if command.game_category not in rules.policy.game_category_weights:
-        raise InvalidArgument("game_category", f"unknown category {command.game_category[:32]!r}")
+        shown = command.game_category[: limits.game_category_length_max]
+        raise InvalidArgument("game_category", f"unknown category {shown!r}")
 
 
 def _validate_win(command: c.Win, currency: Currency, rules: Rules) -> None:
