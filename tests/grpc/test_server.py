@@ -259,7 +259,7 @@ def test_missing_or_unknown_tokens_are_unauthenticated(server):
     ],
 )  # fmt: skip
 def test_each_role_reaches_only_its_method_classes(server, role, method, allowed):
-    """Roles of spec section 8 against each method class: allowed calls pass, others are denied."""
+    """Each role against each method class: allowed calls pass, others are denied."""
     p, c = _player(), server.client(role)
     wallet, psp = {"player_id": p, "currency": "EUR"}, {"rail": "psp", "rail_id": "stripe"}
     forfeit = pb.ForfeitBonusRequest(idempotency_key=f"{p}-f", **wallet)
