@@ -18,7 +18,7 @@ from grpc_status import rpc_status
 from ledger.client import (
     AccountBalance, AsyncLedgerClient, Batch, InternalError, InvalidRequest, LedgerClient,
     NotFound, Overloaded, PermissionDenied, StoredEvent, Transaction, TransactionPage,
-    TrialBalance, Unauthenticated, Unavailable, WalletBalance,
+    TrialBalance, Unauthenticated, WalletBalance,
 )  # fmt: skip
 from ledger.core import limits
 from ledger.v1 import ledger_pb2 as pb
