@@ -3,27 +3,56 @@
 Every command is idempotent, so a call that fails with UNAVAILABLE, DEADLINE_EXCEEDED or
 CANCELLED is resent with the same idempotency key, a bounded number of times with jittered
 backoff; the engine answers a resend of something it already applied with DUPLICATE and the
-original journal id. Amounts go in and come out as exact decimal strings in major units; the
-engine's own parser (`parse_amount`, with `Currency` and `DEFAULT_CURRENCIES`) is re-exported
-here for clients that must check an amount exactly as the engine will before they act on it.
+original journal id. A RESOURCE_EXHAUSTED that carries the server's RetryInfo (it shed load)
+is resent the same way, never sooner than the delay it names; one without RetryInfo (a request
+over a fixed bound) is not. Whatever still fails is raised as one of this module's own errors
+(`LedgerCallError` and its subclasses, `ledger.client_errors`) with the gRPC error chained, and
+every answer is one of its own frozen dataclasses (`ledger.client_results`): no protobuf comes
+out. Amounts go in and come out as exact decimal strings in major units; the engine's own
+parser (`parse_amount`, with `Currency` and `DEFAULT_CURRENCIES`) is re-exported here for
+clients that must check an amount exactly as the engine will before they act on it; it
+raises `InvalidArgument` (the engine's), while the server's refusal is `InvalidRequest`.
 
     with LedgerClient("127.0.0.1:50051", token) as ledger:
         reply = ledger.deposit(idempotency_key="d-1", player_id="p1", currency="EUR",
                                amount="10.50", rail="psp", rail_id="stripe")
         assert reply.outcome == "OK"
+
+The contract these methods speak is in `docs/contract.md`.
 """
 
+import asyncio
+import random
+import re
+import time
 import zlib
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 
 import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
-from tenacity import (
-    AsyncRetrying, Retrying, retry_if_exception, stop_after_attempt, wait_random_exponential,
-)  # fmt: skip
 
+from ledger import client_results as results
+from ledger.client_errors import InternalError as InternalError
+from ledger.client_errors import InvalidRequest as InvalidRequest
+from ledger.client_errors import LedgerCallError as LedgerCallError
+from ledger.client_errors import NotFound as NotFound
+from ledger.client_errors import Overloaded as Overloaded
+from ledger.client_errors import PermissionDenied as PermissionDenied
+from ledger.client_errors import Unauthenticated as Unauthenticated
+from ledger.client_errors import Unavailable as Unavailable
+from ledger.client_errors import retry_delay_s, status_code, translated
+from ledger.client_results import AccountBalance as AccountBalance
+from ledger.client_results import Balances as Balances
+from ledger.client_results import CurrencyTotals as CurrencyTotals
+from ledger.client_results import Entry as Entry
+from ledger.client_results import Posting as Posting
+from ledger.client_results import Reply as Reply
+from ledger.client_results import StoredEvent as StoredEvent
+from ledger.client_results import Transaction as Transaction
+from ledger.client_results import TransactionPage as TransactionPage
+from ledger.client_results import TrialBalance as TrialBalance
+from ledger.client_results import WalletBalance as WalletBalance
 from ledger.core.errors import InvalidArgument as InvalidArgument
 from ledger.core.money import DEFAULT_CURRENCIES as DEFAULT_CURRENCIES
 from ledger.core.money import Currency as Currency
@@ -33,49 +62,43 @@ from ledger.core.money import parse_amount as parse_amount
 from ledger.v1 import ledger_pb2 as pb
 from ledger.v1 import ledger_pb2_grpc as pb_grpc
 
-RETRY_COUNT_MAX = 5
+__all__ = [
+    "DEFAULT_CURRENCIES", "AccountBalance", "AsyncLedgerClient", "Balances", "Batch",
+    "Currency", "CurrencyTotals", "Entry", "EventSubscription", "InternalError",
+    "InvalidArgument", "InvalidRequest", "LedgerCallError", "LedgerClient", "NotFound",
+    "Overloaded", "PartitionedLedgerClient", "PermissionDenied", "Posting", "Reply",
+    "StoredEvent", "Transaction", "TransactionPage", "TrialBalance", "Unauthenticated",
+    "Unavailable", "WalletBalance", "default_currency", "format_amount", "parse_amount",
+    "partition_of",
+]  # fmt: skip
+
+RETRY_COUNT_MAX = 5  # attempts per call, the first included
 TIMEOUT_S = 10.0
+# Resends wait a random time up to min(BACKOFF_S_MAX, BACKOFF_S_MIN * 2**attempt), and never
+# less than the server's RetryInfo delay.
+BACKOFF_S_MIN = 0.05
+BACKOFF_S_MAX = 1.0
 # A server draining on SIGTERM answers some calls in flight with CANCELLED: like UNAVAILABLE,
 # the command may or may not have been stored, and only a resend with the same key finds out.
 # A caller cancelling its own call gets asyncio's CancelledError or FutureCancelledError,
 # never this status, so no call the caller gave up on is resent.
-_RETRIED_CODES = (
+_RESENT_CODES = frozenset({
     grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.CANCELLED,
-)  # fmt: skip
+})  # fmt: skip
 
 
-@dataclass(frozen=True)
-class Balances:
-    cash: str
-    bonus: str
-    held: str
-
-
-@dataclass(frozen=True)
-class Reply:
-    """A command's answer: `outcome` is the business outcome's name ("OK", "DUPLICATE", ...)."""
-
-    outcome: str
-    original_outcome: str
-    journal_id: str
-    balances: Balances
-    balances_after: Balances
-    wallet_version: int
-
-
-def _balances(message: pb.Balances) -> Balances:
-    return Balances(cash=message.cash, bonus=message.bonus, held=message.held)
-
-
-def reply_from(message: pb.CommandResponse) -> Reply:
-    return Reply(
-        outcome=pb.Outcome.Name(message.outcome).removeprefix("OUTCOME_"),
-        original_outcome=pb.Outcome.Name(message.original_outcome).removeprefix("OUTCOME_"),
-        journal_id=message.journal_id,
-        balances=_balances(message.balances),
-        balances_after=_balances(message.balances_after),
-        wallet_version=message.wallet_version,
-    )
+def resend_delay_s(error: grpc.RpcError, attempt: int, attempt_count_max: int) -> float | None:
+    """How long to wait before resending a call whose attempt (from 1) raised error; None
+    when it must not be resent: its status says a resend cannot help, or attempts ran out."""
+    if attempt >= attempt_count_max:
+        return None
+    server_delay_s = retry_delay_s(error)
+    code = status_code(error)
+    overloaded = code is grpc.StatusCode.RESOURCE_EXHAUSTED and server_delay_s is not None
+    if code not in _RESENT_CODES and not overloaded:
+        return None
+    backoff_s = random.uniform(0, min(BACKOFF_S_MAX, BACKOFF_S_MIN * 2**attempt))
+    return max(backoff_s, server_delay_s or 0.0)
 
 
 def _timestamp(moment: datetime | None) -> Timestamp | None:
@@ -86,35 +109,40 @@ def _timestamp(moment: datetime | None) -> Timestamp | None:
     return stamp
 
 
-def _is_retried(error: BaseException) -> bool:
-    return isinstance(error, grpc.RpcError) and error.code() in _RETRIED_CODES
-
-
-# Method name -> (request class, reply converter).
+# Method name -> (request class, converter of the reply into this library's result).
 _METHODS = {
-    "Deposit": (pb.DepositRequest, reply_from),
-    "ReverseDeposit": (pb.ReverseDepositRequest, reply_from),
-    "Bet": (pb.BetRequest, reply_from),
-    "Win": (pb.WinRequest, reply_from),
-    "Rollback": (pb.RollbackRequest, reply_from),
-    "RequestWithdrawal": (pb.RequestWithdrawalRequest, reply_from),
-    "CompleteWithdrawal": (pb.WithdrawalStepRequest, reply_from),
-    "CancelWithdrawal": (pb.WithdrawalStepRequest, reply_from),
-    "FailWithdrawal": (pb.WithdrawalStepRequest, reply_from),
-    "GrantBonus": (pb.GrantBonusRequest, reply_from),
-    "ForfeitBonus": (pb.ForfeitBonusRequest, reply_from),
-    "SetLimits": (pb.SetLimitsRequest, reply_from),
-    "HoldInSuspense": (pb.HoldInSuspenseRequest, reply_from),
-    "AttributeSuspense": (pb.AttributeSuspenseRequest, reply_from),
-    "ReturnSuspense": (pb.ReturnSuspenseRequest, reply_from),
-    "SubmitBatch": (pb.SubmitBatchRequest, lambda m: [reply_from(r) for r in m.results]),
-    "GetBalance": (pb.GetBalanceRequest, lambda m: (_balances(m.balances), m.wallet_version)),
-    "GetTransaction": (pb.GetTransactionRequest, lambda m: m),
-    "ListTransactions": (pb.ListTransactionsRequest, lambda m: m),
-    "GetAccountBalance": (pb.GetAccountBalanceRequest, lambda m: m),
-    "GetTrialBalance": (pb.GetTrialBalanceRequest, lambda m: m),
+    "Deposit": (pb.DepositRequest, results.reply_from),
+    "ReverseDeposit": (pb.ReverseDepositRequest, results.reply_from),
+    "Bet": (pb.BetRequest, results.reply_from),
+    "Win": (pb.WinRequest, results.reply_from),
+    "Rollback": (pb.RollbackRequest, results.reply_from),
+    "RequestWithdrawal": (pb.RequestWithdrawalRequest, results.reply_from),
+    "CompleteWithdrawal": (pb.WithdrawalStepRequest, results.reply_from),
+    "CancelWithdrawal": (pb.WithdrawalStepRequest, results.reply_from),
+    "FailWithdrawal": (pb.WithdrawalStepRequest, results.reply_from),
+    "GrantBonus": (pb.GrantBonusRequest, results.reply_from),
+    "ForfeitBonus": (pb.ForfeitBonusRequest, results.reply_from),
+    "SetLimits": (pb.SetLimitsRequest, results.reply_from),
+    "HoldInSuspense": (pb.HoldInSuspenseRequest, results.reply_from),
+    "AttributeSuspense": (pb.AttributeSuspenseRequest, results.reply_from),
+    "ReturnSuspense": (pb.ReturnSuspenseRequest, results.reply_from),
+    "SubmitBatch": (pb.SubmitBatchRequest, results.replies_from),
+    "GetBalance": (pb.GetBalanceRequest, results.wallet_balance_from),
+    "GetTransaction": (pb.GetTransactionRequest, results.transaction_from),
+    "ListTransactions": (pb.ListTransactionsRequest, results.transaction_page_from),
+    "GetAccountBalance": (pb.GetAccountBalanceRequest, results.account_balance_from),
+    "GetTrialBalance": (pb.GetTrialBalanceRequest, results.trial_balance_from),
 }
 _TIMESTAMP_FIELDS = ("occurred_at", "expires_at", "self_excluded_until")
+# A command's method name -> its field in a batch's `Command` oneof ("CompleteWithdrawal" ->
+# "complete_withdrawal").
+_BATCH_FIELDS = {
+    method: re.sub(r"(?<!^)(?=[A-Z])", "_", method).lower()
+    for method, (request_type, _) in _METHODS.items()
+    if method not in {"SubmitBatch", "GetBalance", "GetTransaction", "ListTransactions",
+                      "GetAccountBalance", "GetTrialBalance"}
+}  # fmt: skip
+assert set(_BATCH_FIELDS.values()) == set(pb.Command.DESCRIPTOR.fields_by_name)
 
 
 def build_request(method: str, fields: dict):
@@ -127,8 +155,10 @@ def build_request(method: str, fields: dict):
     return request_type(**values)
 
 
-class _Commands:
-    """The typed surface, shared by both clients; `_call` does the transport."""
+class _CommandMethods:
+    """One method per command, shared by the clients and `Batch`; `_call` does the rest.
+
+    A client's methods return a `Reply` (the asyncio client's, an awaitable of one)."""
 
     def _call(self, method: str, fields: dict):
         raise NotImplementedError
@@ -205,27 +235,99 @@ class _Commands:
                         occurred_at: datetime | None = None):  # fmt: skip
         return self._call("ReturnSuspense", locals())
 
-    def submit_batch(self, commands: list[pb.Command]):
-        """Many commands, each applied on its own; one Reply each, in order."""
-        return self._call("SubmitBatch", {"commands": commands})
+
+class _Commands(_CommandMethods):
+    """The clients' whole surface: the commands, batches and queries."""
+
+    def submit_batch(self, commands: "Batch | Sequence[pb.Command]"):
+        """Many commands, each applied on its own; one `Reply` each, in order.
+
+        Args:
+            commands: a `Batch`, or `ledger.v1` Command messages for callers that have them.
+        """
+        return self._call("SubmitBatch", {"commands": batch_commands(commands)})
 
     def get_balance(self, *, player_id: str, currency: str):
-        """(Balances, wallet_version)."""
+        """The wallet's `WalletBalance` (balances, wallet_version); version 0: no wallet yet."""
         return self._call("GetBalance", locals())
 
     def get_transaction(self, *, idempotency_key: str, provider: str | None = None):
+        """The `Transaction` recorded under a key (a Bet, Win or Rollback key: its provider's);
+        `NotFound` if none is."""
         return self._call("GetTransaction", locals())
 
     def list_transactions(self, *, player_id: str, currency: str, page_size: int | None = None,
                           page_token: str | None = None):  # fmt: skip
+        """One `TransactionPage` of the wallet's statement, oldest first."""
         return self._call("ListTransactions", locals())
 
     def get_account_balance(self, *, account: str):
-        """Any account's balance from the read models, with the position it is as of."""
+        """Any account's `AccountBalance` from the read models, with the position it is as of."""
         return self._call("GetAccountBalance", locals())
 
     def get_trial_balance(self):
+        """The `TrialBalance`: debits and credits per currency, from the read models."""
         return self._call("GetTrialBalance", {})
+
+
+class Batch(_CommandMethods):
+    """Commands for one `submit_batch`, added with the same methods as a client's commands;
+    each returns its position, which is its reply's position in the answer.
+
+        batch = Batch()
+        batch.deposit(idempotency_key="d-1", player_id="p1", currency="EUR", amount="5",
+                      rail="psp", rail_id="stripe")
+        replies = ledger.submit_batch(batch)
+    """
+
+    def __init__(self) -> None:
+        self.commands: list[pb.Command] = []
+
+    def _call(self, method: str, fields: dict) -> int:
+        fields.pop("self", None)
+        command = pb.Command(**{_BATCH_FIELDS[method]: build_request(method, fields)})
+        self.commands.append(command)
+        return len(self.commands) - 1
+
+    def __len__(self) -> int:
+        return len(self.commands)
+
+
+def batch_commands(commands: "Batch | Sequence[pb.Command]") -> list[pb.Command]:
+    return list(commands.commands if isinstance(commands, Batch) else commands)
+
+
+class EventSubscription:
+    """Stored events (`StoredEvent`) after a position, then new ones live, until `cancel()`.
+
+    Iterate it (from any one thread); a subscription is never resent: after an error,
+    subscribe again after the last position seen."""
+
+    def __init__(self, call) -> None:
+        self._call = call
+        self._cancelled = False
+
+    def __iter__(self) -> "EventSubscription":
+        return self
+
+    def __next__(self) -> StoredEvent:
+        try:
+            return results.stored_event_from(next(self._call))
+        except grpc.RpcError as error:
+            if self._cancelled and status_code(error) is grpc.StatusCode.CANCELLED:
+                raise StopIteration from None  # the caller ended it: not an error
+            raise translated(error, attempts=1) from error
+
+    def cancel(self) -> None:
+        """Ends the subscription; an iteration in progress stops without an error."""
+        self._cancelled = True
+        self._call.cancel()
+
+    def __enter__(self) -> "EventSubscription":
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.cancel()
 
 
 def _channel_credentials(root_certificates, private_key, certificate_chain):
@@ -249,22 +351,29 @@ class LedgerClient(_Commands):
         self.stub = pb_grpc.LedgerServiceStub(self.channel)
         self.metadata = (("authorization", f"Bearer {token}"),)
         self.timeout_s = timeout_s
-        self.retrying = Retrying(
-            stop=stop_after_attempt(retry_count_max), wait=wait_random_exponential(0.05, 1.0),
-            retry=retry_if_exception(_is_retried), reraise=True,
-        )  # fmt: skip
+        self.retry_count_max = retry_count_max
 
     def _call(self, method: str, fields: dict):
         fields.pop("self", None)
         request = build_request(method, fields)
         call = getattr(self.stub, method)
-        reply = self.retrying(call, request, metadata=self.metadata, timeout=self.timeout_s)
-        return _METHODS[method][1](reply)
+        attempt = 1
+        while True:
+            try:
+                reply = call(request, metadata=self.metadata, timeout=self.timeout_s)
+            except grpc.RpcError as error:
+                delay_s = resend_delay_s(error, attempt, self.retry_count_max)
+                if delay_s is None:
+                    raise translated(error, attempt) from error
+                time.sleep(delay_s)
+                attempt += 1
+                continue
+            return _METHODS[method][1](reply)
 
-    def subscribe_events(self, *, after_position: int = 0):
-        """Stored events after a position, then new ones live; cancel() the iterator to stop."""
+    def subscribe_events(self, *, after_position: int = 0) -> EventSubscription:
+        """Stored events after a position, then new ones live; `cancel()` it to stop."""
         request = pb.SubscribeEventsRequest(after_position=after_position)
-        return self.stub.SubscribeEvents(request, metadata=self.metadata)
+        return EventSubscription(self.stub.SubscribeEvents(request, metadata=self.metadata))
 
     def close(self) -> None:
         self.channel.close()
@@ -294,17 +403,34 @@ class AsyncLedgerClient(_Commands):
 
     async def _call_async(self, method: str, request):
         call = getattr(self.stub, method)
-        async for attempt in AsyncRetrying(
-            stop=stop_after_attempt(self.retry_count_max), wait=wait_random_exponential(0.05, 1.0),
-            retry=retry_if_exception(_is_retried), reraise=True,
-        ):  # fmt: skip
-            with attempt:
+        attempt = 1
+        while True:
+            try:
                 reply = await call(request, metadata=self.metadata, timeout=self.timeout_s)
-        return _METHODS[method][1](reply)
+            except grpc.RpcError as error:
+                delay_s = resend_delay_s(error, attempt, self.retry_count_max)
+                if delay_s is None:
+                    raise translated(error, attempt) from error
+                await asyncio.sleep(delay_s)
+                attempt += 1
+                continue
+            return _METHODS[method][1](reply)
 
     def _call(self, method: str, fields: dict):
         fields.pop("self", None)
         return self._call_async(method, build_request(method, fields))
+
+    async def subscribe_events(self, *, after_position: int = 0) -> AsyncIterator[StoredEvent]:
+        """Stored events after a position, then new ones live; leave the loop to stop."""
+        request = pb.SubscribeEventsRequest(after_position=after_position)
+        call = self.stub.SubscribeEvents(request, metadata=self.metadata)
+        try:
+            async for message in call:
+                yield results.stored_event_from(message)
+        except grpc.RpcError as error:
+            raise translated(error, attempts=1) from error
+        finally:
+            call.cancel()  # a consumer that stopped early ends the stream on the server too
 
     async def close(self) -> None:
         await self.channel.close()
@@ -354,17 +480,21 @@ class PartitionedLedgerClient(_Commands):
             return self._submit_batch(list(fields["commands"]))
         return self.owner(fields.get("player_id") or "")._call(method, fields)
 
-    def _submit_batch(self, commands: list[pb.Command]) -> list:
+    def subscribe_events(self, *, after_position: int = 0) -> EventSubscription:
+        """The log is one, whichever process serves it: the first one does."""
+        return self.clients[0].subscribe_events(after_position=after_position)
+
+    def _submit_batch(self, commands: list[pb.Command]) -> list[Reply]:
         parts: dict[int, list[int]] = {}
         for index, command in enumerate(commands):
             parts.setdefault(self._owner_index(_batch_player(command)), []).append(index)
-        results: list = [None] * len(commands)
+        answers: list = [None] * len(commands)
         for owner, indices in sorted(parts.items()):
             part = [commands[index] for index in indices]
             replies = self.clients[owner]._call("SubmitBatch", {"commands": part})
             for index, reply in zip(indices, replies, strict=True):
-                results[index] = reply
-        return results
+                answers[index] = reply
+        return answers
 
     def close(self) -> None:
         for client in self.clients:

@@ -1,6 +1,6 @@
 """Engine configuration: the currency registry and the casino policy, from a TOML file.
 
-Example (every table optional; omitted parts keep the defaults of spec section 3):
+Example (every table optional; omitted parts keep the defaults in docs/contract.md, "Money"):
 
     [[currencies]]
     code = "EUR"

@@ -29,7 +29,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
 
-import grpc
 import structlog
 from cryptography.hazmat.primitives.asymmetric import rsa
 from fastapi import APIRouter, FastAPI, Header, HTTPException, Request, Response
@@ -42,7 +41,7 @@ from adapters import limits, strict_json
 from adapters.body_size import BodySizeLimit
 from adapters.hub88 import protocol as p
 from adapters.hub88.sessions import SessionStore
-from ledger.client import LedgerClient, Reply
+from ledger.client import InvalidRequest, LedgerCallError, LedgerClient, NotFound, Reply
 
 _log = structlog.get_logger("adapters.hub88")
 
@@ -105,17 +104,16 @@ def _status_for_validation(error: RequestValidationError) -> str:
     return p.RS_ERROR_WRONG_SYNTAX if types & _SYNTAX_ERROR_TYPES else p.RS_ERROR_WRONG_TYPES
 
 
-def _status_for_rpc_error(error: grpc.RpcError) -> str:
+def _status_for_engine_error(error: LedgerCallError) -> str:
     """An engine refusal as a Hub88 status; anything unexpected is RS_ERROR_UNKNOWN.
 
     RS_ERROR_UNKNOWN is what makes a Hub88 provider retry, or roll a bet back, which is the
     right response to an engine that stayed unreachable through the client's retries.
     """
-    if error.code() != grpc.StatusCode.INVALID_ARGUMENT:
+    if not isinstance(error, InvalidRequest):
         return p.RS_ERROR_UNKNOWN
     # The engine names the bad field; an unknown currency code is the one Hub88 has a name for.
-    details = (error.details() or "").lower()
-    return p.RS_ERROR_WRONG_CURRENCY if "currency" in details else p.RS_ERROR_WRONG_TYPES
+    return p.RS_ERROR_WRONG_CURRENCY if error.field == "currency" else p.RS_ERROR_WRONG_TYPES
 
 
 def _json(response: p.WalletResponse) -> JSONResponse:
@@ -207,9 +205,9 @@ def _answer_command(request: Request, envelope: _Envelope, call: Callable) -> p.
     """One engine command's reply as a Hub88 answer, with the player's current balance."""
     try:
         reply = call()
-    except grpc.RpcError as error:
-        request.state.engine_outcome = f"grpc:{error.code().name}"
-        return envelope.reply(_status_for_rpc_error(error))
+    except LedgerCallError as error:
+        request.state.engine_outcome = f"grpc:{error.status}"
+        return envelope.reply(_status_for_engine_error(error))
     request.state.engine_outcome = reply.outcome
     status = p.STATUS_FOR_OUTCOME.get(reply.outcome, p.RS_ERROR_UNKNOWN)
     balances = reply.balances
@@ -230,9 +228,9 @@ def _add_balance_route(
             return envelope.reply(refusal)
         try:
             balances, _ = ledger.get_balance(player_id=message.user, currency=currency)
-        except grpc.RpcError as error:
-            request.state.engine_outcome = f"grpc:{error.code().name}"
-            return envelope.reply(_status_for_rpc_error(error))
+        except LedgerCallError as error:
+            request.state.engine_outcome = f"grpc:{error.status}"
+            return envelope.reply(_status_for_engine_error(error))
         request.state.engine_outcome = "OK"
         units = _balance_units(balances.cash, balances.bonus, message.user)
         return envelope.reply(p.RS_OK, units)
@@ -315,10 +313,10 @@ def _is_recorded(ledger: LedgerClient, provider: str, key: str) -> bool:
     """True when the engine recorded a command (applied or refused) under this provider's key."""
     try:
         ledger.get_transaction(idempotency_key=key, provider=provider)
-    except grpc.RpcError as error:
-        if error.code() == grpc.StatusCode.NOT_FOUND:
-            return False
-        raise  # Unreachable or refused: the rollback answers RS_ERROR_UNKNOWN and is retried.
+    except NotFound:
+        return False
+    # Any other LedgerCallError (unreachable, refused) goes up: the rollback answers
+    # RS_ERROR_UNKNOWN and is retried.
     return True
 
 

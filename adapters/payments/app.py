@@ -19,7 +19,6 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 
-import grpc
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
@@ -29,13 +28,11 @@ from adapters import limits
 from adapters.body_size import BodySizeLimit
 from adapters.payments import protocol as p
 from adapters.payments.state import CallbackStore, Deposit
-from ledger.client import DEFAULT_CURRENCIES, Currency, LedgerClient, Reply
+from ledger.client import (
+    DEFAULT_CURRENCIES, Currency, InvalidRequest, LedgerCallError, LedgerClient, Reply,
+)  # fmt: skip
 
 _log = structlog.get_logger("adapters.payments")
-
-# Engine errors that mean "this request is wrong", so a retry cannot help; anything else
-# (unreachable, unauthenticated, internal) is 503 so the processor retries later.
-_REQUEST_ERRORS = (grpc.StatusCode.INVALID_ARGUMENT,)
 
 
 def default_currencies() -> dict[str, Currency]:
@@ -189,13 +186,16 @@ def _error(status_code: int, message: str) -> JSONResponse:
 
 
 def _answer(handle: Callable[[], Result]) -> JSONResponse:
-    """Run a handler and answer it, mapping engine errors to 400 (bad request) or 503."""
+    """Run a handler and answer it, mapping engine errors to 400 (bad request) or 503.
+
+    Only a malformed request is the sender's fault, so a retry cannot help; anything else
+    (unreachable, unauthenticated, internal) is 503 so the processor retries later."""
     try:
         result = handle()
-    except grpc.RpcError as error:
-        if error.code() in _REQUEST_ERRORS:
-            return _error(400, f"engine refused: {error.details()}")
-        return _error(503, f"engine unavailable: {error.code().name}")
+    except InvalidRequest as error:
+        return _error(400, f"engine refused: {error.message}")
+    except LedgerCallError as error:
+        return _error(503, f"engine unavailable: {error.status}")
     body = {"ok": True, "outcome": result.outcome, "key": result.key}
     if result.deposit_status is not None:
         body["deposit_status"] = result.deposit_status

@@ -1,4 +1,4 @@
-"""Who may call what: bearer tokens, roles and the permission table of spec section 8.
+"""Who may call what: bearer tokens, roles and the permission table (docs/contract.md, Roles).
 
 The rules this module keeps:
 

@@ -1,6 +1,6 @@
-"""Composition of the gRPC server: the servicer, health (probed, see `ledger.api.health`) and
-reflection, the projection follower, message and concurrency bounds, TLS or mutual TLS, and a
-graceful drain on SIGTERM or SIGINT.
+"""Composition of the gRPC server: the servicer, health (probed, see `ledger.api.health`),
+reflection (v1 and v1alpha, `ledger.api.reflection`), the projection follower, message and
+concurrency bounds, TLS or mutual TLS, and a graceful drain on SIGTERM or SIGINT.
 """
 
 import asyncio
@@ -14,13 +14,13 @@ import structlog
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1._async import HealthServicer
-from grpc_reflection.v1alpha import reflection
 
 from ledger.api.auth import Authenticator
 from ledger.api.checkpointer import Checkpointer
 from ledger.api.group_commit import GroupCommitter
 from ledger.api.handlers import add_service
 from ledger.api.health import HealthMonitor
+from ledger.api.reflection import enable_reflection
 from ledger.api.servicer import LedgerServicer
 from ledger.api.telemetry import Telemetry
 from ledger.application import Ledger
@@ -105,9 +105,8 @@ class LedgerServer:
         )  # fmt: skip
         add_service(self.server, SERVICE, servicer)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
-        services = (SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
-                    reflection.SERVICE_NAME)  # fmt: skip
-        reflection.enable_server_reflection(services, self.server)
+        health_name = health_pb2.DESCRIPTOR.services_by_name["Health"].full_name
+        enable_reflection(self.server, (SERVICE_NAME, health_name))
         self.port = self._bind()
 
     def _health_monitor(self, database_url: str) -> HealthMonitor:

@@ -15,7 +15,7 @@ from ledger.api import convert
 from ledger.api.auth import Authenticator, Principal, authorize
 from ledger.api.group_commit import GroupCommitter
 from ledger.api.handlers import refuse_undecodable
-from ledger.api.status import NotFound, Overloaded, Unavailable, cancelled_status, status_for
+from ledger.api.status import BoundExceeded, NotFound, Unavailable, cancelled_status, status_for
 from ledger.api.telemetry import CallRecord, Telemetry
 from ledger.application import Ledger
 from ledger.core import limits
@@ -74,11 +74,11 @@ class LedgerServicer(pb_grpc.LedgerServiceServicer):
                 record.status = cancelled_status(context.time_remaining()).name
                 raise
             except Exception as error:
-                code, message = status_for(error)
-                record.status = code.name
-                if code is grpc.StatusCode.INTERNAL:
+                status = status_for(error)
+                record.status = status.code.name
+                if status.code is grpc.StatusCode.INTERNAL:
                     _log.exception("internal error", method=method)
-                await context.abort(code, message)
+                await context.abort(status.code, status.message, status.trailing_metadata())
 
     def _command(self, method: str, request, principal: Principal) -> Command:
         """Authorizes, converts and validates one command request."""
@@ -121,7 +121,7 @@ class LedgerServicer(pb_grpc.LedgerServiceServicer):
         if not request.commands:
             raise InvalidArgument("commands", "must hold at least one command")
         if len(request.commands) > limits.batch_size_max:
-            raise Overloaded(f"a batch holds at most {limits.batch_size_max} commands")
+            raise BoundExceeded(f"a batch holds at most {limits.batch_size_max} commands")
         # Before any conversion, so shedding load costs little; an item for another provider
         # is then refused (PERMISSION_DENIED) only once the queue has room again.
         self.committer.check_room(len(request.commands))

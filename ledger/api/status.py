@@ -1,16 +1,29 @@
-"""The one place where engine errors become gRPC status codes.
+"""The one place where engine errors become gRPC statuses.
 
 Business outcomes never get here: they are values in the response. What does: malformed
 input (INVALID_ARGUMENT, naming the field), authentication and permission failures, an
 unavailable store or exhausted concurrency retries (UNAVAILABLE: the client may resend,
-every command being idempotent), overload (RESOURCE_EXHAUSTED), and bugs (INTERNAL, with
+every command being idempotent), overload (RESOURCE_EXHAUSTED), a request over a fixed bound
+(RESOURCE_EXHAUSTED too, but resending it unchanged never helps), and bugs (INTERNAL, with
 nothing of the internals in the message; the details go to the log). A call the client
 cancelled, or whose deadline passed, is recorded as CANCELLED or DEADLINE_EXCEEDED, the
 status the client sees.
+
+Every refusal carries a `google.rpc.Status` in the `grpc-status-details-bin` trailer, with the
+same code and message as the plain status, so clients in any language can read its details
+instead of parsing text: a `BadRequest` field violation for INVALID_ARGUMENT, and a
+`RetryInfo` delay for the statuses a client should resend after waiting. A
+RESOURCE_EXHAUSTED without RetryInfo is a bound of the request itself (`docs/contract.md`).
 """
+
+from dataclasses import dataclass
 
 import grpc
 from eventsourcing.persistence import IntegrityError, PersistenceError
+from google.protobuf.duration_pb2 import Duration
+from google.protobuf.message import Message
+from google.rpc import error_details_pb2, status_pb2
+from grpc_status import rpc_status
 
 from ledger.api.auth import PermissionDenied, Unauthenticated
 from ledger.core import limits
@@ -18,7 +31,11 @@ from ledger.core.errors import ConcurrencyExhausted, InvalidArgument
 
 
 class Overloaded(Exception):
-    """A bound was exceeded (batch size, queue length): the caller should back off."""
+    """The server cannot take the call now (the group-commit queue is full): back off."""
+
+
+class BoundExceeded(Exception):
+    """The request exceeds a fixed bound (commands per batch): resent unchanged, it fails again."""
 
 
 class NotFound(Exception):
@@ -29,27 +46,66 @@ class Unavailable(Exception):
     """A service this server cannot offer right now (projections off, the store unreachable)."""
 
 
-def status_for(error: BaseException) -> tuple[grpc.StatusCode, str]:
-    """The status code and client-safe message for an error raised while serving a call."""
+@dataclass(frozen=True)
+class RpcStatus:
+    """What a failed call ends with: the code, the client-safe message and its details."""
+
+    code: grpc.StatusCode
+    message: str
+    details: tuple[Message, ...] = ()
+
+    def trailing_metadata(self) -> tuple[tuple[str, bytes], ...]:
+        """The `grpc-status-details-bin` trailer holding this status as a google.rpc.Status."""
+        assert self.code is not grpc.StatusCode.OK
+        status = status_pb2.Status(code=self.code.value[0], message=self.message)
+        for detail in self.details:
+            status.details.add().Pack(detail)
+        return tuple(rpc_status.to_status(status).trailing_metadata)
+
+
+def status_for(error: BaseException) -> RpcStatus:
+    """The status, client-safe message and details for an error raised while serving a call."""
     if isinstance(error, InvalidArgument):
-        return grpc.StatusCode.INVALID_ARGUMENT, str(error)
+        return RpcStatus(grpc.StatusCode.INVALID_ARGUMENT, str(error), (_bad_request(error),))
     if isinstance(error, Unauthenticated):
-        return grpc.StatusCode.UNAUTHENTICATED, str(error)
+        return RpcStatus(grpc.StatusCode.UNAUTHENTICATED, str(error))
     if isinstance(error, PermissionDenied):
-        return grpc.StatusCode.PERMISSION_DENIED, str(error)
+        return RpcStatus(grpc.StatusCode.PERMISSION_DENIED, str(error))
     if isinstance(error, Overloaded):
-        return grpc.StatusCode.RESOURCE_EXHAUSTED, str(error)
+        return _retryable(grpc.StatusCode.RESOURCE_EXHAUSTED, str(error),
+                          limits.overload_retry_delay_ms)  # fmt: skip
+    if isinstance(error, BoundExceeded):
+        return RpcStatus(grpc.StatusCode.RESOURCE_EXHAUSTED, str(error))
     if isinstance(error, NotFound):
-        return grpc.StatusCode.NOT_FOUND, str(error)
+        return RpcStatus(grpc.StatusCode.NOT_FOUND, str(error))
     if isinstance(error, Unavailable):
-        return grpc.StatusCode.UNAVAILABLE, str(error)
+        return _retryable(grpc.StatusCode.UNAVAILABLE, str(error), limits.store_retry_delay_ms)
     if isinstance(error, ConcurrencyExhausted):
-        return grpc.StatusCode.UNAVAILABLE, "the wallet is contended; resend the command"
+        return _retryable(grpc.StatusCode.UNAVAILABLE,
+                          "the wallet is contended; resend the command",
+                          limits.contention_retry_delay_ms)  # fmt: skip
     # A conflict that survived the retries is ConcurrencyExhausted above; a raw integrity
     # error here is a bug, like a broken chain or an undecodable event: INTERNAL.
     if isinstance(error, PersistenceError) and not isinstance(error, IntegrityError):
-        return grpc.StatusCode.UNAVAILABLE, "the store is unavailable; resend the command"
-    return grpc.StatusCode.INTERNAL, "internal error"
+        return _retryable(grpc.StatusCode.UNAVAILABLE,
+                          "the store is unavailable; resend the command",
+                          limits.store_retry_delay_ms)  # fmt: skip
+    return RpcStatus(grpc.StatusCode.INTERNAL, "internal error")
+
+
+def _bad_request(error: InvalidArgument) -> error_details_pb2.BadRequest:
+    """The field path (`commands[3].bet.amount`) and the reason, as google.rpc.BadRequest."""
+    violation = error_details_pb2.BadRequest.FieldViolation(
+        field=error.field, description=error.reason
+    )
+    return error_details_pb2.BadRequest(field_violations=[violation])
+
+
+def _retryable(code: grpc.StatusCode, message: str, delay_ms: int) -> RpcStatus:
+    """A status the client should resend with the same key, once delay_ms has passed."""
+    assert delay_ms > 0
+    delay = Duration(seconds=delay_ms // 1000, nanos=delay_ms % 1000 * 1_000_000)
+    return RpcStatus(code, message, (error_details_pb2.RetryInfo(retry_delay=delay),))
 
 
 def cancelled_status(time_remaining: float | None) -> grpc.StatusCode:

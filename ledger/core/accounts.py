@@ -1,4 +1,4 @@
-"""Account names of spec section 4. Player accounts are liabilities of the casino.
+"""Account names (docs/contract.md, Accounts). Player accounts are liabilities of the casino.
 
 Sign convention: a posting's amount is the change of the account's balance, and a player
 account's balance is what the casino owes the player. Every journal's amounts sum to zero

@@ -1,4 +1,5 @@
-"""Commands of spec section 5: frozen, keyword-only msgspec structs with stable tags.
+"""Commands (docs/contract.md, "Commands and their postings"): frozen, keyword-only msgspec
+structs with stable tags.
 
 Amounts are integer minor units of the command's currency (the wire layer parses decimal
 strings before building a command). `occurred_at` is the provider's own timestamp, kept for
@@ -129,7 +130,7 @@ COMMAND_TYPES: tuple[type[Command], ...] = (
     AttributeSuspense, ReturnSuspense,
 )  # fmt: skip
 
-# Commands allowed to open a wallet implicitly (spec section 3); an attribution is a deposit.
+# Commands allowed to open a wallet implicitly (docs/contract.md); an attribution is a deposit.
 WALLET_OPENING = (Deposit, GrantBonus, SetLimits, AttributeSuspense)
 
 # Commands whose stream is a suspense item rather than a player's wallet.

@@ -90,6 +90,14 @@ health_probe_timeout_ms = 2000
 projection_retry_wait_ms_min = 100
 projection_retry_wait_ms_max = 5000
 
+# RetryInfo delays the server sends with a retryable refusal (ledger/api/status.py): how long
+# a client should wait before resending with the same key. A full group-commit queue drains a
+# group every few milliseconds; a contended wallet's writers back off up to 100 ms each; an
+# unreachable store is probed again only once a probe interval has passed.
+overload_retry_delay_ms = 50
+contention_retry_delay_ms = 100
+store_retry_delay_ms = health_probe_interval_ms
+
 assert 0 < idempotency_key_length_max <= 256
 assert window_24h_s < window_7d_s < window_30d_s
 assert bonus_multiplier_max_default <= bonus_multiplier_max
@@ -102,6 +110,7 @@ assert checkpoint_interval_s_min <= checkpoint_interval_s_default <= checkpoint_
 assert health_probe_timeout_ms >= 2000
 assert health_probe_interval_ms > 0
 assert 0 < projection_retry_wait_ms_min <= projection_retry_wait_ms_max
+assert 0 < overload_retry_delay_ms <= contention_retry_delay_ms <= store_retry_delay_ms
 # The wire's timestamp bounds are exactly datetime's range: a Timestamp inside them converts.
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 assert _EPOCH + timedelta(seconds=timestamp_seconds_min) == datetime.min.replace(tzinfo=UTC)

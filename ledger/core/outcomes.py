@@ -1,7 +1,8 @@
 """Business outcomes, ordered by precedence: when several apply, the earliest wins.
 
-The order mirrors the check order of spec section 5: idempotency, validation (lookups),
-blocks, negative balance, round state, limits, funds. Tests walk this enum row by row.
+The order mirrors the check order of docs/contract.md ("Outcomes and their precedence"), as
+the `Outcome` enum of the .proto does: idempotency, validation (lookups), blocks, negative
+balance, round state, limits, funds. Tests walk this enum row by row.
 """
 
 import enum

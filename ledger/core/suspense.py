@@ -1,4 +1,4 @@
-"""Suspense: money that reached a rail but belongs to no known player (spec section 4).
+"""Suspense: money that reached a rail but belongs to no known player (docs/contract.md, Accounts).
 
 Each suspense item is a stream of its own, never a wallet: `SuspenseReceived` (rail ->
 `suspense:{ccy}`) at version 1, then exactly one `SuspenseResolved` at version 2. An item

@@ -25,21 +25,16 @@ from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-import grpc
 
 from ledger.application import Ledger
-from ledger.client import LedgerClient, build_request
+from ledger.client import Batch, LedgerClient, Unavailable
 from ledger.core.events import CommandRecorded, WalletEvent
 from ledger.core.money import CurrencyRegistry, parse_amount
 from ledger.summary import PostingFold, stored_events, summarize
-from ledger.v1 import ledger_pb2 as pb
 from projections.audit import audit
 from projections.runner import ProjectionRunner
 from projections.stores import open_projection_store
 
-RETRIED_CODES = frozenset({
-    grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.CANCELLED,
-})  # fmt: skip
 UNIT_DEADLINE_S = 90  # generous: a restart on a loaded 2-core machine takes seconds
 RESEND_PAUSE_S = 0.1
 UNITS_PER_WORKER_MAX = 5_000  # bounds a worker's loop whatever the stop signal does
@@ -94,10 +89,10 @@ class Tally:
             for item, reply in zip(unit, replies, strict=True):
                 self.answers[item.key] = Answer(reply.outcome, reply.journal_id)
 
-    def resent(self, code: grpc.StatusCode) -> None:
+    def resent(self, status: str) -> None:
         with self.lock:
             self.resends += 1
-            self.retried_codes[code.name] += 1
+            self.retried_codes[status] += 1
 
     def acknowledged(self) -> int:
         with self.lock:
@@ -162,11 +157,10 @@ def send(client: LedgerClient, unit: list[Item]) -> list:
     if len(unit) == 1:
         [item] = unit
         return [getattr(client, item.method.lower())(**item.fields)]
-    commands = [
-        pb.Command(**{item.method.lower(): build_request(item.method, item.fields)})
-        for item in unit
-    ]
-    return client.submit_batch(commands)
+    batch = Batch()
+    for item in unit:
+        getattr(batch, item.method.lower())(**item.fields)
+    return client.submit_batch(batch)
 
 
 def send_until_answered(client: LedgerClient, unit: list[Item], tally: Tally) -> list:
@@ -176,10 +170,10 @@ def send_until_answered(client: LedgerClient, unit: list[Item], tally: Tally) ->
     while True:
         try:
             replies = send(client, unit)
-        except grpc.RpcError as error:
-            if error.code() not in RETRIED_CODES or time.monotonic() > deadline:
+        except Unavailable as error:  # no answer through the client's own resends
+            if time.monotonic() > deadline:
                 raise
-            tally.resent(error.code())
+            tally.resent(error.status)
             time.sleep(RESEND_PAUSE_S)
             continue
         tally.answered(unit, replies)

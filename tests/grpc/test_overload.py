@@ -7,12 +7,14 @@ from concurrent.futures import ThreadPoolExecutor
 
 import grpc
 import pytest
+from google.rpc import error_details_pb2, status_pb2
 
 from ledger.api.auth import Authenticator, ClientConfig, token_sha256
 from ledger.api.group_commit import GroupCommitter
 from ledger.api.servicer import LedgerServicer
 from ledger.api.telemetry import Telemetry
 from ledger.application import Ledger
+from ledger.core import limits
 from ledger.v1 import ledger_pb2 as pb
 from tests.builders import EUR, deposit
 
@@ -21,9 +23,10 @@ WAIT_S = 30
 
 
 class Aborted(Exception):
-    def __init__(self, code: grpc.StatusCode, details: str) -> None:
+    def __init__(self, code: grpc.StatusCode, details: str, trailing_metadata=()) -> None:
         super().__init__(code, details)
         self.code = code
+        self.trailing_metadata = trailing_metadata
 
 
 class CallContext:
@@ -32,8 +35,8 @@ class CallContext:
     def invocation_metadata(self):
         return (("authorization", f"Bearer {TOKEN}"),)
 
-    async def abort(self, code: grpc.StatusCode, details: str):
-        raise Aborted(code, details)
+    async def abort(self, code: grpc.StatusCode, details: str, trailing_metadata=()):
+        raise Aborted(code, details, trailing_metadata)
 
 
 def _servicer(ledger: Ledger, executor: ThreadPoolExecutor) -> LedgerServicer:
@@ -80,7 +83,7 @@ async def _with_full_queue(servicer: LedgerServicer, store_busy: threading.Event
 
 @pytest.mark.parametrize("kind", ["batch", "unary"])
 def test_a_full_queue_refuses_a_call_before_converting_it(tmp_path, kind):
-    """With the queue full, an invalid call is RESOURCE_EXHAUSTED, not INVALID_ARGUMENT."""
+    """With the queue full, an invalid call is RESOURCE_EXHAUSTED with a RetryInfo delay."""
     store_busy, executor = threading.Event(), ThreadPoolExecutor(1)
     with Ledger(f"sqlite:///{tmp_path}/ledger.sqlite3") as ledger:
         servicer = _servicer(ledger, executor)
@@ -94,6 +97,16 @@ def test_a_full_queue_refuses_a_call_before_converting_it(tmp_path, kind):
         executor.shutdown(wait=True)
     assert [refusal.code for refusal in refusals] == [grpc.StatusCode.RESOURCE_EXHAUSTED]
     assert [result.outcome.value for result in results] == ["OK"] * 4
+    assert _retry_delay_ms(refusals[0]) == limits.overload_retry_delay_ms
+
+
+def _retry_delay_ms(refusal: Aborted) -> int:
+    """The RetryInfo delay in a refusal's google.rpc.Status trailer."""
+    [(_, value)] = refusal.trailing_metadata
+    [detail] = status_pb2.Status.FromString(value).details
+    retry = error_details_pb2.RetryInfo()
+    assert detail.Unpack(retry)
+    return retry.retry_delay.ToMilliseconds()
 
 
 def test_with_room_the_same_batch_is_refused_for_its_field(tmp_path):

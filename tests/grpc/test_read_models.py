@@ -11,6 +11,7 @@ import uuid
 import grpc
 import pytest
 
+from ledger.client import InvalidRequest, LedgerCallError, PermissionDenied
 from ledger.v1 import ledger_pb2 as pb
 from tests.grpc.conftest import log_lines
 
@@ -49,7 +50,7 @@ def _take(stream, idle_s: float = 0.5):
         try:
             for event in stream:
                 events.append(event)
-        except grpc.RpcError:
+        except LedgerCallError:
             pass
         done.set()
 
@@ -81,10 +82,10 @@ def test_any_account_balance_and_the_trial_balance_come_from_the_views(server):
 
 def test_a_malformed_account_is_invalid_argument(server):
     """An account that is not a ledger account name is refused, naming the field."""
-    with pytest.raises(grpc.RpcError) as caught:
+    with pytest.raises(InvalidRequest) as caught:
         server.client("auditor").get_account_balance(account="nonsense")
-    assert caught.value.code() is grpc.StatusCode.INVALID_ARGUMENT
-    assert caught.value.details().startswith("account:")
+    assert caught.value.field == "account"
+    assert caught.value.message.startswith("account:")
 
 
 def test_the_event_stream_carries_verifiable_stored_bytes(server):
@@ -121,9 +122,9 @@ def test_a_subscriber_receives_new_events_live(server):
 def test_subscribing_needs_a_reading_role(server):
     """A game provider's token may not follow the event stream."""
     stream = server.client("hub88").subscribe_events(after_position=0)
-    with pytest.raises(grpc.RpcError) as caught:
+    with pytest.raises(PermissionDenied) as caught:
         next(iter(stream))
-    assert caught.value.code() is grpc.StatusCode.PERMISSION_DENIED
+    assert isinstance(caught.value.__cause__, grpc.RpcError)
 
 
 def _logged_call(server, request_id: str) -> dict:

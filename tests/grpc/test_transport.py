@@ -12,7 +12,7 @@ import threading
 import grpc
 import pytest
 
-from ledger.client import AsyncLedgerClient, LedgerClient
+from ledger.client import AsyncLedgerClient, LedgerClient, Overloaded, Unavailable
 from tests.grpc.certificates import write_certificates
 from tests.grpc.conftest import start_server, stop_server
 
@@ -34,9 +34,9 @@ def test_tls_server_accepts_trusting_clients_only(tmp_path):
                               root_certificates=certs["ca"].read_bytes(), retry_count_max=1)  # fmt: skip
         assert _deposit(client, "d1").outcome == "OK"
         plain = LedgerClient(server.target, server.tokens["admin"], retry_count_max=1, timeout_s=2)
-        with pytest.raises(grpc.RpcError) as caught:
+        with pytest.raises(Unavailable) as caught:
             _deposit(plain, "d2")
-        assert caught.value.code() is grpc.StatusCode.UNAVAILABLE
+        assert caught.value.status == "UNAVAILABLE"
     finally:
         assert stop_server(server) == 0
 
@@ -57,9 +57,9 @@ def test_mutual_tls_requires_a_client_certificate(tmp_path):
         assert _deposit(with_cert, "d1").outcome == "OK"
         without = LedgerClient(server.target, server.tokens["admin"], root_certificates=root,
                                retry_count_max=1, timeout_s=2)  # fmt: skip
-        with pytest.raises(grpc.RpcError) as caught:
+        with pytest.raises(Unavailable) as caught:
             _deposit(without, "d2")
-        assert caught.value.code() is grpc.StatusCode.UNAVAILABLE
+        assert caught.value.status == "UNAVAILABLE"
     finally:
         assert stop_server(server) == 0
 
@@ -114,8 +114,9 @@ def test_calls_past_the_concurrency_bound_are_resource_exhausted(tmp_path):
         client = LedgerClient(server.target, server.tokens["admin"], retry_count_max=1)
         try:
             codes.append(_deposit(client, f"bound-{n}", player=f"b{n}").outcome)
-        except grpc.RpcError as error:
-            codes.append(error.code().name)
+        except Overloaded as error:
+            assert error.retry_delay_s is None  # gRPC's own cap: no RetryInfo, not resent
+            codes.append(error.status)
 
     try:
         threads = [threading.Thread(target=send, args=(n,)) for n in range(12)]
@@ -132,7 +133,7 @@ def test_calls_past_the_concurrency_bound_are_resource_exhausted(tmp_path):
 def test_the_client_resends_while_the_server_is_unavailable(tmp_path):
     """UNAVAILABLE is retried up to the bound (safe: commands are idempotent), then raised."""
     client = LedgerClient("127.0.0.1:1", "token", retry_count_max=3, timeout_s=1)
-    with pytest.raises(grpc.RpcError) as caught:
+    with pytest.raises(Unavailable) as caught:
         _deposit(client, "never")
-    assert caught.value.code() is grpc.StatusCode.UNAVAILABLE
-    assert client.retrying.statistics["attempt_number"] == 3
+    assert (caught.value.status, caught.value.attempts) == ("UNAVAILABLE", 3)
+    assert caught.value.__cause__.code() is grpc.StatusCode.UNAVAILABLE

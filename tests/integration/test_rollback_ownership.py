@@ -1,5 +1,5 @@
 """A rollback whose target key belongs to another player's bet or win is CONFLICT: no
-tombstone in the caller's wallet, no refund, nothing moved for anyone (spec section 5)."""
+tombstone in the caller's wallet, no refund, nothing moved for anyone (docs/contract.md, Idempotency)."""
 
 from msgspec.structs import replace
 

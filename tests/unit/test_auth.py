@@ -27,8 +27,8 @@ from ledger.core.errors import InvalidArgument
 
 ROOT = Path(__file__).resolve().parents[2]
 
-# The permission matrix of spec section 8, written out independently of the module's table so
-# that a change to either one fails this test.
+# The permission matrix of docs/contract.md (Roles), written out independently of the module's
+# table so that a change to either one fails this test.
 EXPECTED_ALLOWED = {
     "game_provider": {"Bet", "Win", "Rollback", "GetBalance", "GetTransaction", "SubmitBatch"},
     "payments": {
@@ -96,7 +96,7 @@ def test_every_rpc_of_the_proto_is_in_the_table():
     ids=[f"{role}-{method}" for role, method in itertools.product(ROLES, METHODS)],
 )
 def test_role_against_method(role, method):
-    """Each role may call exactly the methods spec section 8 grants it and no other."""
+    """Each role may call exactly the methods docs/contract.md grants it and no other."""
     principal = _principal(role)
     if method in EXPECTED_ALLOWED[role]:
         authorize(principal, method, provider=principal.provider)

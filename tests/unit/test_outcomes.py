@@ -1,4 +1,4 @@
-"""One row per outcome of spec section 5, walked in precedence order, plus check-order rows
+"""One row per outcome of docs/contract.md, walked in precedence order, plus check-order rows
 where several checks fail at once and the earliest must win. Runs the real application on
 an SQLite file, so idempotency outcomes are exercised through the store."""
 
