@@ -46,6 +46,14 @@ window_7d_s = 7 * 24 * 3600
 window_30d_s = 30 * 24 * 3600
 limit_increase_delay_s = 24 * 3600
 
+# Test clocks (`ledger serve --test-clock`, ledger/clock.py). One advance moves the ledger's
+# time at most this far, so a mistyped target cannot push a test store years ahead for good
+# (its time never goes back); in all, its time stays at most this far ahead of the wall
+# clock, which keeps every date the engine derives (a 24-hour delay, a 30-day window) far
+# inside what a datetime holds however many advances are made.
+clock_advance_s_max = 366 * 24 * 3600
+clock_offset_s_max = 100 * 366 * 24 * 3600
+
 # gRPC server.
 concurrent_calls_max = 1024
 message_size_max = 4 * 1024 * 1024  # bytes, both directions
@@ -101,6 +109,7 @@ assert batch_size_max <= group_commit_queue_length_max
 assert checkpoint_interval_s_min <= checkpoint_interval_s_default <= checkpoint_interval_s_max
 assert health_probe_timeout_ms >= 2000
 assert health_probe_interval_ms > 0
+assert limit_increase_delay_s <= clock_advance_s_max <= clock_offset_s_max
 assert 0 < projection_retry_wait_ms_min <= projection_retry_wait_ms_max
 # The wire's timestamp bounds are exactly datetime's range: a Timestamp inside them converts.
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
