@@ -42,14 +42,28 @@ class ClockState(msgspec.Struct, frozen=True, kw_only=True):
     floor: datetime  # the newest ledger time the stream recorded
 
 
+def clock_problem(event: ClockEvent) -> str | None:
+    """What makes a stored clock event impossible for the engine to have written, if
+    anything: the shell checks stored events with it before trusting them."""
+    if isinstance(event, TestClockStarted):
+        if event.originator_version != 1:
+            return f"a TestClockStarted at version {event.originator_version} of its stream"
+        return None
+    if event.originator_version < 2:
+        return "a ClockAdvanced with no TestClockStarted before it"
+    if not event.wall_time <= event.advanced_from < event.recorded_at:
+        return (f"a ClockAdvanced from {event.advanced_from.isoformat()} to "
+                f"{event.recorded_at.isoformat()} at wall time {event.wall_time.isoformat()}: "
+                "not forward, or behind the wall clock")  # fmt: skip
+    return None
+
+
 def clock_state(event: ClockEvent) -> ClockState:
     """The clock after its stream's newest event, which alone determines it."""
+    assert clock_problem(event) is None, clock_problem(event)
     if isinstance(event, TestClockStarted):
-        assert event.originator_version == 1, event.originator_version
         offset = _NO_OFFSET
     else:
-        assert event.originator_version > 1, event.originator_version
-        assert event.advanced_from < event.recorded_at, (event.advanced_from, event.recorded_at)
         offset = event.recorded_at - event.wall_time
     assert offset >= _NO_OFFSET, offset
     return ClockState(stream_id=event.originator_id, version=event.originator_version,
