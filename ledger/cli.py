@@ -158,6 +158,8 @@ def _store_errors(database_url: str) -> Iterator[None]:
         message = f"the store at {redact(database_url)} failed: {error}"
         raise click.ClickException(message) from error
     except InvalidArgument as error:
+        if error.field == "test_clock":  # a test store opened as production, or the reverse
+            raise click.BadParameter(error.reason, param_hint="'--test-clock'") from None
         if not error.field.startswith("config"):
             raise
         raise click.BadParameter(str(error), param_hint="'--config'") from None
@@ -299,6 +301,11 @@ def _fail_unless_sound(console: Console, tally: Tally, summary: LedgerSummary) -
     help="Record the configured currency scales on a store written before scales were "
     "recorded, once you have checked they are those its amounts were written in.",
 )  # fmt: skip
+@click.option(
+    "--test-clock", is_flag=True, default=False,
+    help="Serve a test store, whose clock an admin may advance (AdvanceClock): creates one on "
+    "an empty store. Refused on a store created without it; a test store needs it.",
+)  # fmt: skip
 @click.option("--log-level", type=click.Choice(("debug", "info", "warning")), default="info")
 @click.pass_obj
 def serve(
@@ -306,7 +313,7 @@ def serve(
     tls_cert: str | None, tls_key: str | None, tls_client_ca: str | None, group_commit: bool,
     group_window_ms: float, otel_exporter: str, max_concurrent_calls: int, projections: bool,
     checkpoint_key: str | None, checkpoint_interval_s: int, checkpoint_dir: str | None,
-    adopt_currency_scales: bool, log_level: str,
+    adopt_currency_scales: bool, test_clock: bool, log_level: str,
 ) -> None:  # fmt: skip
     """Serves the LedgerService over gRPC until SIGTERM, then drains in-flight calls."""
     configure_logging(log_level)
@@ -321,7 +328,8 @@ def serve(
     telemetry = Telemetry(otel_exporter)
     with _store_errors(database_url):
         ledger = Ledger(database_url, rules=rules,
-                        currency_scales="adopt" if adopt_currency_scales else "record")  # fmt: skip
+                        currency_scales="adopt" if adopt_currency_scales else "record",
+                        store_kind="test" if test_clock else "production")  # fmt: skip
     tune_garbage_collector()
 
     async def run() -> None:

@@ -16,7 +16,7 @@ here for clients that must check an amount exactly as the engine will before the
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -78,6 +78,19 @@ def reply_from(message: pb.CommandResponse) -> Reply:
     )
 
 
+@dataclass(frozen=True)
+class ClockReply:
+    """An AdvanceClock answer: the ledger's time after the call, and whether it moved it."""
+
+    ledger_time: datetime
+    advanced: bool
+
+
+def clock_reply_from(message: pb.AdvanceClockResponse) -> ClockReply:
+    return ClockReply(ledger_time=message.ledger_time.ToDatetime(tzinfo=UTC),
+                      advanced=message.advanced)  # fmt: skip
+
+
 def _timestamp(moment: datetime | None) -> Timestamp | None:
     if moment is None:
         return None
@@ -113,8 +126,9 @@ _METHODS = {
     "ListTransactions": (pb.ListTransactionsRequest, lambda m: m),
     "GetAccountBalance": (pb.GetAccountBalanceRequest, lambda m: m),
     "GetTrialBalance": (pb.GetTrialBalanceRequest, lambda m: m),
+    "AdvanceClock": (pb.AdvanceClockRequest, clock_reply_from),
 }
-_TIMESTAMP_FIELDS = ("occurred_at", "expires_at", "self_excluded_until")
+_TIMESTAMP_FIELDS = ("occurred_at", "expires_at", "self_excluded_until", "advance_to")
 
 
 def build_request(method: str, fields: dict):
@@ -226,6 +240,12 @@ class _Commands:
 
     def get_trial_balance(self):
         return self._call("GetTrialBalance", {})
+
+    def advance_clock(self, *, advance_to: datetime | None = None):
+        """A test store's clock moved forward to advance_to (admin only), or only read
+        without it: a ClockReply. A target at or before the ledger's time moves nothing, so
+        resends are safe; to move by a duration, read the time first and add to it."""
+        return self._call("AdvanceClock", locals())
 
 
 def _channel_credentials(root_certificates, private_key, certificate_chain):

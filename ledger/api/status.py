@@ -14,7 +14,7 @@ from eventsourcing.persistence import IntegrityError, PersistenceError
 
 from ledger.api.auth import PermissionDenied, Unauthenticated
 from ledger.core import limits
-from ledger.core.errors import ConcurrencyExhausted, InvalidArgument
+from ledger.core.errors import ConcurrencyExhausted, InvalidArgument, NotATestStore
 
 
 class Overloaded(Exception):
@@ -43,6 +43,8 @@ def status_for(error: BaseException) -> tuple[grpc.StatusCode, str]:
         return grpc.StatusCode.NOT_FOUND, str(error)
     if isinstance(error, Unavailable):
         return grpc.StatusCode.UNAVAILABLE, str(error)
+    if isinstance(error, NotATestStore):  # a method this server does not offer, by design
+        return grpc.StatusCode.UNIMPLEMENTED, str(error)
     if isinstance(error, ConcurrencyExhausted):
         return grpc.StatusCode.UNAVAILABLE, "the wallet is contended; resend the command"
     # A conflict that survived the retries is ConcurrencyExhausted above; a raw integrity

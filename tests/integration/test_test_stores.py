@@ -150,7 +150,8 @@ def test_the_audit_catches_a_clock_that_went_back(database_url):
         start = ledger.clock()
     raw, times = RawStore(database_url), (start - DAY, start - 2 * DAY, start)
     back = e.ClockAdvanced(originator_id=CLOCK_STREAM_ID, originator_version=2,
-                           recorded_at=times[1], advanced_from=times[0], wall_time=times[2])  # fmt: skip
+                           recorded_at=times[1], advanced_from=times[0],
+                           wall_time=times[2])  # fmt: skip
     raw.insert_at(1000, CLOCK_STREAM_ID, 2, "ClockAdvanced", encode_event(back))
     problems = _problems(_audit(database_url))
     assert "it went back" in problems

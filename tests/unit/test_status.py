@@ -6,7 +6,7 @@ from eventsourcing.persistence import IntegrityError, InterfaceError, Operationa
 
 from ledger.api.auth import PermissionDenied, Unauthenticated
 from ledger.api.status import NotFound, Overloaded, cancelled_status, status_for
-from ledger.core.errors import ChainBroken, ConcurrencyExhausted, InvalidArgument
+from ledger.core.errors import ChainBroken, ConcurrencyExhausted, InvalidArgument, NotATestStore
 
 
 @pytest.mark.parametrize(
@@ -17,6 +17,7 @@ from ledger.core.errors import ChainBroken, ConcurrencyExhausted, InvalidArgumen
         (PermissionDenied("not yours"), grpc.StatusCode.PERMISSION_DENIED),
         (Overloaded("queue full"), grpc.StatusCode.RESOURCE_EXHAUSTED),
         (NotFound("no such key"), grpc.StatusCode.NOT_FOUND),
+        (NotATestStore("wall clock"), grpc.StatusCode.UNIMPLEMENTED),
         (ConcurrencyExhausted("gave up"), grpc.StatusCode.UNAVAILABLE),
         (OperationalError("connection refused"), grpc.StatusCode.UNAVAILABLE),
         (InterfaceError("closed"), grpc.StatusCode.UNAVAILABLE),
