@@ -16,6 +16,7 @@ from pathlib import Path
 
 import click
 import psycopg
+import structlog
 from eventsourcing.domain import EventSourcingError
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -330,6 +331,10 @@ def serve(
         ledger = Ledger(database_url, rules=rules,
                         currency_scales="adopt" if adopt_currency_scales else "record",
                         store_kind="test" if test_clock else "production")  # fmt: skip
+    if ledger.test_clock is not None:
+        structlog.get_logger("ledger.cli").warning(
+            "serving a test store: an admin may advance its clock", ledger_time=str(ledger.clock())
+        )
     tune_garbage_collector()
 
     async def run() -> None:
