@@ -100,6 +100,7 @@ projection_retry_wait_ms_max = 5000
 
 assert 0 < idempotency_key_length_max <= 256
 assert window_24h_s < window_7d_s < window_30d_s
+assert limit_increase_delay_s <= clock_advance_s_max <= clock_offset_s_max
 assert bonus_multiplier_max_default <= bonus_multiplier_max
 assert len(str(amount_minor_max)) <= amount_digits_max
 assert concurrency_retry_count_max >= 2
@@ -109,7 +110,6 @@ assert batch_size_max <= group_commit_queue_length_max
 assert checkpoint_interval_s_min <= checkpoint_interval_s_default <= checkpoint_interval_s_max
 assert health_probe_timeout_ms >= 2000
 assert health_probe_interval_ms > 0
-assert limit_increase_delay_s <= clock_advance_s_max <= clock_offset_s_max
 assert 0 < projection_retry_wait_ms_min <= projection_retry_wait_ms_max
 # The wire's timestamp bounds are exactly datetime's range: a Timestamp inside them converts.
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
