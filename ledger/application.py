@@ -32,13 +32,16 @@ from tenacity import (
 
 from ledger.core import limits
 from ledger.core.commands import Command
-from ledger.core.errors import ConcurrencyExhausted, InvalidArgument
+from ledger.core.errors import ConcurrencyExhausted, InvalidArgument, NotATestStore
 from ledger.core.events import CommandRecorded, WalletEvent
 from ledger.core.money import CurrencyRegistry
 from ledger.core.policy import Policy, Rules
 from ledger.core.state import Balances, WalletState, ZERO_BALANCES
 from ledger.core.validation import validate
 from ledger.batch import BatchAttempt
+from ledger.clock import (
+    ClockReading, StoreKind, TestClock, WallClock, advance_clock, newest_clock_state, open_clock,
+)  # fmt: skip
 from ledger.database import startup_lock, store_environment
 from ledger.mapper import MsgspecMapper
 from ledger.results import CommandResult
@@ -79,38 +82,57 @@ class Ledger:
         database_url: str,
         *,
         rules: Rules | None = None,
-        clock: Callable[[], datetime] = utc_now,
+        clock: WallClock = utc_now,
         new_id: Callable[[], UUID] = uuid4,
         cache_size: int = limits.wallet_cache_size_max,
         environment: dict[str, str] | None = None,
         currency_scales: CurrencyScales = "record",
+        store_kind: StoreKind = "production",
     ) -> None:
         """Opens the store. With currency_scales "record" or "check", a configuration whose
         currency scales contradict the store's is refused (InvalidArgument); "record" also
         records the configured ones, "adopt" records them even on a store that holds events
         but has never recorded any (the operator checked them), "ignore" is for tools that
-        never read an amount's scale (the audit, projections, checkpoints)."""
+        never read an amount's scale (the audit, projections, checkpoints).
+
+        Args:
+            clock: the wall clock. On a test store the ledger's clock is a TestClock over it.
+            store_kind: "production" refuses a test store, "test" creates one on an empty
+                store or resumes one and refuses a production store (InvalidArgument, field
+                `test_clock`), "either" is for tools and takes the store as it is.
+        """
         self.rules = rules or Rules(CurrencyRegistry(), Policy())
-        self.clock = clock
         self.new_id = new_id
         store_env = {**store_environment(database_url), **(environment or {})}
         with startup_lock(store_env):
             self.store = LedgerStore(env=store_env)
+            recorder = self.store.recorder
+            empty = self._guarded(recorder.max_notification_id) in (None, 0)
+            # The clock first: a test store is marked while it is still empty.
+            self.clock = self._guarded(open_clock, recorder, self.store.mapper, store_kind,
+                                       clock)  # fmt: skip
+            if currency_scales == "record" and empty:
+                currency_scales = "adopt"  # the test mark aside, no amount is at any scale yet
             if currency_scales != "ignore":
-                self._reconcile_currencies(currency_scales)
+                self._guarded(self._reconcile_currencies, currency_scales)
+        self.test_clock = self.clock if isinstance(self.clock, TestClock) else None
         assert isinstance(self.store.mapper, MsgspecMapper)
         self.loader = WalletLoader(self.store.recorder, self.store.mapper)
         self.cache = WalletCache(cache_size)
         self._stripes = [threading.Lock() for _ in range(_LOCK_STRIPES)]
 
-    def _reconcile_currencies(self, mode: CurrencyScales) -> None:
+    def _guarded(self, function: Callable[..., Any], *args: Any) -> Any:
+        """function(*args) while opening; the store is closed if it raises."""
         try:
-            reconcile_currencies(self.store.recorder, self.store.mapper, self.rules.currencies,
-                                 self.clock(), record=mode in ("record", "adopt"),
-                                 adopt=mode == "adopt")  # fmt: skip
+            return function(*args)
         except BaseException:
             self.store.close()
             raise
+
+    def _reconcile_currencies(self, mode: CurrencyScales) -> None:
+        reconcile_currencies(self.store.recorder, self.store.mapper, self.rules.currencies,
+                             self.clock(), record=mode in ("record", "adopt"),
+                             adopt=mode == "adopt")  # fmt: skip
 
     def close(self) -> None:
         self.store.close()
@@ -120,6 +142,19 @@ class Ledger:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+    def advance_clock(self, target: datetime | None) -> ClockReading:
+        """Moves a test store's clock forward to target, or only reads it (None); a target
+        at or before the ledger's time moves nothing. NotATestStore on a production store.
+
+        Attempts that started before the advance may still be decided at the earlier time:
+        advance between calls, not during them."""
+        if self.test_clock is None:
+            raise NotATestStore("this store's clock is the wall clock: only a store created "
+                                "with `ledger serve --test-clock` may be advanced")  # fmt: skip
+        if target is not None and target.utcoffset() is None:
+            raise InvalidArgument("advance_to", "must carry a time zone")
+        return advance_clock(self.test_clock, self.store.recorder, self.store.mapper, target)
 
     def execute(self, command: Command) -> CommandResult:
         """Validates and applies one command; raises InvalidArgument for malformed input."""
@@ -219,6 +254,11 @@ class Ledger:
 
     def _attempt_steps(self, commands: Sequence[Command]) -> AttemptSteps:
         """One attempt: yields each store round trip and is sent its answer."""
+        if self.test_clock is not None:
+            # Another process serving this test store may have advanced its clock: every
+            # attempt reads the clock stream's head first, so all of them decide on one time.
+            recorder, mapper = self.store.recorder, self.store.mapper
+            self.test_clock.adopt((yield newest_clock_state, (recorder, mapper)))
         attempt = BatchAttempt(self.loader, self.cache, self.rules, self.clock(), self.new_id)
         record_ids, wanted = attempt.record_ids(commands)
         if wanted:

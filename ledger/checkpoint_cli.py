@@ -6,7 +6,6 @@ a store that fails or a checkpoint that cannot be written a one-line error. Neve
 traceback.
 """
 
-from datetime import UTC, datetime
 from pathlib import Path
 
 import click
@@ -62,9 +61,12 @@ def checkpoint_command(
     require_store(database_url, creates_store=False)
     key, anchor = _key_and_previous(signing_key, previous)
     try:
-        with store_errors(database_url), Ledger(database_url, currency_scales="ignore") as ledger:
+        # The store's own clock: on a test store, the checkpoint is at the test clock's time.
+        with store_errors(database_url), Ledger(
+            database_url, currency_scales="ignore", store_kind="either"
+        ) as ledger:
             recorder, mapper = ledger.store.recorder, ledger.store.mapper
-            signed = write_checkpoint(recorder, mapper, key, datetime.now(UTC), previous=anchor)
+            signed = write_checkpoint(recorder, mapper, key, ledger.clock(), previous=anchor)
     except CheckpointRefused as error:
         raise click.ClickException(f"{redact(database_url)}: {error}") from None
     if signed is None:

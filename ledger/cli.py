@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 import click
+import structlog
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -291,6 +292,11 @@ def _fail_unless_sound(console: Console, tally: Tally, summary: LedgerSummary) -
     help="Record the configured currency scales on a store written before scales were "
     "recorded, once you have checked they are those its amounts were written in.",
 )  # fmt: skip
+@click.option(
+    "--test-clock", is_flag=True, default=False,
+    help="Serve a test store, whose clock an admin may advance (AdvanceClock): creates one on "
+    "an empty store. Refused on a store created without it; a test store needs it.",
+)  # fmt: skip
 @click.option("--log-level", type=click.Choice(("debug", "info", "warning")), default="info")
 @click.pass_obj
 def serve(
@@ -299,7 +305,7 @@ def serve(
     tls_cert: str | None, tls_key: str | None, tls_client_ca: str | None, group_commit: bool,
     group_window_ms: float, otel_exporter: str, max_concurrent_calls: int, projections: bool,
     checkpoint_key: str | None, checkpoint_interval_s: int, checkpoint_dir: str | None,
-    adopt_currency_scales: bool, log_level: str,
+    adopt_currency_scales: bool, test_clock: bool, log_level: str,
 ) -> None:  # fmt: skip
     """Serves the LedgerService over gRPC until SIGTERM, then drains in-flight calls."""
     configure_logging(log_level)
@@ -314,7 +320,12 @@ def serve(
     telemetry = Telemetry(otel_exporter)
     with store_errors(database_url):
         ledger = Ledger(database_url, rules=rules,
-                        currency_scales="adopt" if adopt_currency_scales else "record")  # fmt: skip
+                        currency_scales="adopt" if adopt_currency_scales else "record",
+                        store_kind="test" if test_clock else "production")  # fmt: skip
+    if ledger.test_clock is not None:
+        structlog.get_logger("ledger.cli").warning(
+            "serving a test store: an admin may advance its clock", ledger_time=str(ledger.clock())
+        )
     # A first-start admin token is written only once the store has opened.
     authenticator = configured or _bootstrapped_admin(ledger, Path(state_dir))
     tune_garbage_collector()

@@ -138,6 +138,8 @@ def store_errors(database_url: str) -> Iterator[None]:
             f"the store at {redact(database_url)} failed: {_first_line(error)}"
         ) from error
     except InvalidArgument as error:
+        if error.field == "test_clock":  # a test store opened as production, or the reverse
+            raise click.BadParameter(error.reason, param_hint="'--test-clock'") from None
         if not error.field.startswith("config"):
             raise
         raise click.BadParameter(str(error), param_hint="'--config'") from None

@@ -44,6 +44,7 @@ from ledger.client_errors import Unavailable as Unavailable
 from ledger.client_errors import retry_delay_s, status_code, translated
 from ledger.client_results import AccountBalance as AccountBalance
 from ledger.client_results import Balances as Balances
+from ledger.client_results import ClockReply as ClockReply
 from ledger.client_results import CurrencyTotals as CurrencyTotals
 from ledger.client_results import Entry as Entry
 from ledger.client_results import Posting as Posting
@@ -132,15 +133,16 @@ _METHODS = {
     "ListTransactions": (pb.ListTransactionsRequest, results.transaction_page_from),
     "GetAccountBalance": (pb.GetAccountBalanceRequest, results.account_balance_from),
     "GetTrialBalance": (pb.GetTrialBalanceRequest, results.trial_balance_from),
+    "AdvanceClock": (pb.AdvanceClockRequest, results.clock_reply_from),
 }
-_TIMESTAMP_FIELDS = ("occurred_at", "expires_at", "self_excluded_until")
+_TIMESTAMP_FIELDS = ("occurred_at", "expires_at", "self_excluded_until", "advance_to")
 # A command's method name -> its field in a batch's `Command` oneof ("CompleteWithdrawal" ->
 # "complete_withdrawal").
 _BATCH_FIELDS = {
     method: re.sub(r"(?<!^)(?=[A-Z])", "_", method).lower()
     for method, (request_type, _) in _METHODS.items()
     if method not in {"SubmitBatch", "GetBalance", "GetTransaction", "ListTransactions",
-                      "GetAccountBalance", "GetTrialBalance"}
+                      "GetAccountBalance", "GetTrialBalance", "AdvanceClock"}
 }  # fmt: skip
 assert set(_BATCH_FIELDS.values()) == set(pb.Command.DESCRIPTOR.fields_by_name)
 
@@ -268,6 +270,12 @@ class _Commands(_CommandMethods):
     def get_trial_balance(self):
         """The `TrialBalance`: debits and credits per currency, from the read models."""
         return self._call("GetTrialBalance", {})
+
+    def advance_clock(self, *, advance_to: datetime | None = None):
+        """A test store's clock moved forward to advance_to (admin only), or only read
+        without it: a ClockReply. A target at or before the ledger's time moves nothing, so
+        resends are safe; to move by a duration, read the time first and add to it."""
+        return self._call("AdvanceClock", locals())
 
 
 class Batch(_CommandMethods):

@@ -200,3 +200,16 @@ def stored_event_from(message: pb.StoredEventMessage) -> StoredEvent:
         position=message.position, stream_id=message.stream_id, version=message.version,
         event_type=message.event_type, payload=message.payload, digest=message.digest,
     )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class ClockReply:
+    """An AdvanceClock answer: the ledger's time after the call, and whether it moved it."""
+
+    ledger_time: datetime
+    advanced: bool
+
+
+def clock_reply_from(message: pb.AdvanceClockResponse) -> ClockReply:
+    return ClockReply(ledger_time=message.ledger_time.ToDatetime(tzinfo=UTC),
+                      advanced=message.advanced)  # fmt: skip

@@ -14,16 +14,19 @@ The first finding names the offending event; every finding is kept (up to a boun
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from uuid import UUID
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from eventsourcing.persistence import ApplicationRecorder, Notification
 
 from ledger.checkpoints import CHECKPOINT_STREAM_ID, stored_checkpoints
-from ledger.core import accounts
+from ledger.clock import CLOCK_STREAM_ID
+from ledger.core import accounts, limits
 from ledger.core.chain import genesis_hash, raw_digest
 from ledger.core.events import (
-    CheckpointRecorded, CommandRecorded, CurrenciesRecorded, WalletEvent, WalletOpened,
+    CheckpointRecorded, ClockAdvanced, CommandRecorded, CurrenciesRecorded, TestClockStarted,
+    WalletEvent, WalletOpened,
 )  # fmt: skip
 from ledger.mapper import MsgspecMapper
 from ledger.prefetch import count_rows, select_notification_page
@@ -36,7 +39,10 @@ PAGE_SIZE = 5000
 # The first position the audit reads from: below any id a database can hold, so rows stored
 # below the log's first position (which the engine folds by stream) are read and reported.
 POSITION_MIN = -(2**63)
-OWN_STREAMS = {CurrenciesRecorded: CURRENCIES_STREAM_ID, CheckpointRecorded: CHECKPOINT_STREAM_ID}
+OWN_STREAMS = {
+    CurrenciesRecorded: CURRENCIES_STREAM_ID, CheckpointRecorded: CHECKPOINT_STREAM_ID,
+    TestClockStarted: CLOCK_STREAM_ID, ClockAdvanced: CLOCK_STREAM_ID,
+}  # fmt: skip
 FINDINGS_MAX = 100
 _PLAYER_ACCOUNTS = (accounts.player_cash, accounts.player_bonus, accounts.player_held)
 
@@ -88,7 +94,8 @@ class _Replay:
         self.balances: defaultdict[str, int] = defaultdict(int)
         self.currency_of: dict[str, str] = {}
         self.records: set[int] = set()
-        self.others: dict[int, int] = {}  # the currencies' and checkpoints' streams -> version
+        self.others: dict[int, int] = {}  # the currencies', checkpoints' and clock's -> version
+        self.clock_time: datetime | None = None  # a test store's clock after its newest event
         self.postings = 0
 
     def find(self, note: Notification, problem: str) -> None:
@@ -120,6 +127,8 @@ class _Replay:
             self.claims.record(note.id, event)
         else:
             self._stream_of_its_own(note, event)
+            if isinstance(event, TestClockStarted | ClockAdvanced):
+                self._clock_event(note, event)
 
     def _stream_of_its_own(self, note: Notification, event) -> None:
         """A currencies or checkpoint record must be in its own stream: in a wallet's it would
@@ -132,6 +141,11 @@ class _Replay:
             self.find(note, f"version {note.originator_version} of its stream follows "
                             f"{self.others.get(stream, 0)}")  # fmt: skip
         self.others[stream] = note.originator_version
+
+    def _clock_event(self, note: Notification, event: TestClockStarted | ClockAdvanced) -> None:
+        for problem in clock_problems(event, self.clock_time, self.report.events == 1):
+            self.find(note, problem)
+        self.clock_time = event.recorded_at
 
     def _wallet_event(self, note: Notification, event: WalletEvent, event_digest: str) -> None:
         stream = event.originator_id.int
@@ -188,6 +202,35 @@ class _Replay:
             recorded = (record.cash, record.bonus, record.held)
             if replayed != recorded:
                 self.find(note, f"record's balance-after {recorded} differs from replay {replayed}")
+
+
+def clock_problems(
+    event: TestClockStarted | ClockAdvanced, previous: datetime | None, first_of_log: bool
+) -> list[str]:
+    """What is wrong with a test clock's event: the mark that makes a store a test store must
+    be the log's first event (a store becomes one only at creation, so a mark slipped into
+    a production store's history is caught), and each advance must move the clock forward,
+    from no earlier than where it stood, by no more than the bound.
+
+    Args:
+        previous: the clock's time after its stream's previous event; None before the mark.
+        first_of_log: whether the event is the first the audit read.
+    """
+    if isinstance(event, TestClockStarted):
+        if first_of_log:
+            return []
+        return ["a TestClockStarted after the log's first event: a store is made a test "
+                "store only at creation"]  # fmt: skip
+    if previous is None:
+        return ["a ClockAdvanced on a store that is not a test store"]
+    problems = []
+    if event.advanced_from < previous:
+        problems.append(f"the clock advanced from {event.advanced_from.isoformat()}, before "
+                        f"its time {previous.isoformat()}: it went back")  # fmt: skip
+    step = event.recorded_at - event.advanced_from
+    if not timedelta(0) < step <= timedelta(seconds=limits.clock_advance_s_max):
+        problems.append(f"the clock advanced by {step}, not forward within the bound")
+    return problems
 
 
 def audit(

@@ -41,7 +41,9 @@ def project_command(database_url: str, page_size: int, follow: bool) -> None:
     require_store(database_url, creates_store=False)
     tune_garbage_collector()  # a batch job over a large heap, like the server
     console = Console(stderr=True)
-    with store_errors(database_url), Ledger(database_url, currency_scales="ignore") as ledger:
+    with store_errors(database_url), Ledger(
+        database_url, currency_scales="ignore", store_kind="either"
+    ) as ledger:
         store = open_projection_store(database_url)
         runner = ProjectionRunner(
             ledger.store.recorder, ledger.store.mapper, store, page_size=page_size
@@ -90,7 +92,9 @@ def audit_command(
     tune_garbage_collector()  # a batch job over a large heap, like the server
     checkpoints, trusted_keys = _anchors(checkpoint_files, verify_keys)
     console = Console(stderr=True)
-    with store_errors(database_url), Ledger(database_url, currency_scales="ignore") as ledger:
+    with store_errors(database_url), Ledger(
+        database_url, currency_scales="ignore", store_kind="either"
+    ) as ledger:
         store = open_projection_store(database_url) if projections else None
         total = ledger.store.recorder.max_notification_id() or 0
         progress, task = _progress(console, total)

@@ -73,13 +73,16 @@ WALLET_READS = frozenset({"GetBalance"})
 TRANSACTION_READS = frozenset({"GetTransaction"})
 LEDGER_READS = frozenset({"ListTransactions", "GetAccountBalance", "GetTrialBalance"})
 EVENT_STREAM = frozenset({"SubscribeEvents"})
+# Moving a test store's clock changes what every later decision sees, for every player: an
+# operator's act, so admin only (and only on a test store, which the ledger checks).
+TEST_CLOCK = frozenset({"AdvanceClock"})
 
 METHODS = (
     "Deposit", "ReverseDeposit", "Bet", "Win", "Rollback", "RequestWithdrawal",
     "CompleteWithdrawal", "CancelWithdrawal", "FailWithdrawal", "GrantBonus", "ForfeitBonus",
     "SetLimits", "HoldInSuspense", "AttributeSuspense", "ReturnSuspense", "SubmitBatch",
     "GetBalance", "GetTransaction", "ListTransactions",
-    "GetAccountBalance", "GetTrialBalance", "SubscribeEvents",
+    "GetAccountBalance", "GetTrialBalance", "SubscribeEvents", "AdvanceClock",
 )  # fmt: skip
 
 # The methods whose request names a provider: a game_provider client may only send its own.
@@ -109,6 +112,7 @@ assert len(set(METHODS)) == len(METHODS)
 assert tuple(PERMISSIONS) == ROLES
 assert all(methods <= PERMISSIONS["admin"] for methods in PERMISSIONS.values())
 assert "SubmitBatch" not in PERMISSIONS["auditor"]
+assert all(not TEST_CLOCK & methods for role, methods in PERMISSIONS.items() if role != "admin")
 
 _TOKEN_SHA256_PATTERN = r"^[0-9a-f]{64}$"
 

@@ -234,6 +234,20 @@ class LedgerServicer(pb_grpc.LedgerServiceServicer):
 
         await self._handle("SubscribeEvents", request, context, work)
 
+    async def AdvanceClock(self, request, context) -> pb.AdvanceClockResponse:
+        """Moves a test store's clock forward (or reads it); UNIMPLEMENTED on a production one."""
+
+        async def work(principal: Principal, record: CallRecord) -> pb.AdvanceClockResponse:
+            authorize(principal, "AdvanceClock")
+            target = convert.to_datetime(request, "advance_to")
+            # A store write, not a read, but as blocking: it goes to the executor the same way.
+            reading = await self._read(self.ledger.advance_clock, target)
+            record.outcome = "advanced" if reading.advanced else "unchanged"
+            return pb.AdvanceClockResponse(ledger_time=convert.timestamp(reading.ledger_time),
+                                           advanced=reading.advanced)  # fmt: skip
+
+        return await self._handle("AdvanceClock", request, context, work)
+
     async def _stream_events(self, position: int, context, record: CallRecord) -> None:
         """Writes every event after position, then each new one, until the call ends."""
         record.fields["events"] = 0

@@ -27,7 +27,7 @@ from grpc_status import rpc_status
 
 from ledger.api.auth import PermissionDenied, Unauthenticated
 from ledger.core import limits
-from ledger.core.errors import ConcurrencyExhausted, InvalidArgument
+from ledger.core.errors import ConcurrencyExhausted, InvalidArgument, NotATestStore
 
 
 class Overloaded(Exception):
@@ -80,6 +80,8 @@ def status_for(error: BaseException) -> RpcStatus:
         return RpcStatus(grpc.StatusCode.NOT_FOUND, str(error))
     if isinstance(error, Unavailable):
         return _retryable(grpc.StatusCode.UNAVAILABLE, str(error), limits.store_retry_delay_ms)
+    if isinstance(error, NotATestStore):  # a method this server does not offer, by design
+        return RpcStatus(grpc.StatusCode.UNIMPLEMENTED, str(error))
     if isinstance(error, ConcurrencyExhausted):
         return _retryable(grpc.StatusCode.UNAVAILABLE,
                           "the wallet is contended; resend the command",

@@ -20,3 +20,7 @@ class ChainBroken(LedgerError):
 
 class ConcurrencyExhausted(LedgerError):
     """Optimistic concurrency conflicts persisted past the retry bound."""
+
+
+class NotATestStore(LedgerError):
+    """An operation only a test store allows (advancing its clock) on a production store."""

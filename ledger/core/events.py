@@ -284,6 +284,26 @@ class CheckpointRecorded(StoredEventBase, frozen=True, kw_only=True, tag="Checkp
     signature: str
 
 
+class TestClockStarted(StoredEventBase, frozen=True, kw_only=True, tag="TestClockStarted"):
+    """The first event of a test store's log: its clock may be advanced (`ledger.clock`).
+
+    Written only on an empty store (`ledger serve --test-clock`), so a store that already
+    holds history at wall-clock times never becomes one. Its clock reads the wall clock
+    plus an offset, zero from here until the first `ClockAdvanced`."""
+
+    __test__ = False  # a class named Test* that pytest must not collect where it is imported
+
+
+class ClockAdvanced(StoredEventBase, frozen=True, kw_only=True, tag="ClockAdvanced"):
+    """A test store's clock moved forward: `recorded_at` is the ledger time it moved to.
+
+    From here the ledger's time is the wall clock plus `recorded_at - wall_time`, never
+    before `recorded_at`."""
+
+    advanced_from: datetime  # the ledger's time just before the advance
+    wall_time: datetime  # the wall clock's time at the advance
+
+
 WALLET_EVENT_TYPES: tuple[type[WalletEvent], ...] = (
     WalletOpened, Deposited, DepositReversed, BetPlaced, BetVoided, WinPaid, WinVoided,
     BetRolledBack, WinRolledBack, RollbackRepeated, RollbackTombstoned, WithdrawalRequested,
@@ -294,6 +314,7 @@ WALLET_EVENT_TYPES: tuple[type[WalletEvent], ...] = (
 
 EVENT_TYPES: tuple[type[StoredEventBase], ...] = (
     *WALLET_EVENT_TYPES, CommandRecorded, CurrenciesRecorded, CheckpointRecorded,
+    TestClockStarted, ClockAdvanced,
 )
 
 AnyEvent = (
@@ -302,7 +323,7 @@ AnyEvent = (
     | WithdrawalCompleted | WithdrawalReleased | BonusGranted | BonusForfeited
     | BonusDeficitCharged | BonusConverted | LimitsChanged | SuspenseAttributed
     | SuspenseReceived | SuspenseResolved | CommandRefused | CommandRecorded
-    | CurrenciesRecorded | CheckpointRecorded
+    | CurrenciesRecorded | CheckpointRecorded | TestClockStarted | ClockAdvanced
 )  # fmt: skip
 
 

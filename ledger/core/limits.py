@@ -46,6 +46,14 @@ window_7d_s = 7 * 24 * 3600
 window_30d_s = 30 * 24 * 3600
 limit_increase_delay_s = 24 * 3600
 
+# Test clocks (`ledger serve --test-clock`, ledger/clock.py). One advance moves the ledger's
+# time at most this far, so a mistyped target cannot push a test store years ahead for good
+# (its time never goes back); in all, its time stays at most this far ahead of the wall
+# clock, which keeps every date the engine derives (a 24-hour delay, a 30-day window) far
+# inside what a datetime holds however many advances are made.
+clock_advance_s_max = 366 * 24 * 3600
+clock_offset_s_max = 100 * 366 * 24 * 3600
+
 # gRPC server.
 concurrent_calls_max = 1024
 message_size_max = 4 * 1024 * 1024  # bytes, both directions
@@ -100,6 +108,7 @@ store_retry_delay_ms = health_probe_interval_ms
 
 assert 0 < idempotency_key_length_max <= 256
 assert window_24h_s < window_7d_s < window_30d_s
+assert limit_increase_delay_s <= clock_advance_s_max <= clock_offset_s_max
 assert bonus_multiplier_max_default <= bonus_multiplier_max
 assert len(str(amount_minor_max)) <= amount_digits_max
 assert concurrency_retry_count_max >= 2

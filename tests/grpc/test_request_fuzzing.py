@@ -10,6 +10,8 @@ legitimate for one method, and why:
 - GetTransaction: NOT_FOUND, for a well-formed key nobody sent.
 - SubscribeEvents: DEADLINE_EXCEEDED, which is how a valid subscription ends here: it follows
   the log live until the client's deadline.
+- AdvanceClock: UNIMPLEMENTED, for a well-formed request: the store here is a production
+  store, whose clock cannot be advanced.
 
 Field values come from the descriptor too: each field draws either a plausible value (so
 that some requests get past decoding and validation into the engine) or an odd one (NUL,
@@ -39,6 +41,7 @@ SETTINGS = settings(deadline=None, suppress_health_check=[HealthCheck.too_slow,
 ALSO_ACCEPTED = {
     "GetTransaction": {StatusCode.NOT_FOUND},
     "SubscribeEvents": {StatusCode.DEADLINE_EXCEEDED},
+    "AdvanceClock": {StatusCode.UNIMPLEMENTED},
 }
 ANSWERED = {StatusCode.OK, StatusCode.DEADLINE_EXCEEDED}  # the call ran; it may have stored
 # A refusal starts with the field's path: `amount: ...`, `commands[1].bet.occurred_at: ...`.

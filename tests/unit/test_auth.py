@@ -54,7 +54,7 @@ EXPECTED_ALLOWED = {
         "CompleteWithdrawal", "CancelWithdrawal", "FailWithdrawal", "GrantBonus", "ForfeitBonus",
         "SetLimits", "HoldInSuspense", "AttributeSuspense", "ReturnSuspense", "SubmitBatch",
         "GetBalance", "GetTransaction", "ListTransactions", "GetAccountBalance",
-        "GetTrialBalance", "SubscribeEvents",
+        "GetTrialBalance", "SubscribeEvents", "AdvanceClock",
     },
 }  # fmt: skip
 
@@ -79,7 +79,7 @@ def test_expected_matrix_covers_every_role_and_method():
     """The test's matrix names exactly the module's roles and every method of the service."""
     assert tuple(EXPECTED_ALLOWED) == ROLES
     assert EXPECTED_ALLOWED["admin"] == set(METHODS)
-    assert len(METHODS) == 22
+    assert len(METHODS) == 23
 
 
 def test_every_rpc_of_the_proto_is_in_the_table():

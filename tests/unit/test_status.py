@@ -12,7 +12,7 @@ from ledger.api.status import (
     BoundExceeded, NotFound, Overloaded, Unavailable, cancelled_status, status_for,
 )  # fmt: skip
 from ledger.core import limits
-from ledger.core.errors import ChainBroken, ConcurrencyExhausted, InvalidArgument
+from ledger.core.errors import ChainBroken, ConcurrencyExhausted, InvalidArgument, NotATestStore
 
 
 @pytest.mark.parametrize(
@@ -25,6 +25,7 @@ from ledger.core.errors import ChainBroken, ConcurrencyExhausted, InvalidArgumen
         (BoundExceeded("batch too long"), grpc.StatusCode.RESOURCE_EXHAUSTED),
         (Unavailable("store unreachable"), grpc.StatusCode.UNAVAILABLE),
         (NotFound("no such key"), grpc.StatusCode.NOT_FOUND),
+        (NotATestStore("wall clock"), grpc.StatusCode.UNIMPLEMENTED),
         (ConcurrencyExhausted("gave up"), grpc.StatusCode.UNAVAILABLE),
         (OperationalError("connection refused"), grpc.StatusCode.UNAVAILABLE),
         (InterfaceError("closed"), grpc.StatusCode.UNAVAILABLE),
