@@ -85,16 +85,19 @@ def _dying_with_the_test_run(command: list[str]) -> list[str]:
 
 def start_announcing(command: list[str], log_path: Path) -> tuple[subprocess.Popen, str]:
     """Starts a process that prints `listening on HOST:PORT` first; returns it and HOST:PORT."""
-    # Appended: a restarted server keeps the log of the run it follows.
-    log = open(log_path, "a")  # noqa: SIM115 - closed with the process
-    process = subprocess.Popen(
-        _dying_with_the_test_run(command), stdout=subprocess.PIPE, stderr=log, text=True
-    )
-    selector = selectors.DefaultSelector()
-    selector.register(process.stdout, selectors.EVENT_READ)
-    line = process.stdout.readline() if selector.select(timeout=STARTUP_TIMEOUT_S) else ""
+    # Appended: a restarted server keeps the log of the run it follows. The child holds its
+    # own descriptor of the log, so ours is closed once the process is started.
+    with open(log_path, "a") as log:
+        process = subprocess.Popen(
+            _dying_with_the_test_run(command), stdout=subprocess.PIPE, stderr=log, text=True
+        )
+    with selectors.DefaultSelector() as selector:
+        selector.register(process.stdout, selectors.EVENT_READ)
+        line = process.stdout.readline() if selector.select(timeout=STARTUP_TIMEOUT_S) else ""
     if not line.startswith("listening on "):
         process.kill()
+        process.wait(timeout=30)
+        process.stdout.close()
         raise RuntimeError(f"{command[2]} did not start: {line!r}; see {log_path}")
     return process, line.removeprefix("listening on ").strip()
 
@@ -102,7 +105,10 @@ def start_announcing(command: list[str], log_path: Path) -> tuple[subprocess.Pop
 def stop_process(process: subprocess.Popen) -> int:
     """SIGTERM, then the exit status (a clean drain exits 0)."""
     process.send_signal(signal.SIGTERM)
-    return process.wait(timeout=30)
+    status = process.wait(timeout=30)
+    if process.stdout is not None:
+        process.stdout.close()
+    return status
 
 
 def stop_server(server: RunningServer) -> int:

@@ -105,6 +105,15 @@ def test_a_tampered_projection_is_caught(database_url):
     assert "projected balance of player:p1:cash:EUR is 1" in result.output
 
 
+def test_audit_without_projections_does_not_claim_to_have_compared_them(database_url):
+    """With --no-projections the success line says the read models were not compared."""
+    _small_history(database_url)
+    result = CliRunner().invoke(main, ["audit", "--database-url", database_url, "--no-projections"])
+    assert result.exit_code == 0, result.output
+    assert "(projections not compared)" in result.output
+    assert "projections equal the replay" not in result.output
+
+
 def test_audit_fails_with_the_first_offending_event_named(database_url):
     """The CLI exits 1 and names the first offending event's position, stream and version."""
     _small_history(database_url)
