@@ -34,8 +34,12 @@ from projections.stores import ProjectionStore, open_projection_store
 
 SERVICE = ledger_pb2.DESCRIPTOR.services_by_name["LedgerService"]
 SERVICE_NAME = SERVICE.full_name
-# The health name of the read models: SERVING while the follower keeps them current.
+# Health names of the components (docs/contract.md): the store, SERVING while its probe
+# answers; the read models, while the follower keeps them current; the signed checkpoints
+# (only with --checkpoint-key), while none is overdue past limits.checkpoint_overdue_intervals.
+STORE_HEALTH_NAME = f"{SERVICE_NAME}/store"
 PROJECTIONS_HEALTH_NAME = f"{SERVICE_NAME}/projections"
+CHECKPOINTS_HEALTH_NAME = f"{SERVICE_NAME}/checkpoints"
 _log = structlog.get_logger("ledger.api")
 
 
@@ -114,7 +118,10 @@ class LedgerServer:
         components = {}
         if self.projections is not None:
             components[PROJECTIONS_HEALTH_NAME] = lambda: self.projections.follower.healthy
-        return HealthMonitor(self.health, probe, ("", SERVICE_NAME), components)
+        if self.checkpointer is not None:
+            components[CHECKPOINTS_HEALTH_NAME] = lambda: self.checkpointer.healthy
+        services = ("", SERVICE_NAME, STORE_HEALTH_NAME)
+        return HealthMonitor(self.health, probe, services, components)
 
     def _bind(self) -> int:
         tls = self.settings.tls
