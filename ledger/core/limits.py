@@ -61,6 +61,9 @@ group_commit_window_ms_default = 2
 group_commit_queue_length_max = 8 * 1000
 server_workers_default = 8
 shutdown_grace_s = 10
+# The Prometheus endpoint (`--metrics-listen`) serves one scrape at a time and drops a client
+# silent this long, so a stalled scraper cannot hold it.
+metrics_request_timeout_s = 5
 
 # Garbage collector of long-running processes (ledger/runtime.py): allocations of tracked
 # objects between young collections, and young (then middle) collections between older ones.
@@ -121,6 +124,7 @@ assert gc_young_threshold > 0 and gc_middle_threshold > 0 and gc_old_threshold >
 assert batch_size_max <= group_commit_queue_length_max
 assert checkpoint_interval_s_min <= checkpoint_interval_s_default <= checkpoint_interval_s_max
 assert checkpoint_overdue_intervals >= 1
+assert 0 < metrics_request_timeout_s <= shutdown_grace_s
 assert health_probe_timeout_ms >= 2000
 assert health_probe_interval_ms > 0
 assert 0 < projection_retry_wait_ms_min <= projection_retry_wait_ms_max
