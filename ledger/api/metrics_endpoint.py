@@ -44,7 +44,7 @@ class MetricsEndpoint:
     def __init__(self, listen: str) -> None:
         self.host, self.port = parse_listen(listen)
         self.listen = listen
-        self.registry = CollectorRegistry(auto_describe=True)
+        self.registry = CollectorRegistry()
         self.reader = PrometheusMetricReader(registry=self.registry)
         self._server: WSGIServer | None = None
         self._thread: threading.Thread | None = None
