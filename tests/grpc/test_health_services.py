@@ -98,9 +98,9 @@ def test_overdue_checkpoints_turn_their_health_not_serving_and_back(tmp_path):
             assert _watched(watch, 2) == [SERVING, NOT_SERVING]
             for name in ("", SERVICE, STORE):
                 assert stub.Check(health_pb2.HealthCheckRequest(service=name)).status == SERVING
-            broken.unlink()
             watch = stub.Watch(health_pb2.HealthCheckRequest(service=CHECKPOINTS),
                                timeout=WATCH_TIMEOUT_S)  # fmt: skip
+            broken.unlink()  # after the watch started, so it sees the status change
             assert _watched(watch, 2) == [NOT_SERVING, SERVING]
     finally:
         assert stop_server(server) == 0
