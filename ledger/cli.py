@@ -23,6 +23,7 @@ from ledger.api.auth import ROLES, bootstrap_admin, load_auth_config, token_sha2
 from ledger.api.server import (
     CheckpointSettings, LedgerServer, ServerSettings, TlsFiles, serve_until_signalled,
 )  # fmt: skip
+from ledger.api.metrics_endpoint import MetricsEndpoint
 from ledger.api.telemetry import EXPORTERS, Telemetry
 from ledger.application import Ledger
 from ledger.checkpoints import load_signing_key
@@ -266,6 +267,11 @@ def _fail_unless_sound(console: Console, tally: Tally, summary: LedgerSummary) -
     envvar="LEDGER_OTEL_EXPORTER",
 )  # fmt: skip
 @click.option(
+    "--metrics-listen", default=None, metavar="HOST:PORT",
+    help="Serve Prometheus metrics at http://HOST:PORT/metrics (no TLS, no auth: loopback or "
+    "a private network only). Off by default.",
+)  # fmt: skip
+@click.option(
     "--max-concurrent-calls", type=click.IntRange(1, limits.concurrent_calls_max),
     default=limits.concurrent_calls_max, show_default=True,
     help="Calls past this many at once are refused with RESOURCE_EXHAUSTED.",
@@ -303,12 +309,15 @@ def serve(
     rules: Rules, database_url: str, create_database: bool, listen: str,
     auth_config: str | None, state_dir: str,
     tls_cert: str | None, tls_key: str | None, tls_client_ca: str | None, group_commit: bool,
-    group_window_ms: float, otel_exporter: str, max_concurrent_calls: int, projections: bool,
+    group_window_ms: float, otel_exporter: str, metrics_listen: str | None,
+    max_concurrent_calls: int, projections: bool,
     checkpoint_key: str | None, checkpoint_interval_s: int, checkpoint_dir: str | None,
     adopt_currency_scales: bool, test_clock: bool, log_level: str,
 ) -> None:  # fmt: skip
     """Serves the LedgerService over gRPC until SIGTERM, then drains in-flight calls."""
     configure_logging(log_level)
+    metrics = _metrics_endpoint(metrics_listen)
+    telemetry = _telemetry(otel_exporter, metrics)
     require_store(database_url, creates_store=True, create_database=create_database)
     configured = _configured_clients(auth_config)
     settings = ServerSettings(
@@ -317,7 +326,6 @@ def serve(
         tls=_tls_files(tls_cert, tls_key, tls_client_ca),
         checkpoints=_checkpoint_settings(checkpoint_key, checkpoint_interval_s, checkpoint_dir),
     )  # fmt: skip
-    telemetry = Telemetry(otel_exporter)
     with store_errors(database_url):
         ledger = Ledger(database_url, rules=rules,
                         currency_scales="adopt" if adopt_currency_scales else "record",
@@ -333,13 +341,39 @@ def serve(
     async def run() -> None:
         # The aio server must be built inside the running event loop.
         try:
-            server = LedgerServer(ledger, authenticator, telemetry, settings, database_url)
+            server = LedgerServer(ledger, authenticator, telemetry, settings, database_url,
+                                  metrics=metrics)  # fmt: skip
         except InvalidArgument as error:
             ledger.close()
-            raise click.BadParameter(str(error)) from None
+            raise _bad_server_parameter(error) from None
         await serve_until_signalled(server, _announce(listen))
 
     asyncio.run(run())
+
+
+def _metrics_endpoint(listen: str | None) -> MetricsEndpoint | None:
+    if listen is None:
+        return None
+    try:
+        return MetricsEndpoint(listen)
+    except InvalidArgument as error:
+        raise click.BadParameter(error.reason, param_hint="'--metrics-listen'") from None
+
+
+def _telemetry(exporter: str, metrics: MetricsEndpoint | None) -> Telemetry:
+    readers = [metrics.reader] if metrics is not None else []
+    try:
+        return Telemetry(exporter, extra_readers=readers)
+    except InvalidArgument as error:
+        raise click.BadParameter(error.reason, param_hint="'--otel-exporter'") from None
+
+
+def _bad_server_parameter(error: InvalidArgument) -> click.BadParameter:
+    """A server that cannot be built, named by the option to change."""
+    options = {"listen": "'--listen'", "metrics_listen": "'--metrics-listen'"}
+    if error.field in options:
+        return click.BadParameter(error.reason, param_hint=options[error.field])
+    return click.BadParameter(str(error))
 
 
 def _configured_clients(auth_config: str | None):
@@ -391,10 +425,14 @@ def _tls_files(cert: str | None, key: str | None, client_ca: str | None) -> TlsF
 
 
 def _announce(listen: str):
+    """Prints where the server listens (first, as scripts wait for that line), then where its
+    metrics are served, with the ports actually bound."""
     host = listen.rpartition(":")[0]
 
-    def announce(port: int) -> None:
-        click.echo(f"listening on {host}:{port}")
+    def announce(server: LedgerServer) -> None:
+        click.echo(f"listening on {host}:{server.port}")
+        if server.metrics is not None:
+            click.echo(f"metrics on {server.metrics.url}")
 
     return announce
 

@@ -4,6 +4,10 @@ each page into view changes, and writes them with the new position in one transa
 Catch-up of a long history is a batch job (one commit per page, never per event). After a
 crash, even `kill -9` mid-page, the next run resumes at the last committed position: the
 half-done page was never committed, so nothing is missed and nothing applied twice.
+
+The lag (events in the log not yet in the views) is measured after every page, caught up or
+not, so a server catching up a long history reports it shrinking page by page (the metric
+`ledger.projection.lag`) instead of one number once it is done.
 """
 
 import time
@@ -59,6 +63,7 @@ class ProjectionRunner:
         done = 0
         while applied := self.run_page():
             done += applied
+            self.lag()
             on_progress(done)
         self.lag()
         return done
@@ -69,7 +74,7 @@ class ProjectionRunner:
         while not should_stop():
             applied = self.run_page()
             done += applied
+            self.lag()
             if applied == 0:
-                self.lag()
                 time.sleep(poll_s)
         return done

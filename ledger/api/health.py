@@ -1,11 +1,14 @@
 """Health that tells the truth about the store.
 
-The standard gRPC health service reports NOT_SERVING for the whole server ("") and for
-`ledger.v1.LedgerService` while a probe of the event store fails (`ledger.probe`), and
-SERVING again once the store answers. Components get names of their own, such as
-`ledger.v1.LedgerService/projections`, SERVING while the projection follower keeps the views
-current and NOT_SERVING while it waits out an outage or after a bug stopped it; a stopped
-follower does not make the whole server unhealthy, since commands and wallet reads work.
+The standard gRPC health service reports NOT_SERVING for the whole server (""), for
+`ledger.v1.LedgerService` and for the store's own name, `ledger.v1.LedgerService/store`,
+while a probe of the event store fails (`ledger.probe`), and SERVING again once the store
+answers. Other components get names of their own, each following a callable:
+`ledger.v1.LedgerService/projections` is SERVING while the projection follower keeps the
+views current and NOT_SERVING while it waits out an outage or after a bug stopped it;
+`ledger.v1.LedgerService/checkpoints` (only on a server signing checkpoints) is NOT_SERVING
+while a checkpoint is overdue. A failing component does not make the whole server
+unhealthy, since commands and wallet reads work without it.
 
 The probe runs on a thread of its own every `limits.health_probe_interval_ms`. An answer
 later than `limits.health_probe_timeout_ms` counts as none, and a probe still hanging is not

@@ -1,6 +1,7 @@
 """Composition of the gRPC server: the servicer, health (probed, see `ledger.api.health`),
 reflection (v1 and v1alpha, `ledger.api.reflection`), the projection follower, message and
-concurrency bounds, TLS or mutual TLS, and a graceful drain on SIGTERM or SIGINT.
+concurrency bounds, TLS or mutual TLS, the Prometheus endpoint when asked for
+(`ledger.api.metrics_endpoint`), and a graceful drain on SIGTERM or SIGINT.
 """
 
 import asyncio
@@ -20,6 +21,7 @@ from ledger.api.checkpointer import Checkpointer
 from ledger.api.group_commit import GroupCommitter
 from ledger.api.handlers import add_service
 from ledger.api.health import HealthMonitor
+from ledger.api.metrics_endpoint import MetricsEndpoint
 from ledger.api.reflection import enable_reflection
 from ledger.api.servicer import LedgerServicer
 from ledger.api.telemetry import Telemetry
@@ -34,8 +36,12 @@ from projections.stores import ProjectionStore, open_projection_store
 
 SERVICE = ledger_pb2.DESCRIPTOR.services_by_name["LedgerService"]
 SERVICE_NAME = SERVICE.full_name
-# The health name of the read models: SERVING while the follower keeps them current.
+# Health names of the components (docs/contract.md): the store, SERVING while its probe
+# answers; the read models, while the follower keeps them current; the signed checkpoints
+# (only with --checkpoint-key), while none is overdue past limits.checkpoint_overdue_intervals.
+STORE_HEALTH_NAME = f"{SERVICE_NAME}/store"
 PROJECTIONS_HEALTH_NAME = f"{SERVICE_NAME}/projections"
+CHECKPOINTS_HEALTH_NAME = f"{SERVICE_NAME}/checkpoints"
 _log = structlog.get_logger("ledger.api")
 
 
@@ -69,11 +75,18 @@ class ServerSettings:
 
 
 class LedgerServer:
-    """A started server; `port` is the bound port (useful with port 0)."""
+    """A started server; `port` is the bound port (useful with port 0).
+
+    Args:
+        metrics: a Prometheus endpoint whose reader `telemetry` was built with; bound here,
+            beside the gRPC port, and closed at stop.
+    """
 
     def __init__(self, ledger: Ledger, authenticator: Authenticator, telemetry: Telemetry,
-                 settings: ServerSettings, database_url: str) -> None:  # fmt: skip
+                 settings: ServerSettings, database_url: str,
+                 metrics: MetricsEndpoint | None = None) -> None:  # fmt: skip
         self.ledger = ledger
+        self.metrics = metrics
         self.settings = settings
         self.telemetry = telemetry
         self.executor = ThreadPoolExecutor(settings.workers, thread_name_prefix="ledger-store")
@@ -108,13 +121,18 @@ class LedgerServer:
         health_name = health_pb2.DESCRIPTOR.services_by_name["Health"].full_name
         enable_reflection(self.server, (SERVICE_NAME, health_name))
         self.port = self._bind()
+        if metrics is not None:
+            metrics.bind()
 
     def _health_monitor(self, database_url: str) -> HealthMonitor:
         probe = open_store_probe(database_url, self.ledger.store.recorder.events_table_name)
         components = {}
         if self.projections is not None:
             components[PROJECTIONS_HEALTH_NAME] = lambda: self.projections.follower.healthy
-        return HealthMonitor(self.health, probe, ("", SERVICE_NAME), components)
+        if self.checkpointer is not None:
+            components[CHECKPOINTS_HEALTH_NAME] = lambda: self.checkpointer.healthy
+        services = ("", SERVICE_NAME, STORE_HEALTH_NAME)
+        return HealthMonitor(self.health, probe, services, components)
 
     def _bind(self) -> int:
         tls = self.settings.tls
@@ -145,6 +163,8 @@ class LedgerServer:
             self.checkpointer.stop()
         self.executor.shutdown(wait=True)
         self.ledger.close()
+        if self.metrics is not None:
+            self.metrics.close()
         self.telemetry.shutdown()
 
 
@@ -190,7 +210,7 @@ async def serve_until_signalled(server: LedgerServer, announce) -> None:
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stopping.set)
     await server.start()
-    announce(server.port)
+    announce(server)
     await stopping.wait()
     _log.info("draining", grace_s=server.settings.grace_s)
     await server.stop()

@@ -1,11 +1,16 @@
 """Logs, traces and metrics at the edge: one canonical JSON log line per call (method,
 outcome, latency, request id), an OpenTelemetry span per call, and metrics for calls,
-outcomes, latency and group sizes. The exporter is chosen by configuration:
-`none`, `console` (standard output of the SDK's console exporters) or `otlp` (needs the
-`opentelemetry-exporter-otlp-proto-grpc` package and the standard OTEL_EXPORTER_OTLP_*
-environment variables). With `none` and nothing else attached, spans and metrics go to the
-API's no-op tracer and meter: nobody could read them, and the SDK's bookkeeping cost about a
-tenth of the event loop's time per unary call. The log line is written either way.
+outcomes, latency, group sizes and projection lag. The exporter is chosen by configuration:
+`none`, `console` (standard output of the SDK's console exporters) or `otlp` (the extra
+`casino-ledger[otlp]`, and the standard OTEL_EXPORTER_OTLP_* environment variables); a
+Prometheus endpoint (`ledger.api.metrics_endpoint`) attaches as one more metric reader.
+With `none` and nothing else attached, spans and metrics go to the API's no-op tracer and
+meter: nobody could read them, and the SDK's bookkeeping cost about a tenth of the event
+loop's time per unary call. The log line is written either way.
+
+Histograms have explicit buckets (OpenTelemetry views): the SDK's default boundaries (0, 5,
+10, 25, ... 10000) would put nearly every call of a millisecond-level server in its first
+two buckets, and group sizes run from 1 to `limits.batch_size_max`.
 """
 
 import contextlib
@@ -17,16 +22,35 @@ import structlog
 from opentelemetry.metrics import NoOpMeterProvider
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import ConsoleMetricExporter, PeriodicExportingMetricReader
+from opentelemetry.sdk.metrics.view import ExplicitBucketHistogramAggregation, View
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter
 from opentelemetry.trace import INVALID_SPAN, NoOpTracerProvider
 
+from ledger.core import limits
 from ledger.core.errors import InvalidArgument
 
 EXPORTERS = ("none", "console", "otlp")
+OTLP_EXTRA_INSTALL = "pip install 'casino-ledger[otlp]'"
 METRIC_EXPORT_INTERVAL_MS = 10_000
 REQUEST_ID_LENGTH_MAX = 64
+LATENCY_METRIC = "ledger.call.duration"
+GROUP_SIZE_METRIC = "ledger.group_commit.size"
+# Milliseconds: a cached read takes a fraction of one, a group commit a few, a call stuck
+# behind a store outage up to the probe's timeout and beyond.
+LATENCY_BUCKETS_MS = (
+    0.25, 0.5, 1, 2, 3, 5, 7.5, 10, 15, 25, 50, 75, 100, 250, 500, 1000, 2500, 5000, 10_000,
+)  # fmt: skip
+GROUP_SIZE_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, limits.batch_size_max)
+assert list(LATENCY_BUCKETS_MS) == sorted(set(LATENCY_BUCKETS_MS))
+assert list(GROUP_SIZE_BUCKETS) == sorted(set(GROUP_SIZE_BUCKETS))
+VIEWS = (
+    View(instrument_name=LATENCY_METRIC,
+         aggregation=ExplicitBucketHistogramAggregation(LATENCY_BUCKETS_MS)),
+    View(instrument_name=GROUP_SIZE_METRIC,
+         aggregation=ExplicitBucketHistogramAggregation(GROUP_SIZE_BUCKETS)),
+)  # fmt: skip
 
 
 class CallRecord:
@@ -59,15 +83,19 @@ class Telemetry:
         # No processor, no reader of spans: not even the no-op tracer's context switching.
         self.tracing = bool(processors)
         self.meter_provider = (
-            MeterProvider(resource=resource, metric_readers=readers) if readers
+            MeterProvider(resource=resource, metric_readers=readers, views=VIEWS) if readers
             else NoOpMeterProvider()
         )  # fmt: skip
         self.tracer = self.tracer_provider.get_tracer("ledger.api")
         meter = self.meter_provider.get_meter("ledger.api")
         self.calls = meter.create_counter("ledger.calls", description="gRPC calls by status")
         self.outcomes = meter.create_counter("ledger.outcomes", description="command outcomes")
-        self.latency = meter.create_histogram("ledger.call.duration", unit="ms")
-        self.group_sizes = meter.create_histogram("ledger.group_commit.size", unit="{command}")
+        self.latency = meter.create_histogram(
+            LATENCY_METRIC, unit="ms", description="time in the server per call"
+        )
+        self.group_sizes = meter.create_histogram(
+            GROUP_SIZE_METRIC, unit="{command}", description="commands per group commit"
+        )
         self.projection_lag = meter.create_gauge(
             "ledger.projection.lag", unit="{event}", description="events not yet in the views"
         )
@@ -143,7 +171,6 @@ def _exporters(exporter: str):
         from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
         from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
     except ImportError:
-        raise InvalidArgument(
-            "otel_exporter", "otlp needs the opentelemetry-exporter-otlp-proto-grpc package"
-        ) from None
+        reason = f"otlp needs the extra that installs its exporter: {OTLP_EXTRA_INSTALL}"
+        raise InvalidArgument("otel_exporter", reason) from None
     return OTLPSpanExporter(), OTLPMetricExporter()

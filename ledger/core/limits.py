@@ -61,6 +61,9 @@ group_commit_window_ms_default = 2
 group_commit_queue_length_max = 8 * 1000
 server_workers_default = 8
 shutdown_grace_s = 10
+# The Prometheus endpoint (`--metrics-listen`) serves one scrape at a time and drops a client
+# silent this long, so a stalled scraper cannot hold it.
+metrics_request_timeout_s = 5
 
 # Garbage collector of long-running processes (ledger/runtime.py): allocations of tracked
 # objects between young collections, and young (then middle) collections between older ones.
@@ -85,6 +88,10 @@ projection_page_size_max = 10_000  # events per projection or audit page (one tr
 checkpoint_interval_s_default = 600
 checkpoint_interval_s_min = 1
 checkpoint_interval_s_max = 7 * 24 * 3600
+# Its health (`ledger.v1.LedgerService/checkpoints`) turns NOT_SERVING once the next checkpoint
+# is more than this many whole intervals past due: one failed attempt is a blip the next
+# interval mends, failures past that are a fault an operator should see.
+checkpoint_overdue_intervals = 2
 
 # Store outages. The health probe runs one short query on the event store this often, and an
 # answer later than the timeout counts as none (libpq waits at least 2 s for a connection).
@@ -116,6 +123,8 @@ assert page_size_max <= batch_size_max
 assert gc_young_threshold > 0 and gc_middle_threshold > 0 and gc_old_threshold > 0
 assert batch_size_max <= group_commit_queue_length_max
 assert checkpoint_interval_s_min <= checkpoint_interval_s_default <= checkpoint_interval_s_max
+assert checkpoint_overdue_intervals >= 1
+assert 0 < metrics_request_timeout_s <= shutdown_grace_s
 assert health_probe_timeout_ms >= 2000
 assert health_probe_interval_ms > 0
 assert 0 < projection_retry_wait_ms_min <= projection_retry_wait_ms_max

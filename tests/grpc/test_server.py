@@ -333,3 +333,18 @@ def test_health_and_reflection_need_no_token(server):
         response = next(reflection.ServerReflectionInfo(iter([request])))
         names = {s.name for s in response.list_services_response.service}
         assert "ledger.v1.LedgerService" in names
+
+
+def test_each_component_has_a_health_name_and_checkpoints_only_when_signed(server):
+    """The server, the service, the store and the projections are SERVING by name; a server
+    without --checkpoint-key has no checkpoints name (NOT_FOUND)."""
+    with grpc.insecure_channel(server.target) as channel:
+        health = health_pb2_grpc.HealthStub(channel)
+        for name in ("", "ledger.v1.LedgerService", "ledger.v1.LedgerService/store",
+                     "ledger.v1.LedgerService/projections"):  # fmt: skip
+            status = health.Check(health_pb2.HealthCheckRequest(service=name)).status
+            assert status == health_pb2.HealthCheckResponse.SERVING, name
+        unsigned = health_pb2.HealthCheckRequest(service="ledger.v1.LedgerService/checkpoints")
+        with pytest.raises(grpc.RpcError) as unknown:
+            health.Check(unsigned)
+        assert unknown.value.code() is grpc.StatusCode.NOT_FOUND

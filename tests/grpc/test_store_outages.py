@@ -19,6 +19,7 @@ from tests.grpc.conftest import RunningServer, log_lines, start_server, stop_ser
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
 SERVICE = "ledger.v1.LedgerService"
+STORE = f"{SERVICE}/store"
 PROJECTIONS = f"{SERVICE}/projections"
 DETECT_S = 15  # the probe's interval and timeout, with a wide margin for a loaded machine
 RECOVER_S = 60  # the pool's reconnection backoff grows with the outage; this one is short
@@ -89,7 +90,7 @@ def _wait_until(condition, timeout_s: float, what: str) -> None:
         time.sleep(0.1)
 
 
-def _health_is(server: RunningServer, status: int, services=("", SERVICE)) -> bool:
+def _health_is(server: RunningServer, status: int, services=("", SERVICE, STORE)) -> bool:
     return all(_health(server, service) == status for service in services)
 
 

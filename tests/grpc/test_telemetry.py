@@ -1,6 +1,7 @@
 """Telemetry at the edge: one canonical log line per call, a span per call, group sizes."""
 
 import asyncio
+import sys
 
 import pytest
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
@@ -91,3 +92,74 @@ def test_without_an_exporter_spans_are_not_recorded_but_the_line_is_logged():
     assert [log["method"] for log in logs if log["event"] == "call"] == ["Win"]
     telemetry.record_group(3)  # a no-op meter accepts measurements and drops them
     telemetry.shutdown()
+
+
+def test_latency_and_group_sizes_use_their_explicit_buckets():
+    """The views give the latency histogram millisecond buckets and group sizes powers of two
+    up to the batch bound, instead of the SDK's default boundaries."""
+    from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+
+    from ledger.api.telemetry import GROUP_SIZE_BUCKETS, LATENCY_BUCKETS_MS
+
+    reader = InMemoryMetricReader()
+    telemetry = Telemetry("none", extra_readers=[reader])
+
+    async def call():
+        with telemetry.call("Bet", []) as record:
+            record.outcome = "OK"
+
+    asyncio.run(call())
+    telemetry.record_group(3)
+    points = {
+        metric.name: metric.data.data_points[0]
+        for resource in reader.get_metrics_data().resource_metrics
+        for scope in resource.scope_metrics
+        for metric in scope.metrics
+    }
+    assert tuple(points["ledger.call.duration"].explicit_bounds) == LATENCY_BUCKETS_MS
+    assert tuple(points["ledger.group_commit.size"].explicit_bounds) == GROUP_SIZE_BUCKETS
+    assert points["ledger.group_commit.size"].bucket_counts[2] == 1  # 3 is in (2, 4]
+
+
+def _without_the_otlp_extra(monkeypatch) -> None:
+    """Makes the OTLP exporter's import fail, as it does where the extra is not installed."""
+    for module in ("opentelemetry.exporter.otlp.proto.grpc.metric_exporter",
+                   "opentelemetry.exporter.otlp.proto.grpc.trace_exporter"):  # fmt: skip
+        monkeypatch.setitem(sys.modules, module, None)
+
+
+def test_otlp_without_its_extra_names_the_extra_to_install(monkeypatch):
+    """Selecting otlp without the exporter installed is refused naming the pip command."""
+    _without_the_otlp_extra(monkeypatch)
+    with pytest.raises(InvalidArgument, match=r"pip install 'casino-ledger\[otlp\]'"):
+        Telemetry("otlp")
+
+
+def test_serve_with_otlp_but_no_extra_is_a_usage_error_without_traceback(monkeypatch, tmp_path):
+    """`ledger serve --otel-exporter otlp` without the extra exits 2 naming the option and
+    the extra, before it opens a store."""
+    from click.testing import CliRunner
+
+    from ledger.cli import main
+
+    _without_the_otlp_extra(monkeypatch)
+    store = tmp_path / "ledger.sqlite3"
+    arguments = ["serve", "--otel-exporter", "otlp", "--database-url", f"sqlite:///{store}",
+                 "--state-dir", str(tmp_path)]  # fmt: skip
+    result = CliRunner().invoke(main, arguments)
+    assert result.exit_code == 2, result.output
+    assert "'--otel-exporter'" in result.output
+    assert "pip install 'casino-ledger[otlp]'" in result.output
+    assert "Traceback" not in result.output and not store.exists()
+
+
+def test_with_the_extra_installed_otlp_builds_its_exporters():
+    """Where `casino-ledger[otlp]` is installed, otlp gives the OTLP span and metric exporters."""
+    pytest.importorskip("opentelemetry.exporter.otlp.proto.grpc.trace_exporter")
+    from ledger.api.telemetry import _exporters
+
+    spans, metrics = _exporters("otlp")
+    assert type(spans).__name__ == "OTLPSpanExporter"
+    assert type(metrics).__name__ == "OTLPMetricExporter"
+    spans.shutdown()
+    metrics.shutdown()

@@ -48,6 +48,28 @@ def test_views_equal_an_independent_fold_of_the_log(history):
         store.close()
 
 
+def test_the_lag_is_reported_after_every_page_of_a_catch_up(database_url):
+    """Catching up reports the lag shrinking page by page down to zero, and so does a
+    follower behind the log, before it first finds nothing new."""
+    with Ledger(database_url) as ledger:
+        for n in range(3):
+            ledger.execute(deposit(f"d{n}", 10 * EUR))
+        lags: list[int] = []
+        store = open_projection_store(database_url)
+        runner = ProjectionRunner(ledger.store.recorder, ledger.store.mapper, store,
+                                  page_size=2, on_lag=lags.append)  # fmt: skip
+        runner.catch_up()
+        total = ledger.store.recorder.max_notification_id()
+        assert lags == [max(total - 2 * k, 0) for k in range(1, (total + 1) // 2 + 1)] + [0]
+        ledger.execute(deposit("d3", 10 * EUR))
+        ledger.execute(deposit("d4", 10 * EUR))
+        behind = ledger.store.recorder.max_notification_id() - total
+        lags.clear()
+        runner.follow(lambda: bool(lags) and lags[-1] == 0, poll_s=0)
+        assert lags == list(range(behind - 2, -1, -2))
+        store.close()
+
+
 def test_catch_up_resumes_where_it_stopped_and_follows_new_events(database_url):
     """New events after a catch-up are applied once by the next run, on top of the old."""
     with Ledger(database_url) as ledger:
