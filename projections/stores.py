@@ -124,10 +124,14 @@ class ProjectionStore(ABC):
     def _rows(self, statement: str, params: tuple = ()) -> list[tuple]:
         """A read's rows; statements use `?` placeholders on every store."""
 
-    def documents(self, kind: str, where: str = "", params: tuple = (), limit: int = 1) -> list:
+    def documents(
+        self, kind: str, where: str = "", params: tuple = (), limit: int = 1,
+        newest_first: bool = False,
+    ) -> list:  # fmt: skip
         """The decoded documents of a kind, in (sort, key) order, filtered by `where`."""
+        order = "sort DESC, key DESC" if newest_first else "sort, key"
         rows = self._rows(
-            f"SELECT doc FROM view_documents WHERE kind = ? {where} ORDER BY sort, key LIMIT ?",
+            f"SELECT doc FROM view_documents WHERE kind = ? {where} ORDER BY {order} LIMIT ?",
             (kind, *params, limit),
         )
         return [msgspec.json.decode(doc) for (doc,) in rows]
