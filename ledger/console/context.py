@@ -5,6 +5,7 @@ import time
 from pathlib import Path
 from urllib.parse import parse_qs
 
+import jinja2
 from fastapi import Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
@@ -33,7 +34,11 @@ class ConsoleContext:
         self.authenticator = authenticator
         self.codec = codec or SessionCodec()
         self.secure_cookies = secure_cookies
-        self.templates = Jinja2Templates(directory=HERE / "templates", autoescape=True)
+        # Autoescape on for every template: a player id or key never becomes markup.
+        environment = jinja2.Environment(
+            loader=jinja2.FileSystemLoader(HERE / "templates"), autoescape=True
+        )
+        self.templates = Jinja2Templates(env=environment)
 
     def lag(self) -> int:
         """Events in the log not yet in the views the console reads."""

@@ -18,7 +18,11 @@ from ledger.console.security import CONSOLE_ROLES, Session
 from ledger.core import limits
 
 POSITION_END = 2**62  # "before the end": the newest statement page
-Search = Query("", max_length=limits.console_search_length_max)
+
+
+def _search():
+    """A bounded text parameter; a new Query each time (FastAPI must not share one)."""
+    return Query("", max_length=limits.console_search_length_max)
 
 
 def signed_in(context, request: Request) -> Session | None:
@@ -39,7 +43,7 @@ def add_page_routes(app: FastAPI, context) -> None:
         return RedirectResponse("/players" if signed_in(context, request) else "/signin", 303)
 
     @app.get("/players", response_class=HTMLResponse)
-    def players(request: Request, q: str = Search, after: str = Search):
+    def players(request: Request, q: str = _search(), after: str = _search()):
         if (session := signed_in(context, request)) is None:
             return _to_sign_in()
         ids, next_after = context.reads.players(q.strip(), after)
@@ -57,7 +61,7 @@ def add_page_routes(app: FastAPI, context) -> None:
 
     @app.get("/players/{player_id}/statement", response_class=HTMLResponse)
     def statement(
-        request: Request, player_id: str, currency: str = Search,
+        request: Request, player_id: str, currency: str = _search(),
         before: int = Query(POSITION_END, ge=1, le=POSITION_END),
     ):  # fmt: skip
         if (session := signed_in(context, request)) is None:
@@ -70,7 +74,7 @@ def add_page_routes(app: FastAPI, context) -> None:
                       columns=STATEMENT_COLUMNS)  # fmt: skip
 
     @app.get("/players/{player_id}/statement.csv")
-    def statement_csv(request: Request, player_id: str, currency: str = Search):
+    def statement_csv(request: Request, player_id: str, currency: str = _search()):
         if signed_in(context, request) is None:
             return _to_sign_in()
         filename = f"statement-{_safe(player_id)}-{_safe(currency)}.csv"
