@@ -22,10 +22,10 @@ from pathlib import Path
 import psycopg
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from ledger.application import Ledger
-from ledger.checkpoints import write_checkpoint
-from ledger.runtime import tune_garbage_collector
 from ledger.core import commands as c
+from ledger.service.application import Ledger
+from ledger.service.checkpoints import write_checkpoint
+from ledger.service.runtime import tune_garbage_collector
 from projections.audit import audit
 from projections.runner import ProjectionRunner
 from projections.stores import open_projection_store

@@ -20,17 +20,17 @@ from uuid import UUID
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from eventsourcing.persistence import ApplicationRecorder, Notification
 
-from ledger.checkpoints import CHECKPOINT_STREAM_ID, stored_checkpoints
-from ledger.clock import CLOCK_STREAM_ID
 from ledger.core import accounts, limits
 from ledger.core.chain import genesis_hash, raw_digest
 from ledger.core.events import (
     CheckpointRecorded, ClockAdvanced, CommandRecorded, CurrenciesRecorded, TestClockStarted,
     WalletEvent, WalletOpened,
 )  # fmt: skip
-from ledger.mapper import MsgspecMapper
-from ledger.prefetch import count_rows, select_notification_page
-from ledger.store_currencies import CURRENCIES_STREAM_ID
+from ledger.service.checkpoints import CHECKPOINT_STREAM_ID, stored_checkpoints
+from ledger.service.clock import CLOCK_STREAM_ID
+from ledger.service.currency_scales import CURRENCIES_STREAM_ID
+from ledger.store.mapper import MsgspecMapper
+from ledger.store.reads import count_rows, select_notification_page
 from projections.checkpoint_check import CheckpointCheck, NamedCheckpoint
 from projections.record_claims import RecordClaims, identity_problems
 from projections.stores import ProjectionStore

@@ -7,13 +7,13 @@ import click
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from ledger.application import Ledger
-from ledger.checkpoints import load_verify_key, read_checkpoint_file
+from ledger.cli.support import database_url_option, require_store, store_errors
 from ledger.core import limits
 from ledger.core.errors import InvalidArgument
-from ledger.cli_support import database_url_option, require_store, store_errors
-from ledger.database import redact
-from ledger.runtime import tune_garbage_collector
+from ledger.service.application import Ledger
+from ledger.service.checkpoints import load_verify_key, read_checkpoint_file
+from ledger.service.runtime import tune_garbage_collector
+from ledger.store.database import redact
 from projections.audit import audit
 from projections.checkpoint_check import NamedCheckpoint
 from projections.follower import FollowerState, ProjectionFollower

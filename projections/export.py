@@ -36,10 +36,10 @@ from datetime import UTC
 from typing import TextIO
 from urllib.parse import quote
 
-from ledger.application import Ledger
+from ledger.cli.summary import NOTIFICATION_PAGE_SIZE, stored_events
 from ledger.core.events import WalletEvent, event_tag
 from ledger.core.money import Currency, format_amount
-from ledger.summary import NOTIFICATION_PAGE_SIZE, stored_events
+from ledger.service.application import Ledger
 
 # Characters kept as they are in account names; anything else is percent-encoded.
 _ACCOUNT_SAFE = re.compile(r"[A-Za-z0-9_.:\-]+")

@@ -16,8 +16,8 @@ from collections.abc import Callable
 from eventsourcing.persistence import ApplicationRecorder
 
 from ledger.core import limits
-from ledger.mapper import MsgspecMapper
-from ledger.prefetch import select_notification_page
+from ledger.store.mapper import MsgspecMapper
+from ledger.store.reads import select_notification_page
 from projections.page import fold_page
 from projections.stores import ProjectionStore
 

@@ -25,10 +25,10 @@ from ledger.api.metrics_endpoint import MetricsEndpoint
 from ledger.api.reflection import enable_reflection
 from ledger.api.servicer import LedgerServicer
 from ledger.api.telemetry import Telemetry
-from ledger.application import Ledger
 from ledger.core import limits
 from ledger.core.errors import InvalidArgument
-from ledger.probe import open_store_probe
+from ledger.service.application import Ledger
+from ledger.store.probe import open_store_probe
 from ledger.v1 import ledger_pb2
 from projections.follower import ProjectionFollower
 from projections.runner import ProjectionRunner

@@ -17,7 +17,6 @@ from ledger.api.group_commit import GroupCommitter
 from ledger.api.handlers import refuse_undecodable
 from ledger.api.status import BoundExceeded, NotFound, Unavailable, cancelled_status, status_for
 from ledger.api.telemetry import CallRecord, Telemetry
-from ledger.application import Ledger
 from ledger.core import limits
 from ledger.core.chain import digest
 from ledger.core.commands import Command
@@ -28,9 +27,10 @@ from ledger.core.validation import (
     validate, validate_account_reference, validate_transaction_reference,
     validate_wallet_reference,
 )  # fmt: skip
+from ledger.service.application import Ledger
+from ledger.service.wallets import wallet_id
 from ledger.v1 import ledger_pb2 as pb
 from ledger.v1 import ledger_pb2_grpc as pb_grpc
-from ledger.wallets import wallet_id
 from projections.stores import ProjectionStore
 
 LIST_PAGE_SIZE_DEFAULT = 100

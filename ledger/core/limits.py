@@ -46,7 +46,7 @@ window_7d_s = 7 * 24 * 3600
 window_30d_s = 30 * 24 * 3600
 limit_increase_delay_s = 24 * 3600
 
-# Test clocks (`ledger serve --test-clock`, ledger/clock.py). One advance moves the ledger's
+# Test clocks (`ledger serve --test-clock`, ledger/service/clock.py). One advance moves the ledger's
 # time at most this far, so a mistyped target cannot push a test store years ahead for good
 # (its time never goes back); in all, its time stays at most this far ahead of the wall
 # clock, which keeps every date the engine derives (a 24-hour delay, a 30-day window) far
@@ -65,7 +65,7 @@ shutdown_grace_s = 10
 # silent this long, so a stalled scraper cannot hold it.
 metrics_request_timeout_s = 5
 
-# Garbage collector of long-running processes (ledger/runtime.py): allocations of tracked
+# Garbage collector of long-running processes (ledger/service/runtime.py): allocations of tracked
 # objects between young collections, and young (then middle) collections between older ones.
 gc_young_threshold = 10_000
 gc_middle_threshold = 20

@@ -8,8 +8,8 @@ import time
 
 import pytest
 
-from ledger.application import Ledger
 from ledger.core.outcomes import Outcome
+from ledger.service.application import Ledger
 from projections.stores import open_projection_store
 from tests.builders import EUR, deposit
 from tests.faults.load import Load, check_store, random_pause, wait_until

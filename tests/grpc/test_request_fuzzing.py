@@ -28,8 +28,8 @@ from grpc import StatusCode
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ledger.application import Ledger
 from ledger.core import limits
+from ledger.service.application import Ledger
 from tests.grpc.raw import METHODS, raw_call
 
 pytestmark = pytest.mark.slow

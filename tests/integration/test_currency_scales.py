@@ -5,12 +5,12 @@ the currency and both values, before anything is served."""
 import pytest
 from click.testing import CliRunner
 
-from ledger.application import Ledger
-from ledger.cli import main
+from ledger.cli.main import main
 from ledger.config import rules_from_toml
 from ledger.core.errors import InvalidArgument
 from ledger.core.outcomes import Outcome
-from ledger.store_currencies import CURRENCIES_STREAM_ID, recorded_scales
+from ledger.service.application import Ledger
+from ledger.service.currency_scales import CURRENCIES_STREAM_ID, recorded_scales
 from tests.builders import EUR, deposit
 from tests.integration.raw_store import RawStore
 

@@ -5,8 +5,8 @@ import pytest
 from eventsourcing.cryptography import AESCipher
 from eventsourcing.persistence import MapperDeserialisationError
 
-from ledger.application import Ledger
-from ledger.wallets import wallet_id
+from ledger.service.application import Ledger
+from ledger.service.wallets import wallet_id
 from tests.builders import EUR, bet, deposit
 from tests.conftest import SteppingClock
 from tests.integration.raw_store import RawStore

@@ -3,10 +3,10 @@ tombstone in the caller's wallet, no refund, nothing moved for anyone (docs/cont
 
 from msgspec.structs import replace
 
-from ledger.application import Ledger
 from ledger.core.events import CommandRefused, RollbackTombstoned
 from ledger.core.outcomes import Outcome
-from ledger.wallets import wallet_id
+from ledger.service.application import Ledger
+from ledger.service.wallets import wallet_id
 from projections.audit import audit
 from tests.builders import EUR, bet, deposit, rollback, win
 from tests.conftest import SteppingClock

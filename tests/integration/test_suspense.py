@@ -8,11 +8,11 @@ from datetime import timedelta
 import msgspec
 import pytest
 
-from ledger.application import Ledger
 from ledger.core import events as e
 from ledger.core.errors import InvalidArgument
 from ledger.core.outcomes import Outcome
-from ledger.wallets import suspense_item_id, wallet_id
+from ledger.service.application import Ledger
+from ledger.service.wallets import suspense_item_id, wallet_id
 from projections.audit import audit
 from tests.builders import EUR, attribute, deposit, give_back, hold, reverse, set_limits
 from tests.conftest import SteppingClock

@@ -6,13 +6,13 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from ledger.application import Ledger
-from ledger.clock import CLOCK_STREAM_ID
 from ledger.core import events as e
 from ledger.core.chain import encode_event
 from ledger.core.errors import InvalidArgument, NotATestStore
 from ledger.core.outcomes import Outcome
-from ledger.prefetch import select_notification_page
+from ledger.service.application import Ledger
+from ledger.service.clock import CLOCK_STREAM_ID
+from ledger.store.reads import select_notification_page
 from projections.audit import AuditReport, audit
 from tests.builders import EUR, bet, deposit
 from tests.integration.raw_store import RawStore

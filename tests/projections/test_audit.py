@@ -3,11 +3,11 @@ truncated stream or a tampered projection is caught, named, and fails the exit s
 
 from click.testing import CliRunner
 
-from ledger.application import Ledger
+from ledger.cli.main import main
 from ledger.core.outcomes import Outcome
-from ledger.prefetch import count_rows
-from ledger.cli import main
-from ledger.wallets import wallet_id
+from ledger.service.application import Ledger
+from ledger.service.wallets import wallet_id
+from ledger.store.reads import count_rows
 from projections.audit import audit
 from projections.stores import open_projection_store
 from tests.builders import EUR, bet, deposit, win

@@ -12,8 +12,8 @@ import time
 import pytest
 from structlog.testing import capture_logs
 
-from ledger.application import Ledger
-from ledger.wallets import wallet_id
+from ledger.service.application import Ledger
+from ledger.service.wallets import wallet_id
 from projections.follower import FollowerState, ProjectionFollower
 from projections.runner import ProjectionRunner
 from projections.stores import SqliteProjectionStore, open_projection_store

@@ -13,8 +13,8 @@ import psycopg
 import pytest
 from eventsourcing.persistence import PersistenceError
 
-from ledger.application import Ledger
-from ledger.summary import PostingFold, stored_events
+from ledger.cli.summary import PostingFold, stored_events
+from ledger.service.application import Ledger
 from projections.audit import audit
 from projections.runner import ProjectionRunner
 from projections.stores import PositionMoved, open_projection_store

@@ -12,14 +12,14 @@ import pytest
 from click.testing import CliRunner
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from ledger.application import Ledger
-from ledger.checkpoints import CheckpointRefused, write_checkpoint, write_checkpoint_file
-from ledger.core.checkpoint import checkpoint_digest
-from ledger.cli import main
+from ledger.cli.main import main
 from ledger.core import events as e
 from ledger.core.chain import digest, encode_event
+from ledger.core.checkpoint import checkpoint_digest
 from ledger.core.outcomes import Outcome
-from ledger.wallets import key_record_id, wallet_id
+from ledger.service.application import Ledger
+from ledger.service.checkpoints import CheckpointRefused, write_checkpoint, write_checkpoint_file
+from ledger.service.wallets import key_record_id, wallet_id
 from projections.audit import AuditReport, audit
 from projections.checkpoint_check import NamedCheckpoint
 from tests.builders import EUR, bet, deposit, win
@@ -162,7 +162,7 @@ def test_a_truncated_newest_command_passes_without_a_checkpoint_and_fails_with_o
 
 
 def signed_stream():
-    from ledger.checkpoints import CHECKPOINT_STREAM_ID
+    from ledger.service.checkpoints import CHECKPOINT_STREAM_ID
 
     return CHECKPOINT_STREAM_ID
 

@@ -34,8 +34,8 @@ from ledger.core.clock import (
 )  # fmt: skip
 from ledger.core.errors import ChainBroken, ConcurrencyExhausted, InvalidArgument
 from ledger.core.events import ClockAdvanced, TestClockStarted
-from ledger.mapper import MsgspecMapper
-from ledger.wallets import LEDGER_NAMESPACE
+from ledger.service.wallets import LEDGER_NAMESPACE
+from ledger.store.mapper import MsgspecMapper
 
 CLOCK_STREAM_ID = uuid5(LEDGER_NAMESPACE, "clock")
 # How a Ledger opens a store: "production" refuses a test store and keeps the wall clock,

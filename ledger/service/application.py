@@ -38,17 +38,17 @@ from ledger.core.money import CurrencyRegistry
 from ledger.core.policy import Policy, Rules
 from ledger.core.state import Balances, WalletState, ZERO_BALANCES
 from ledger.core.validation import validate
-from ledger.batch import BatchAttempt
-from ledger.clock import (
+from ledger.service.batch import BatchAttempt
+from ledger.service.clock import (
     ClockReading, StoreKind, TestClock, WallClock, advance_clock, newest_clock_state, open_clock,
 )  # fmt: skip
-from ledger.database import startup_lock, store_environment
-from ledger.mapper import MsgspecMapper
-from ledger.results import CommandResult
-from ledger.store_currencies import reconcile_currencies
-from ledger.wallets import (
+from ledger.service.currency_scales import reconcile_currencies
+from ledger.service.results import CommandResult
+from ledger.service.wallets import (
     WalletCache, WalletLoader, command_stream_ids, key_record_id, wallet_id,
 )  # fmt: skip
+from ledger.store.database import startup_lock, store_environment
+from ledger.store.mapper import MsgspecMapper
 
 _LOCK_STRIPES = 256
 
@@ -57,7 +57,8 @@ StoreCall = tuple[Callable[..., Any], tuple]
 AttemptSteps = Generator[StoreCall, Any, list[CommandResult]]
 # Runs one store round trip off the event loop: (function, *args) -> awaitable answer.
 StoreRunner = Callable[..., Awaitable[Any]]
-# What opening a Ledger does with the currency scales the store recorded (ledger.store_currencies).
+# What opening a Ledger does with the currency scales the store recorded
+# (ledger.service.currency_scales).
 CurrencyScales = Literal["record", "adopt", "check", "ignore"]
 
 

@@ -24,8 +24,8 @@ from ledger.core.events import CommandRecorded, WalletEvent
 from ledger.core.evolve import evolve
 from ledger.core.state import SuspenseItem, WalletState
 from ledger.core.suspense import evolve_item
-from ledger.mapper import MsgspecMapper
-from ledger.prefetch import select_first_events
+from ledger.store.mapper import MsgspecMapper
+from ledger.store.reads import select_first_events
 
 LEDGER_NAMESPACE = uuid5(NAMESPACE_URL, "urn:casino-ledger")
 

@@ -34,9 +34,9 @@ from ledger.core.checkpoint import (
 from ledger.core.errors import InvalidArgument, LedgerError
 from ledger.core.events import CheckpointRecorded
 from ledger.files import read_bounded
-from ledger.mapper import MsgspecMapper
-from ledger.prefetch import select_notification_page
-from ledger.wallets import LEDGER_NAMESPACE
+from ledger.service.wallets import LEDGER_NAMESPACE
+from ledger.store.mapper import MsgspecMapper
+from ledger.store.reads import select_notification_page
 
 CHECKPOINT_STREAM_ID = uuid5(LEDGER_NAMESPACE, "checkpoints")
 KEY_FILE_SIZE_MAX = 16 * 1024

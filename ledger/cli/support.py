@@ -24,7 +24,7 @@ from psycopg import sql
 
 from ledger.config import load_rules
 from ledger.core.errors import ChainBroken, ConcurrencyExhausted, InvalidArgument
-from ledger.database import DEFAULT_DATABASE_URL, redact, store_environment
+from ledger.store.database import DEFAULT_DATABASE_URL, redact, store_environment
 
 CONNECT_TIMEOUT_S = 5
 # A store that cannot be opened, written or decoded, or whose streams are broken or contended.

@@ -15,11 +15,11 @@ from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from ledger.application import Ledger
 from ledger.core import accounts, limits
 from ledger.core.errors import ChainBroken
 from ledger.core.events import StoredEventBase, WalletEvent, WalletOpened
 from ledger.core.state import Balances
+from ledger.service.application import Ledger
 
 NOTIFICATION_PAGE_SIZE = 500
 assert 0 < NOTIFICATION_PAGE_SIZE <= limits.page_size_max

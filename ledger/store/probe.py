@@ -16,7 +16,7 @@ import psycopg
 from psycopg.sql import SQL, Identifier
 
 from ledger.core import limits
-from ledger.database import connection_settings, search_path_option, store_environment
+from ledger.store.database import connection_settings, search_path_option, store_environment
 
 PROBE_TIMEOUT_S = limits.health_probe_timeout_ms / 1000
 

@@ -23,8 +23,8 @@ from ledger.core import limits
 from ledger.core.errors import InvalidArgument
 from ledger.core.events import CurrenciesRecorded, CurrencyScale
 from ledger.core.money import Currency
-from ledger.mapper import MsgspecMapper
-from ledger.wallets import LEDGER_NAMESPACE
+from ledger.service.wallets import LEDGER_NAMESPACE
+from ledger.store.mapper import MsgspecMapper
 
 CURRENCIES_STREAM_ID = uuid5(LEDGER_NAMESPACE, "currencies")
 
