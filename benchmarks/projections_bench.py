@@ -62,7 +62,7 @@ def _commands(rng: random.Random, serial: int):
 
 def write_history(ledger: Ledger, events_wanted: int, seed: int) -> None:
     rng, serial, batch = random.Random(seed), 0, []
-    while (ledger.store.recorder.max_notification_id() or 0) < events_wanted:
+    while ledger.log.max_position() < events_wanted:
         while len(batch) < BATCH:
             serial += 1
             batch.extend(_commands(rng, serial))
@@ -73,7 +73,7 @@ def write_history(ledger: Ledger, events_wanted: int, seed: int) -> None:
 def checkpoint_history(ledger: Ledger) -> None:
     """A signed checkpoint of the whole history, so the audit grows the tree over all of it."""
     key = Ed25519PrivateKey.generate()
-    signed = write_checkpoint(ledger.store.recorder, ledger.store.mapper, key, Clock()())
+    signed = write_checkpoint(ledger.log, key, Clock()())
     assert signed is not None
 
 
@@ -87,12 +87,12 @@ def fresh_postgres(admin_url: str, name: str) -> str:
 def measure(database_url: str) -> dict:
     with Ledger(database_url, clock=Clock()) as ledger:
         store = open_projection_store(database_url)
-        runner = ProjectionRunner(ledger.store.recorder, ledger.store.mapper, store)
+        runner = ProjectionRunner(ledger.log, store)
         started = time.perf_counter()
         projected = runner.catch_up()
         catch_up_s = time.perf_counter() - started
         started = time.perf_counter()
-        report = audit(ledger.store.recorder, ledger.store.mapper, store)
+        report = audit(ledger.log, store)
         audit_s = time.perf_counter() - started
         store.close()
     assert report.passed, [str(f) for f in report.findings[:5]]

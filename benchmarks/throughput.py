@@ -255,7 +255,7 @@ def check_books(database_url: str, tallies: list[Tally]) -> dict:
             actual = (state.version, *(format_amount(x, currency) for x in
                       (state.cash, state.bonus, state.held)))  # fmt: skip
             mismatches += actual != (version, cash, bonus, held)
-        report = audit(ledger.store.recorder, ledger.store.mapper, None)
+        report = audit(ledger.log, None)
     assert mismatches == 0, f"{mismatches} wallets differ from their last answer"
     assert report.passed, [str(f) for f in report.findings[:5]]
     return {"wallets_checked": len(last), "events_audited": report.events, "audit": "passed"}

@@ -134,7 +134,7 @@ def _export_with_progress(ledger: Ledger, out: TextIO, console: Console) -> Expo
     # Off when standard error is not a terminal, so logs and pipes get the summary alone.
     is_shown = console.is_terminal
     with Progress(*columns, console=console, transient=True, disable=not is_shown) as progress:
-        total = ledger.store.recorder.max_notification_id() if is_shown else None
+        total = ledger.log.max_position() if is_shown else None
         task = progress.add_task("exporting", total=total)
 
         def show(events_read: int) -> None:

@@ -71,8 +71,7 @@ class Checkpointer:
         if not self.started and self.directory is not None:
             self.previous = newest_kept_checkpoint(self.directory, self.key.public_key())
         self.started = True
-        store = self.ledger.store
-        signed = write_checkpoint(store.recorder, store.mapper, self.key, self.ledger.clock(),
+        signed = write_checkpoint(self.ledger.log, self.key, self.ledger.clock(),
                                   previous=self.previous)  # fmt: skip
         if signed is None:
             return

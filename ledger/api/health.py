@@ -28,7 +28,7 @@ from grpc_health.v1 import health_pb2
 from grpc_health.v1._async import HealthServicer
 
 from ledger.core import limits
-from ledger.store.probe import StoreProbe
+from ledger.event_log import StoreProbe
 
 SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING

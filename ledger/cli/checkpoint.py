@@ -66,8 +66,7 @@ def checkpoint_command(
         with store_errors(database_url), Ledger(
             database_url, currency_scales="ignore", store_kind="either"
         ) as ledger:
-            recorder, mapper = ledger.store.recorder, ledger.store.mapper
-            signed = write_checkpoint(recorder, mapper, key, ledger.clock(), previous=anchor)
+            signed = write_checkpoint(ledger.log, key, ledger.clock(), previous=anchor)
     except CheckpointRefused as error:
         raise click.ClickException(f"{redact(database_url)}: {error}") from None
     if signed is None:

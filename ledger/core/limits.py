@@ -82,7 +82,10 @@ id_cache_size_max = 65_536  # derived stream ids (uuid5) remembered per process
 wallet_contention_s = 5
 wallet_contended_count_max = 10_000
 page_size_max = 1000
-projection_page_size_max = 10_000  # events per projection or audit page (one transaction)
+# Reading the event log in position order (ledger/event_log.py, log_pages): every loop over
+# the log (projections, audit, export, checkpoints, SubscribeEvents) pages with these.
+log_page_size = 5000
+log_page_size_max = 10_000  # events per page (a projection page is one transaction)
 
 # Signed checkpoints written by `ledger serve` (ledger/api/checkpointer.py).
 checkpoint_interval_s_default = 600
@@ -120,6 +123,7 @@ assert bonus_multiplier_max_default <= bonus_multiplier_max
 assert len(str(amount_minor_max)) <= amount_digits_max
 assert concurrency_retry_count_max >= 2
 assert page_size_max <= batch_size_max
+assert 0 < log_page_size <= log_page_size_max
 assert gc_young_threshold > 0 and gc_middle_threshold > 0 and gc_old_threshold > 0
 assert batch_size_max <= group_commit_queue_length_max
 assert checkpoint_interval_s_min <= checkpoint_interval_s_default <= checkpoint_interval_s_max

@@ -341,9 +341,8 @@ def _audit_with_views(ledger: Ledger, database_url: str):
     the history with them."""
     views = open_projection_store(database_url)
     try:
-        recorder, mapper = ledger.store.recorder, ledger.store.mapper
-        ProjectionRunner(recorder, mapper, views).catch_up()
-        return audit(recorder, mapper, views)
+        ProjectionRunner(ledger.log, views).catch_up()
+        return audit(ledger.log, views)
     finally:
         views.close()
 

@@ -28,7 +28,7 @@ EUR_AND_DOGE = _config(EUR=6, DOGE=8)
 
 def _scales(database_url: str) -> dict[str, int]:
     with Ledger(database_url, currency_scales="ignore") as ledger:
-        return recorded_scales(ledger.store.recorder, ledger.store.mapper)[1]
+        return recorded_scales(ledger.log)[1]
 
 
 def test_the_first_start_records_every_configured_scale(database_url):

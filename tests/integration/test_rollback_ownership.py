@@ -31,7 +31,7 @@ def test_another_players_bet_is_conflict_and_leaves_no_tombstone(database_url):
         assert ledger.execute(win("w-p2", "b1", EUR, player="p2")).outcome is Outcome.BET_NOT_FOUND
         assert ledger.balances("p1", "EUR").cash == 6 * EUR
         assert ledger.execute(rollback("rb-p1", "b1")).balances.cash == 10 * EUR
-        report = audit(ledger.store.recorder, ledger.store.mapper, None)
+        report = audit(ledger.log, None)
     assert report.passed, report.findings
 
 

@@ -163,7 +163,7 @@ def test_a_history_with_suspense_audits_clean_and_sums_to_zero(ledger):
     ledger.execute_batch([hold(f"tx{n}:0", (n + 1) * EUR) for n in range(4)])
     ledger.execute(attribute("fix-0", "tx0:0"))
     ledger.execute(give_back("ret-1", "tx1:0"))
-    report = audit(ledger.store.recorder, ledger.store.mapper, None)
+    report = audit(ledger.log, None)
     assert report.findings == [] and report.finding_count == 0
     assert report.trial_balance == {"EUR": 0}
 
