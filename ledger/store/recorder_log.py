@@ -13,7 +13,9 @@ from uuid import UUID
 
 from eventsourcing.application import Application
 from eventsourcing.persistence import (
-    ApplicationRecorder, IntegrityError, MapperDeserialisationError,
+    ApplicationRecorder,
+    IntegrityError,
+    MapperDeserialisationError,
 )  # fmt: skip
 
 from ledger.core.events import StoredEventBase
@@ -100,7 +102,9 @@ class RecorderEventLog:
         return self.reads.stored_rows(position)
 
     def open_probe(self) -> StoreProbe:
-        return open_store_probe(self.environment, self.recorder.events_table_name)
+        # The SQL recorders name their table; the in-memory one has none to read.
+        table = getattr(self.recorder, "events_table_name", "")
+        return open_store_probe(self.environment, table)
 
     def close(self) -> None:
         self.application.close()
