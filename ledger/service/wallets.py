@@ -1,6 +1,6 @@
 """Loading wallet streams: fold stored events, verifying the hash chain as it goes.
 
-The loader reads raw stored records rather than going through the library's repository,
+The loader reads each stream through the event-log port with every event's canonical bytes,
 because the chain is defined over each record's stored plaintext and the fold needs it.
 States are cached (bounded LRU); a cached state may be stale when another process writes
 the same wallet, which the append's optimistic concurrency check catches.
