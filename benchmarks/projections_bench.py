@@ -84,6 +84,11 @@ def fresh_postgres(admin_url: str, name: str) -> str:
     return admin_url.rsplit("/", 1)[0] + f"/{name}"
 
 
+def drop_postgres(admin_url: str, name: str) -> None:
+    with psycopg.connect(admin_url, autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
 def measure(database_url: str) -> dict:
     with Ledger(database_url, clock=Clock()) as ledger:
         store = open_projection_store(database_url)
@@ -129,13 +134,18 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
     tune_garbage_collector()  # as `ledger project` and `ledger audit` do
-    url = args.database_url or fresh_postgres(args.pg_admin, f"ledger_bench_{uuid.uuid4().hex[:6]}")
-    started = time.perf_counter()
-    with Ledger(url, clock=Clock()) as ledger:
-        write_history(ledger, args.events, args.seed)
-        checkpoint_history(ledger)
-    print(f"wrote the history in {time.perf_counter() - started:.0f} s")
-    result = measure(url)
+    name = f"ledger_bench_{uuid.uuid4().hex[:6]}"
+    url = args.database_url or fresh_postgres(args.pg_admin, name)
+    try:
+        started = time.perf_counter()
+        with Ledger(url, clock=Clock()) as ledger:
+            write_history(ledger, args.events, args.seed)
+            checkpoint_history(ledger)
+        print(f"wrote the history in {time.perf_counter() - started:.0f} s")
+        result = measure(url)
+    finally:
+        if args.database_url is None:  # the database this run created, never one it was given
+            drop_postgres(args.pg_admin, name)
     result["store"] = "PostgreSQL" if url.startswith("postgres") else "SQLite"
     result["measured_at"] = datetime.now(UTC).strftime("%Y-%m-%d")
     print(json.dumps(result))
