@@ -26,9 +26,9 @@ import psycopg
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.projections_bench import Clock, fresh_postgres, write_history
-from ledger.application import Ledger
 from ledger.core import commands as c
-from ledger.runtime import tune_garbage_collector
+from ledger.service.application import Ledger
+from ledger.service.runtime import tune_garbage_collector
 from tests.console.conftest import Console, sign_in, write_auth_config
 
 RESULTS = Path(__file__).parent / "results"
@@ -104,7 +104,7 @@ def run(url: str, args) -> dict:
     with Ledger(url, clock=Clock()) as ledger:
         write_history(ledger, args.events - 4 * EXTRAS, seed=1)
         write_extras(ledger)
-        events = ledger.store.recorder.max_notification_id()
+        events = ledger.log.max_position()
     written_s = time.perf_counter() - started
     auth_path, tokens = write_auth_config(Path(tempfile.mkdtemp()))
     started = time.perf_counter()

@@ -11,11 +11,11 @@ from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
 from ledger.api.auth import Authenticator
-from ledger.application import Ledger
 from ledger.console.actions import allowed_actions
 from ledger.console.reads import Reads
 from ledger.console.security import SESSION_COOKIE, Session, SessionCodec, cookie_settings
 from ledger.core import limits
+from ledger.service.application import Ledger
 from projections.stores import ProjectionStore
 
 HERE = Path(__file__).parent
@@ -42,7 +42,7 @@ class ConsoleContext:
 
     def lag(self) -> int:
         """Events in the log not yet in the views the console reads."""
-        return (self.ledger.store.recorder.max_notification_id() or 0) - self.store.position()
+        return self.ledger.log.max_position() - self.store.position()
 
     def wait_for_views(self) -> bool:
         """Waits (bounded) until the views hold every event written so far."""

@@ -10,10 +10,10 @@ from fastapi.testclient import TestClient
 
 from ledger.api.auth import ROLES, load_auth_config, token_sha256
 from ledger.api.server import Projections
-from ledger.application import Ledger
 from ledger.console.app import create_app
 from ledger.console.context import ConsoleContext
 from ledger.core import commands as c
+from ledger.service.application import Ledger
 from tests.projections.conftest import make_history
 
 SUSPENSE_KEY = "unmatched-psp-1"

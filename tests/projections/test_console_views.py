@@ -2,7 +2,7 @@
 
 import sqlite3
 
-from ledger.application import Ledger
+from ledger.service.application import Ledger
 from projections.runner import ProjectionRunner
 from projections.stores import LAYOUT_VERSION, open_projection_store
 from projections.views import SUSPENSE, WITHDRAWAL
@@ -12,7 +12,7 @@ from tests.projections.conftest import make_history
 def _project(database_url: str) -> None:
     with Ledger(database_url, currency_scales="ignore", store_kind="either") as ledger:
         store = open_projection_store(database_url)
-        ProjectionRunner(ledger.store.recorder, ledger.store.mapper, store).catch_up()
+        ProjectionRunner(ledger.log, store).catch_up()
         store.close()
 
 

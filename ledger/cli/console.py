@@ -7,14 +7,14 @@ import uvicorn
 from ledger.api.auth import load_auth_config
 from ledger.api.metrics_endpoint import parse_listen
 from ledger.api.server import Projections
-from ledger.application import Ledger
-from ledger.cli_support import config_option, database_url_option, require_store, store_errors
+from ledger.cli.support import config_option, database_url_option, require_store, store_errors
 from ledger.console.app import create_app
 from ledger.console.context import ConsoleContext
 from ledger.core.errors import InvalidArgument
 from ledger.core.policy import Rules
-from ledger.database import redact
 from ledger.logs import configure_logging
+from ledger.service.application import Ledger
+from ledger.store.database import redact
 
 
 @click.command("console")
