@@ -19,7 +19,7 @@ import httpx
 import pytest
 from click.testing import CliRunner
 
-from ledger.cli import main
+from ledger.cli.main import main
 from projections.stores import open_projection_store
 from tests.conftest import IS_CI
 from tests.console.conftest import SUSPENSE_KEY
