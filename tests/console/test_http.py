@@ -6,6 +6,8 @@ import re
 from urllib.parse import quote
 
 from ledger.core import accounts
+from ledger.core import commands as c
+from ledger.service.application import Ledger
 from tests.console.conftest import (
     DEMO_PLAYER,
     SUSPENSE_AMOUNT,
@@ -182,3 +184,37 @@ def test_bad_action_input_names_the_field(console, auth):
     fields = form_fields(page, "/actions/set-limits")[0]
     response = client.post("/actions/set-limits", data={**fields, "deposit_limit_24h": "1e3"})
     assert response.status_code == 400 and "deposit_limit_24h" in response.text
+
+
+def test_set_limits_shows_on_the_player_page_and_statement(console, auth):
+    """A limit set through the console is in force on the wallet page afterwards."""
+    client = console.client()
+    sign_in(client, auth[1]["backoffice"])
+    player_id = _eur_player(console)
+    page = client.get(f"/players/{player_id}").text
+    fields = next(f for f in form_fields(page, "/actions/set-limits") if f["currency"] == "EUR")
+    response = client.post("/actions/set-limits", data={**fields, "deposit_limit_24h": "25"})
+    assert ">OK<" in response.text and fields["idempotency_key"] in response.text
+    wallet = client.get(f"/players/{player_id}").text
+    assert re.search(r"Deposit 24 h</td><td class=\"amount\">25<", wallet)
+
+
+def test_admin_settles_a_pending_withdrawal_backoffice_cannot(console, auth, console_history):
+    """Withdrawal actions follow the role table: admin completes, backoffice sees no form."""
+    with Ledger(console_history) as ledger:
+        result = ledger.execute(c.RequestWithdrawal(
+            idempotency_key="wd-console", player_id=_eur_player(console), currency="EUR",
+            amount=1, rail="psp", rail_id="stripe",
+        ))  # fmt: skip
+        assert result.outcome.is_success, result.outcome
+    assert console.context.wait_for_views()
+    backoffice = console.client()
+    sign_in(backoffice, auth[1]["backoffice"])
+    listed = backoffice.get("/withdrawals").text
+    assert "wd-console" in listed and "/actions/complete-withdrawal" not in listed
+    admin = console.client()
+    sign_in(admin, auth[1]["admin"])
+    forms = form_fields(admin.get("/withdrawals").text, "/actions/complete-withdrawal")
+    fields = next(f for f in forms if f["withdrawal_key"] == "wd-console")
+    assert ">OK<" in admin.post("/actions/complete-withdrawal", data=fields).text
+    assert "wd-console" not in admin.get("/withdrawals").text
