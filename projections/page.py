@@ -61,7 +61,7 @@ def fold_page(page: list[tuple[int, StoredEventBase]], first_position: int) -> P
 
 def _fold_event(changes: PageChanges, position: int, event: WalletEvent) -> None:
     tag = event_tag(type(event))
-    fold_views(changes.documents, event)
+    fold_views(changes.documents, event, position)
     provider, round_id = getattr(event, "provider", None), getattr(event, "round_id", None)
     for index, posting in enumerate(event.postings):
         changes.balance_deltas[(posting.account, event.currency)] += posting.amount

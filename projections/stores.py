@@ -30,7 +30,7 @@ from eventsourcing import persistence
 
 from ledger.store.database import connection_settings, search_path_option, store_environment
 from projections.page import PageChanges, PostingRow
-from projections.views import DocumentKey, Operation, apply_operations
+from projections.views import DocumentKey, Operation, apply_operations, note_key
 
 TRACKING_NAME = "ledger_views"
 POSTING_COLUMNS = (
@@ -181,6 +181,18 @@ class ProjectionStore(ABC):
             "AND currency = ? AND position < ? ORDER BY position DESC, posting_index LIMIT ?",
             (player_id, currency, before, limit),
         )
+
+    def notes(self, wallet_id: str, after: int, before: int, limit: int) -> list[dict]:
+        """A wallet's events that moved no money, between two positions, newest first."""
+        rows = self._rows(
+            # The prefix test too: a collation that skips punctuation (PostgreSQL's en_US)
+            # could put another wallet's keys inside the range.
+            "SELECT doc FROM view_documents WHERE kind = 'note' AND key > ? AND key < ? "
+            "AND substr(key, 1, ?) = ? ORDER BY key DESC LIMIT ?",
+            (note_key(wallet_id, after), note_key(wallet_id, before), len(wallet_id) + 1,
+             wallet_id + ":", limit),
+        )
+        return [msgspec.json.decode(doc) for (doc,) in rows]
 
     def record_audit(self, run: dict) -> None:
         """Keeps one `ledger audit` result for the console (not a view: never rebuilt)."""

@@ -11,12 +11,15 @@ from collections import defaultdict
 from datetime import datetime
 
 from ledger.core import events as e
+from ledger.core.events import event_tag
 
 WALLET = "wallet"
 SUSPENSE = "suspense"
 WITHDRAWAL = "withdrawal"
 DAILY = "daily"
-KINDS = (WALLET, SUSPENSE, WITHDRAWAL, DAILY)
+NOTE = "note"  # a wallet event that moves no money (limits, refusals): still on the statement
+KINDS = (WALLET, SUSPENSE, WITHDRAWAL, DAILY, NOTE)
+_ITEM_EVENTS = (e.SuspenseReceived, e.SuspenseResolved)  # an item's stream, not a wallet's
 
 # ("set", {field: value}) replaces fields; ("add", {field: delta}) adds to integer fields;
 # ("wager", delta) moves the active bonus's wagering progress.
@@ -32,12 +35,27 @@ _NO_BONUS = {"bonus_id": None, "bonus_amount": None, "wagering_required": None,
              "wagering_progress": None, "bonus_expires_at": None}  # fmt: skip
 
 
-def fold_views(operations: Operations, event: e.WalletEvent) -> None:
+def fold_views(operations: Operations, event: e.WalletEvent, position: int) -> None:
     """Adds the document operations one wallet event causes."""
     _fold_daily(operations, event)
+    if not event.postings and not isinstance(event, _ITEM_EVENTS):
+        _note(operations, event, position)
     folder = _FOLDERS.get(type(event))
     if folder is not None:
         folder(operations, event)
+
+
+def note_key(wallet_id: str, position: int) -> str:
+    """Notes of one wallet sort by position under its id (a key range per wallet)."""
+    return f"{wallet_id}:{position:020d}"
+
+
+def _note(operations: Operations, event: e.WalletEvent, position: int) -> None:
+    detail = getattr(event, "command_type", "") + " " + getattr(event, "outcome", "")
+    fields = {"event": event_tag(type(event)), "idempotency_key": event.key,
+              "recorded_at": _iso(event.recorded_at), "position": position,
+              "currency": event.currency, "detail": detail.strip()}  # fmt: skip
+    operations[(NOTE, note_key(str(event.originator_id), position))].append(("set", fields))
 
 
 def _iso(moment: datetime | None) -> str | None:

@@ -8,6 +8,7 @@ from decimal import Decimal
 
 from ledger.core import accounts, limits
 from ledger.core.money import CurrencyRegistry, format_amount
+from ledger.service.wallets import wallet_id
 from projections.stores import ProjectionStore
 from projections.views import DAILY, SUSPENSE, WITHDRAWAL
 
@@ -90,9 +91,22 @@ class Reads:
         }
 
     def statement(self, player_id: str, currency: str, before: int, rows: int) -> list[dict]:
-        """The player's journal lines in one currency before a position, newest first."""
-        lines = self.store.statement_lines(player_id, currency, before, rows)
-        return [self._line(line, currency) for line in lines]
+        """The player's journal lines in one currency before a position, newest first, with
+        the wallet's events that moved no money (limits, refusals) among them."""
+        found = self.store.statement_lines(player_id, currency, before, rows)
+        lines = [self._line(line, currency) for line in found]
+        after = lines[-1]["position"] if len(lines) == rows else 0
+        wallet = str(wallet_id(player_id, currency))
+        notes = [self._note(note) for note in self.store.notes(wallet, after, before, rows)]
+        merged = sorted([*lines, *notes], key=lambda line: (-line["position"], line["line"]))
+        return merged[:rows] if notes else lines
+
+    def _note(self, note: dict) -> dict:
+        return {
+            "position": note["position"], "line": 0, "event": note["event"],
+            "idempotency_key": note["idempotency_key"], "account": note["detail"],
+            "amount": "", "provider": "", "round": "", "recorded_at": note["recorded_at"],
+        }  # fmt: skip
 
     def _line(self, line: tuple, currency: str) -> dict:
         position, index, event, key, account, amount, provider, round_id, recorded = line

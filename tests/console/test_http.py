@@ -8,6 +8,7 @@ from urllib.parse import quote
 from ledger.core import accounts
 from ledger.core import commands as c
 from ledger.service.application import Ledger
+from ledger.service.wallets import wallet_id
 from tests.console.conftest import (
     DEMO_PLAYER,
     SUSPENSE_AMOUNT,
@@ -111,7 +112,9 @@ def test_player_page_shows_wallets_and_statement_with_csv(console, auth):
     rows = list(csv.reader(io.StringIO(download.text)))
     assert rows[0][:4] == ["position", "line", "event", "idempotency_key"]
     lines = console.context.store.statement(player_id, "EUR", after=0, limit=100_000)
-    assert len(rows) - 1 == len(lines)
+    wallet = str(wallet_id(player_id, "EUR"))
+    notes = console.context.store.notes(wallet, 0, 2**62, 100_000)
+    assert len(rows) - 1 == len(lines) + len(notes)
 
 
 def test_output_is_escaped(console, auth):
@@ -197,6 +200,8 @@ def test_set_limits_shows_on_the_player_page_and_statement(console, auth):
     assert ">OK<" in response.text and fields["idempotency_key"] in response.text
     wallet = client.get(f"/players/{player_id}").text
     assert re.search(r"Deposit 24 h</td><td class=\"amount\">25<", wallet)
+    statement = client.get(f"/players/{player_id}/statement", params={"currency": "EUR"})
+    assert "LimitsChanged" in statement.text and fields["idempotency_key"] in statement.text
 
 
 def test_admin_settles_a_pending_withdrawal_backoffice_cannot(console, auth, console_history):
