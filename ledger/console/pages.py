@@ -97,7 +97,7 @@ def _csv_rows(context, player_id: str, currency: str) -> Iterator[str]:
     writer.writerow(STATEMENT_COLUMNS)
     before, written = POSITION_END, 0
     while written < limits.console_csv_rows_max:
-        rows = min(1000, limits.console_csv_rows_max - written)
+        rows = min(limits.console_csv_page_rows, limits.console_csv_rows_max - written)
         lines = context.reads.statement(player_id, currency, before, rows)
         for line in lines:
             # A leading =, +, - or @ would make a spreadsheet evaluate the cell.

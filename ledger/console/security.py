@@ -64,7 +64,7 @@ class SessionCodec:
         return self._serializer.dumps(msgspec.to_builtins(session))
 
     def decode(self, value: str | None) -> Session | None:
-        if not value or len(value) > 4096:
+        if not value or len(value) > limits.console_cookie_length_max:
             return None
         try:
             payload = self._serializer.loads(value, max_age=limits.console_session_s_max)

@@ -125,6 +125,8 @@ console_form_bytes_max = 16_384
 console_search_length_max = 128
 console_chart_days_max = 60
 console_view_wait_s_max = 5.0
+console_cookie_length_max = 4_096  # characters of a session cookie read at all
+console_csv_page_rows = 1_000  # statement lines per query while a CSV streams
 
 assert 0 < idempotency_key_length_max <= 256
 assert window_24h_s < window_7d_s < window_30d_s
