@@ -2,6 +2,7 @@
 
 import signal
 import sys
+from datetime import UTC, datetime
 
 import click
 from rich.console import Console
@@ -14,7 +15,7 @@ from ledger.service.application import Ledger
 from ledger.service.checkpoints import load_verify_key, read_checkpoint_file
 from ledger.service.runtime import tune_garbage_collector
 from ledger.store.database import redact
-from projections.audit import audit
+from projections.audit import AuditReport, audit
 from projections.checkpoint_check import NamedCheckpoint
 from projections.follower import FollowerState, ProjectionFollower
 from projections.runner import ProjectionRunner
@@ -93,16 +94,27 @@ def audit_command(
     with store_errors(database_url), Ledger(
         database_url, currency_scales="ignore", store_kind="either"
     ) as ledger:
-        store = open_projection_store(database_url) if projections else None
+        store = open_projection_store(database_url)
         total = ledger.log.max_position()
         progress, task = _progress(console, total)
         with progress:
-            report = audit(ledger.log, store,
+            report = audit(ledger.log, store if projections else None,
                            lambda n: progress.update(task, completed=n),
                            checkpoints=checkpoints, trusted_keys=trusted_keys)  # fmt: skip
-        if store is not None:
-            store.close()
+        store.record_audit(audit_run(report, projections))
+        store.close()
     _print_report(report, database_url, projections)
+
+
+def audit_run(report: AuditReport, projections: bool) -> dict:
+    """What the console shows of an audit: when, how much, the verdict and its first finding."""
+    return {
+        "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "events": report.events, "wallets": report.wallets, "passed": report.passed,
+        "finding_count": report.finding_count,
+        "first_finding": str(report.findings[0]) if report.findings else None,
+        "checkpoints": list(report.checkpoints_verified), "projections_compared": projections,
+    }  # fmt: skip
 
 
 def _anchors(files: tuple[str, ...], verify_keys: tuple[str, ...]):

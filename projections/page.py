@@ -10,6 +10,7 @@ from datetime import datetime
 from uuid import UUID
 
 from ledger.core.events import StoredEventBase, WalletEvent, event_tag
+from projections.views import Operations, fold_views
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +30,8 @@ class PostingRow:
     player_id: str | None
     recorded_at: datetime
     occurred_at: datetime | None
+    provider: str | None = None  # of a game event
+    round_id: str | None = None  # of a bet or win
 
 
 @dataclass
@@ -42,6 +45,7 @@ class PageChanges:
     debits: defaultdict[str, int] = field(default_factory=lambda: defaultdict(int))
     credits: defaultdict[str, int] = field(default_factory=lambda: defaultdict(int))
     postings: list[PostingRow] = field(default_factory=list)
+    documents: Operations = field(default_factory=lambda: defaultdict(list))
 
 
 def fold_page(page: list[tuple[int, StoredEventBase]], first_position: int) -> PageChanges:
@@ -57,6 +61,8 @@ def fold_page(page: list[tuple[int, StoredEventBase]], first_position: int) -> P
 
 def _fold_event(changes: PageChanges, position: int, event: WalletEvent) -> None:
     tag = event_tag(type(event))
+    fold_views(changes.documents, event, position)
+    provider, round_id = getattr(event, "provider", None), getattr(event, "round_id", None)
     for index, posting in enumerate(event.postings):
         changes.balance_deltas[(posting.account, event.currency)] += posting.amount
         if posting.amount < 0:
@@ -69,7 +75,7 @@ def _fold_event(changes: PageChanges, position: int, event: WalletEvent) -> None
             event_type=tag, idempotency_key=event.key, account=posting.account,
             currency=event.currency, amount=posting.amount,
             player_id=player_of(posting.account), recorded_at=event.recorded_at,
-            occurred_at=event.occurred_at,
+            occurred_at=event.occurred_at, provider=provider, round_id=round_id,
         ))  # fmt: skip
 
 

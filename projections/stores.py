@@ -24,23 +24,32 @@ from collections.abc import Iterator
 from decimal import Decimal
 from types import ModuleType
 
+import msgspec
 import psycopg
 from eventsourcing import persistence
 
 from ledger.store.database import connection_settings, search_path_option, store_environment
 from projections.page import PageChanges, PostingRow
+from projections.views import DocumentKey, Operation, apply_operations, note_key
 
 TRACKING_NAME = "ledger_views"
 POSTING_COLUMNS = (
     "position", "posting_index", "journal_id", "wallet_id", "wallet_version", "event_type",
     "idempotency_key", "account", "currency", "amount", "player_id", "recorded_at",
-    "occurred_at",
+    "occurred_at", "provider", "round_id",
+)  # fmt: skip
+# Bumped whenever a view's tables change: a store at another layout drops its views on open
+# and rebuilds them from the log (they are derived data; the log is never touched).
+LAYOUT_VERSION = 2
+VIEW_TABLES = (
+    "projection_tracking", "account_balances", "trial_balance", "journal_postings",
+    "view_documents",
 )  # fmt: skip
 
 
 _POSTING_TYPES = (
     "int8", "int4", "uuid", "uuid", "int8", "text", "text", "text", "text", "numeric", "text",
-    "timestamptz", "timestamptz",
+    "timestamptz", "timestamptz", "text", "text",
 )  # fmt: skip
 
 
@@ -111,6 +120,93 @@ class ProjectionStore(ABC):
     @abstractmethod
     def close(self) -> None: ...
 
+    @abstractmethod
+    def _rows(self, statement: str, params: tuple = ()) -> list[tuple]:
+        """A read's rows; statements use `?` placeholders on every store."""
+
+    def documents(
+        self, kind: str, where: str = "", params: tuple = (), limit: int = 1,
+        newest_first: bool = False,
+    ) -> list:  # fmt: skip
+        """The decoded documents of a kind, in (sort, key) order, filtered by `where`."""
+        order = "sort DESC, key DESC" if newest_first else "sort, key"
+        rows = self._rows(
+            f"SELECT doc FROM view_documents WHERE kind = ? {where} ORDER BY {order} LIMIT ?",
+            (kind, *params, limit),
+        )
+        return [msgspec.json.decode(doc) for (doc,) in rows]
+
+    def player_ids(self, prefix: str, after: str, limit: int) -> list[str]:
+        """Players with a wallet whose id starts with prefix, after `after`, in id order."""
+        rows = self._rows(
+            "SELECT DISTINCT player_id FROM view_documents WHERE kind = 'wallet' "
+            "AND player_id > ? AND substr(player_id, 1, length(?)) = ? "
+            "ORDER BY player_id LIMIT ?",
+            (after, prefix, prefix, limit),
+        )
+        return [player_id for (player_id,) in rows]
+
+    def wallets_of(self, player_id: str) -> list[dict]:
+        rows = self._rows(
+            "SELECT doc FROM view_documents WHERE kind = 'wallet' AND player_id = ? "
+            "ORDER BY currency LIMIT 100",
+            (player_id,),
+        )
+        return [msgspec.json.decode(doc) for (doc,) in rows]
+
+    def balances_of(self, accounts: list[str]) -> dict[str, int]:
+        """Each named account's balance; an account never posted to is left out."""
+        if not accounts:
+            return {}
+        marks = ", ".join("?" * len(accounts))
+        rows = self._rows(
+            f"SELECT account, balance FROM account_balances WHERE account IN ({marks})",
+            tuple(accounts),
+        )
+        return {account: _integer(Decimal(balance)) for account, balance in rows}
+
+    def house_balances(self) -> list[tuple[str, str, int]]:
+        """(account, currency, balance) of every account that is not a player's."""
+        rows = self._rows(
+            "SELECT account, currency, balance FROM account_balances "
+            "WHERE account < 'player:' OR account >= 'player;' ORDER BY account"
+        )
+        return [(account, currency, _integer(Decimal(b))) for account, currency, b in rows]
+
+    def statement_lines(self, player_id: str, currency: str, before: int, limit: int):
+        """A player's journal lines before position `before`, newest first."""
+        return self._rows(
+            "SELECT position, posting_index, event_type, idempotency_key, account, amount, "
+            "provider, round_id, recorded_at FROM journal_postings WHERE player_id = ? "
+            "AND currency = ? AND position < ? ORDER BY position DESC, posting_index LIMIT ?",
+            (player_id, currency, before, limit),
+        )
+
+    def notes(self, wallet_id: str, after: int, before: int, limit: int) -> list[dict]:
+        """A wallet's events that moved no money, between two positions, newest first."""
+        rows = self._rows(
+            # The prefix test too: a collation that skips punctuation (PostgreSQL's en_US)
+            # could put another wallet's keys inside the range.
+            "SELECT doc FROM view_documents WHERE kind = 'note' AND key > ? AND key < ? "
+            "AND substr(key, 1, ?) = ? ORDER BY key DESC LIMIT ?",
+            (note_key(wallet_id, after), note_key(wallet_id, before), len(wallet_id) + 1,
+             wallet_id + ":", limit),
+        )
+        return [msgspec.json.decode(doc) for (doc,) in rows]
+
+    def record_audit(self, run: dict) -> None:
+        """Keeps one `ledger audit` result for the console (not a view: never rebuilt)."""
+        self._write("INSERT INTO audit_runs (finished_at, result) VALUES (?, ?)",
+                    (run["finished_at"], msgspec.json.encode(run).decode()))  # fmt: skip
+
+    def last_audit(self) -> dict | None:
+        rows = self._rows("SELECT result FROM audit_runs ORDER BY finished_at DESC LIMIT 1")
+        return msgspec.json.decode(rows[0][0]) if rows else None
+
+    @abstractmethod
+    def _write(self, statement: str, params: tuple) -> None:
+        """Runs one statement in a transaction of its own."""
+
 
 def open_projection_store(database_url: str) -> ProjectionStore:
     environment = store_environment(database_url)
@@ -124,6 +220,7 @@ def _posting_tuple(row: PostingRow, amount) -> tuple:
         row.position, row.index, str(row.journal_id), str(row.wallet_id), row.wallet_version,
         row.event_type, row.idempotency_key, row.account, row.currency, amount, row.player_id,
         row.recorded_at.isoformat(), row.occurred_at.isoformat() if row.occurred_at else None,
+        row.provider, row.round_id,
     )  # fmt: skip
 
 
@@ -134,10 +231,33 @@ class SqliteProjectionStore(ProjectionStore):
             self.connection = sqlite3.connect(
                 path, isolation_level=None, timeout=lock_timeout_s, check_same_thread=False
             )
-            self.connection.executescript(_SQLITE_SCHEMA)
-            self.connection.execute(
-                "INSERT OR IGNORE INTO projection_tracking VALUES (?, 0)", (TRACKING_NAME,)
-            )
+            self._prepare()
+
+    def _prepare(self) -> None:
+        """Creates the views, first dropping any of another layout, in one transaction."""
+        db = self.connection
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            db.execute("CREATE TABLE IF NOT EXISTS projection_layout (version INTEGER NOT NULL)")
+            if db.execute("SELECT version FROM projection_layout").fetchall() != [
+                (LAYOUT_VERSION,)
+            ]:
+                for table in VIEW_TABLES:
+                    db.execute(f"DROP TABLE IF EXISTS {table}")
+                db.execute("DELETE FROM projection_layout")
+                db.execute("INSERT INTO projection_layout VALUES (?)", (LAYOUT_VERSION,))
+            for statement in _SQLITE_SCHEMA.split(";"):
+                if statement.strip():
+                    db.execute(statement)
+            db.execute("INSERT OR IGNORE INTO projection_tracking VALUES (?, 0)", (TRACKING_NAME,))
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+
+    def _write(self, statement: str, params: tuple) -> None:
+        with _translated(_SQLITE_ERRORS):
+            self.connection.execute(statement, params)  # autocommit: its own transaction
 
     def _rows(self, statement: str, params: tuple = ()) -> list[tuple]:
         with _translated(_SQLITE_ERRORS):
@@ -169,6 +289,7 @@ class SqliteProjectionStore(ProjectionStore):
                 f"INSERT INTO journal_postings VALUES ({', '.join('?' * len(POSTING_COLUMNS))})",
                 [_posting_tuple(row, str(row.amount)) for row in changes.postings],
             )
+            self._apply_documents(changes.documents)
         except BaseException:
             db.execute("ROLLBACK")
             raise
@@ -200,6 +321,23 @@ class SqliteProjectionStore(ProjectionStore):
                  str(current.get(currency, (0, 0))[1] + changes.credits[currency]))
                 for currency in currencies
             ],
+        )  # fmt: skip
+
+    def _apply_documents(self, documents: dict[DocumentKey, list[Operation]]) -> None:
+        current: dict[DocumentKey, dict] = {}
+        keys = list(documents)
+        for start in range(0, len(keys), 250):  # two bound parameters per key
+            chunk = keys[start : start + 250]
+            rows = self.connection.execute(
+                "SELECT kind, key, doc FROM view_documents WHERE "
+                + " OR ".join("(kind = ? AND key = ?)" for _ in chunk),
+                [part for key in chunk for part in key],
+            )
+            current.update(((kind, key), msgspec.json.decode(doc)) for kind, key, doc in rows)
+        self.connection.executemany(
+            "INSERT OR REPLACE INTO view_documents VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [_document_row(key, apply_operations(current.get(key), operations))
+             for key, operations in documents.items()],
         )  # fmt: skip
 
     def _current(self, table: str, key: str, column: str, keys: list[str]) -> dict[str, int]:
@@ -251,11 +389,26 @@ class PostgresProjectionStore(ProjectionStore):
             with self.connection.transaction():
                 # One creator at a time: concurrent CREATE ... IF NOT EXISTS can still collide.
                 self.connection.execute("SELECT pg_advisory_xact_lock(hashtext('ledger_views'))")
+                self._drop_other_layout()
                 self.connection.execute(_POSTGRES_SCHEMA)
                 self.connection.execute(
                     "INSERT INTO projection_tracking VALUES (%s, 0) ON CONFLICT DO NOTHING",
                     (TRACKING_NAME,),
                 )
+
+    def _drop_other_layout(self) -> None:
+        """Drops views of another layout (they rebuild from the log) and records this one."""
+        db = self.connection
+        db.execute("CREATE TABLE IF NOT EXISTS projection_layout (version integer NOT NULL)")
+        if db.execute("SELECT version FROM projection_layout").fetchall() == [(LAYOUT_VERSION,)]:
+            return
+        db.execute(f"DROP TABLE IF EXISTS {', '.join(VIEW_TABLES)}")
+        db.execute("DELETE FROM projection_layout")
+        db.execute("INSERT INTO projection_layout VALUES (%s)", (LAYOUT_VERSION,))
+
+    def _write(self, statement: str, params: tuple) -> None:
+        with _translated(_POSTGRES_ERRORS), self._connected().transaction():
+            self.connection.execute(statement.replace("?", "%s"), params)
 
     def _connected(self) -> psycopg.Connection:
         """The store's connection, replaced first if the server broke it."""
@@ -267,6 +420,7 @@ class PostgresProjectionStore(ProjectionStore):
     def _rows(self, statement: str, params: tuple = ()) -> list[tuple]:
         """A read's rows; a connection broken since its last use is replaced and the read
         tried once more, so a restarted server costs no failed call once it is back."""
+        statement = statement.replace("?", "%s")
         with _translated(_POSTGRES_ERRORS):
             connection = self._connected()
             try:
@@ -313,6 +467,7 @@ class PostgresProjectionStore(ProjectionStore):
                  [changes.credits[c] for c in currencies]),
             )  # fmt: skip
             _copy_postings(db, changes.postings)
+            _apply_documents(db, changes.documents)
 
     def balances(self) -> dict[str, tuple[str, int]]:
         rows = self._rows("SELECT account, currency, balance FROM account_balances")
@@ -352,8 +507,39 @@ def _copy_postings(db: psycopg.Connection, rows: list[PostingRow]) -> None:
             copy.write_row((
                 row.position, row.index, row.journal_id, row.wallet_id, row.wallet_version,
                 row.event_type, row.idempotency_key, row.account, row.currency, row.amount,
-                row.player_id, row.recorded_at, row.occurred_at,
+                row.player_id, row.recorded_at, row.occurred_at, row.provider, row.round_id,
             ))  # fmt: skip
+
+
+def _apply_documents(db: psycopg.Connection, documents: dict) -> None:
+    """Loads the documents a page touches, applies its operations, writes them back."""
+    if not documents:
+        return
+    kinds, keys = [kind for kind, _ in documents], [key for _, key in documents]
+    rows = db.execute(
+        "SELECT kind, key, doc FROM view_documents WHERE (kind, key) IN "
+        "(SELECT * FROM unnest(%s::text[], %s::text[]))",
+        (kinds, keys),
+    ).fetchall()
+    current = {(kind, key): msgspec.json.decode(doc) for kind, key, doc in rows}
+    written = [_document_row(key, apply_operations(current.get(key), operations))
+               for key, operations in documents.items()]  # fmt: skip
+    columns = list(zip(*written, strict=True))
+    db.execute(
+        "INSERT INTO view_documents SELECT * FROM unnest(%s::text[], %s::text[], %s::text[], "
+        "%s::text[], %s::text[], %s::text[], %s::text[]) ON CONFLICT (kind, key) DO UPDATE SET "
+        "player_id = EXCLUDED.player_id, currency = EXCLUDED.currency, "
+        "status = EXCLUDED.status, sort = EXCLUDED.sort, doc = EXCLUDED.doc",
+        [list(column) for column in columns],
+    )
+
+
+def _document_row(key: DocumentKey, document: dict) -> tuple:
+    """A document as its table row: the columns the console filters and sorts on, then JSON."""
+    return (
+        *key, document.get("player_id"), document.get("currency"), document.get("status"),
+        document.get("sort"), msgspec.json.encode(document).decode(),
+    )  # fmt: skip
 
 
 def _integer(value: Decimal | int) -> int:
@@ -372,9 +558,16 @@ CREATE TABLE IF NOT EXISTS journal_postings (
     wallet_id TEXT NOT NULL, wallet_version INTEGER NOT NULL, event_type TEXT NOT NULL,
     idempotency_key TEXT NOT NULL, account TEXT NOT NULL, currency TEXT NOT NULL,
     amount TEXT NOT NULL, player_id TEXT, recorded_at TEXT NOT NULL, occurred_at TEXT,
-    PRIMARY KEY (position, posting_index));
+    provider TEXT, round_id TEXT, PRIMARY KEY (position, posting_index));
 CREATE INDEX IF NOT EXISTS journal_postings_statement
     ON journal_postings (player_id, currency, position) WHERE player_id IS NOT NULL;
+CREATE TABLE IF NOT EXISTS view_documents (
+    kind TEXT NOT NULL, key TEXT NOT NULL, player_id TEXT, currency TEXT, status TEXT,
+    sort TEXT, doc TEXT NOT NULL, PRIMARY KEY (kind, key));
+CREATE INDEX IF NOT EXISTS view_documents_players ON view_documents (kind, player_id);
+CREATE INDEX IF NOT EXISTS view_documents_queues ON view_documents (kind, status, sort);
+CREATE INDEX IF NOT EXISTS view_documents_days ON view_documents (kind, currency, sort);
+CREATE TABLE IF NOT EXISTS audit_runs (finished_at TEXT NOT NULL, result TEXT NOT NULL);
 """
 
 _POSTGRES_SCHEMA = """
@@ -388,7 +581,15 @@ CREATE TABLE IF NOT EXISTS journal_postings (
     wallet_id uuid NOT NULL, wallet_version bigint NOT NULL, event_type text NOT NULL,
     idempotency_key text NOT NULL, account text NOT NULL, currency text NOT NULL,
     amount numeric NOT NULL, player_id text, recorded_at timestamptz NOT NULL,
-    occurred_at timestamptz, PRIMARY KEY (position, posting_index));
+    occurred_at timestamptz, provider text, round_id text,
+    PRIMARY KEY (position, posting_index));
 CREATE INDEX IF NOT EXISTS journal_postings_statement
     ON journal_postings (player_id, currency, position) WHERE player_id IS NOT NULL;
+CREATE TABLE IF NOT EXISTS view_documents (
+    kind text NOT NULL, key text NOT NULL, player_id text, currency text, status text,
+    sort text, doc text NOT NULL, PRIMARY KEY (kind, key));
+CREATE INDEX IF NOT EXISTS view_documents_players ON view_documents (kind, player_id);
+CREATE INDEX IF NOT EXISTS view_documents_queues ON view_documents (kind, status, sort);
+CREATE INDEX IF NOT EXISTS view_documents_days ON view_documents (kind, currency, sort);
+CREATE TABLE IF NOT EXISTS audit_runs (finished_at text NOT NULL, result text NOT NULL);
 """

@@ -474,6 +474,7 @@ def _toml_string(text: str) -> str:
 def _register_projection_commands() -> None:
     # Imported here: projections depend on the ledger, never the other way round.
     from ledger.cli.checkpoint import checkpoint_command, checkpoint_key_command
+    from ledger.cli.console import console_command
     from projections.cli import audit_command, project_command
     from projections.export_cli import export_command
 
@@ -482,6 +483,7 @@ def _register_projection_commands() -> None:
     main.add_command(export_command, "export")
     main.add_command(checkpoint_command)
     main.add_command(checkpoint_key_command)
+    main.add_command(console_command)
 
 
 _register_projection_commands()

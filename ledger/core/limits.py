@@ -116,6 +116,18 @@ overload_retry_delay_ms = 50
 contention_retry_delay_ms = 100
 store_retry_delay_ms = health_probe_interval_ms
 
+# The web console (`ledger console`): rows per page, a statement's CSV download, how long a
+# sign-in lasts, the largest form body read, how long an action waits for the views to show it.
+console_page_rows = 50
+console_csv_rows_max = 100_000
+console_session_s_max = 8 * 3600
+console_form_bytes_max = 16_384
+console_search_length_max = 128
+console_chart_days_max = 60
+console_view_wait_s_max = 5.0
+console_cookie_length_max = 4_096  # characters of a session cookie read at all
+console_csv_page_rows = 1_000  # statement lines per query while a CSV streams
+
 assert 0 < idempotency_key_length_max <= 256
 assert window_24h_s < window_7d_s < window_30d_s
 assert limit_increase_delay_s <= clock_advance_s_max <= clock_offset_s_max
@@ -123,6 +135,7 @@ assert bonus_multiplier_max_default <= bonus_multiplier_max
 assert len(str(amount_minor_max)) <= amount_digits_max
 assert concurrency_retry_count_max >= 2
 assert page_size_max <= batch_size_max
+assert 0 < console_page_rows <= console_csv_rows_max
 assert 0 < log_page_size <= log_page_size_max
 assert gc_young_threshold > 0 and gc_middle_threshold > 0 and gc_old_threshold > 0
 assert batch_size_max <= group_commit_queue_length_max

@@ -60,6 +60,7 @@ RINGS = (
     ("store", ("ledger.store",)),
     ("service", ("ledger.service", "projections")),
     ("api", ("ledger.api",)),
+    ("console", ("ledger.console",)),
     ("entry points", ("ledger.cli", "ledger.__main__", "projections.cli", "projections.export_cli")),
 )  # fmt: skip
 GENERATED = "ledger.v1"
@@ -174,3 +175,15 @@ def test_adapters_reach_the_engine_only_through_the_client():
                 assert name in {"ledger.client", "ledger.logs", "ledger.v1.ledger_pb2"}, (
                     f"{path.name}: {name}"
                 )
+
+
+def test_console_is_an_entry_point():
+    """Only the CLI imports the web console; the console itself never imports the CLI."""
+    for folder in ("ledger", "projections", "adapters"):
+        for path in (ROOT / folder).rglob("*.py"):
+            if path.parent.name in ("console", "cli"):
+                continue
+            imported = _imports(path)
+            assert not any(name.startswith("ledger.console") for name in imported), path
+    for path in (ROOT / "ledger" / "console").glob("*.py"):
+        assert not any(name.startswith("ledger.cli") for name in _imports(path)), path.name
