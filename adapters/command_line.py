@@ -17,11 +17,18 @@ from pathlib import Path
 
 import click
 
+from adapters import limits
 from ledger.client import LedgerClient
 
 PACKAGE = "casino-ledger"
 ENGINE_TIMEOUT_S = 5.0  # per engine call, before the client's retries
 ENGINE_RETRIES = 5
+
+# gRPC's first reconnect waits `initial`; both are capped so a returning engine is found soon.
+RECONNECT_OPTIONS = (
+    ("grpc.initial_reconnect_backoff_ms", limits.engine_reconnect_backoff_max_ms),
+    ("grpc.max_reconnect_backoff_ms", limits.engine_reconnect_backoff_max_ms),
+)
 
 # An existing regular file; read by the command, which reports what is wrong with its content.
 InputFile = click.Path(exists=True, dir_okay=False, readable=True, path_type=Path)
@@ -142,6 +149,7 @@ def engine_client(options: EngineOptions) -> LedgerClient:
     return LedgerClient(
         options.engine, token, **tls,
         timeout_s=options.engine_timeout_s, retry_count_max=options.engine_retries,
+        channel_options=RECONNECT_OPTIONS,
     )  # fmt: skip
 
 
