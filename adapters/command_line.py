@@ -100,9 +100,10 @@ def engine_options(role: str) -> Callable:
     return decorate
 
 
-def listen_option(default: str | None, purpose: str) -> Callable:
-    """--listen HOST:PORT (port 0 lets the OS pick one)."""
+def listen_option(default: str | None, purpose: str, shown: str | None = None) -> Callable:
+    """--listen HOST:PORT (port 0 lets the OS pick one); `shown` describes a None default."""
     return click.option("--listen", type=ListenAddress(), default=default,
+                        show_default=shown if default is None else True,
                         help=f"HOST:PORT {purpose}; port 0 picks one.")  # fmt: skip
 
 

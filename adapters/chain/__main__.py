@@ -80,9 +80,9 @@ def _poll(watcher: ChainWatcher, polls: object) -> None:
               help="The watcher's SQLite file.")  # fmt: skip
 @click.option("--poll-s", type=click.FloatRange(0), default=2.0,
               help="Seconds between polls.")  # fmt: skip
-@click.option("--polls-max", type=click.IntRange(1), default=None,
-              help="Stop after this many polls.  [default: never]")  # fmt: skip
-@listen_option(None, "to serve /healthz and /metrics on  [default: no HTTP server]")
+@click.option("--polls-max", type=click.IntRange(1), default=None, show_default="never",
+              help="Stop after this many polls.")  # fmt: skip
+@listen_option(None, "to serve /healthz and /metrics on", shown="no HTTP server")
 def main(engine: EngineOptions, rpc_url: str, config: Path, state_file: Path, poll_s: float,
          polls_max: int | None, listen: str | None) -> None:  # fmt: skip
     """Watch an Ethereum JSON-RPC node for ERC-20 deposits and credit the engine.

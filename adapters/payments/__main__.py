@@ -82,9 +82,10 @@ def _store(path: Path) -> CallbackStore:
 @click.option("--processor", default="coinspaid", callback=_processor,
               help="Processor name: rail_id and deposit key prefix.")  # fmt: skip
 @click.option("--currency", "currencies", multiple=True, type=CurrencyType(),
+              envvar="LEDGER_PAYMENTS_CURRENCY", show_default="the engine's defaults",
               help="A currency the engine is configured with (repeat for each); listing any "
               "replaces the engine's default currencies, as the engine's own configuration "
-              "does.  [default: the engine's defaults]")  # fmt: skip
+              "does; in the environment, separate them with spaces.")  # fmt: skip
 def main(listen: str, engine: EngineOptions, secret_file: Path, state_file: Path,
          processor: str, currencies: tuple[Currency, ...]) -> None:  # fmt: skip
     """Receive CoinsPaid-style payment callbacks in front of a running engine."""

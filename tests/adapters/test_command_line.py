@@ -41,7 +41,8 @@ def dead_engine() -> str:
 
 @pytest.mark.parametrize("module", COMMANDS)
 def test_help_names_every_option_with_its_environment_variable(module):
-    """--help shows each option's environment variable, under the adapter's prefix."""
+    """--help shows each option's environment variable: the adapter's prefix and the
+    option's name (LEDGER_PAYMENTS_CURRENCY for --currency)."""
     command, prefix = COMMANDS[module]
     shown = run(module, "--help")
     assert shown.returncode == 0, shown.stderr
@@ -49,7 +50,8 @@ def test_help_names_every_option_with_its_environment_variable(module):
     for parameter in command.params:
         if isinstance(parameter, click.Option) and not parameter.is_eager:
             assert parameter.opts[0] in text
-            assert f"{prefix}_{parameter.name.upper()}" in text, parameter.name
+            named = parameter.opts[0].removeprefix("--").replace("-", "_").upper()
+            assert f"{prefix}_{named}" in text, parameter.name
 
 
 @pytest.mark.parametrize("module", COMMANDS)
@@ -167,3 +169,12 @@ def test_an_address_in_use_is_a_one_line_error(tmp_path):
     assert finished.returncode == 1, finished.stderr
     assert f"Error: cannot listen on {listen}" in finished.stderr
     assert "Traceback" not in finished.stderr
+
+
+def test_several_currencies_come_from_one_variable(tmp_path):
+    """LEDGER_PAYMENTS_CURRENCY holds several CODE:SCALE separated by spaces, each checked."""
+    files = _files(tmp_path)
+    environment = {"LEDGER_PAYMENTS_CURRENCY": "BTC:8 USDC"}
+    finished = run("adapters.payments", *_payments(files), environment=environment)
+    assert finished.returncode == 2, finished.stderr
+    assert "'--currency' (env var: 'LEDGER_PAYMENTS_CURRENCY'): 'USDC' is not" in finished.stderr
