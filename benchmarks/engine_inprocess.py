@@ -25,10 +25,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from load import BATCH_SIZE, HOT_PLAYERS, Traffic  # noqa: E402
 
 from ledger.api import convert  # noqa: E402
-from ledger.application import Ledger  # noqa: E402
 from ledger.core import commands as c  # noqa: E402
 from ledger.core.outcomes import Outcome  # noqa: E402
-from ledger.runtime import tune_garbage_collector  # noqa: E402
+from ledger.service.application import Ledger  # noqa: E402
+from ledger.service.runtime import tune_garbage_collector  # noqa: E402
 
 BATCH_ROUNDS = 500  # bet + win pairs per batch: 1,000 commands, the engine's batch limit
 HARNESS_CLIENTS = 64

@@ -22,10 +22,10 @@ from pathlib import Path
 import psycopg
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from ledger.application import Ledger
-from ledger.checkpoints import write_checkpoint
-from ledger.runtime import tune_garbage_collector
 from ledger.core import commands as c
+from ledger.service.application import Ledger
+from ledger.service.checkpoints import write_checkpoint
+from ledger.service.runtime import tune_garbage_collector
 from projections.audit import audit
 from projections.runner import ProjectionRunner
 from projections.stores import open_projection_store
@@ -62,7 +62,7 @@ def _commands(rng: random.Random, serial: int):
 
 def write_history(ledger: Ledger, events_wanted: int, seed: int) -> None:
     rng, serial, batch = random.Random(seed), 0, []
-    while (ledger.store.recorder.max_notification_id() or 0) < events_wanted:
+    while ledger.log.max_position() < events_wanted:
         while len(batch) < BATCH:
             serial += 1
             batch.extend(_commands(rng, serial))
@@ -73,7 +73,7 @@ def write_history(ledger: Ledger, events_wanted: int, seed: int) -> None:
 def checkpoint_history(ledger: Ledger) -> None:
     """A signed checkpoint of the whole history, so the audit grows the tree over all of it."""
     key = Ed25519PrivateKey.generate()
-    signed = write_checkpoint(ledger.store.recorder, ledger.store.mapper, key, Clock()())
+    signed = write_checkpoint(ledger.log, key, Clock()())
     assert signed is not None
 
 
@@ -84,15 +84,20 @@ def fresh_postgres(admin_url: str, name: str) -> str:
     return admin_url.rsplit("/", 1)[0] + f"/{name}"
 
 
+def drop_postgres(admin_url: str, name: str) -> None:
+    with psycopg.connect(admin_url, autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
 def measure(database_url: str) -> dict:
     with Ledger(database_url, clock=Clock()) as ledger:
         store = open_projection_store(database_url)
-        runner = ProjectionRunner(ledger.store.recorder, ledger.store.mapper, store)
+        runner = ProjectionRunner(ledger.log, store)
         started = time.perf_counter()
         projected = runner.catch_up()
         catch_up_s = time.perf_counter() - started
         started = time.perf_counter()
-        report = audit(ledger.store.recorder, ledger.store.mapper, store)
+        report = audit(ledger.log, store)
         audit_s = time.perf_counter() - started
         store.close()
     assert report.passed, [str(f) for f in report.findings[:5]]
@@ -129,13 +134,18 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
     tune_garbage_collector()  # as `ledger project` and `ledger audit` do
-    url = args.database_url or fresh_postgres(args.pg_admin, f"ledger_bench_{uuid.uuid4().hex[:6]}")
-    started = time.perf_counter()
-    with Ledger(url, clock=Clock()) as ledger:
-        write_history(ledger, args.events, args.seed)
-        checkpoint_history(ledger)
-    print(f"wrote the history in {time.perf_counter() - started:.0f} s")
-    result = measure(url)
+    name = f"ledger_bench_{uuid.uuid4().hex[:6]}"
+    url = args.database_url or fresh_postgres(args.pg_admin, name)
+    try:
+        started = time.perf_counter()
+        with Ledger(url, clock=Clock()) as ledger:
+            write_history(ledger, args.events, args.seed)
+            checkpoint_history(ledger)
+        print(f"wrote the history in {time.perf_counter() - started:.0f} s")
+        result = measure(url)
+    finally:
+        if args.database_url is None:  # the database this run created, never one it was given
+            drop_postgres(args.pg_admin, name)
     result["store"] = "PostgreSQL" if url.startswith("postgres") else "SQLite"
     result["measured_at"] = datetime.now(UTC).strftime("%Y-%m-%d")
     print(json.dumps(result))

@@ -40,10 +40,10 @@ from stores import STORES, BenchStore  # noqa: E402
 
 from ledger.api.auth import token_sha256  # noqa: E402
 from ledger.api.convert import METHOD_BY_ONEOF  # noqa: E402
-from ledger.application import Ledger  # noqa: E402
 from ledger.client import partition_of  # noqa: E402
-from ledger.client_errors import retry_delay_s  # noqa: E402
-from ledger.runtime import tune_garbage_collector  # noqa: E402
+from ledger.client.errors import retry_delay_s  # noqa: E402
+from ledger.service.application import Ledger  # noqa: E402
+from ledger.service.runtime import tune_garbage_collector  # noqa: E402
 from ledger.v1 import ledger_pb2 as pb  # noqa: E402
 from ledger.v1 import ledger_pb2_grpc as pb_grpc  # noqa: E402
 from projections.audit import audit  # noqa: E402
@@ -255,7 +255,7 @@ def check_books(database_url: str, tallies: list[Tally]) -> dict:
             actual = (state.version, *(format_amount(x, currency) for x in
                       (state.cash, state.bonus, state.held)))  # fmt: skip
             mismatches += actual != (version, cash, bonus, held)
-        report = audit(ledger.store.recorder, ledger.store.mapper, None)
+        report = audit(ledger.log, None)
     assert mismatches == 0, f"{mismatches} wallets differ from their last answer"
     assert report.passed, [str(f) for f in report.findings[:5]]
     return {"wallets_checked": len(last), "events_audited": report.events, "audit": "passed"}

@@ -1,5 +1,5 @@
 """`python -m ledger` runs the `ledger` command."""
 
-from ledger.cli import main
+from ledger.cli.main import main
 
 main()

@@ -18,26 +18,24 @@ from datetime import datetime, timedelta
 from uuid import UUID
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from eventsourcing.persistence import ApplicationRecorder, Notification
 
-from ledger.checkpoints import CHECKPOINT_STREAM_ID, stored_checkpoints
-from ledger.clock import CLOCK_STREAM_ID
 from ledger.core import accounts, limits
 from ledger.core.chain import genesis_hash, raw_digest
 from ledger.core.events import (
     CheckpointRecorded, ClockAdvanced, CommandRecorded, CurrenciesRecorded, TestClockStarted,
     WalletEvent, WalletOpened,
 )  # fmt: skip
-from ledger.mapper import MsgspecMapper
-from ledger.prefetch import count_rows, select_notification_page
-from ledger.store_currencies import CURRENCIES_STREAM_ID
+from ledger.event_log import EventLog, LogRecord, log_pages
+from ledger.service.checkpoints import CHECKPOINT_STREAM_ID, stored_checkpoints
+from ledger.service.clock import CLOCK_STREAM_ID
+from ledger.service.currency_scales import CURRENCIES_STREAM_ID
 from projections.checkpoint_check import CheckpointCheck, NamedCheckpoint
 from projections.record_claims import RecordClaims, identity_problems
 from projections.stores import ProjectionStore
 
-PAGE_SIZE = 5000
-# The first position the audit reads from: below any id a database can hold, so rows stored
-# below the log's first position (which the engine folds by stream) are read and reported.
+# The audit reads the log after this position: the lowest id a database can hold, so rows
+# stored below the log's first position (which the engine folds by stream) are read and
+# reported; a row at this very position is found by the row count (`stored_rows`).
 POSITION_MIN = -(2**63)
 OWN_STREAMS = {
     CurrenciesRecorded: CURRENCIES_STREAM_ID, CheckpointRecorded: CHECKPOINT_STREAM_ID,
@@ -81,9 +79,9 @@ class _Replay:
     """The auditor's own fold: per-stream chain heads and per-account balances."""
 
     def __init__(
-        self, mapper: MsgspecMapper, report: AuditReport, checkpoints: CheckpointCheck
+        self, log: EventLog, report: AuditReport, checkpoints: CheckpointCheck
     ) -> None:
-        self.mapper = mapper
+        self.log = log
         self.report = report
         self.checkpoints = checkpoints
         self.claims = RecordClaims(lambda *where: _event_finding(report, *where))
@@ -98,56 +96,57 @@ class _Replay:
         self.clock_time: datetime | None = None  # a test store's clock after its newest event
         self.postings = 0
 
-    def find(self, note: Notification, problem: str) -> None:
-        _event_finding(self.report, note.id, _uuid(note.originator_id), note.originator_version,
-                       problem)  # fmt: skip
+    def find(self, note: LogRecord, problem: str) -> None:
+        _event_finding(self.report, note.position, note.stream_id, note.version, problem)
 
-    def add(self, note: Notification) -> None:
+    def add(self, note: LogRecord) -> None:
         self.report.events += 1
         try:
-            plaintext = self.mapper.plaintext(note)
+            plaintext = self.log.plaintext(note)
         except Exception as error:  # an auditor reports unreadable records, it does not stop
             self.find(note, f"cannot be decrypted: {error}")
             return
         raw = raw_digest(plaintext)
-        if note.id < 1:  # the engine folds it; followers, checkpoints and readers of the log never
-            self.find(note, f"stored at position #{note.id}, before the log's first position")
+        # Below the first position: the engine folds it; followers, checkpoints and readers
+        # of the log never do.
+        if note.position < 1:
+            self.find(note, f"stored at position #{note.position}, before the log's first position")
         else:
-            self.checkpoints.add(note.id, _uuid(note.originator_id), note.originator_version, raw)
+            self.checkpoints.add(note.position, note.stream_id, note.version, raw)
         try:
-            event = self.mapper.decode(note, plaintext)
+            event = self.log.decode(note, plaintext)
         except Exception as error:  # an auditor reports undecodable records, it does not stop
             self.find(note, f"cannot be decoded: {error}")
             return
         if isinstance(event, WalletEvent):
             self._wallet_event(note, event, raw.hex())
-            self.claims.event(note.id, event)
+            self.claims.event(note.position, event)
         elif isinstance(event, CommandRecorded):
             self._command_record(note, event)
-            self.claims.record(note.id, event)
+            self.claims.record(note.position, event)
         else:
             self._stream_of_its_own(note, event)
             if isinstance(event, TestClockStarted | ClockAdvanced):
                 self._clock_event(note, event)
 
-    def _stream_of_its_own(self, note: Notification, event) -> None:
+    def _stream_of_its_own(self, note: LogRecord, event) -> None:
         """A currencies or checkpoint record must be in its own stream: in a wallet's it would
         pass every wallet check and freeze the wallet (the engine cannot fold it)."""
         own = OWN_STREAMS.get(type(event))
         if own is None or event.originator_id != own:
             self.find(note, f"a {type(event).__name__} outside its own stream")
         stream = event.originator_id.int
-        if note.originator_version != self.others.get(stream, 0) + 1:
-            self.find(note, f"version {note.originator_version} of its stream follows "
+        if note.version != self.others.get(stream, 0) + 1:
+            self.find(note, f"version {note.version} of its stream follows "
                             f"{self.others.get(stream, 0)}")  # fmt: skip
-        self.others[stream] = note.originator_version
+        self.others[stream] = note.version
 
-    def _clock_event(self, note: Notification, event: TestClockStarted | ClockAdvanced) -> None:
+    def _clock_event(self, note: LogRecord, event: TestClockStarted | ClockAdvanced) -> None:
         for problem in clock_problems(event, self.clock_time, self.report.events == 1):
             self.find(note, problem)
         self.clock_time = event.recorded_at
 
-    def _wallet_event(self, note: Notification, event: WalletEvent, event_digest: str) -> None:
+    def _wallet_event(self, note: LogRecord, event: WalletEvent, event_digest: str) -> None:
         stream = event.originator_id.int
         known = self.heads.get(stream)
         version, head = known if known is not None else (0, genesis_hash(event.originator_id))
@@ -169,7 +168,7 @@ class _Replay:
             self.currency_of[posting.account] = event.currency
             self.postings += 1
 
-    def _command_record(self, note: Notification, record: CommandRecorded) -> None:
+    def _command_record(self, note: LogRecord, record: CommandRecorded) -> None:
         stream, wallet = record.originator_id.int, record.wallet_id.int
         if record.originator_version != 1 or stream in self.records:
             self.find(note, "idempotency record is not the single event of its stream")
@@ -183,7 +182,7 @@ class _Replay:
         if record.wallet_version_first <= record.wallet_version_last:  # it wrote events
             self._check_after(note, record, self.heads.get(wallet, (0, ""))[0])
 
-    def _check_after(self, note: Notification, record: CommandRecorded, version: int) -> None:
+    def _check_after(self, note: LogRecord, record: CommandRecorded, version: int) -> None:
         """The record's view of its wallet after the command: the replay's, to the unit.
 
         Only for a command that wrote events: a refusal that wrote nothing was decided on a
@@ -234,8 +233,7 @@ def clock_problems(
 
 
 def audit(
-    recorder: ApplicationRecorder,
-    mapper: MsgspecMapper,
+    log: EventLog,
     projection: ProjectionStore | None,
     on_progress: Callable[[int], None] = lambda done: None,
     *,
@@ -246,21 +244,20 @@ def audit(
     and that the history extends every stored checkpoint and those given (signatures
     against trusted_keys when given)."""
     report = AuditReport()
-    check = CheckpointCheck([*checkpoints, *_stored(recorder, mapper, report)], trusted_keys,
+    check = CheckpointCheck([*checkpoints, *_stored(log, report)], trusted_keys,
                             lambda problem: _store_finding(report, problem))  # fmt: skip
-    replay = _Replay(mapper, report, check)
-    start, last_position = POSITION_MIN, 0
-    while page := select_notification_page(recorder, start, PAGE_SIZE):
+    replay = _Replay(log, report, check)
+    last_position = 0
+    for page in log_pages(log, POSITION_MIN):
         for note in page:
             replay.add(note)
-        last_position = page[-1].id
-        start = last_position + 1
+        last_position = page[-1].position
         on_progress(report.events)
     replay.claims.finish()
     check.finish(last_position)
     report.checkpoints_verified = check.verified
     report.wallets = len(replay.heads)
-    _check_every_row(replay, count_rows(recorder, last_position), report)
+    _check_every_row(replay, log.stored_rows(last_position), report)
     _check_trial_balance(replay, report)
     if projection is not None:
         _check_projection(replay, projection, last_position, report)
@@ -315,9 +312,9 @@ def _check_projection(replay: _Replay, projection: ProjectionStore, last: int, r
             )
 
 
-def _stored(recorder, mapper, report: AuditReport) -> list[NamedCheckpoint]:
+def _stored(log: EventLog, report: AuditReport) -> list[NamedCheckpoint]:
     try:
-        stored = stored_checkpoints(recorder, mapper)
+        stored = stored_checkpoints(log)
     except Exception as error:  # a tampered checkpoint stream is a finding, not a crash
         _store_finding(report, f"the stored checkpoints cannot be read: {error}")
         return []
@@ -335,6 +332,3 @@ def _store_finding(report: AuditReport, problem: str) -> None:
     if len(report.findings) < FINDINGS_MAX:
         report.findings.append(Finding(None, None, None, problem))
 
-
-def _uuid(value) -> UUID:
-    return value if isinstance(value, UUID) else UUID(str(value))

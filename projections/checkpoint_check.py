@@ -18,8 +18,8 @@ from uuid import UUID
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from ledger.checkpoints import signature_problem
 from ledger.core.checkpoint import Frontier, SignedCheckpoint, leaf_hash
+from ledger.service.checkpoints import signature_problem
 
 
 @dataclass(frozen=True)

@@ -7,17 +7,17 @@ import click
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from ledger.application import Ledger
-from ledger.checkpoints import load_verify_key, read_checkpoint_file
+from ledger.cli.support import database_url_option, require_store, store_errors
 from ledger.core import limits
 from ledger.core.errors import InvalidArgument
-from ledger.cli_support import database_url_option, require_store, store_errors
-from ledger.database import redact
-from ledger.runtime import tune_garbage_collector
+from ledger.service.application import Ledger
+from ledger.service.checkpoints import load_verify_key, read_checkpoint_file
+from ledger.service.runtime import tune_garbage_collector
+from ledger.store.database import redact
 from projections.audit import audit
 from projections.checkpoint_check import NamedCheckpoint
 from projections.follower import FollowerState, ProjectionFollower
-from projections.runner import PAGE_SIZE_DEFAULT, ProjectionRunner
+from projections.runner import ProjectionRunner
 from projections.stores import open_projection_store
 
 def _progress(console: Console, total: int) -> tuple[Progress, int]:
@@ -31,8 +31,8 @@ def _progress(console: Console, total: int) -> tuple[Progress, int]:
 @database_url_option(creates_store=False)
 @click.option(
     "--page-size",
-    type=click.IntRange(1, limits.projection_page_size_max),
-    default=PAGE_SIZE_DEFAULT,
+    type=click.IntRange(1, limits.log_page_size_max),
+    default=limits.log_page_size,
     show_default=True,
 )
 @click.option("--follow", is_flag=True, help="Keep the views current until SIGTERM.")
@@ -45,9 +45,7 @@ def project_command(database_url: str, page_size: int, follow: bool) -> None:
         database_url, currency_scales="ignore", store_kind="either"
     ) as ledger:
         store = open_projection_store(database_url)
-        runner = ProjectionRunner(
-            ledger.store.recorder, ledger.store.mapper, store, page_size=page_size
-        )
+        runner = ProjectionRunner(ledger.log, store, page_size=page_size)
         lag = runner.lag()
         progress, task = _progress(console, lag)
         with progress:
@@ -96,10 +94,10 @@ def audit_command(
         database_url, currency_scales="ignore", store_kind="either"
     ) as ledger:
         store = open_projection_store(database_url) if projections else None
-        total = ledger.store.recorder.max_notification_id() or 0
+        total = ledger.log.max_position()
         progress, task = _progress(console, total)
         with progress:
-            report = audit(ledger.store.recorder, ledger.store.mapper, store,
+            report = audit(ledger.log, store,
                            lambda n: progress.update(task, completed=n),
                            checkpoints=checkpoints, trusted_keys=trusted_keys)  # fmt: skip
         if store is not None:

@@ -36,10 +36,11 @@ from datetime import UTC
 from typing import TextIO
 from urllib.parse import quote
 
-from ledger.application import Ledger
+from ledger.core import limits
 from ledger.core.events import WalletEvent, event_tag
 from ledger.core.money import Currency, format_amount
-from ledger.summary import NOTIFICATION_PAGE_SIZE, stored_events
+from ledger.event_log import log_events
+from ledger.service.application import Ledger
 
 # Characters kept as they are in account names; anything else is percent-encoded.
 _ACCOUNT_SAFE = re.compile(r"[A-Za-z0-9_.:\-]+")
@@ -121,14 +122,14 @@ def write_ledger_journal(
     accounts: set[str] = set()
     events_read = 0
     with tempfile.TemporaryFile("w+", encoding="utf-8", newline="\n") as spool:
-        for event in stored_events(ledger):
+        for _, event in log_events(ledger.log):
             events_read += 1
             if isinstance(event, WalletEvent) and event.postings:
                 tally = tallies.get(event.currency) or _new_tally(ledger, event, tallies)
                 tally.count(event)
                 accounts.update(posting.account for posting in event.postings)
                 spool.write(transaction_text(event, tally.currency, tally.symbol))
-            if on_progress is not None and events_read % NOTIFICATION_PAGE_SIZE == 0:
+            if on_progress is not None and events_read % limits.log_page_size == 0:
                 on_progress(events_read)
         if on_progress is not None:
             on_progress(events_read)

@@ -1,6 +1,6 @@
 """`ledger export`: the whole journal as a plain-text journal for hledger and ledger-cli.
 
-The command is registered on the `ledger` group by `ledger.cli`; it lives here so that the
+The command is registered on the `ledger` group by `ledger.cli.main`; it lives here so that the
 export and its command line change together. Errors are translated here, once, the way the
 rest of the command line does it: malformed input is a usage error (exit status 2) naming
 what is wrong, a store that cannot be read a one-line error (exit status 1). Never a
@@ -23,13 +23,13 @@ import click
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from ledger.application import Ledger
-from ledger.cli_support import STORE_ERRORS, config_option, database_url_option, require_store
+from ledger.cli.support import STORE_ERRORS, config_option, database_url_option, require_store
 from ledger.config import load_rules
 from ledger.core.errors import InvalidArgument
 from ledger.core.money import format_amount
 from ledger.core.policy import Rules
-from ledger.database import redact
+from ledger.service.application import Ledger
+from ledger.store.database import redact
 from projections.export import ExportStats, write_ledger_journal
 
 FORMATS = ("ledger",)
@@ -134,7 +134,7 @@ def _export_with_progress(ledger: Ledger, out: TextIO, console: Console) -> Expo
     # Off when standard error is not a terminal, so logs and pipes get the summary alone.
     is_shown = console.is_terminal
     with Progress(*columns, console=console, transient=True, disable=not is_shown) as progress:
-        total = ledger.store.recorder.max_notification_id() if is_shown else None
+        total = ledger.log.max_position() if is_shown else None
         task = progress.add_task("exporting", total=total)
 
         def show(events_read: int) -> None:

@@ -5,7 +5,7 @@ Rules:
 - The runner writes each page with its tracking position in one transaction, so whatever
   fails between pages, the next attempt starts from the committed position: nothing is
   missed and nothing applied twice, however often the follower resumes.
-- An outage (`ledger.outages.is_store_outage`: the store unreachable, a connection lost, a
+- An outage (`ledger.store.outages.is_store_outage`: the store unreachable, a connection lost, a
   lock not granted in time) pauses the follower. It logs once, tries the next page again
   after jittered, doubling waits bounded by `limits.projection_retry_wait_ms_min/_max`, for
   as long as the outage lasts, and logs once more when a page goes through. Connections heal
@@ -26,7 +26,7 @@ import structlog
 from tenacity import Retrying, retry_if_exception, wait_random_exponential
 
 from ledger.core import limits
-from ledger.outages import is_store_outage
+from ledger.store.outages import is_store_outage
 from projections.runner import ProjectionRunner
 from projections.stores import PositionMoved
 

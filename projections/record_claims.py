@@ -1,6 +1,6 @@
 """The audit's bijection between idempotency records and the events their commands wrote.
 
-Rules, from how the engine writes (`ledger.batch`): a command's wallet or suspense events
+Rules, from how the engine writes (`ledger.service.batch`): a command's wallet or suspense events
 and then its `CommandRecorded` are appended in one transaction, in that order; the record
 names the stream and the versions it wrote (first..last, both included, an empty range when
 nothing was written); every event carries the command's key, time and journal id; a refusal
@@ -26,7 +26,7 @@ from ledger.core.events import (
     WalletEvent, event_tag,
 )  # fmt: skip
 from ledger.core.outcomes import Outcome
-from ledger.wallets import key_record_int, suspense_item_id, wallet_id
+from ledger.service.wallets import key_record_int, suspense_item_id, wallet_id
 
 # Reports a finding about the event at (position, stream, version).
 Find = Callable[[int, UUID, int, str], None]

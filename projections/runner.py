@@ -13,31 +13,25 @@ not, so a server catching up a long history reports it shrinking page by page (t
 import time
 from collections.abc import Callable
 
-from eventsourcing.persistence import ApplicationRecorder
-
 from ledger.core import limits
-from ledger.mapper import MsgspecMapper
-from ledger.prefetch import select_notification_page
+from ledger.event_log import EventLog, log_pages
 from projections.page import fold_page
 from projections.stores import ProjectionStore
 
-PAGE_SIZE_DEFAULT = 5000
 FOLLOW_POLL_S = 0.2
 
 
 class ProjectionRunner:
     def __init__(
         self,
-        recorder: ApplicationRecorder,
-        mapper: MsgspecMapper,
+        log: EventLog,
         store: ProjectionStore,
         *,
-        page_size: int = PAGE_SIZE_DEFAULT,
+        page_size: int = limits.log_page_size,
         on_lag: Callable[[int], None] = lambda lag: None,
     ) -> None:
-        assert 0 < page_size <= limits.projection_page_size_max
-        self.recorder = recorder
-        self.mapper = mapper
+        assert 0 < page_size <= limits.log_page_size_max
+        self.log = log
         self.store = store
         self.page_size = page_size
         self.on_lag = on_lag
@@ -45,16 +39,17 @@ class ProjectionRunner:
     def run_page(self) -> int:
         """Applies the next page; returns how many events it held (0: caught up)."""
         position = self.store.position()
-        notifications = self.recorder.select_notifications(start=position + 1, limit=self.page_size)
-        if not notifications:
+        page = next(log_pages(self.log, position, page_size=self.page_size), [])
+        if not page:
             return 0
-        events = [(n.id, self.mapper.to_domain_event(n)) for n in notifications]
+        log = self.log
+        events = [(r.position, log.decode(r, log.plaintext(r))) for r in page]
         self.store.apply(fold_page(events, position + 1), expected_position=position)
-        return len(notifications)
+        return len(page)
 
     def lag(self) -> int:
         """Events in the log not yet in the views."""
-        lag = (self.recorder.max_notification_id() or 0) - self.store.position()
+        lag = self.log.max_position() - self.store.position()
         self.on_lag(lag)
         return lag
 

@@ -10,7 +10,7 @@ SQL. SQLite has no exact decimal type (its NUMERIC falls back to floating point)
 are stored as decimal text and added in Python inside the same transaction.
 
 Driver errors leave a store as the eventsourcing library's persistence errors, as they leave
-the library's own datastores, so callers see one family (`ledger.outages` tells an outage
+the library's own datastores, so callers see one family (`ledger.store.outages` tells an outage
 from a bug by it). A PostgreSQL store keeps one connection; when the server breaks it (a
 restart, a terminated backend) the next call opens a new one, and a read that found its
 connection broken is tried once more on the new one, as the library's reads are.
@@ -27,7 +27,7 @@ from types import ModuleType
 import psycopg
 from eventsourcing import persistence
 
-from ledger.database import connection_settings, search_path_option, store_environment
+from ledger.store.database import connection_settings, search_path_option, store_environment
 from projections.page import PageChanges, PostingRow
 
 TRACKING_NAME = "ledger_views"

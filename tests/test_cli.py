@@ -11,11 +11,11 @@ import psycopg
 import pytest
 from click.testing import CliRunner, Result
 
-from ledger.application import Ledger
-from ledger.cli import main
+from ledger.cli.demo import CURRENCIES
+from ledger.cli.main import main
+from ledger.cli.summary import stored_events
 from ledger.core.events import Deposited
-from ledger.demo import CURRENCIES
-from ledger.summary import stored_events
+from ledger.service.application import Ledger
 from tests.builders import EUR, deposit
 from tests.conftest import PG_ADMIN_URL
 

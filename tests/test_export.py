@@ -21,12 +21,12 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from ledger.application import Ledger
-from ledger.cli import main
+from ledger.cli.main import main
+from ledger.cli.summary import PLAYER_ACCOUNT_KINDS, stored_events, summarize
 from ledger.core import commands as c
 from ledger.core.events import WalletEvent
 from ledger.core.outcomes import Outcome
-from ledger.summary import PLAYER_ACCOUNT_KINDS, stored_events, summarize
+from ledger.service.application import Ledger
 from projections.export import ExportStats, write_ledger_journal
 from projections.export_cli import export_command
 

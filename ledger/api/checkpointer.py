@@ -1,7 +1,7 @@
 """Signed checkpoints on an interval, while the server runs (`ledger serve --checkpoint-key`).
 
 A thread of its own wakes every interval, appends a checkpoint of the log if anything was
-written since the last one (`ledger.checkpoints.write_checkpoint`), and, if asked, adds it
+written since the last one (`ledger.service.checkpoints.write_checkpoint`), and, if asked, adds it
 to a directory the operator ships elsewhere (never replacing a file there). Each checkpoint
 continues from the previous one this process signed, or at its first from the newest one
 kept in that directory: never from the database, which an insider controls. A failure (the
@@ -19,10 +19,12 @@ from pathlib import Path
 import structlog
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from ledger.application import Ledger
-from ledger.checkpoints import keep_checkpoint_file, newest_kept_checkpoint, write_checkpoint
-from ledger.core.checkpoint import SignedCheckpoint
 from ledger.core import limits
+from ledger.core.checkpoint import SignedCheckpoint
+from ledger.service.application import Ledger
+from ledger.service.checkpoints import (
+    keep_checkpoint_file, newest_kept_checkpoint, write_checkpoint,
+)  # fmt: skip
 
 _log = structlog.get_logger("ledger.checkpoints")
 
@@ -69,8 +71,7 @@ class Checkpointer:
         if not self.started and self.directory is not None:
             self.previous = newest_kept_checkpoint(self.directory, self.key.public_key())
         self.started = True
-        store = self.ledger.store
-        signed = write_checkpoint(store.recorder, store.mapper, self.key, self.ledger.clock(),
+        signed = write_checkpoint(self.ledger.log, self.key, self.ledger.clock(),
                                   previous=self.previous)  # fmt: skip
         if signed is None:
             return

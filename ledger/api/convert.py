@@ -17,7 +17,7 @@ from ledger.core.events import CommandRefused, WalletEvent, event_tag
 from ledger.core.money import Currency, CurrencyRegistry, format_amount, parse_amount
 from ledger.core.outcomes import Outcome
 from ledger.core.state import Balances
-from ledger.results import CommandResult
+from ledger.service.results import CommandResult
 from ledger.v1 import ledger_pb2 as pb
 
 _TIMESTAMP_RANGE = (

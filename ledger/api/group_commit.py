@@ -24,9 +24,9 @@ from collections.abc import Sequence
 from concurrent.futures import Executor
 
 from ledger.api.status import Overloaded
-from ledger.application import Ledger
 from ledger.core.commands import Command
-from ledger.results import CommandResult
+from ledger.service.application import Ledger
+from ledger.service.results import CommandResult
 
 _Call = tuple[Sequence[Command], asyncio.Future]
 

@@ -2,7 +2,7 @@
 
 The standard gRPC health service reports NOT_SERVING for the whole server (""), for
 `ledger.v1.LedgerService` and for the store's own name, `ledger.v1.LedgerService/store`,
-while a probe of the event store fails (`ledger.probe`), and SERVING again once the store
+while a probe of the event store fails (`ledger.store.probe`), and SERVING again once the store
 answers. Other components get names of their own, each following a callable:
 `ledger.v1.LedgerService/projections` is SERVING while the projection follower keeps the
 views current and NOT_SERVING while it waits out an outage or after a bug stopped it;
@@ -28,7 +28,7 @@ from grpc_health.v1 import health_pb2
 from grpc_health.v1._async import HealthServicer
 
 from ledger.core import limits
-from ledger.probe import StoreProbe
+from ledger.event_log import StoreProbe
 
 SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING

@@ -25,10 +25,9 @@ from ledger.api.metrics_endpoint import MetricsEndpoint
 from ledger.api.reflection import enable_reflection
 from ledger.api.servicer import LedgerServicer
 from ledger.api.telemetry import Telemetry
-from ledger.application import Ledger
 from ledger.core import limits
 from ledger.core.errors import InvalidArgument
-from ledger.probe import open_store_probe
+from ledger.service.application import Ledger
 from ledger.v1 import ledger_pb2
 from projections.follower import ProjectionFollower
 from projections.runner import ProjectionRunner
@@ -110,7 +109,7 @@ class LedgerServer:
         )
         self.checkpointer = _checkpointer(ledger, settings.checkpoints)
         self.health = HealthServicer()
-        self.monitor = self._health_monitor(database_url)
+        self.monitor = self._health_monitor()
         servicer = LedgerServicer(
             ledger, committer, authenticator, telemetry, self.executor,
             projection=self.projections.reads if self.projections else None,
@@ -124,8 +123,8 @@ class LedgerServer:
         if metrics is not None:
             metrics.bind()
 
-    def _health_monitor(self, database_url: str) -> HealthMonitor:
-        probe = open_store_probe(database_url, self.ledger.store.recorder.events_table_name)
+    def _health_monitor(self) -> HealthMonitor:
+        probe = self.ledger.log.open_probe()
         components = {}
         if self.projections is not None:
             components[PROJECTIONS_HEALTH_NAME] = lambda: self.projections.follower.healthy
@@ -175,9 +174,7 @@ class Projections:
     def __init__(self, ledger: Ledger, database_url: str, on_lag) -> None:
         self.writes: ProjectionStore = open_projection_store(database_url)
         self.reads: ProjectionStore = open_projection_store(database_url)
-        runner = ProjectionRunner(
-            ledger.store.recorder, ledger.store.mapper, self.writes, on_lag=on_lag
-        )
+        runner = ProjectionRunner(ledger.log, self.writes, on_lag=on_lag)
         self.follower = ProjectionFollower(runner)
 
     def close(self) -> None:

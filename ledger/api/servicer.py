@@ -17,7 +17,6 @@ from ledger.api.group_commit import GroupCommitter
 from ledger.api.handlers import refuse_undecodable
 from ledger.api.status import BoundExceeded, NotFound, Unavailable, cancelled_status, status_for
 from ledger.api.telemetry import CallRecord, Telemetry
-from ledger.application import Ledger
 from ledger.core import limits
 from ledger.core.chain import digest
 from ledger.core.commands import Command
@@ -28,13 +27,14 @@ from ledger.core.validation import (
     validate, validate_account_reference, validate_transaction_reference,
     validate_wallet_reference,
 )  # fmt: skip
+from ledger.event_log import LogRecord, log_pages
+from ledger.service.application import Ledger
+from ledger.service.wallets import wallet_id
 from ledger.v1 import ledger_pb2 as pb
 from ledger.v1 import ledger_pb2_grpc as pb_grpc
-from ledger.wallets import wallet_id
 from projections.stores import ProjectionStore
 
 LIST_PAGE_SIZE_DEFAULT = 100
-STREAM_PAGE_SIZE = 500
 STREAM_POLL_S = 0.1
 _log = structlog.get_logger("ledger.api")
 
@@ -252,23 +252,20 @@ class LedgerServicer(pb_grpc.LedgerServiceServicer):
         """Writes every event after position, then each new one, until the call ends."""
         record.fields["events"] = 0
         while True:
-            notes = await self._read(
-                self.ledger.store.recorder.select_notifications, position + 1, STREAM_PAGE_SIZE
-            )
-            for note in notes:
-                await context.write(self._stored_event_message(note))
-                record.fields["events"] += 1  # per event: a cancelled call ends mid-page
-            if notes:
-                position = notes[-1].id
-            else:
-                await asyncio.sleep(STREAM_POLL_S)
+            # Each page is read on the executor: the generator is resumed there, never here.
+            pages = log_pages(self.ledger.log, position)
+            while page := await self._read(next, pages, None):
+                for log_record in page:
+                    await context.write(self._stored_event_message(log_record))
+                    record.fields["events"] += 1  # per event: a cancelled call ends mid-page
+                position = page[-1].position
+            await asyncio.sleep(STREAM_POLL_S)
 
-    def _stored_event_message(self, note) -> pb.StoredEventMessage:
-        payload = self.ledger.store.mapper.plaintext(note)
+    def _stored_event_message(self, record: LogRecord) -> pb.StoredEventMessage:
+        payload = self.ledger.log.plaintext(record)
         return pb.StoredEventMessage(
-            position=note.id, stream_id=str(note.originator_id),
-            version=note.originator_version, event_type=note.topic.partition("@")[0],
-            payload=payload, digest=digest(payload),
+            position=record.position, stream_id=str(record.stream_id), version=record.version,
+            event_type=record.topic.partition("@")[0], payload=payload, digest=digest(payload),
         )  # fmt: skip
 
     def _projection(self) -> ProjectionStore:

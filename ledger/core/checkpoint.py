@@ -18,7 +18,7 @@ Rules of the tree (the shape and hashing of RFC 6962, Certificate Transparency's
   checkpoint): its leaves up to that one's position came from that one's frontier, not from
   the database as it was when the new one was signed.
 
-Pure: hashing only. Signing and verifying are the shell's (`ledger.checkpoints`).
+Pure: hashing only. Signing and verifying are the shell's (`ledger.service.checkpoints`).
 """
 
 import hashlib

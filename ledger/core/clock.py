@@ -1,4 +1,4 @@
-"""A test store's clock, as pure arithmetic over its own stream. The shell (`ledger.clock`)
+"""A test store's clock, as pure arithmetic over its own stream. The shell (`ledger.service.clock`)
 reads the wall clock and the store and passes both in; nothing here reads either.
 
 The rules:

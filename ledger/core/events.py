@@ -2,7 +2,7 @@
 
 Rules (msgspec's schema-evolution rules applied to an event store): never rename a tag or a
 field, never change a field's type, give every new field a default; a breaking change gets
-a new `class_version` and an upcaster in `ledger.mapper`. Events hold ids only, never
+a new `class_version` and an upcaster in `ledger.store.mapper`. Events hold ids only, never
 personal data, so the history can be kept for years.
 
 Wallet events carry their journal's postings and the hash of their predecessor in the
@@ -285,7 +285,7 @@ class CheckpointRecorded(StoredEventBase, frozen=True, kw_only=True, tag="Checkp
 
 
 class TestClockStarted(StoredEventBase, frozen=True, kw_only=True, tag="TestClockStarted"):
-    """The first event of a test store's log: its clock may be advanced (`ledger.clock`).
+    """The first event of a test store's log: its clock may be advanced (`ledger.service.clock`).
 
     Written only on an empty store (`ledger serve --test-clock`), so a store that already
     holds history at wall-clock times never becomes one. Its clock reads the wall clock

@@ -46,7 +46,7 @@ window_7d_s = 7 * 24 * 3600
 window_30d_s = 30 * 24 * 3600
 limit_increase_delay_s = 24 * 3600
 
-# Test clocks (`ledger serve --test-clock`, ledger/clock.py). One advance moves the ledger's
+# Test clocks (`ledger serve --test-clock`, ledger/service/clock.py). One advance moves the ledger's
 # time at most this far, so a mistyped target cannot push a test store years ahead for good
 # (its time never goes back); in all, its time stays at most this far ahead of the wall
 # clock, which keeps every date the engine derives (a 24-hour delay, a 30-day window) far
@@ -65,7 +65,7 @@ shutdown_grace_s = 10
 # silent this long, so a stalled scraper cannot hold it.
 metrics_request_timeout_s = 5
 
-# Garbage collector of long-running processes (ledger/runtime.py): allocations of tracked
+# Garbage collector of long-running processes (ledger/service/runtime.py): allocations of tracked
 # objects between young collections, and young (then middle) collections between older ones.
 gc_young_threshold = 10_000
 gc_middle_threshold = 20
@@ -82,7 +82,10 @@ id_cache_size_max = 65_536  # derived stream ids (uuid5) remembered per process
 wallet_contention_s = 5
 wallet_contended_count_max = 10_000
 page_size_max = 1000
-projection_page_size_max = 10_000  # events per projection or audit page (one transaction)
+# Reading the event log in position order (ledger/event_log.py, log_pages): every loop over
+# the log (projections, audit, export, checkpoints, SubscribeEvents) pages with these.
+log_page_size = 5000
+log_page_size_max = 10_000  # events per page (a projection page is one transaction)
 
 # Signed checkpoints written by `ledger serve` (ledger/api/checkpointer.py).
 checkpoint_interval_s_default = 600
@@ -120,6 +123,7 @@ assert bonus_multiplier_max_default <= bonus_multiplier_max
 assert len(str(amount_minor_max)) <= amount_digits_max
 assert concurrency_retry_count_max >= 2
 assert page_size_max <= batch_size_max
+assert 0 < log_page_size <= log_page_size_max
 assert gc_young_threshold > 0 and gc_middle_threshold > 0 and gc_old_threshold > 0
 assert batch_size_max <= group_commit_queue_length_max
 assert checkpoint_interval_s_min <= checkpoint_interval_s_default <= checkpoint_interval_s_max

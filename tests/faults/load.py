@@ -13,7 +13,7 @@ The checks read the store in this process after the server has stopped:
 - doubled: a key recorded twice, or whose wallet effect is stored in more than one journal;
 - every command sent was answered, and nothing is stored that no client was answered for;
 - each player's balances equal a model summed from the acknowledged outcomes, in the
-  independent posting fold (`ledger.summary`) and in the engine's own wallet fold;
+  independent posting fold (`ledger.cli.summary`) and in the engine's own wallet fold;
 - the summary is sound, and the audit replay passes, read models included (caught up here,
   after whatever the faults did to the server's own follower).
 """
@@ -26,11 +26,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 
-from ledger.application import Ledger
+from ledger.cli.summary import PostingFold, stored_events, summarize
 from ledger.client import Batch, LedgerClient, Unavailable
 from ledger.core.events import CommandRecorded, WalletEvent
 from ledger.core.money import CurrencyRegistry, parse_amount
-from ledger.summary import PostingFold, stored_events, summarize
+from ledger.service.application import Ledger
 from projections.audit import audit
 from projections.runner import ProjectionRunner
 from projections.stores import open_projection_store
@@ -341,9 +341,8 @@ def _audit_with_views(ledger: Ledger, database_url: str):
     the history with them."""
     views = open_projection_store(database_url)
     try:
-        recorder, mapper = ledger.store.recorder, ledger.store.mapper
-        ProjectionRunner(recorder, mapper, views).catch_up()
-        return audit(recorder, mapper, views)
+        ProjectionRunner(ledger.log, views).catch_up()
+        return audit(ledger.log, views)
     finally:
         views.close()
 

@@ -8,8 +8,8 @@ import time
 
 import pytest
 
-from ledger.application import Ledger
 from ledger.core.outcomes import Outcome
+from ledger.service.application import Ledger
 from projections.stores import open_projection_store
 from tests.builders import EUR, deposit
 from tests.faults.load import Load, check_store, random_pause, wait_until
@@ -60,7 +60,7 @@ def test_postgres_faults_under_load_lose_and_double_nothing(private_postgres, tm
 def _wait_for_views(server: RunningServer, url: str) -> None:
     """The server's read models answer again and catch up with the log."""
     with Ledger(url) as ledger:
-        last = ledger.store.recorder.max_notification_id()
+        last = ledger.log.max_position()
     with server.client() as client:
         wait_until(lambda: client.get_trial_balance().as_of_position >= last, VIEWS_TIMEOUT_S,
                    "the server's read models catching up")  # fmt: skip

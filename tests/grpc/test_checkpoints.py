@@ -7,9 +7,9 @@ import time
 import pytest
 from click.testing import CliRunner
 
-from ledger.checkpoints import read_checkpoint_file
-from ledger.cli import main
+from ledger.cli.main import main
 from ledger.core.checkpoint import checkpoint_digest
+from ledger.service.checkpoints import read_checkpoint_file
 from tests.grpc.conftest import start_server, stop_server
 
 pytestmark = pytest.mark.slow

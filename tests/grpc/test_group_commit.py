@@ -9,8 +9,8 @@ from eventsourcing.persistence import PersistenceError
 
 from ledger.api.group_commit import GroupCommitter
 from ledger.api.status import Overloaded
-from ledger.application import Ledger
 from ledger.core.outcomes import Outcome
+from ledger.service.application import Ledger
 from tests.builders import EUR, bet, deposit
 from tests.conftest import SteppingClock
 from tests.integration.raw_store import RawStore

@@ -11,7 +11,7 @@ from grpc_health.v1._async import HealthServicer
 from structlog.testing import capture_logs
 
 from ledger.api.health import NOT_SERVING, SERVING, HealthMonitor
-from ledger.probe import StoreProbe
+from ledger.store.probe import StoreProbe
 
 SERVICE = "ledger.v1.LedgerService"
 COMPONENT = f"{SERVICE}/projections"

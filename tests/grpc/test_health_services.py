@@ -12,7 +12,7 @@ from grpc_health.v1._async import HealthServicer
 
 from ledger.api.checkpointer import is_overdue
 from ledger.api.health import NOT_SERVING, SERVING, HealthMonitor
-from ledger.cli import main
+from ledger.cli.main import main
 from ledger.core import limits
 from tests.grpc.conftest import log_lines, start_server, stop_server
 from tests.grpc.test_health_monitor import ScriptedProbe

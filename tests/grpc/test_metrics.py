@@ -12,7 +12,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from ledger.api.metrics_endpoint import parse_listen
 from ledger.api.telemetry import LATENCY_BUCKETS_MS
-from ledger.cli import main
+from ledger.cli.main import main
 from ledger.core.errors import InvalidArgument
 from tests.grpc.conftest import RunningServer, start_server, stop_server
 

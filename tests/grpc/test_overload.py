@@ -13,8 +13,8 @@ from ledger.api.auth import Authenticator, ClientConfig, token_sha256
 from ledger.api.group_commit import GroupCommitter
 from ledger.api.servicer import LedgerServicer
 from ledger.api.telemetry import Telemetry
-from ledger.application import Ledger
 from ledger.core import limits
+from ledger.service.application import Ledger
 from ledger.v1 import ledger_pb2 as pb
 from tests.builders import EUR, deposit
 

@@ -28,8 +28,8 @@ from grpc import StatusCode
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ledger.application import Ledger
 from ledger.core import limits
+from ledger.service.application import Ledger
 from tests.grpc.raw import METHODS, raw_call
 
 pytestmark = pytest.mark.slow
@@ -204,7 +204,7 @@ PAYLOADS = {method.name: _payloads(method) for method in METHODS}
 def last_position(server):
     """Reads the event log's last notification id, through a store of the test's own."""
     with Ledger(server.database_url) as ledger:
-        yield ledger.store.recorder.max_notification_id
+        yield ledger.log.max_position
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from ledger.cli import main
+from ledger.cli.main import main
 from ledger.client import LedgerCallError, Overloaded, Unavailable
 from tests.grpc.conftest import RunningServer, log_lines, start_server, stop_server
 

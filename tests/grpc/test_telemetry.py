@@ -140,7 +140,7 @@ def test_serve_with_otlp_but_no_extra_is_a_usage_error_without_traceback(monkeyp
     the extra, before it opens a store."""
     from click.testing import CliRunner
 
-    from ledger.cli import main
+    from ledger.cli.main import main
 
     _without_the_otlp_extra(monkeypatch)
     store = tmp_path / "ledger.sqlite3"

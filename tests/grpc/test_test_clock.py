@@ -11,9 +11,9 @@ from datetime import datetime, timedelta
 import pytest
 from click.testing import CliRunner
 
-from ledger.cli import main
+from ledger.cli.main import main
 from ledger.client import LedgerClient
-from ledger.client_errors import LedgerCallError
+from ledger.client.errors import LedgerCallError
 from tests.conftest import drop_pg_schema, new_pg_schema
 from tests.grpc.conftest import TOKENS, RunningServer, start_server, stop_server
 

@@ -8,10 +8,10 @@ from concurrent.futures import ProcessPoolExecutor
 
 import pytest
 
-from ledger.application import Ledger
 from ledger.core import events as e
 from ledger.core.outcomes import Outcome
-from ledger.wallets import wallet_id
+from ledger.service.application import Ledger
+from ledger.service.wallets import wallet_id
 from tests.builders import EUR, bet, deposit
 from tests.conftest import run_on_loop
 from tests.integration.workers import hammer_one_wallet

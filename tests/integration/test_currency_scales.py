@@ -5,12 +5,12 @@ the currency and both values, before anything is served."""
 import pytest
 from click.testing import CliRunner
 
-from ledger.application import Ledger
-from ledger.cli import main
+from ledger.cli.main import main
 from ledger.config import rules_from_toml
 from ledger.core.errors import InvalidArgument
 from ledger.core.outcomes import Outcome
-from ledger.store_currencies import CURRENCIES_STREAM_ID, recorded_scales
+from ledger.service.application import Ledger
+from ledger.service.currency_scales import CURRENCIES_STREAM_ID, recorded_scales
 from tests.builders import EUR, deposit
 from tests.integration.raw_store import RawStore
 
@@ -28,7 +28,7 @@ EUR_AND_DOGE = _config(EUR=6, DOGE=8)
 
 def _scales(database_url: str) -> dict[str, int]:
     with Ledger(database_url, currency_scales="ignore") as ledger:
-        return recorded_scales(ledger.store.recorder, ledger.store.mapper)[1]
+        return recorded_scales(ledger.log)[1]
 
 
 def test_the_first_start_records_every_configured_scale(database_url):

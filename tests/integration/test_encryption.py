@@ -3,10 +3,10 @@ ledger works the same, and the hash chain is still verified (it is over the plai
 
 import pytest
 from eventsourcing.cryptography import AESCipher
-from eventsourcing.persistence import MapperDeserialisationError
 
-from ledger.application import Ledger
-from ledger.wallets import wallet_id
+from ledger.event_log import RecordUndecodable
+from ledger.service.application import Ledger
+from ledger.service.wallets import wallet_id
 from tests.builders import EUR, bet, deposit
 from tests.conftest import SteppingClock
 from tests.integration.raw_store import RawStore
@@ -42,5 +42,5 @@ def test_chain_is_verified_through_the_cipher(database_url):
     raw.set_state(wallet, 2, third)
     raw.set_state(wallet, 3, second)
     with Ledger(database_url, environment=environment) as reopened:
-        with pytest.raises(MapperDeserialisationError, match="holds event"):
+        with pytest.raises(RecordUndecodable, match="holds event"):
             reopened.balances("p1", "EUR")

@@ -7,11 +7,11 @@ import msgspec
 import pytest
 from eventsourcing.persistence import PersistenceError
 
-from ledger.application import Ledger
 from ledger.core import events as e
 from ledger.core.errors import ChainBroken, InvalidArgument
 from ledger.core.outcomes import Outcome
-from ledger.wallets import wallet_id
+from ledger.service.application import Ledger
+from ledger.service.wallets import wallet_id
 from tests.builders import EUR, bet, deposit, grant, rollback, win, withdraw
 from tests.conftest import SteppingClock, run_on_loop
 from tests.integration.raw_store import RawStore
@@ -179,7 +179,7 @@ def test_idempotency_records_are_prefetched_in_one_query(ledger):
     """The bulk read returns exactly the existing records, across SQLite's parameter chunks."""
     from uuid import uuid4
 
-    from ledger.wallets import key_record_id
+    from ledger.service.wallets import key_record_id
 
     ledger.execute_batch([deposit(f"d{n}", EUR) for n in range(3)])
     wanted = [key_record_id("client", f"d{n}") for n in range(3)] + [uuid4() for _ in range(600)]
@@ -211,7 +211,7 @@ def test_rejections_on_stale_cached_wallets_are_decided_again(database_url, driv
 
 def test_a_running_summary_equals_a_full_fold(ledger):
     """Updated after each command, the running summary ends equal to one full fold."""
-    from ledger.summary import RunningSummary, summarize
+    from ledger.cli.summary import RunningSummary, summarize
 
     running = RunningSummary()
     for command in (deposit("d1", 10 * EUR), bet("b1", 4 * EUR), deposit("d2", EUR, player="p2"),
@@ -219,4 +219,4 @@ def test_a_running_summary_equals_a_full_fold(ledger):
         ledger.execute(command)
         running.update(ledger)
     assert running.update(ledger) == summarize(ledger)
-    assert running.position == ledger.store.recorder.max_notification_id()
+    assert running.position == ledger.log.max_position()

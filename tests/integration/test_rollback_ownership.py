@@ -3,10 +3,10 @@ tombstone in the caller's wallet, no refund, nothing moved for anyone (docs/cont
 
 from msgspec.structs import replace
 
-from ledger.application import Ledger
 from ledger.core.events import CommandRefused, RollbackTombstoned
 from ledger.core.outcomes import Outcome
-from ledger.wallets import wallet_id
+from ledger.service.application import Ledger
+from ledger.service.wallets import wallet_id
 from projections.audit import audit
 from tests.builders import EUR, bet, deposit, rollback, win
 from tests.conftest import SteppingClock
@@ -31,7 +31,7 @@ def test_another_players_bet_is_conflict_and_leaves_no_tombstone(database_url):
         assert ledger.execute(win("w-p2", "b1", EUR, player="p2")).outcome is Outcome.BET_NOT_FOUND
         assert ledger.balances("p1", "EUR").cash == 6 * EUR
         assert ledger.execute(rollback("rb-p1", "b1")).balances.cash == 10 * EUR
-        report = audit(ledger.store.recorder, ledger.store.mapper, None)
+        report = audit(ledger.log, None)
     assert report.passed, report.findings
 
 

@@ -8,11 +8,11 @@ from datetime import timedelta
 import msgspec
 import pytest
 
-from ledger.application import Ledger
 from ledger.core import events as e
 from ledger.core.errors import InvalidArgument
 from ledger.core.outcomes import Outcome
-from ledger.wallets import suspense_item_id, wallet_id
+from ledger.service.application import Ledger
+from ledger.service.wallets import suspense_item_id, wallet_id
 from projections.audit import audit
 from tests.builders import EUR, attribute, deposit, give_back, hold, reverse, set_limits
 from tests.conftest import SteppingClock
@@ -163,7 +163,7 @@ def test_a_history_with_suspense_audits_clean_and_sums_to_zero(ledger):
     ledger.execute_batch([hold(f"tx{n}:0", (n + 1) * EUR) for n in range(4)])
     ledger.execute(attribute("fix-0", "tx0:0"))
     ledger.execute(give_back("ret-1", "tx1:0"))
-    report = audit(ledger.store.recorder, ledger.store.mapper, None)
+    report = audit(ledger.log, None)
     assert report.findings == [] and report.finding_count == 0
     assert report.trial_balance == {"EUR": 0}
 

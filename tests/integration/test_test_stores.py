@@ -6,13 +6,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from ledger.application import Ledger
-from ledger.clock import CLOCK_STREAM_ID
 from ledger.core import events as e
 from ledger.core.chain import encode_event
 from ledger.core.errors import InvalidArgument, NotATestStore
 from ledger.core.outcomes import Outcome
-from ledger.prefetch import select_notification_page
+from ledger.service.application import Ledger
+from ledger.service.clock import CLOCK_STREAM_ID
 from projections.audit import AuditReport, audit
 from tests.builders import EUR, bet, deposit
 from tests.integration.raw_store import RawStore
@@ -26,7 +25,7 @@ def _test_store(database_url: str) -> Ledger:
 
 def _audit(database_url: str) -> AuditReport:
     with Ledger(database_url, currency_scales="ignore", store_kind="either") as ledger:
-        return audit(ledger.store.recorder, ledger.store.mapper, None)
+        return audit(ledger.log, None)
 
 
 def _problems(report: AuditReport) -> str:
@@ -43,8 +42,8 @@ def test_an_empty_store_opened_as_a_test_store_is_marked_first(database_url):
     """The mark is the log's first event, written before the currencies' record."""
     with _test_store(database_url) as ledger:
         assert ledger.test_clock is not None
-        first = select_notification_page(ledger.store.recorder, 1, 1)[0]
-        assert (first.originator_id, first.topic) == (CLOCK_STREAM_ID, "TestClockStarted")
+        first = ledger.log.read_page(0, 1)[0]
+        assert (first.stream_id, first.topic) == (CLOCK_STREAM_ID, "TestClockStarted")
 
 
 def test_a_production_store_can_never_become_a_test_store(database_url):
@@ -90,8 +89,8 @@ def test_an_advance_is_idempotent_by_its_target(database_url):
         again = ledger.advance_clock(target)
         assert not again.advanced and again.ledger_time >= target
         assert not ledger.advance_clock(None).advanced
-        versions = ledger.store.recorder.select_events(CLOCK_STREAM_ID)
-        assert [stored.topic for stored in versions] == ["TestClockStarted", "ClockAdvanced"]
+        versions = ledger.log.read_stream(CLOCK_STREAM_ID)
+        assert [type(event) for event, _ in versions] == [e.TestClockStarted, e.ClockAdvanced]
 
 
 def test_time_does_not_go_back_across_a_restart(database_url):

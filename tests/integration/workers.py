@@ -2,9 +2,9 @@
 
 from collections import Counter
 
-from ledger.application import Ledger
 from ledger.core.errors import ConcurrencyExhausted
-from ledger.results import CommandResult
+from ledger.service.application import Ledger
+from ledger.service.results import CommandResult
 from tests.builders import EUR, bet, deposit
 
 CLIENT_RESEND_COUNT_MAX = 20

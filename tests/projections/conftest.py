@@ -3,7 +3,7 @@
 import pytest
 from click.testing import CliRunner
 
-from ledger.cli import main
+from ledger.cli.main import main
 
 
 def make_history(database_url: str, players: int = 40, rounds: int = 6) -> None:

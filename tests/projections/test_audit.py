@@ -3,11 +3,10 @@ truncated stream or a tampered projection is caught, named, and fails the exit s
 
 from click.testing import CliRunner
 
-from ledger.application import Ledger
+from ledger.cli.main import main
 from ledger.core.outcomes import Outcome
-from ledger.prefetch import count_rows
-from ledger.cli import main
-from ledger.wallets import wallet_id
+from ledger.service.application import Ledger
+from ledger.service.wallets import wallet_id
 from projections.audit import audit
 from projections.stores import open_projection_store
 from tests.builders import EUR, bet, deposit, win
@@ -26,7 +25,7 @@ def _small_history(database_url: str) -> None:
 def _audit(database_url: str, projections: bool = False):
     with Ledger(database_url) as ledger:
         store = open_projection_store(database_url) if projections else None
-        report = audit(ledger.store.recorder, ledger.store.mapper, store)
+        report = audit(ledger.log, store)
         if store is not None:
             store.close()
     return report
@@ -135,7 +134,7 @@ def test_a_refusal_for_a_wallet_opened_meanwhile_by_another_writer_passes(databa
             except StopIteration as done:
                 [result] = done.value
                 break
-            if function == first.store.recorder.insert_events:
+            if function == first.log.append:
                 second.execute(deposit("d1", 10 * EUR))  # commits first
             answer = function(*args)
         assert result.outcome is Outcome.WRONG_CURRENCY
@@ -148,10 +147,10 @@ def test_the_row_count_covers_the_log_up_to_where_the_audit_read(database_url):
     the count stops at the last position read."""
     _small_history(database_url)
     with Ledger(database_url) as ledger:
-        recorder = ledger.store.recorder
-        last = recorder.max_notification_id()
-        rows, misspelled = count_rows(recorder, last)
+        log = ledger.log
+        last = log.max_position()
+        rows, misspelled = log.stored_rows(last)
         ledger.execute(deposit("late", EUR))
-        assert count_rows(recorder, last) == (rows, misspelled) and misspelled == 0
-        assert count_rows(recorder, recorder.max_notification_id())[0] > rows
-        assert audit(recorder, ledger.store.mapper, None).passed
+        assert log.stored_rows(last) == (rows, misspelled) and misspelled == 0
+        assert log.stored_rows(log.max_position())[0] > rows
+        assert audit(log, None).passed

@@ -12,8 +12,8 @@ import time
 import pytest
 from structlog.testing import capture_logs
 
-from ledger.application import Ledger
-from ledger.wallets import wallet_id
+from ledger.service.application import Ledger
+from ledger.service.wallets import wallet_id
 from projections.follower import FollowerState, ProjectionFollower
 from projections.runner import ProjectionRunner
 from projections.stores import SqliteProjectionStore, open_projection_store
@@ -45,7 +45,7 @@ def test_a_locked_store_pauses_the_follower_once_and_it_catches_up_exactly(tmp_p
         ledger.execute(deposit("d2", 5 * EUR))
         store = SqliteProjectionStore(str(path), lock_timeout_s=LOCK_TIMEOUT_S)
         follower = ProjectionFollower(
-            ProjectionRunner(ledger.store.recorder, ledger.store.mapper, store)
+            ProjectionRunner(ledger.log, store)
         )
         blocker = sqlite3.connect(path, isolation_level=None)
         blocker.execute("BEGIN EXCLUSIVE")  # readers go on (WAL); writers wait, then fail
@@ -55,7 +55,7 @@ def test_a_locked_store_pauses_the_follower_once_and_it_catches_up_exactly(tmp_p
             time.sleep(PAUSED_S)
             assert not follower.healthy and store.position() == 0
             blocker.execute("ROLLBACK")
-            last = ledger.store.recorder.max_notification_id()
+            last = ledger.log.max_position()
             _wait_until(lambda: store.position() == last, "the views catch up")
             follower.stop()
         assert follower.healthy and not follower.thread.is_alive()
@@ -75,7 +75,7 @@ def test_an_undecodable_event_stops_the_follower_with_one_logged_traceback(datab
         RawStore(database_url).set_state(wallet_id("p1", "EUR"), 1, b"not an event")
         store = open_projection_store(database_url)
         follower = ProjectionFollower(
-            ProjectionRunner(ledger.store.recorder, ledger.store.mapper, store)
+            ProjectionRunner(ledger.log, store)
         )
         with capture_logs() as logs:
             follower.start()

@@ -13,8 +13,9 @@ import psycopg
 import pytest
 from eventsourcing.persistence import PersistenceError
 
-from ledger.application import Ledger
-from ledger.summary import PostingFold, stored_events
+from ledger.cli.summary import PostingFold, stored_events
+from ledger.event_log import log_events
+from ledger.service.application import Ledger
 from projections.audit import audit
 from projections.runner import ProjectionRunner
 from projections.stores import PositionMoved, open_projection_store
@@ -27,7 +28,7 @@ KILL_WAIT_S = 30
 def _runner(ledger: Ledger, database_url: str, page_size: int = 100):
     store = open_projection_store(database_url)
     return ProjectionRunner(
-        ledger.store.recorder, ledger.store.mapper, store, page_size=page_size
+        ledger.log, store, page_size=page_size
     ), store
 
 
@@ -43,7 +44,7 @@ def test_views_equal_an_independent_fold_of_the_log(history):
                     for account, balance in accounts.items()}  # fmt: skip
         assert {a: b for a, (_, b) in store.balances().items()} == expected
         assert all(debits == credits for debits, credits in store.trial_balance().values())
-        assert applied == ledger.store.recorder.max_notification_id() == store.position()
+        assert applied == ledger.log.max_position() == store.position()
         assert runner.lag() == 0
         store.close()
 
@@ -56,14 +57,14 @@ def test_the_lag_is_reported_after_every_page_of_a_catch_up(database_url):
             ledger.execute(deposit(f"d{n}", 10 * EUR))
         lags: list[int] = []
         store = open_projection_store(database_url)
-        runner = ProjectionRunner(ledger.store.recorder, ledger.store.mapper, store,
+        runner = ProjectionRunner(ledger.log, store,
                                   page_size=2, on_lag=lags.append)  # fmt: skip
         runner.catch_up()
-        total = ledger.store.recorder.max_notification_id()
+        total = ledger.log.max_position()
         assert lags == [max(total - 2 * k, 0) for k in range(1, (total + 1) // 2 + 1)] + [0]
         ledger.execute(deposit("d3", 10 * EUR))
         ledger.execute(deposit("d4", 10 * EUR))
-        behind = ledger.store.recorder.max_notification_id() - total
+        behind = ledger.log.max_position() - total
         lags.clear()
         runner.follow(lambda: bool(lags) and lags[-1] == 0, poll_s=0)
         assert lags == list(range(behind - 2, -1, -2))
@@ -98,8 +99,7 @@ def test_a_second_runner_cannot_apply_the_same_page_twice(database_url):
         first.run_page()
         from projections.page import fold_page
 
-        notes = ledger.store.recorder.select_notifications(start=1, limit=100)
-        page = fold_page([(n.id, ledger.store.mapper.to_domain_event(n)) for n in notes], 1)
+        page = fold_page(list(log_events(ledger.log, 0, page_size=100)), 1)
         with pytest.raises(PositionMoved):
             second_store.apply(page, expected_position=position)
         assert first_store.balances()["player:p1:cash:EUR"] == ("EUR", EUR)
@@ -126,7 +126,7 @@ def test_kill_9_at_any_moment_misses_nothing_and_doubles_nothing(database_url):
     rng = random.Random(4)
     kills = 0
     with Ledger(database_url) as ledger:
-        total = ledger.store.recorder.max_notification_id()
+        total = ledger.log.max_position()
         store = open_projection_store(database_url)
         for _ in range(8):
             process = subprocess.Popen(
@@ -138,7 +138,7 @@ def test_kill_9_at_any_moment_misses_nothing_and_doubles_nothing(database_url):
                 break
         assert kills >= 1 and 0 < store.position()
         subprocess.run(command, check=True, timeout=120, capture_output=True)
-        report = audit(ledger.store.recorder, ledger.store.mapper, store)
+        report = audit(ledger.log, store)
         assert report.passed, [str(finding) for finding in report.findings]
         store.close()
 

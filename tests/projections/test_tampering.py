@@ -12,14 +12,14 @@ import pytest
 from click.testing import CliRunner
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from ledger.application import Ledger
-from ledger.checkpoints import CheckpointRefused, write_checkpoint, write_checkpoint_file
-from ledger.core.checkpoint import checkpoint_digest
-from ledger.cli import main
+from ledger.cli.main import main
 from ledger.core import events as e
 from ledger.core.chain import digest, encode_event
+from ledger.core.checkpoint import checkpoint_digest
 from ledger.core.outcomes import Outcome
-from ledger.wallets import key_record_id, wallet_id
+from ledger.service.application import Ledger
+from ledger.service.checkpoints import CheckpointRefused, write_checkpoint, write_checkpoint_file
+from ledger.service.wallets import key_record_id, wallet_id
 from projections.audit import AuditReport, audit
 from projections.checkpoint_check import NamedCheckpoint
 from tests.builders import EUR, bet, deposit, win
@@ -41,7 +41,7 @@ def _history(database_url: str) -> None:
 
 def _audit(database_url: str, checkpoints=(), key=None) -> AuditReport:
     with Ledger(database_url, currency_scales="ignore") as ledger:
-        return audit(ledger.store.recorder, ledger.store.mapper, None, checkpoints=checkpoints,
+        return audit(ledger.log, None, checkpoints=checkpoints,
                      trusted_keys=[key] if key is not None else [])  # fmt: skip
 
 
@@ -95,7 +95,7 @@ def test_a_forged_event_with_a_valid_hash_is_caught(database_url):
             postings=(e.Posting("psp:stripe:EUR", -500 * EUR),
                       e.Posting("player:p1:cash:EUR", 500 * EUR)),
         )  # fmt: skip
-        ledger.store.recorder.insert_events([ledger.store.mapper.to_stored_event(forged)])
+        ledger.log.append([forged])
         assert ledger.wallet("p1", "EUR").cash == 515 * EUR  # the engine takes it as valid
     report = _audit(database_url)
     assert [(f.version, f.problem) for f in report.findings] == [
@@ -142,7 +142,7 @@ def _truncate_newest(database_url: str) -> None:
 
 def _checkpoint(database_url: str, key: Ed25519PrivateKey, previous=None):
     with Ledger(database_url, currency_scales="ignore") as ledger:
-        return write_checkpoint(ledger.store.recorder, ledger.store.mapper, key,
+        return write_checkpoint(ledger.log, key,
                                 datetime(2026, 7, 1, tzinfo=UTC), previous=previous)  # fmt: skip
 
 
@@ -162,7 +162,7 @@ def test_a_truncated_newest_command_passes_without_a_checkpoint_and_fails_with_o
 
 
 def signed_stream():
-    from ledger.checkpoints import CHECKPOINT_STREAM_ID
+    from ledger.service.checkpoints import CHECKPOINT_STREAM_ID
 
     return CHECKPOINT_STREAM_ID
 

@@ -16,10 +16,10 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )  # fmt: skip
 
-from ledger.application import Ledger
+from ledger.cli.summary import RunningSummary
 from ledger.core.outcomes import Outcome
-from ledger.summary import RunningSummary
-from ledger.wallets import wallet_id
+from ledger.service.application import Ledger
+from ledger.service.wallets import wallet_id
 from tests import builders as b
 from tests.conftest import SteppingClock, drop_pg_schema, new_pg_schema
 from tests.property.model import Model

@@ -9,11 +9,11 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from msgspec.structs import replace
 
-from ledger.checkpoints import (
+from ledger.core.checkpoint import EMPTY_ROOT, Frontier, checkpoint_of, leaf_hash, node_hash
+from ledger.service.checkpoints import (
     CheckpointRefused, keep_checkpoint_file, newest_kept_checkpoint, public_key_hex, sign,
     signature_problem,
 )  # fmt: skip
-from ledger.core.checkpoint import EMPTY_ROOT, Frontier, checkpoint_of, leaf_hash, node_hash
 
 NOW = datetime(2026, 12, 5, tzinfo=UTC)
 

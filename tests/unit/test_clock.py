@@ -1,5 +1,5 @@
 """A test store's clock: the wall clock plus a recorded offset, moved only forward, within
-its bounds, and never read back in time (`ledger.core.clock`, `ledger.clock.TestClock`)."""
+its bounds, and never read back in time (`ledger.core.clock`, `ledger.service.clock.TestClock`)."""
 
 import threading
 from datetime import UTC, datetime, timedelta
@@ -7,10 +7,10 @@ from uuid import uuid4
 
 import pytest
 
-from ledger.clock import TestClock as LedgerTestClock
 from ledger.core import limits
 from ledger.core.clock import clock_reading, clock_started, clock_state, decide_advance
 from ledger.core.errors import InvalidArgument
+from ledger.service.clock import TestClock as LedgerTestClock
 
 START = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 STREAM = uuid4()

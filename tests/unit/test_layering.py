@@ -1,5 +1,7 @@
 """The layering rules: the domain core imports nothing with I/O, clocks or randomness, and
-dependencies point inward (core ← application ← entry points)."""
+dependencies point inward, ring by ring: core ← config ← event-log port ← store ← service
+(with the projections) ← API ← entry points. The client stands apart: the core and the
+generated code only."""
 
 import ast
 from pathlib import Path
@@ -50,14 +52,93 @@ def test_core_reads_no_clock_or_randomness(path):
             assert name not in CORE_BANNED_CALLS, f"{path.name}:{node.lineno} calls {name}()"
 
 
-def test_application_never_imports_entry_points():
-    """The application layer does not depend on the CLI (dependencies point inward)."""
-    for path in (ROOT / "ledger" / "api").glob("*.py"):
-        assert not {"ledger.cli", "ledger.demo"} & _imports(path), path.name
-    for path in (ROOT / "ledger").glob("*.py"):
-        if path.name in {"cli.py", "demo.py", "summary.py", "__main__.py"}:
+# Each module's ring, innermost first; a module imports only from its own ring and inner ones.
+RINGS = (
+    ("core", ("ledger.core",)),
+    ("config", ("ledger.config", "ledger.files", "ledger.logs")),
+    ("port", ("ledger.event_log",)),
+    ("store", ("ledger.store",)),
+    ("service", ("ledger.service", "projections")),
+    ("api", ("ledger.api",)),
+    ("entry points", ("ledger.cli", "ledger.__main__", "projections.cli", "projections.export_cli")),
+)  # fmt: skip
+GENERATED = "ledger.v1"
+# What code outside the store may take from it: the URL's environment, which errors are
+# outages, and the adapter to open. Nothing else (recorders, mapper, queries) leaves it.
+STORE_ENTRANCES = {"ledger.store.database", "ledger.store.outages", "ledger.store.recorder_log"}
+
+
+def _module(path: Path) -> str:
+    return ".".join(path.relative_to(ROOT).with_suffix("").parts)
+
+
+def _ring(module: str) -> int | None:
+    """The ring of a ledger or projections module (the longest matching prefix wins)."""
+    best, found = -1, None
+    for index, (_, prefixes) in enumerate(RINGS):
+        for prefix in prefixes:
+            if (module == prefix or module.startswith(prefix + ".")) and len(prefix) > best:
+                best, found = len(prefix), index
+    return found
+
+
+def _engine_files() -> list[Path]:
+    paths = [*(ROOT / "ledger").rglob("*.py"), *(ROOT / "projections").rglob("*.py")]
+    return sorted(p for p in paths if _module(p) not in {"ledger", "ledger.__init__"}
+                  and not _module(p).startswith((GENERATED, "ledger.client")))  # fmt: skip
+
+
+ENGINE_FILES = _engine_files()
+
+
+@pytest.mark.parametrize("path", ENGINE_FILES, ids=[_module(p) for p in ENGINE_FILES])
+def test_every_module_imports_only_its_own_ring_or_inner_ones(path):
+    """A module never imports from a ring outside its own (the store never the service, the
+    service never the API, nothing but an entry point the CLI)."""
+    ring = _ring(_module(path))
+    assert ring is not None, f"{_module(path)} belongs to no ring: add it to RINGS"
+    for name in _imports(path):
+        if not name.startswith(("ledger", "projections")) or name.startswith(GENERATED):
             continue
-        assert not {"ledger.cli", "ledger.demo"} & _imports(path), path.name
+        assert not name.startswith("ledger.client"), f"{_module(path)} imports the client"
+        theirs = _ring(name)
+        assert theirs is not None and theirs <= ring, (
+            f"{_module(path)} ({RINGS[ring][0]}) imports {name} ({RINGS[theirs][0]})"
+        )
+
+
+@pytest.mark.parametrize("path", ENGINE_FILES, ids=[_module(p) for p in ENGINE_FILES])
+def test_only_the_store_reaches_the_event_tables(path):
+    """Outside ledger/store, code reaches the event store through the port: it imports no
+    recorder, mapper or query module of the store or the library, and names no event table."""
+    module = _module(path)
+    if module.startswith("ledger.store"):
+        return
+    for name in _imports(path):
+        if name.startswith("ledger.store"):
+            assert name in STORE_ENTRANCES, f"{module} imports {name}"
+        if name.startswith("eventsourcing"):
+            assert name in {"eventsourcing", "eventsourcing.persistence", "eventsourcing.domain"}
+    for name in _names_from(path, "eventsourcing.persistence"):
+        assert name.endswith("Error"), f"{module} takes {name} from the library"
+    source = path.read_text()
+    for table in ("ledger_events", "notification_id", "events_table_name"):
+        assert table not in source, f"{module} names the event table ({table})"
+
+
+def test_the_client_imports_only_the_core_and_the_generated_code():
+    """ledger.client can be shipped to an integrator without the engine: it imports the core
+    (amounts, errors) and the generated protobuf code, and nothing else of the ledger."""
+    for path in sorted((ROOT / "ledger" / "client").rglob("*.py")):
+        for name in _imports(path):
+            if name.startswith("ledger") and not name.startswith(("ledger.client", GENERATED)):
+                assert name.startswith("ledger.core"), f"{path.name} imports {name}"
+
+
+def _names_from(path: Path, module: str) -> set[str]:
+    tree = ast.parse(path.read_text())
+    return {alias.name for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)
+            and node.module == module for alias in node.names}  # fmt: skip
 
 
 def test_functions_stay_under_70_lines_and_lines_under_100_columns():
@@ -77,9 +158,10 @@ def test_functions_stay_under_70_lines_and_lines_under_100_columns():
 
 def test_generated_code_stays_at_the_edge():
     """Only the gRPC conversion, servicer, server and client import generated protobuf code."""
-    allowed = {"convert.py", "servicer.py", "server.py", "client.py", "client_results.py"}
+    allowed = {"api/convert.py", "api/servicer.py", "api/server.py", "client/client.py",
+               "client/results.py"}  # fmt: skip
     for path in sorted((ROOT / "ledger").rglob("*.py")):
-        if path.parent.name == "v1" or path.name in allowed:
+        if path.parent.name == "v1" or path.relative_to(ROOT / "ledger").as_posix() in allowed:
             continue
         assert not any(name.startswith("ledger.v1") for name in _imports(path)), path.name
 

@@ -6,10 +6,10 @@ from datetime import timedelta
 
 import pytest
 
-from ledger.application import Ledger
 from ledger.core.commands import idempotency_scope
 from ledger.core.events import CommandRefused
 from ledger.core.outcomes import Outcome
+from ledger.service.application import Ledger
 from tests.builders import (
     EUR, bet, cancel, complete, deposit, forfeit, grant, reverse, rollback, set_limits,
     win, withdraw,

@@ -6,7 +6,7 @@ import sys
 from ledger.core import limits
 
 _PROBE = (
-    "import gc; from ledger.runtime import tune_garbage_collector; "
+    "import gc; from ledger.service.runtime import tune_garbage_collector; "
     "tune_garbage_collector(); print(*gc.get_threshold(), gc.get_freeze_count())"
 )
 

@@ -1,4 +1,4 @@
-"""The ledger application: prefetch → decide → append, on the eventsourcing library.
+"""The ledger application: prefetch → decide → append, through the event-log port.
 
 A batch of commands (one command is a batch of one) is handled in one attempt:
 prefetch every wallet and idempotency record it needs, decide each command in order
@@ -24,8 +24,6 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 from uuid import UUID, uuid4
 
-from eventsourcing.application import Application
-from eventsourcing.persistence import IntegrityError
 from tenacity import (
     AsyncRetrying, Retrying, retry_if_exception_type, stop_after_attempt, wait_random_exponential,
 )  # fmt: skip
@@ -38,17 +36,18 @@ from ledger.core.money import CurrencyRegistry
 from ledger.core.policy import Policy, Rules
 from ledger.core.state import Balances, WalletState, ZERO_BALANCES
 from ledger.core.validation import validate
-from ledger.batch import BatchAttempt
-from ledger.clock import (
+from ledger.event_log import AppendConflict, EventLog
+from ledger.service.batch import BatchAttempt
+from ledger.service.clock import (
     ClockReading, StoreKind, TestClock, WallClock, advance_clock, newest_clock_state, open_clock,
 )  # fmt: skip
-from ledger.database import startup_lock, store_environment
-from ledger.mapper import MsgspecMapper
-from ledger.results import CommandResult
-from ledger.store_currencies import reconcile_currencies
-from ledger.wallets import (
+from ledger.service.currency_scales import reconcile_currencies
+from ledger.service.results import CommandResult
+from ledger.service.wallets import (
     WalletCache, WalletLoader, command_stream_ids, key_record_id, wallet_id,
 )  # fmt: skip
+from ledger.store.database import startup_lock, store_environment
+from ledger.store.recorder_log import RecorderEventLog
 
 _LOCK_STRIPES = 256
 
@@ -57,21 +56,13 @@ StoreCall = tuple[Callable[..., Any], tuple]
 AttemptSteps = Generator[StoreCall, Any, list[CommandResult]]
 # Runs one store round trip off the event loop: (function, *args) -> awaitable answer.
 StoreRunner = Callable[..., Awaitable[Any]]
-# What opening a Ledger does with the currency scales the store recorded (ledger.store_currencies).
+# What opening a Ledger does with the currency scales the store recorded
+# (ledger.service.currency_scales).
 CurrencyScales = Literal["record", "adopt", "check", "ignore"]
 
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
-
-
-class LedgerStore(Application[UUID]):
-    """The eventsourcing application: its factory, recorder and our msgspec mapper."""
-
-    name = "ledger"
-
-    def construct_mapper(self) -> MsgspecMapper:
-        return MsgspecMapper(cipher=self.factory.cipher(), compressor=self.factory.compressor())
 
 
 class Ledger:
@@ -105,19 +96,16 @@ class Ledger:
         self.new_id = new_id
         store_env = {**store_environment(database_url), **(environment or {})}
         with startup_lock(store_env):
-            self.store = LedgerStore(env=store_env)
-            recorder = self.store.recorder
-            empty = self._guarded(recorder.max_notification_id) in (None, 0)
+            self.log: EventLog = RecorderEventLog(store_env)
+            empty = self._guarded(self.log.max_position) == 0
             # The clock first: a test store is marked while it is still empty.
-            self.clock = self._guarded(open_clock, recorder, self.store.mapper, store_kind,
-                                       clock)  # fmt: skip
+            self.clock = self._guarded(open_clock, self.log, store_kind, clock)
             if currency_scales == "record" and empty:
                 currency_scales = "adopt"  # the test mark aside, no amount is at any scale yet
             if currency_scales != "ignore":
                 self._guarded(self._reconcile_currencies, currency_scales)
         self.test_clock = self.clock if isinstance(self.clock, TestClock) else None
-        assert isinstance(self.store.mapper, MsgspecMapper)
-        self.loader = WalletLoader(self.store.recorder, self.store.mapper)
+        self.loader = WalletLoader(self.log)
         self.cache = WalletCache(cache_size)
         self._stripes = [threading.Lock() for _ in range(_LOCK_STRIPES)]
 
@@ -126,16 +114,16 @@ class Ledger:
         try:
             return function(*args)
         except BaseException:
-            self.store.close()
+            self.log.close()
             raise
 
     def _reconcile_currencies(self, mode: CurrencyScales) -> None:
-        reconcile_currencies(self.store.recorder, self.store.mapper, self.rules.currencies,
+        reconcile_currencies(self.log, self.rules.currencies,
                              self.clock(), record=mode in ("record", "adopt"),
                              adopt=mode == "adopt")  # fmt: skip
 
     def close(self) -> None:
-        self.store.close()
+        self.log.close()
 
     def __enter__(self) -> "Ledger":
         return self
@@ -154,7 +142,7 @@ class Ledger:
                                 "with `ledger serve --test-clock` may be advanced")  # fmt: skip
         if target is not None and target.utcoffset() is None:
             raise InvalidArgument("advance_to", "must carry a time zone")
-        return advance_clock(self.test_clock, self.store.recorder, self.store.mapper, target)
+        return advance_clock(self.test_clock, self.log, target)
 
     def execute(self, command: Command) -> CommandResult:
         """Validates and applies one command; raises InvalidArgument for malformed input."""
@@ -204,14 +192,14 @@ class Ledger:
             retrying = AsyncRetrying(**self._retry_policy(wallets))
             try:
                 return await retrying(self._attempt_async, commands, run)
-            except IntegrityError as error:
+            except AppendConflict as error:
                 raise self._exhausted(wallets) from error
 
     def _execute_with_retries(self, commands, wallets: set[UUID]) -> list[CommandResult]:
         retrying = Retrying(**self._retry_policy(wallets))
         try:
             return retrying(self._attempt, commands)
-        except IntegrityError as error:
+        except AppendConflict as error:
             raise self._exhausted(wallets) from error
 
     def _retry_policy(self, wallets: set[UUID]) -> dict[str, Any]:
@@ -221,7 +209,7 @@ class Ledger:
                 multiplier=limits.concurrency_retry_wait_ms_min / 1000,
                 max=limits.concurrency_retry_wait_ms_max / 1000,
             ),
-            "retry": retry_if_exception_type(IntegrityError),
+            "retry": retry_if_exception_type(AppendConflict),
             "before_sleep": lambda _: self._evict(wallets),
             "reraise": True,
         }
@@ -257,8 +245,7 @@ class Ledger:
         if self.test_clock is not None:
             # Another process serving this test store may have advanced its clock: every
             # attempt reads the clock stream's head first, so all of them decide on one time.
-            recorder, mapper = self.store.recorder, self.store.mapper
-            self.test_clock.adopt((yield newest_clock_state, (recorder, mapper)))
+            self.test_clock.adopt((yield newest_clock_state, (self.log,)))
         attempt = BatchAttempt(self.loader, self.cache, self.rules, self.clock(), self.new_id)
         record_ids, wanted = attempt.record_ids(commands)
         if wanted:
@@ -268,12 +255,7 @@ class Ledger:
             attempt.adopt_wallets((yield self.loader.fold_all, (to_read,)))
         results = [attempt.apply(c, record_id) for c, record_id in zip(commands, record_ids)]
         if attempt.to_save:
-            # Straight to the library's recorder, in one transaction: Application.save would
-            # re-check every event against a runtime Protocol, and EventStore.put would build
-            # a recording per event that nothing here reads.
-            mapper = self.store.mapper
-            stored = [mapper.to_stored_event(e) for e in attempt.to_save]
-            yield self.store.recorder.insert_events, (stored,)
+            yield self.log.append, (attempt.to_save,)  # one transaction, all or nothing
         for state in attempt.changed_states():
             self.cache.put(state)
         return results
@@ -319,8 +301,8 @@ class Ledger:
         """A page of a wallet's events: a player statement."""
         if not 0 < limit <= limits.page_size_max:
             raise InvalidArgument("limit", f"must be between 1 and {limits.page_size_max}")
-        stored = self.store.recorder.select_events(wallet, gt=after_version, limit=limit)
-        return [self.store.mapper.to_domain_event(record) for record in stored]
+        return [event for event, _ in self.log.read_stream(wallet, after=after_version,
+                                                           limit=limit)]  # fmt: skip
 
 
 class _MultiLock:

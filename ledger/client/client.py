@@ -6,8 +6,8 @@ backoff; the engine answers a resend of something it already applied with DUPLIC
 original journal id. A RESOURCE_EXHAUSTED that carries the server's RetryInfo (it shed load)
 is resent the same way, never sooner than the delay it names; one without RetryInfo (a request
 over a fixed bound) is not. Whatever still fails is raised as one of this module's own errors
-(`LedgerCallError` and its subclasses, `ledger.client_errors`) with the gRPC error chained, and
-every answer is one of its own frozen dataclasses (`ledger.client_results`): no protobuf comes
+(`LedgerCallError` and its subclasses, `ledger.client.errors`) with the gRPC error chained, and
+every answer is one of its own frozen dataclasses (`ledger.client.results`): no protobuf comes
 out. Amounts go in and come out as exact decimal strings in major units; the engine's own
 parser (`parse_amount`, with `Currency` and `DEFAULT_CURRENCIES`) is re-exported here for
 clients that must check an amount exactly as the engine will before they act on it; it
@@ -32,28 +32,28 @@ from datetime import datetime
 import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from ledger import client_results as results
-from ledger.client_errors import InternalError as InternalError
-from ledger.client_errors import InvalidRequest as InvalidRequest
-from ledger.client_errors import LedgerCallError as LedgerCallError
-from ledger.client_errors import NotFound as NotFound
-from ledger.client_errors import Overloaded as Overloaded
-from ledger.client_errors import PermissionDenied as PermissionDenied
-from ledger.client_errors import Unauthenticated as Unauthenticated
-from ledger.client_errors import Unavailable as Unavailable
-from ledger.client_errors import retry_delay_s, status_code, translated
-from ledger.client_results import AccountBalance as AccountBalance
-from ledger.client_results import Balances as Balances
-from ledger.client_results import ClockReply as ClockReply
-from ledger.client_results import CurrencyTotals as CurrencyTotals
-from ledger.client_results import Entry as Entry
-from ledger.client_results import Posting as Posting
-from ledger.client_results import Reply as Reply
-from ledger.client_results import StoredEvent as StoredEvent
-from ledger.client_results import Transaction as Transaction
-from ledger.client_results import TransactionPage as TransactionPage
-from ledger.client_results import TrialBalance as TrialBalance
-from ledger.client_results import WalletBalance as WalletBalance
+from ledger.client import results
+from ledger.client.errors import InternalError as InternalError
+from ledger.client.errors import InvalidRequest as InvalidRequest
+from ledger.client.errors import LedgerCallError as LedgerCallError
+from ledger.client.errors import NotFound as NotFound
+from ledger.client.errors import Overloaded as Overloaded
+from ledger.client.errors import PermissionDenied as PermissionDenied
+from ledger.client.errors import Unauthenticated as Unauthenticated
+from ledger.client.errors import Unavailable as Unavailable
+from ledger.client.errors import retry_delay_s, status_code, translated
+from ledger.client.results import AccountBalance as AccountBalance
+from ledger.client.results import Balances as Balances
+from ledger.client.results import ClockReply as ClockReply
+from ledger.client.results import CurrencyTotals as CurrencyTotals
+from ledger.client.results import Entry as Entry
+from ledger.client.results import Posting as Posting
+from ledger.client.results import Reply as Reply
+from ledger.client.results import StoredEvent as StoredEvent
+from ledger.client.results import Transaction as Transaction
+from ledger.client.results import TransactionPage as TransactionPage
+from ledger.client.results import TrialBalance as TrialBalance
+from ledger.client.results import WalletBalance as WalletBalance
 from ledger.core.errors import InvalidArgument as InvalidArgument
 from ledger.core.money import DEFAULT_CURRENCIES as DEFAULT_CURRENCIES
 from ledger.core.money import Currency as Currency

@@ -1,5 +1,6 @@
 """`ledger checkpoint-key` and `ledger checkpoint`: anchoring the history with signed
-checkpoints (see `ledger.checkpoints`). Registered on the `ledger` group by `ledger.cli`.
+checkpoints (see `ledger.service.checkpoints`). Registered on the `ledger` group by
+`ledger.cli.main`.
 
 Errors are translated here, once: a bad key or path is a usage error naming the option,
 a store that fails or a checkpoint that cannot be written a one-line error. Never a
@@ -10,14 +11,14 @@ from pathlib import Path
 
 import click
 
-from ledger.application import Ledger
-from ledger.checkpoints import (
+from ledger.cli.support import database_url_option, require_store, store_errors
+from ledger.core.errors import InvalidArgument
+from ledger.service.application import Ledger
+from ledger.service.checkpoints import (
     CheckpointRefused, generate_key, load_signing_key, public_key_hex, read_checkpoint_file,
     write_checkpoint, write_checkpoint_file,
 )  # fmt: skip
-from ledger.core.errors import InvalidArgument
-from ledger.cli_support import database_url_option, require_store, store_errors
-from ledger.database import redact
+from ledger.store.database import redact
 
 @click.command("checkpoint-key")
 @click.argument("path", type=click.Path(dir_okay=False))
@@ -65,8 +66,7 @@ def checkpoint_command(
         with store_errors(database_url), Ledger(
             database_url, currency_scales="ignore", store_kind="either"
         ) as ledger:
-            recorder, mapper = ledger.store.recorder, ledger.store.mapper
-            signed = write_checkpoint(recorder, mapper, key, ledger.clock(), previous=anchor)
+            signed = write_checkpoint(ledger.log, key, ledger.clock(), previous=anchor)
     except CheckpointRefused as error:
         raise click.ClickException(f"{redact(database_url)}: {error}") from None
     if signed is None:

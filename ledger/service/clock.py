@@ -24,9 +24,6 @@ from typing import Literal
 from uuid import uuid5
 
 import structlog
-from eventsourcing.persistence import (
-    ApplicationRecorder, IntegrityError, MapperDeserialisationError,
-)  # fmt: skip
 
 from ledger.core import limits
 from ledger.core.clock import (
@@ -34,8 +31,8 @@ from ledger.core.clock import (
 )  # fmt: skip
 from ledger.core.errors import ChainBroken, ConcurrencyExhausted, InvalidArgument
 from ledger.core.events import ClockAdvanced, TestClockStarted
-from ledger.mapper import MsgspecMapper
-from ledger.wallets import LEDGER_NAMESPACE
+from ledger.event_log import AppendConflict, EventLog, RecordUndecodable
+from ledger.service.wallets import LEDGER_NAMESPACE
 
 CLOCK_STREAM_ID = uuid5(LEDGER_NAMESPACE, "clock")
 # How a Ledger opens a store: "production" refuses a test store and keeps the wall clock,
@@ -99,13 +96,13 @@ class TestClock:
                 self._floor = max(self._floor, state.floor)
 
 
-def newest_clock_state(recorder: ApplicationRecorder, mapper: MsgspecMapper) -> ClockState | None:
+def newest_clock_state(log: EventLog) -> ClockState | None:
     """The clock after its stream's newest event; None on a production store. ChainBroken
     if that event is one the engine cannot have written (it fails closed, as on a wallet)."""
-    stored = recorder.select_events(CLOCK_STREAM_ID, desc=True, limit=1)
+    stored = log.read_stream(CLOCK_STREAM_ID, newest_first=True, limit=1)
     if not stored:
         return None
-    event = mapper.to_domain_event(stored[0])
+    event = stored[0][0]
     if not isinstance(event, TestClockStarted | ClockAdvanced):
         raise ChainBroken(f"the test clock's stream holds a {type(event).__name__}")
     problem = clock_problem(event)
@@ -114,15 +111,13 @@ def newest_clock_state(recorder: ApplicationRecorder, mapper: MsgspecMapper) -> 
     return clock_state(event)
 
 
-def open_clock(
-    recorder: ApplicationRecorder, mapper: MsgspecMapper, kind: StoreKind, wall: WallClock
-) -> WallClock | TestClock:
+def open_clock(log: EventLog, kind: StoreKind, wall: WallClock) -> WallClock | TestClock:
     """The clock a store of this kind decides on; creates the test mark on an empty store
     opened as a test store. InvalidArgument (field `test_clock`) when the store is of the
     other kind."""
     try:
-        state = newest_clock_state(recorder, mapper)
-    except (ChainBroken, MapperDeserialisationError) as error:
+        state = newest_clock_state(log)
+    except (ChainBroken, RecordUndecodable) as error:
         if kind != "either":
             raise
         # A tool (the audit above all) must still open a store whose clock was tampered
@@ -130,7 +125,7 @@ def open_clock(
         _log.error("the test clock cannot be read; using the wall clock", error=str(error))
         return wall
     if state is None and kind == "test":
-        state = _start_test_clock(recorder, mapper, wall)
+        state = _start_test_clock(log, wall)
     if state is None:
         return wall
     if kind == "production":
@@ -138,36 +133,31 @@ def open_clock(
     return TestClock(state, wall)
 
 
-def _start_test_clock(
-    recorder: ApplicationRecorder, mapper: MsgspecMapper, wall: WallClock
-) -> ClockState:
-    if (recorder.max_notification_id() or 0) > 0:
+def _start_test_clock(log: EventLog, wall: WallClock) -> ClockState:
+    if log.max_position() > 0:
         raise InvalidArgument("test_clock", PRODUCTION_STORE)
     started = clock_started(CLOCK_STREAM_ID, wall())
     try:
-        recorder.insert_events([mapper.to_stored_event(started)])
-    except IntegrityError:  # another process created it first: take theirs
-        state = newest_clock_state(recorder, mapper)
+        log.append([started])
+    except AppendConflict:  # another process created it first: take theirs
+        state = newest_clock_state(log)
         assert state is not None
         return state
     return clock_state(started)
 
 
-def advance_clock(
-    clock: TestClock, recorder: ApplicationRecorder, mapper: MsgspecMapper,
-    target: datetime | None,
-) -> ClockReading:  # fmt: skip
+def advance_clock(clock: TestClock, log: EventLog, target: datetime | None) -> ClockReading:
     """Moves the test clock forward to target (None: only reads it), from the stream's
     newest state; an advance racing another is decided again on the state it lost to."""
     for _ in range(limits.concurrency_retry_count_max):
-        clock.adopt(newest_clock_state(recorder, mapper))
+        clock.adopt(newest_clock_state(log))
         state, now, wall_now = clock.sample()
         event = decide_advance(state, now, wall_now, target)
         if event is None:
             return ClockReading(now, advanced=False)
         try:
-            recorder.insert_events([mapper.to_stored_event(event)])
-        except IntegrityError:
+            log.append([event])
+        except AppendConflict:
             continue
         clock.adopt(clock_state(event))
         _log.info("test clock advanced", advanced_from=str(now), ledger_time=str(target))

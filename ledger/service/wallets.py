@@ -1,6 +1,6 @@
 """Loading wallet streams: fold stored events, verifying the hash chain as it goes.
 
-The loader reads raw stored records rather than going through the library's repository,
+The loader reads each stream through the event-log port with every event's canonical bytes,
 because the chain is defined over each record's stored plaintext and the fold needs it.
 States are cached (bounded LRU); a cached state may be stale when another process writes
 the same wallet, which the append's optimistic concurrency check catches.
@@ -13,8 +13,6 @@ from collections import OrderedDict
 from functools import lru_cache
 from uuid import NAMESPACE_URL, UUID, uuid5
 
-from eventsourcing.persistence import AggregateRecorder
-
 from ledger.core import limits
 from ledger.core.chain import digest
 from ledger.core.commands import (
@@ -24,8 +22,7 @@ from ledger.core.events import CommandRecorded, WalletEvent
 from ledger.core.evolve import evolve
 from ledger.core.state import SuspenseItem, WalletState
 from ledger.core.suspense import evolve_item
-from ledger.mapper import MsgspecMapper
-from ledger.prefetch import select_first_events
+from ledger.event_log import EventLog
 
 LEDGER_NAMESPACE = uuid5(NAMESPACE_URL, "urn:casino-ledger")
 
@@ -131,16 +128,13 @@ class WalletCache:
 
 
 class WalletLoader:
-    def __init__(self, recorder: AggregateRecorder, mapper: MsgspecMapper) -> None:
-        self.recorder = recorder
-        self.mapper = mapper
+    def __init__(self, log: EventLog) -> None:
+        self.log = log
 
     def fold(self, wallet: UUID, state: WalletState | None = None) -> WalletState | None:
         """Applies the wallet's stored events after state's version (all if state is None)."""
-        gt = state.version if state is not None else None
-        for stored in self.recorder.select_events(wallet, gt=gt):
-            plaintext = self.mapper.plaintext(stored)
-            event = self.mapper.decode(stored, plaintext)
+        after = state.version if state is not None else 0
+        for event, plaintext in self.log.read_stream(wallet, after=after):
             assert isinstance(event, WalletEvent), type(event)
             state = evolve(state, event, digest(plaintext))
         return state
@@ -155,9 +149,7 @@ class WalletLoader:
     def fold_item(self, item_id: UUID) -> SuspenseItem | None:
         """A suspense item from its (at most two) stored events, chain checked."""
         item = None
-        for stored in self.recorder.select_events(item_id):
-            plaintext = self.mapper.plaintext(stored)
-            event = self.mapper.decode(stored, plaintext)
+        for event, plaintext in self.log.read_stream(item_id):
             assert isinstance(event, WalletEvent), type(event)
             item = evolve_item(item, event, digest(plaintext))
         return item
@@ -165,16 +157,15 @@ class WalletLoader:
     def key_records(self, record_ids: list[UUID]) -> dict[UUID, CommandRecorded]:
         """The idempotency records that exist among record_ids, fetched in one query."""
         found = {}
-        for stored in select_first_events(self.recorder, record_ids):
-            event = self.mapper.to_domain_event(stored)
+        for event in self.log.first_events(record_ids):
             assert isinstance(event, CommandRecorded), type(event)
             found[event.originator_id] = event
         return found
 
     def key_record(self, record_id: UUID) -> CommandRecorded | None:
-        stored = self.recorder.select_events(record_id, limit=1)
+        stored = self.log.read_stream(record_id, limit=1)
         if not stored:
             return None
-        event = self.mapper.to_domain_event(stored[0])
+        event = stored[0][0]
         assert isinstance(event, CommandRecorded), type(event)
         return event

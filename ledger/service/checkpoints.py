@@ -17,26 +17,22 @@ import os
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
-from uuid import UUID, uuid5
+from uuid import uuid5
 
 import msgspec
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from eventsourcing.persistence import ApplicationRecorder, IntegrityError
 
-from ledger.core import limits
-from ledger.core.chain import raw_digest
 from ledger.core.checkpoint import (
     Checkpoint, Frontier, SignedCheckpoint, checkpoint_digest, checkpoint_of, leaf_hash,
     signed_bytes,
 )  # fmt: skip
 from ledger.core.errors import InvalidArgument, LedgerError
 from ledger.core.events import CheckpointRecorded
+from ledger.event_log import AppendConflict, EventLog, log_digests
 from ledger.files import read_bounded
-from ledger.mapper import MsgspecMapper
-from ledger.prefetch import select_notification_page
-from ledger.wallets import LEDGER_NAMESPACE
+from ledger.service.wallets import LEDGER_NAMESPACE
 
 CHECKPOINT_STREAM_ID = uuid5(LEDGER_NAMESPACE, "checkpoints")
 KEY_FILE_SIZE_MAX = 16 * 1024
@@ -192,10 +188,9 @@ def read_checkpoint_file(path: str | Path) -> SignedCheckpoint:
 # The log.
 
 
-def stored_checkpoints(recorder: ApplicationRecorder, mapper: MsgspecMapper):
+def stored_checkpoints(log: EventLog) -> list[SignedCheckpoint]:
     """Every checkpoint stored in the log, oldest first."""
-    stored = recorder.select_events(CHECKPOINT_STREAM_ID)
-    return [_signed(mapper.to_domain_event(record)) for record in stored]
+    return [_signed(event) for event, _ in log.read_stream(CHECKPOINT_STREAM_ID)]
 
 
 def _signed(event) -> SignedCheckpoint:
@@ -204,8 +199,7 @@ def _signed(event) -> SignedCheckpoint:
 
 
 def write_checkpoint(
-    recorder: ApplicationRecorder,
-    mapper: MsgspecMapper,
+    log: EventLog,
     key: Ed25519PrivateKey,
     now: datetime,
     *,
@@ -215,31 +209,31 @@ def write_checkpoint(
     (which must verify against key); None if the log holds nothing but checkpoints since
     previous (or nothing at all)."""
     frontier, start = _continue_from(previous, key)
-    position = recorder.max_notification_id() or 0
+    position = log.max_position()
     if position < start - 1:
         raise CheckpointRefused(
             f"the log ends at #{position}, before the previous checkpoint's position "
             f"#{start - 1}: it has been truncated; run `ledger audit` with that checkpoint"
         )
-    if not _extend(frontier, recorder, mapper, start, position):
+    if not _extend(frontier, log, start, position):
         return None
     anchor = checkpoint_digest(previous) if previous is not None else ""
     checkpoint = checkpoint_of(frontier, position, now, public_key_hex(key.public_key()), anchor)
     signed = sign(checkpoint, key)
-    _append(recorder, mapper, signed, now)
+    _append(log, signed, now)
     return signed
 
 
-def _append(recorder, mapper: MsgspecMapper, signed: SignedCheckpoint, now: datetime) -> None:
-    newest = recorder.select_events(CHECKPOINT_STREAM_ID, desc=True, limit=1)
+def _append(log: EventLog, signed: SignedCheckpoint, now: datetime) -> None:
+    newest = log.read_stream(CHECKPOINT_STREAM_ID, newest_first=True, limit=1)
     event = CheckpointRecorded(
         originator_id=CHECKPOINT_STREAM_ID,
-        originator_version=(newest[0].originator_version if newest else 0) + 1,
+        originator_version=(newest[0][0].originator_version if newest else 0) + 1,
         recorded_at=now, checkpoint=signed.checkpoint, signature=signed.signature,
     )  # fmt: skip
     try:
-        recorder.insert_events([mapper.to_stored_event(event)])
-    except IntegrityError:
+        log.append([event])
+    except AppendConflict:
         raise CheckpointRefused("another checkpoint was written at the same moment") from None
 
 
@@ -255,25 +249,11 @@ def _continue_from(previous: SignedCheckpoint | None, key: Ed25519PrivateKey):
     return previous.checkpoint.frontier_state(), previous.checkpoint.position + 1
 
 
-def _extend(frontier: Frontier, recorder, mapper, start: int, position: int) -> bool:
+def _extend(frontier: Frontier, log: EventLog, start: int, position: int) -> bool:
     """Appends the leaves of the events from start to position; False if they were only the
     checkpoint stream's own (nothing new to pin)."""
     is_new = False
-    while start <= position:
-        page = select_notification_page(recorder, start, limits.projection_page_size_max)
-        for note in page:
-            if note.id > position:
-                return is_new
-            stream = _uuid(note.originator_id)
-            digest = raw_digest(mapper.plaintext(note))
-            frontier.append(leaf_hash(note.id, stream, note.originator_version, digest))
-            is_new = is_new or stream != CHECKPOINT_STREAM_ID
-        if not page:
-            break
-        start = page[-1].id + 1
+    for record, digest in log_digests(log, start - 1, position):
+        frontier.append(leaf_hash(record.position, record.stream_id, record.version, digest))
+        is_new = is_new or record.stream_id != CHECKPOINT_STREAM_ID
     return is_new
-
-
-def _uuid(value) -> UUID:
-    """A notification's stream id: a UUID from PostgreSQL, hex text from SQLite."""
-    return value if isinstance(value, UUID) else UUID(value)

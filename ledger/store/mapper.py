@@ -95,7 +95,10 @@ class MsgspecMapper(Mapper[UUID]):
 
     def plaintext(self, stored_event: StoredEvent) -> bytes:
         """The canonical bytes of a stored event: what its digest is computed over."""
-        state = stored_event.state
+        return self.opened(stored_event.state)
+
+    def opened(self, state: bytes) -> bytes:
+        """A record's stored state decrypted and decompressed: the event's canonical bytes."""
         if self.cipher:
             state = self.cipher.decrypt(state)
         if self.compressor:
@@ -104,20 +107,26 @@ class MsgspecMapper(Mapper[UUID]):
 
     def decode(self, stored_event: StoredEvent, plaintext: bytes) -> StoredEventBase:
         """Decodes (and upcasts) plaintext, checking it matches the record's id and version."""
+        return self.decode_record(stored_event.topic, stored_event.originator_id,
+                                  stored_event.originator_version, plaintext)  # fmt: skip
+
+    def decode_record(
+        self, topic: str, stream_id: UUID | str, version: int, plaintext: bytes
+    ) -> StoredEventBase:
+        """Decodes (and upcasts) the plaintext of the record (topic, stream_id, version),
+        checking that the event is that stream's at that version."""
         try:
-            event = self.schemas.decode(stored_event.topic, plaintext)
+            event = self.schemas.decode(topic, plaintext)
         except (msgspec.DecodeError, KeyError, ValueError) as error:
             raise MapperDeserialisationError(
-                f"cannot decode {stored_event.topic} {stored_event.originator_id} "
-                f"v{stored_event.originator_version}: {error}"
+                f"cannot decode {topic} {stream_id} v{version}: {error}"
             ) from error
         # Compared as ints: UUID equality is a Python-level call, on every event read.
         if (event.originator_id.int, event.originator_version) != (
-            _as_uuid(stored_event.originator_id).int,
-            stored_event.originator_version,
+            _as_uuid(stream_id).int, version
         ):
             raise MapperDeserialisationError(
-                f"stored record {stored_event.originator_id} v{stored_event.originator_version} "
+                f"stored record {stream_id} v{version} "
                 f"holds event {event.originator_id} v{event.originator_version}"
             )
         return event

@@ -15,14 +15,13 @@ from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from ledger.application import Ledger
-from ledger.core import accounts, limits
+from ledger.core import accounts
 from ledger.core.errors import ChainBroken
 from ledger.core.events import StoredEventBase, WalletEvent, WalletOpened
 from ledger.core.state import Balances
+from ledger.event_log import log_events
+from ledger.service.application import Ledger
 
-NOTIFICATION_PAGE_SIZE = 500
-assert 0 < NOTIFICATION_PAGE_SIZE <= limits.page_size_max
 
 PLAYER_ACCOUNT_KINDS = ("cash", "bonus", "held")
 PROBLEM_REPORT_MAX = 50
@@ -63,15 +62,7 @@ def stored_events(ledger: Ledger) -> Iterator[StoredEventBase]:
 
 def events_after(ledger: Ledger, position: int) -> Iterator[tuple[int, StoredEventBase]]:
     """(position, event) of every event after `position`, in order, in bounded pages."""
-    recorder, mapper = ledger.store.recorder, ledger.store.mapper
-    start = position + 1
-    while True:
-        page = recorder.select_notifications(start=start, limit=NOTIFICATION_PAGE_SIZE)
-        for notification in page:
-            yield notification.id, mapper.to_domain_event(notification)
-        if len(page) < NOTIFICATION_PAGE_SIZE:
-            return
-        start = page[-1].id + 1
+    return log_events(ledger.log, position)
 
 
 class PostingFold:

@@ -17,26 +17,24 @@ from collections.abc import Iterable
 from datetime import datetime
 from uuid import uuid5
 
-from eventsourcing.persistence import ApplicationRecorder, IntegrityError
-
 from ledger.core import limits
 from ledger.core.errors import InvalidArgument
 from ledger.core.events import CurrenciesRecorded, CurrencyScale
 from ledger.core.money import Currency
-from ledger.mapper import MsgspecMapper
-from ledger.wallets import LEDGER_NAMESPACE
+from ledger.event_log import AppendConflict, EventLog
+from ledger.service.wallets import LEDGER_NAMESPACE
 
 CURRENCIES_STREAM_ID = uuid5(LEDGER_NAMESPACE, "currencies")
 
 
-def recorded_scales(recorder: ApplicationRecorder, mapper: MsgspecMapper) -> tuple[int, dict]:
+def recorded_scales(log: EventLog) -> tuple[int, dict]:
     """The newest recorded set: (its version, scale by currency code); (0, {}) if none."""
-    stored = recorder.select_events(CURRENCIES_STREAM_ID, desc=True, limit=1)
+    stored = log.read_stream(CURRENCIES_STREAM_ID, newest_first=True, limit=1)
     if not stored:
         return 0, {}
-    event = mapper.to_domain_event(stored[0])
+    event = stored[0][0]
     assert isinstance(event, CurrenciesRecorded), type(event)
-    return stored[0].originator_version, {c.code: c.scale for c in event.currencies}
+    return event.originator_version, {c.code: c.scale for c in event.currencies}
 
 
 def scale_problems(recorded: dict[str, int], configured: Iterable[Currency]) -> list[str]:
@@ -53,8 +51,7 @@ def scale_problems(recorded: dict[str, int], configured: Iterable[Currency]) -> 
 
 
 def reconcile_currencies(
-    recorder: ApplicationRecorder,
-    mapper: MsgspecMapper,
+    log: EventLog,
     configured: Iterable[Currency],
     now: datetime,
     *,
@@ -70,19 +67,19 @@ def reconcile_currencies(
     """
     configured = tuple(configured)
     for _ in range(limits.concurrency_retry_count_max):
-        version, recorded = recorded_scales(recorder, mapper)
+        version, recorded = recorded_scales(log)
         problems = scale_problems(recorded, configured)
         if problems:
             raise InvalidArgument("config.currencies", "; ".join(problems))
         wanted = recorded | {currency.code: currency.scale for currency in configured}
         if not record or wanted == recorded:
             return
-        if version == 0 and not adopt and (recorder.max_notification_id() or 0) > 0:
+        if version == 0 and not adopt and log.max_position() > 0:
             raise InvalidArgument("config.currencies", _UNRECORDED)
         try:
-            recorder.insert_events([mapper.to_stored_event(_recorded(version + 1, wanted, now))])
+            log.append([_recorded(version + 1, wanted, now)])
             return
-        except IntegrityError:
+        except AppendConflict:
             continue
     raise InvalidArgument("config.currencies", "the store's currencies kept changing during start")
 

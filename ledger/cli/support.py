@@ -24,12 +24,14 @@ from psycopg import sql
 
 from ledger.config import load_rules
 from ledger.core.errors import ChainBroken, ConcurrencyExhausted, InvalidArgument
-from ledger.database import DEFAULT_DATABASE_URL, redact, store_environment
+from ledger.event_log import AppendConflict, RecordUndecodable
+from ledger.store.database import DEFAULT_DATABASE_URL, redact, store_environment
 
 CONNECT_TIMEOUT_S = 5
 # A store that cannot be opened, written or decoded, or whose streams are broken or contended.
 STORE_ERRORS = (
-    EventSourcingError, ChainBroken, ConcurrencyExhausted, sqlite3.Error, psycopg.Error,
+    EventSourcingError, ChainBroken, ConcurrencyExhausted, RecordUndecodable, AppendConflict,
+    sqlite3.Error, psycopg.Error,
 )  # fmt: skip
 
 

@@ -25,14 +25,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
-from ledger.application import Ledger
 from ledger.core import commands as c
 from ledger.core import limits
 from ledger.core.money import Currency, CurrencyRegistry, parse_amount
 from ledger.core.outcomes import Outcome
 from ledger.core.policy import Rules
 from ledger.core.state import ZERO_BALANCES
-from ledger.results import CommandResult
+from ledger.service.application import Ledger
+from ledger.service.results import CommandResult
 
 DEMO_START = datetime(2026, 1, 1, tzinfo=UTC)
 # The ledger reads the clock once per batch, that is once per tick in which every active

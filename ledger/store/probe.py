@@ -16,7 +16,7 @@ import psycopg
 from psycopg.sql import SQL, Identifier
 
 from ledger.core import limits
-from ledger.database import connection_settings, search_path_option, store_environment
+from ledger.store.database import connection_settings, search_path_option
 
 PROBE_TIMEOUT_S = limits.health_probe_timeout_ms / 1000
 
@@ -30,12 +30,25 @@ class StoreProbe(ABC):
     def close(self) -> None: ...
 
 
-def open_store_probe(database_url: str, events_table: str) -> StoreProbe:
-    """A probe of the store at database_url that reads its table events_table."""
-    environment = store_environment(database_url)
-    if environment["PERSISTENCE_MODULE"] == "eventsourcing.sqlite":
+def open_store_probe(environment: dict[str, str], events_table: str) -> StoreProbe:
+    """A probe of the store the library's environment names, reading its table events_table."""
+    module = environment["PERSISTENCE_MODULE"]
+    if module == "eventsourcing.sqlite":
         return SqliteProbe(environment["SQLITE_DBNAME"], events_table)
-    return PostgresProbe(environment, events_table)
+    if module == "eventsourcing.postgres":
+        return PostgresProbe(environment, events_table)
+    return InProcessProbe()
+
+
+class InProcessProbe(StoreProbe):
+    """The library's in-memory store lives in this process: while the process answers, so
+    does the store."""
+
+    def check(self) -> None:
+        return None
+
+    def close(self) -> None:
+        return None
 
 
 class SqliteProbe(StoreProbe):

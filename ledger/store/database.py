@@ -59,10 +59,12 @@ def _postgres_environment(parts) -> dict[str, str]:
         "POSTGRES_LOCK_TIMEOUT": str(LOCK_TIMEOUT_S),
         # No ping per pool checkout: it cost two round trips per group commit. A connection
         # broken by a server restart fails its next use, and every read and write retries
-        # on a fresh one (the library's recorders, and ledger.prefetch, on OperationalError).
+        # on a fresh one (the library's recorders, and ledger.store.reads, on OperationalError).
         "POSTGRES_PRE_PING": "n",
         "CREATE_TABLE": "y",
-        "APPLICATION_RECORDER_TOPIC": "ledger.pg_recorder:ArrayInsertPostgresApplicationRecorder",
+        "APPLICATION_RECORDER_TOPIC": (
+            "ledger.store.pg_recorder:ArrayInsertPostgresApplicationRecorder"
+        ),
     }
 
 

@@ -22,8 +22,8 @@ from ledger.core.outcomes import Outcome
 from ledger.core.policy import Rules
 from ledger.core.state import Balances, SuspenseItem, WalletState, ZERO_BALANCES
 from ledger.core.suspense import decide_hold, decide_return, evolve_item
-from ledger.results import CommandResult
-from ledger.wallets import (
+from ledger.service.results import CommandResult
+from ledger.service.wallets import (
     WalletCache, WalletLoader, command_record_id, command_stream_ids, key_record_id,
     suspense_item_id, wallet_id,
 )  # fmt: skip

@@ -10,7 +10,7 @@ from eventsourcing.persistence import MapperDeserialisationError, StoredEvent
 
 from ledger.core import events as e
 from ledger.core.chain import digest, encode_event
-from ledger.mapper import EventSchemas, MsgspecMapper
+from ledger.store.mapper import EventSchemas, MsgspecMapper
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -85,7 +85,7 @@ def test_event_decoding_validates_types():
 
 def test_a_record_ids_int_is_derived_as_uuid5_derives_it():
     """The audit's fast derivation of a record id equals the engine's uuid5, key by key."""
-    from ledger.wallets import key_record_id, key_record_int
+    from ledger.service.wallets import key_record_id, key_record_int
 
     for scope, key in [("client", "d1"), ("provider:hub88", "bet:ü-42"), ("client", "x" * 128)]:
         assert key_record_int(scope, key) == key_record_id(scope, key).int

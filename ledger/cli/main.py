@@ -2,7 +2,7 @@
 through the real ledger on the embedded SQLite store (or PostgreSQL) and prints a trial
 balance folded independently from the stored events.
 
-Errors are translated here, once (with `ledger.cli_support`): malformed input becomes a
+Errors are translated here, once (with `ledger.cli.support`): malformed input becomes a
 usage error (exit status 2) naming what is wrong, a store that cannot be used a one-line
 error (exit status 1), and a ledger that does not add up a loud report and exit status 1.
 Never a traceback. Every option can come from an environment variable, shown in --help.
@@ -20,14 +20,17 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from ledger.api.auth import ROLES, bootstrap_admin, load_auth_config, token_sha256
+from ledger.api.metrics_endpoint import MetricsEndpoint
 from ledger.api.server import (
     CheckpointSettings, LedgerServer, ServerSettings, TlsFiles, serve_until_signalled,
 )  # fmt: skip
-from ledger.api.metrics_endpoint import MetricsEndpoint
 from ledger.api.telemetry import EXPORTERS, Telemetry
-from ledger.application import Ledger
-from ledger.checkpoints import load_signing_key
-from ledger.cli_support import (
+from ledger.cli.demo import (
+    CURRENCIES as DEMO_CURRENCIES, PLAYER_COUNT_MAX, ROUND_COUNT_MAX, SEED_MAX, DemoConfig,
+    Tally, open_ledger, simulate,
+)  # fmt: skip
+from ledger.cli.summary import PLAYER_ACCOUNT_KINDS, CurrencyTotals, LedgerSummary, summarize
+from ledger.cli.support import (
     config_option, create_database_option, database_url_option, require_store, store_errors,
 )  # fmt: skip
 from ledger.config import load_rules
@@ -37,14 +40,11 @@ from ledger.core.errors import InvalidArgument
 from ledger.core.money import CurrencyRegistry, format_amount
 from ledger.core.outcomes import Outcome
 from ledger.core.policy import Rules
-from ledger.database import redact
-from ledger.demo import (
-    CURRENCIES as DEMO_CURRENCIES, PLAYER_COUNT_MAX, ROUND_COUNT_MAX, SEED_MAX, DemoConfig,
-    Tally, open_ledger, simulate,
-)  # fmt: skip
 from ledger.logs import configure_logging
-from ledger.runtime import tune_garbage_collector
-from ledger.summary import PLAYER_ACCOUNT_KINDS, CurrencyTotals, LedgerSummary, summarize
+from ledger.service.application import Ledger
+from ledger.service.checkpoints import load_signing_key
+from ledger.service.runtime import tune_garbage_collector
+from ledger.store.database import redact
 
 SQLITE_FILE_SUFFIXES = ("", "-wal", "-shm", "-journal")
 # Beside a SQLite store the demo made: the next `ledger demo` may delete that store, never
@@ -473,7 +473,7 @@ def _toml_string(text: str) -> str:
 
 def _register_projection_commands() -> None:
     # Imported here: projections depend on the ledger, never the other way round.
-    from ledger.checkpoint_cli import checkpoint_command, checkpoint_key_command
+    from ledger.cli.checkpoint import checkpoint_command, checkpoint_key_command
     from projections.cli import audit_command, project_command
     from projections.export_cli import export_command
 

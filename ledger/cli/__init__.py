@@ -1,0 +1,1 @@
+"""Entry points: the `ledger` command and its subcommands."""

@@ -1,0 +1,1 @@
+"""The application layer: commands in, events appended through the event-log port."""
