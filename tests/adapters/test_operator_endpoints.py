@@ -18,6 +18,7 @@ from adapters.hub88 import protocol as hub88_protocol
 from adapters.payments import protocol as payments_protocol
 from tests.adapters.test_command_line import ADAPTER_ENVIRONMENT, dead_engine
 from tests.adapters.test_hub88 import _start_adapter as start_hub88
+from tests.grpc.certificates import write_certificates
 from tests.grpc.conftest import (
     start_announcing,
     start_server,
@@ -194,3 +195,30 @@ def _until_healthy(http: httpx.Client, timeout_s: float = 30) -> float:
         assert time.monotonic() - started < timeout_s, "the adapter never saw the engine"
         time.sleep(0.05)
     return time.monotonic() - started
+
+
+def test_engine_tls_options_reach_an_engine_asking_for_mutual_tls(tmp_path):
+    """--engine-tls-ca/-cert/-key connect the adapter to an engine started with mutual TLS;
+    its /healthz is 200 through that channel."""
+    certs = write_certificates(tmp_path)
+    server = start_server(
+        f"sqlite:///{tmp_path}/tls.sqlite3", tmp_path, "--tls-cert", str(certs["server"]),
+        "--tls-key", str(certs["server_key"]), "--tls-client-ca", str(certs["ca"]),
+    )  # fmt: skip
+    (tmp_path / "payments.token").write_text(server.tokens["payments"])
+    (tmp_path / "secret").write_bytes(SECRET)
+    command = [sys.executable, "-m", "adapters.payments", "--listen", "127.0.0.1:0",
+               "--engine", server.target, "--token-file", str(tmp_path / "payments.token"),
+               "--secret-file", str(tmp_path / "secret"), "--state-file",
+               str(tmp_path / "payments.sqlite3"), "--engine-tls-ca", str(certs["ca"]),
+               "--engine-tls-cert", str(certs["client"]),
+               "--engine-tls-key", str(certs["client_key"])]  # fmt: skip
+    process = None
+    try:
+        process, address = start_announcing(command, tmp_path / "adapter.log", env=_environment())
+        with httpx.Client(base_url=f"http://{address}", timeout=30) as http:
+            assert http.get("/healthz").status_code == 200
+    finally:
+        if process is not None:
+            assert stop_process(process) == 0
+        assert stop_server(server) == 0
