@@ -1,44 +1,21 @@
-"""What every adapter process shares: the engine connection options and client, a clean exit
-on SIGTERM or SIGINT, and serving an HTTP app on a socket bound before uvicorn starts.
+"""What every adapter process shares: a clean exit on SIGTERM or SIGINT, and serving an HTTP
+app on a socket bound before uvicorn starts, in the foreground or on a thread of its own.
 
 Binding first means that with port 0 the line `listening on HOST:PORT` names the port the OS
 picked; it is printed once the socket accepts connections (they queue until uvicorn serves).
 """
 
-import argparse
 import logging
 import signal
 import socket
-from pathlib import Path
+import threading
 
+import click
 import uvicorn
 
-from ledger.client import LedgerClient
+from adapters import limits
 
 LISTEN_BACKLOG = 128
-
-
-def add_engine_arguments(parser: argparse.ArgumentParser, role: str) -> None:
-    """--engine, --token-file (a client of `role`), --engine-timeout-s, --engine-retries."""
-    parser.add_argument("--engine", required=True, help="the engine's gRPC HOST:PORT")
-    parser.add_argument(
-        "--token-file", required=True, type=Path,
-        help=f"file holding the engine bearer token of a {role} client",
-    )  # fmt: skip
-    parser.add_argument("--engine-timeout-s", type=float, default=5.0)
-    parser.add_argument(
-        "--engine-retries", type=int, default=5,
-        help="attempts per engine call on UNAVAILABLE / DEADLINE_EXCEEDED",
-    )  # fmt: skip
-
-
-def engine_client(arguments: argparse.Namespace) -> LedgerClient:
-    """The engine client the engine arguments describe."""
-    token = arguments.token_file.read_text().strip()
-    return LedgerClient(
-        arguments.engine, token,
-        timeout_s=arguments.engine_timeout_s, retry_count_max=arguments.engine_retries,
-    )  # fmt: skip
 
 
 def exit_cleanly_on_signals() -> None:
@@ -56,24 +33,57 @@ def _exit_cleanly(signum: int, frame: object) -> None:
 
 
 def bound_socket(listen: str) -> socket.socket:
+    """A listening socket on HOST:PORT, or a one-line error naming the address."""
     host, _, port = listen.rpartition(":")
     host = host.strip("[]") or "127.0.0.1"
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, int(port)))
-    sock.listen(LISTEN_BACKLOG)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, int(port)))
+        sock.listen(LISTEN_BACKLOG)
+    except OSError as error:
+        sock.close()
+        reason = error.strerror or str(error)
+        raise click.ClickException(f"cannot listen on {listen}: {reason}") from None
     return sock
+
+
+def _announced(sock: socket.socket) -> None:
+    host, port = sock.getsockname()[:2]
+    print(f"listening on {host}:{port}", flush=True)
+
+
+def _uvicorn_config(app) -> uvicorn.Config:
+    return uvicorn.Config(app, log_level=logging.WARNING, access_log=False, lifespan="off")
 
 
 def serve_http(app, listen: str) -> None:
     """Serves app on listen until SIGTERM or SIGINT; announces the bound address first."""
     sock = bound_socket(listen)
-    host, port = sock.getsockname()[:2]
-    config = uvicorn.Config(app, log_level=logging.WARNING, access_log=False, lifespan="off")
     exit_cleanly_on_signals()
-    print(f"listening on {host}:{port}", flush=True)
+    _announced(sock)
     try:
-        uvicorn.Server(config).run(sockets=[sock])
+        uvicorn.Server(_uvicorn_config(app)).run(sockets=[sock])
     finally:
         sock.close()
+
+
+class BackgroundHttp:
+    """An HTTP app served on a thread of its own (uvicorn leaves signals to the main thread),
+    for a process whose main thread has other work; `close` stops it."""
+
+    def __init__(self, app, listen: str) -> None:
+        self._sock = bound_socket(listen)
+        self._server = uvicorn.Server(_uvicorn_config(app))
+        self._thread = threading.Thread(
+            target=self._server.run, kwargs={"sockets": [self._sock]}, name="adapter-http",
+            daemon=True,
+        )  # fmt: skip
+        self._thread.start()
+        _announced(self._sock)
+
+    def close(self) -> None:
+        self._server.should_exit = True
+        self._thread.join(timeout=limits.http_shutdown_grace_s)
+        self._sock.close()

@@ -4,61 +4,108 @@
         --token-file hub88.token --provider hub88 --public-key hub88-public.pem \
         --games games.toml --operator-token-file operator.token \
         --sessions-file hub88-sessions.sqlite3
+
+Every option can also come from an environment variable, `LEDGER_HUB88_` and the option's
+name (`LEDGER_HUB88_ENGINE`); `--help` lists them. Besides the wallet routes it answers
+`GET /healthz` and `GET /metrics` (docs/adapters.md).
 """
 
-import argparse
 import hashlib
+import sqlite3
 from datetime import timedelta
 from pathlib import Path
 
+import click
+
+from adapters.command_line import (
+    EngineOptions,
+    InputFile,
+    adapter_command,
+    engine_client,
+    engine_options,
+    listen_option,
+    read_bytes,
+    read_secret,
+    usage_error,
+)
+from adapters.engine_health import EngineHealth, warn_unless_serving
+from adapters.http_metrics import HttpMetrics
 from adapters.hub88.app import Settings, create_app
 from adapters.hub88.games import load_catalogue
 from adapters.hub88.protocol import load_public_key
 from adapters.hub88.sessions import SESSION_TTL_S_MAX, SessionStore
-from adapters.process import add_engine_arguments, engine_client, serve_http
+from adapters.operator_endpoints import add_operator_endpoints
+from adapters.process import serve_http
 from ledger.logs import configure_logging
 
-
-def _arguments(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="ledger-hub88", description=__doc__.splitlines()[0])
-    parser.add_argument("--listen", default="127.0.0.1:8088", help="HOST:PORT; port 0 picks one")
-    add_engine_arguments(parser, "game_provider")
-    parser.add_argument("--provider", default="hub88", help="provider id used with the engine")
-    parser.add_argument(
-        "--public-key", required=True, type=Path, help="PEM file with the provider's RSA public key"
-    )
-    parser.add_argument("--currency", default="EUR", help="currency of /user/balance calls")
-    parser.add_argument("--games", required=True, type=Path,
-                        help="TOML game catalogue: [games] code = category")  # fmt: skip
-    parser.add_argument("--operator-token-file", required=True, type=Path,
-                        help="file with the bearer token of the operator platform, which opens "
-                        "game sessions at POST /operator/sessions")  # fmt: skip
-    parser.add_argument("--sessions-file", default=Path("hub88-sessions.sqlite3"), type=Path,
-                        help="SQLite file of open game sessions")  # fmt: skip
-    parser.add_argument("--session-ttl-s", default=4 * 3600, type=int,
-                        help=f"game session lifetime, at most {SESSION_TTL_S_MAX} s")  # fmt: skip
-    return parser.parse_args(argv)
+NAME = "ledger-hub88"
 
 
-def main(argv: list[str] | None = None) -> None:
-    """Run the adapter until SIGINT or SIGTERM."""
-    arguments = _arguments(argv)
-    configure_logging()
-    public_key = load_public_key(arguments.public_key.read_bytes())
-    operator_token = arguments.operator_token_file.read_text().strip().encode()
-    settings = Settings(
-        games=load_catalogue(arguments.games),
-        operator_token_sha256=hashlib.sha256(operator_token).hexdigest(),
-        provider=arguments.provider,
-        default_currency=arguments.currency,
-    )
-    sessions = SessionStore(arguments.sessions_file, timedelta(seconds=arguments.session_ttl_s))
-    ledger = engine_client(arguments)
+def _settings(games: Path, operator_token_file: Path, provider: str, currency: str) -> Settings:
     try:
-        serve_http(create_app(ledger, public_key, settings, sessions), arguments.listen)
+        catalogue = load_catalogue(games)
+    except (ValueError, OSError) as error:  # tomllib's TOMLDecodeError is a ValueError
+        raise usage_error("--games", error) from None
+    operator_token = read_secret(operator_token_file, "--operator-token-file")
+    return Settings(
+        games=catalogue,
+        operator_token_sha256=hashlib.sha256(operator_token).hexdigest(),
+        provider=provider,
+        default_currency=currency,
+    )
+
+
+def _public_key(path: Path):
+    try:
+        return load_public_key(read_bytes(path, "--public-key"))
+    except (ValueError, TypeError) as error:
+        raise usage_error("--public-key", error) from None
+
+
+def _sessions(path: Path, ttl_s: int) -> SessionStore:
+    try:
+        return SessionStore(path, timedelta(seconds=ttl_s))
+    except sqlite3.Error as error:
+        raise usage_error("--sessions-file", error) from None
+
+
+@adapter_command(NAME, "LEDGER_HUB88")
+@listen_option("127.0.0.1:8088", "to serve the wallet API on")
+@engine_options("game_provider")
+@click.option("--provider", default="hub88", help="Provider id used with the engine.")
+@click.option("--public-key", required=True, type=InputFile,
+              help="PEM file with the provider's RSA public key.")  # fmt: skip
+@click.option("--currency", default="EUR", help="Currency of /user/balance calls.")
+@click.option("--games", required=True, type=InputFile,
+              help="TOML game catalogue: [games] code = category.")  # fmt: skip
+@click.option("--operator-token-file", required=True, type=InputFile,
+              help="File with the bearer token of the operator platform, which opens game "
+              "sessions at POST /operator/sessions.")  # fmt: skip
+@click.option("--sessions-file", default=Path("hub88-sessions.sqlite3"),
+              type=click.Path(dir_okay=False, path_type=Path),
+              help="SQLite file of open game sessions.")  # fmt: skip
+@click.option("--session-ttl-s", default=4 * 3600, type=click.IntRange(1, SESSION_TTL_S_MAX),
+              help="Game session lifetime in seconds.")  # fmt: skip
+def main(listen: str, engine: EngineOptions, provider: str, public_key: Path, currency: str,
+         games: Path, operator_token_file: Path, sessions_file: Path,
+         session_ttl_s: int) -> None:  # fmt: skip
+    """Serve the Hub88 operator Wallet API in front of a running engine."""
+    settings = _settings(games, operator_token_file, provider, currency)
+    key = _public_key(public_key)
+    ledger = engine_client(engine)
+    sessions = _sessions(sessions_file, session_ttl_s)
+    configure_logging()
+    health = EngineHealth(ledger.channel, ledger.metadata)
+    metrics = HttpMetrics(NAME)
+    warn_unless_serving(health, engine.engine)
+    app = create_app(ledger, key, settings, sessions)
+    add_operator_endpoints(app, health, metrics, engine.engine)
+    try:
+        serve_http(app, listen)
     finally:
         ledger.close()
         sessions.close()
+        metrics.shutdown()
 
 
 if __name__ == "__main__":

@@ -346,16 +346,20 @@ def _channel_credentials(root_certificates, private_key, certificate_chain):
 
 
 class LedgerClient(_Commands):
-    """Blocking client. TLS when root_certificates is given; mutual TLS with a client key."""
+    """Blocking client. TLS when root_certificates is given; mutual TLS with a client key.
+
+    `channel_options` are gRPC channel arguments (`grpc.max_reconnect_backoff_ms`, ...)."""
 
     def __init__(self, target: str, token: str, *, root_certificates: bytes | None = None,
                  private_key: bytes | None = None, certificate_chain: bytes | None = None,
-                 timeout_s: float = TIMEOUT_S, retry_count_max: int = RETRY_COUNT_MAX):  # fmt: skip
+                 timeout_s: float = TIMEOUT_S, retry_count_max: int = RETRY_COUNT_MAX,
+                 channel_options: Sequence[tuple[str, int | str]] = ()):  # fmt: skip
+        options = list(channel_options)
         if root_certificates is None:
-            self.channel = grpc.insecure_channel(target)
+            self.channel = grpc.insecure_channel(target, options)
         else:
             credentials = _channel_credentials(root_certificates, private_key, certificate_chain)
-            self.channel = grpc.secure_channel(target, credentials)
+            self.channel = grpc.secure_channel(target, credentials, options)
         self.stub = pb_grpc.LedgerServiceStub(self.channel)
         self.metadata = (("authorization", f"Bearer {token}"),)
         self.timeout_s = timeout_s

@@ -83,13 +83,17 @@ def _dying_with_the_test_run(command: list[str]) -> list[str]:
     return [sys.executable, "-c", _DIE_WITH_THE_TEST_RUN, *command]
 
 
-def start_announcing(command: list[str], log_path: Path) -> tuple[subprocess.Popen, str]:
-    """Starts a process that prints `listening on HOST:PORT` first; returns it and HOST:PORT."""
+def start_announcing(
+    command: list[str], log_path: Path, env: dict[str, str] | None = None
+) -> tuple[subprocess.Popen, str]:
+    """Starts a process that prints `listening on HOST:PORT` first; returns it and HOST:PORT.
+    `env`, when given, is the process's whole environment."""
     # Appended: a restarted server keeps the log of the run it follows. The child holds its
     # own descriptor of the log, so ours is closed once the process is started.
     with open(log_path, "a") as log:
         process = subprocess.Popen(
-            _dying_with_the_test_run(command), stdout=subprocess.PIPE, stderr=log, text=True
+            _dying_with_the_test_run(command), stdout=subprocess.PIPE, stderr=log, text=True,
+            env=env,
         )
     with selectors.DefaultSelector() as selector:
         selector.register(process.stdout, selectors.EVENT_READ)
