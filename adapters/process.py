@@ -33,10 +33,11 @@ def add_engine_arguments(parser: argparse.ArgumentParser, role: str) -> None:
 
 
 def engine_client(arguments: argparse.Namespace) -> LedgerClient:
-    """The engine client the engine arguments describe."""
+    """The engine client the engine arguments describe. It auto-batches: the app's worker
+    threads' concurrent commands reach the engine as SubmitBatch frames."""
     token = arguments.token_file.read_text().strip()
     return LedgerClient(
-        arguments.engine, token,
+        arguments.engine, token, auto_batch=True,
         timeout_s=arguments.engine_timeout_s, retry_count_max=arguments.engine_retries,
     )  # fmt: skip
 

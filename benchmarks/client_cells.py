@@ -23,7 +23,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from load import Tally, Traffic, now_s
 
-from ledger.client import AsyncLedgerClient, Batch, Overloaded
+from ledger.client import AsyncLedgerClient, Batch, BatchOptions, Overloaded
 
 OPERATOR_TOKEN = "bench-operator-token"
 GAME_CODE = "bench_slot"
@@ -68,7 +68,10 @@ async def _autobatch_caller(client, traffic: Traffic, deadline: float, tally: Ta
 
 async def autobatch_cell(servers, clients: int, duration_s: float, args, cell_name: str):
     """64 (or `clients`) callers through one auto-batching client per server process."""
-    ledgers = [AsyncLedgerClient(s.target, s.token, auto_batch=True) for s in servers]
+    options = BatchOptions(commands_max=args.autobatch_commands,
+                           linger_s=args.autobatch_linger_ms / 1000,
+                           frames_in_flight_max=args.autobatch_frames)  # fmt: skip
+    ledgers = [AsyncLedgerClient(s.target, s.token, auto_batch=options) for s in servers]
     tally, deadline = Tally(), now_s() + duration_s
     tasks = []
     for n in range(clients):

@@ -44,6 +44,7 @@ from ledger.api.convert import METHOD_BY_ONEOF  # noqa: E402
 from ledger.application import Ledger  # noqa: E402
 from ledger.client import partition_of  # noqa: E402
 from ledger.client_errors import retry_delay_s  # noqa: E402
+from ledger.core import limits  # noqa: E402
 from ledger.runtime import tune_garbage_collector  # noqa: E402
 from ledger.v1 import ledger_pb2 as pb  # noqa: E402
 from ledger.v1 import ledger_pb2_grpc as pb_grpc  # noqa: E402
@@ -419,6 +420,11 @@ def main() -> None:
         "--cells", type=lambda s: s.split(","), default=list(CELLS),
         help=f"comma-separated subset of {','.join(CELLS)}; results are saved only for all",
     )  # fmt: skip
+    parser.add_argument("--autobatch-commands", type=int, default=limits.autobatch_commands_max)
+    parser.add_argument("--autobatch-linger-ms", type=float, default=limits.autobatch_linger_ms)
+    parser.add_argument(
+        "--autobatch-frames", type=int, default=limits.autobatch_frames_in_flight_max
+    )
     parser.add_argument("--smoke", action="store_true", help="seconds, tiny load; not saved")
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/ledger-bench"))
     args = parser.parse_args()

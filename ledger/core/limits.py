@@ -85,11 +85,11 @@ page_size_max = 1000
 projection_page_size_max = 10_000  # events per projection or audit page (one transaction)
 
 # Auto-batching client (ledger/client_batching.py): commands per SubmitBatch frame, how long a
-# lane waits for more calls once it has one, frames one lane keeps in flight (two keep the
-# server busy while the other frame's answers travel back), and queued calls per lane.
+# lane waits for more calls once it has one, frames one lane keeps in flight (several keep the
+# server's group commit fed while earlier answers travel back), and queued calls per lane.
 autobatch_commands_max = 256
 autobatch_linger_ms = 1
-autobatch_frames_in_flight_max = 2
+autobatch_frames_in_flight_max = 8
 autobatch_queue_length_max = 10_000
 
 # Signed checkpoints written by `ledger serve` (ledger/api/checkpointer.py).
