@@ -21,6 +21,7 @@ answer it got, and the independent audit must pass: no figure counts if the book
 import argparse
 import asyncio
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -58,6 +59,9 @@ OVERLOAD_BACKOFF_S = 0.05  # when an overload refusal carries no RetryInfo delay
 PROCESSES_MAX = 4
 CELLS = ("raw", "unary", "batch", "autobatch", "hub88", "hot", "health", "off")
 RAW_AGAIN = ", again at the end"
+# Set to a directory, each server runs under cProfile and leaves its profile there on exit
+# (for the latency budget in benchmarks/README.md).
+PROFILE_DIR = os.environ.get("BENCH_PROFILE_SERVER_DIR")
 
 
 class Server:
@@ -71,7 +75,8 @@ class Server:
                         f'[[clients]]\nname = "hub88"\nrole = "game_provider"\n'
                         f'provider = "hub88"\n'
                         f'token_sha256 = "{token_sha256(self.provider_token)}"\n')  # fmt: skip
-        command = [sys.executable, "-m", "ledger", "serve", "--listen", "127.0.0.1:0",
+        profile = PROFILE_DIR and ["-m", "cProfile", "-o", f"{PROFILE_DIR}/server-{self.token[:6]}.prof"]
+        command = [sys.executable, *(profile or []), "-m", "ledger", "serve", "--listen", "127.0.0.1:0",
                    "--database-url", database_url, "--auth-config", str(auth),
                    "--no-projections", *options]  # fmt: skip
         self.log = open(workdir / f"server-{self.token[:6]}.log", "w")  # noqa: SIM115
