@@ -108,6 +108,7 @@ class Hub88Adapter:
                    "--public-key", str(files["public.pem"]), "--games", str(files["games.toml"]),
                    "--operator-token-file", str(files["operator"]),
                    "--sessions-file", str(files["sessions.sqlite3"])]  # fmt: skip
+        self.sessions_file = files["sessions.sqlite3"]
         self.log = open(files["log"], "w")  # noqa: SIM115
         self.process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=self.log, text=True)
         line = self.process.stdout.readline()
@@ -125,6 +126,8 @@ class Hub88Adapter:
         self.process.terminate()
         self.process.wait(timeout=60)
         self.log.close()
+        for leftover in self.sessions_file.parent.glob(self.sessions_file.name + "*"):
+            leftover.unlink()
 
 
 def _hub88_rounds(adapter: Hub88Adapter, traffic: Traffic, token_of, count: int) -> list:
