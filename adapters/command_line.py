@@ -148,7 +148,7 @@ def engine_client(options: EngineOptions) -> LedgerClient:
                                  param_hint="'--engine-tls-cert'")  # fmt: skip
     tls = _tls_material(options)
     return LedgerClient(
-        options.engine, token, **tls,
+        options.engine, token, **tls, auto_batch=True,
         timeout_s=options.engine_timeout_s, retry_count_max=options.engine_retries,
         channel_options=RECONNECT_OPTIONS,
     )  # fmt: skip

@@ -32,6 +32,15 @@ class Tally:
             self.last_seen[player] = (response.wallet_version, b.cash, b.bonus, b.held)
 
 
+    def record_reply(self, player: str, reply) -> None:
+        """As `record`, for the client library's `Reply`."""
+        self.outcomes[reply.outcome] = self.outcomes.get(reply.outcome, 0) + 1
+        seen = self.last_seen.get(player)
+        b = reply.balances
+        if seen is None or reply.wallet_version >= seen[0]:
+            self.last_seen[player] = (reply.wallet_version, b.cash, b.bonus, b.held)
+
+
 class Traffic:
     """One client's stream of commands; deterministic from its seed."""
 

@@ -21,6 +21,7 @@ answer it got, and the independent audit must pass: no figure counts if the book
 import argparse
 import asyncio
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -34,6 +35,7 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from client_cells import autobatch_cell, hub88_books, hub88_cell  # noqa: E402
 from cpu import CpuMeter  # noqa: E402
 from load import BATCH_SIZE, Tally, Traffic, now_s, percentile_ms  # noqa: E402
 from stores import STORES, BenchStore  # noqa: E402
@@ -44,6 +46,7 @@ from ledger.client import partition_of  # noqa: E402
 from ledger.client.errors import retry_delay_s  # noqa: E402
 from ledger.service.application import Ledger  # noqa: E402
 from ledger.service.runtime import tune_garbage_collector  # noqa: E402
+from ledger.core import limits  # noqa: E402
 from ledger.v1 import ledger_pb2 as pb  # noqa: E402
 from ledger.v1 import ledger_pb2_grpc as pb_grpc  # noqa: E402
 from projections.audit import audit  # noqa: E402
@@ -54,19 +57,26 @@ CHANNELS_MAX = 8
 PAYLOAD = "x" * 200
 OVERLOAD_BACKOFF_S = 0.05  # when an overload refusal carries no RetryInfo delay
 PROCESSES_MAX = 4
-CELLS = ("raw", "unary", "batch", "hot", "health", "off")
+CELLS = ("raw", "unary", "batch", "autobatch", "hub88", "hot", "health", "off")
 RAW_AGAIN = ", again at the end"
+# Set to a directory, each server runs under cProfile and leaves its profile there on exit
+# (for the latency budget in benchmarks/README.md).
+PROFILE_DIR = os.environ.get("BENCH_PROFILE_SERVER_DIR")
 
 
 class Server:
     """`ledger serve` as a separate process on a port the OS picks."""
 
     def __init__(self, database_url: str, workdir: Path, *options: str) -> None:
-        self.token = uuid.uuid4().hex
+        self.token, self.provider_token = uuid.uuid4().hex, uuid.uuid4().hex
         auth = workdir / f"auth-{self.token[:6]}.toml"
         auth.write_text(f'[[clients]]\nname = "bench"\nrole = "admin"\n'
-                        f'token_sha256 = "{token_sha256(self.token)}"\n')  # fmt: skip
-        command = [sys.executable, "-m", "ledger", "serve", "--listen", "127.0.0.1:0",
+                        f'token_sha256 = "{token_sha256(self.token)}"\n'
+                        f'[[clients]]\nname = "hub88"\nrole = "game_provider"\n'
+                        f'provider = "hub88"\n'
+                        f'token_sha256 = "{token_sha256(self.provider_token)}"\n')  # fmt: skip
+        profile = PROFILE_DIR and ["-m", "cProfile", "-o", f"{PROFILE_DIR}/server-{self.token[:6]}.prof"]
+        command = [sys.executable, *(profile or []), "-m", "ledger", "serve", "--listen", "127.0.0.1:0",
                    "--database-url", database_url, "--auth-config", str(auth),
                    "--no-projections", *options]  # fmt: skip
         self.log = open(workdir / f"server-{self.token[:6]}.log", "w")  # noqa: SIM115
@@ -152,6 +162,9 @@ async def _cell(servers: list[Server], mode: str, clients: int, duration_s: floa
     """One cell. With several server processes each client is pinned to one of them and only
     sends players that process owns (`partition_of`); the hot wallet's clients all go to its
     owner."""
+    if mode == "autobatch":
+        tally, elapsed, cpu = await autobatch_cell(servers, clients, duration_s, args, mode)
+        return _row("autobatch (client)", clients, tally, elapsed, cpu), tally
     channels = _channels(servers, clients)
     tally, deadline = Tally(), now_s() + duration_s
     hot_owner = partition_of("hot0", len(servers))
@@ -174,6 +187,7 @@ async def _cell(servers: list[Server], mode: str, clients: int, duration_s: floa
 
 
 GRPC_FLOOR_MODE = "gRPC no-op (health Check)"
+HUB88_MODE = "Hub88 adapter over HTTP (signed)"
 
 
 async def _health_cell(servers: list[Server], clients: int, duration_s: float):
@@ -283,6 +297,14 @@ def _run_server_cells(
             rows.append(row)
             tallies.append(tally)
             print(json.dumps(row), flush=True)
+        if "hub88" in extras:
+            for clients in args.clients:
+                tally, elapsed, cpu = asyncio.run(
+                    hub88_cell(servers, clients, args.duration, args, workdir)
+                )
+                hub88_books(tally)
+                rows.append(_row(HUB88_MODE, clients, tally, elapsed, cpu))
+                print(json.dumps(rows[-1]), flush=True)
         if "health" in extras:
             for clients in args.clients:
                 rows.append(asyncio.run(_health_cell(servers, clients, args.duration)))
@@ -304,7 +326,12 @@ def with_ratios(rows: list[dict]) -> list[dict]:
     raw = {n: {"commands_per_s": sum(runs) / len(runs)} for n, runs in raw_runs.items()}
     off = {r["clients"]: r for r in rows if r["mode"] == "unary, group commit off"}
     floor = {r["clients"]: r for r in rows if r["mode"] == GRPC_FLOOR_MODE}
+    unary = {r["clients"]: r for r in rows if r["mode"] == "unary"}
+    batch = {r["clients"]: r for r in rows if r["mode"] == "batch"}
     for row in rows:
+        for name, bases in (("ratio_to_unary", unary), ("ratio_to_batch", batch)):
+            base = bases.get(row["clients"])
+            row[name] = round(row["commands_per_s"] / base["commands_per_s"], 2) if base else None
         base_c = floor.get(row["clients"])
         row["ratio_to_grpc_noop"] = (
             round(row["commands_per_s"] / base_c["commands_per_s"], 2) if base_c else None
@@ -323,18 +350,20 @@ def with_ratios(rows: list[dict]) -> list[dict]:
 def markdown(rows: list[dict], context: dict) -> str:
     lines = [
         "| mode | clients | commands/s | p50 ms | p99 ms | p99.9 ms | × raw store (a) "
-        "| × group commit off (b) | × gRPC no-op (c) | CPU µs/command: server / load / PG |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| × group commit off (b) | × gRPC no-op (c) | × unary | × batch "
+        "| CPU µs/command: server / load / PG |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for r in rows:
-        a, b, c = (
+        a, b, c, u, x = (
             f"{r[k]:.2f}" if r.get(k) else "–"
-            for k in ("ratio_to_raw_postgres", "ratio_to_group_commit_off", "ratio_to_grpc_noop")
-        )
+            for k in ("ratio_to_raw_postgres", "ratio_to_group_commit_off", "ratio_to_grpc_noop",
+                      "ratio_to_unary", "ratio_to_batch")
+        )  # fmt: skip
         cpu = r.get("cpu_us_per_command")
         cpu_text = " / ".join(str(cpu[k]) for k in ("server", "load", "postgres")) if cpu else "–"
         lines.append(f"| {r['mode']} | {r['clients']} | {r['commands_per_s']:,} | {r['p50_ms']} "
-                     f"| {r['p99_ms']} | {r['p999_ms']} | {a} | {b} | {c} | {cpu_text} |")  # fmt: skip
+                     f"| {r['p99_ms']} | {r['p999_ms']} | {a} | {b} | {c} | {u} | {x} | {cpu_text} |")  # fmt: skip
     return (f"# Throughput\n\n{context['measured_at']}, {context['duration_s']} s per cell, "
             f"{context['players']:,} players, {context['processes']} server process(es), "
             f"{context['store']}, "
@@ -396,6 +425,11 @@ def main() -> None:
         "--cells", type=lambda s: s.split(","), default=list(CELLS),
         help=f"comma-separated subset of {','.join(CELLS)}; results are saved only for all",
     )  # fmt: skip
+    parser.add_argument("--autobatch-commands", type=int, default=limits.autobatch_commands_max)
+    parser.add_argument("--autobatch-linger-ms", type=float, default=limits.autobatch_linger_ms)
+    parser.add_argument(
+        "--autobatch-frames", type=int, default=limits.autobatch_frames_in_flight_max
+    )
     parser.add_argument("--smoke", action="store_true", help="seconds, tiny load; not saved")
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/ledger-bench"))
     args = parser.parse_args()
@@ -414,8 +448,8 @@ def main() -> None:
             for n in args.clients if "raw" in args.cells]  # fmt: skip
     for row in rows:
         print(json.dumps(row), flush=True)
-    on_modes = tuple(mode for mode in ("unary", "batch") if mode in args.cells)
-    extras = {"hot", "health"} & set(args.cells)
+    on_modes = tuple(mode for mode in ("unary", "batch", "autobatch") if mode in args.cells)
+    extras = {"hot", "health", "hub88"} & set(args.cells)
     on_rows, books = [], {}
     if on_modes or extras:  # no server to start, seed and audit for raw or off cells alone
         on_rows, on_tallies = _run_server_cells(on_url, args.workdir, args, on_modes, extras)

@@ -7,6 +7,7 @@ from ledger.client.client import (
     AsyncLedgerClient,
     Balances,
     Batch,
+    BatchOptions,
     ClockReply,
     Currency,
     CurrencyTotals,
@@ -40,7 +41,7 @@ from ledger.client.client import (
 )  # fmt: skip
 
 __all__ = [
-    "DEFAULT_CURRENCIES", "AccountBalance", "AsyncLedgerClient", "Balances", "Batch",
+    "DEFAULT_CURRENCIES", "AccountBalance", "AsyncLedgerClient", "Balances", "Batch", "BatchOptions",
     "ClockReply", "Currency", "CurrencyTotals", "Entry", "EventSubscription", "InternalError",
     "InvalidArgument", "InvalidRequest", "LedgerCallError", "LedgerClient", "NotFound",
     "Overloaded", "PartitionedLedgerClient", "PermissionDenied", "Posting", "Reply",

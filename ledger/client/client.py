@@ -33,6 +33,7 @@ import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from ledger.client import results
+from ledger.client.batching import AsyncLane, BatchOptions, LaneCall, ThreadLane
 from ledger.client.errors import InternalError as InternalError
 from ledger.client.errors import InvalidRequest as InvalidRequest
 from ledger.client.errors import LedgerCallError as LedgerCallError
@@ -65,6 +66,7 @@ from ledger.v1 import ledger_pb2_grpc as pb_grpc
 
 __all__ = [
     "DEFAULT_CURRENCIES", "AccountBalance", "AsyncLedgerClient", "Balances", "Batch",
+    "BatchOptions",
     "Currency", "CurrencyTotals", "Entry", "EventSubscription", "InternalError",
     "InvalidArgument", "InvalidRequest", "LedgerCallError", "LedgerClient", "NotFound",
     "Overloaded", "PartitionedLedgerClient", "PermissionDenied", "Posting", "Reply",
@@ -91,15 +93,20 @@ _RESENT_CODES = frozenset({
 def resend_delay_s(error: grpc.RpcError, attempt: int, attempt_count_max: int) -> float | None:
     """How long to wait before resending a call whose attempt (from 1) raised error; None
     when it must not be resent: its status says a resend cannot help, or attempts ran out."""
-    if attempt >= attempt_count_max:
+    if attempt >= attempt_count_max or not is_transient(error):
         return None
     server_delay_s = retry_delay_s(error)
-    code = status_code(error)
-    overloaded = code is grpc.StatusCode.RESOURCE_EXHAUSTED and server_delay_s is not None
-    if code not in _RESENT_CODES and not overloaded:
-        return None
     backoff_s = random.uniform(0, min(BACKOFF_S_MAX, BACKOFF_S_MIN * 2**attempt))
     return max(backoff_s, server_delay_s or 0.0)
+
+
+def is_transient(error: grpc.RpcError) -> bool:
+    """Whether a resend of the same call may succeed: the server was unreachable, slow or
+    draining, or shed load and said when to come back."""
+    code = status_code(error)
+    if code is grpc.StatusCode.RESOURCE_EXHAUSTED:
+        return retry_delay_s(error) is not None
+    return code in _RESENT_CODES
 
 
 def _timestamp(moment: datetime | None) -> Timestamp | None:
@@ -155,6 +162,17 @@ def build_request(method: str, fields: dict):
         if name in values:
             values[name] = _timestamp(values[name])
     return request_type(**values)
+
+
+def build_command(method: str, fields: dict) -> pb.Command:
+    """The batch item for a command method from its keyword fields."""
+    return pb.Command(**{_BATCH_FIELDS[method]: build_request(method, fields)})
+
+
+def _batch_options(auto_batch: "bool | BatchOptions") -> BatchOptions | None:
+    if isinstance(auto_batch, BatchOptions):
+        return auto_batch
+    return BatchOptions() if auto_batch else None
 
 
 class _CommandMethods:
@@ -241,6 +259,14 @@ class _CommandMethods:
 class _Commands(_CommandMethods):
     """The clients' whole surface: the commands, batches and queries."""
 
+    def _lane_call(self, unary) -> LaneCall:
+        """What an auto-batching lane needs from this client (its stub, auth, retries)."""
+        return LaneCall(
+            submit_batch=self.stub.SubmitBatch, metadata=self.metadata,
+            timeout_s=self.timeout_s, retry_count_max=self.retry_count_max,
+            resend_delay_s=resend_delay_s, is_transient=is_transient, unary=unary,
+        )  # fmt: skip
+
     def submit_batch(self, commands: "Batch | Sequence[pb.Command]"):
         """Many commands, each applied on its own; one `Reply` each, in order.
 
@@ -293,8 +319,7 @@ class Batch(_CommandMethods):
 
     def _call(self, method: str, fields: dict) -> int:
         fields.pop("self", None)
-        command = pb.Command(**{_BATCH_FIELDS[method]: build_request(method, fields)})
-        self.commands.append(command)
+        self.commands.append(build_command(method, fields))
         return len(self.commands) - 1
 
     def __len__(self) -> int:
@@ -348,26 +373,37 @@ def _channel_credentials(root_certificates, private_key, certificate_chain):
 class LedgerClient(_Commands):
     """Blocking client. TLS when root_certificates is given; mutual TLS with a client key.
 
-    `channel_options` are gRPC channel arguments (`grpc.max_reconnect_backoff_ms`, ...)."""
+    `channel_options` are gRPC channel arguments (`grpc.max_reconnect_backoff_ms`, ...).
+    With auto_batch (True, or `BatchOptions`), commands that threads send at the same time go
+    out together as SubmitBatch frames (`ledger.client.batching`); each call still returns
+    or raises exactly what it would alone."""
 
     def __init__(self, target: str, token: str, *, root_certificates: bytes | None = None,
                  private_key: bytes | None = None, certificate_chain: bytes | None = None,
                  timeout_s: float = TIMEOUT_S, retry_count_max: int = RETRY_COUNT_MAX,
-                 channel_options: Sequence[tuple[str, int | str]] = ()):  # fmt: skip
-        options = list(channel_options)
+                 channel_options: Sequence[tuple[str, int | str]] = (),
+                 auto_batch: bool | BatchOptions = False):  # fmt: skip
+        arguments = list(channel_options)
         if root_certificates is None:
-            self.channel = grpc.insecure_channel(target, options)
+            self.channel = grpc.insecure_channel(target, arguments)
         else:
             credentials = _channel_credentials(root_certificates, private_key, certificate_chain)
-            self.channel = grpc.secure_channel(target, credentials, options)
+            self.channel = grpc.secure_channel(target, credentials, arguments)
         self.stub = pb_grpc.LedgerServiceStub(self.channel)
         self.metadata = (("authorization", f"Bearer {token}"),)
         self.timeout_s = timeout_s
         self.retry_count_max = retry_count_max
+        batching = _batch_options(auto_batch)
+        self.lane = ThreadLane(self._lane_call(self._call_unary), batching) if batching else None
 
     def _call(self, method: str, fields: dict):
         fields.pop("self", None)
-        request = build_request(method, fields)
+        if self.lane is not None and method in _BATCH_FIELDS:
+            command = build_command(method, fields)
+            return self.lane.submit(method, command, fields.get("player_id") or "")
+        return self._call_unary(method, build_request(method, fields))
+
+    def _call_unary(self, method: str, request):
         call = getattr(self.stub, method)
         attempt = 1
         while True:
@@ -388,6 +424,8 @@ class LedgerClient(_Commands):
         return EventSubscription(self.stub.SubscribeEvents(request, metadata=self.metadata))
 
     def close(self) -> None:
+        if self.lane is not None:
+            self.lane.close()
         self.channel.close()
 
     def __enter__(self) -> "LedgerClient":
@@ -398,11 +436,13 @@ class LedgerClient(_Commands):
 
 
 class AsyncLedgerClient(_Commands):
-    """asyncio client: the same methods, each returning an awaitable."""
+    """asyncio client: the same methods, each returning an awaitable; auto_batch as for
+    `LedgerClient`, coalescing the commands of concurrent tasks (use it from one loop)."""
 
     def __init__(self, target: str, token: str, *, root_certificates: bytes | None = None,
                  private_key: bytes | None = None, certificate_chain: bytes | None = None,
-                 timeout_s: float = TIMEOUT_S, retry_count_max: int = RETRY_COUNT_MAX):  # fmt: skip
+                 timeout_s: float = TIMEOUT_S, retry_count_max: int = RETRY_COUNT_MAX,
+                 auto_batch: bool | BatchOptions = False):  # fmt: skip
         if root_certificates is None:
             self.channel = grpc.aio.insecure_channel(target)
         else:
@@ -412,6 +452,8 @@ class AsyncLedgerClient(_Commands):
         self.metadata = (("authorization", f"Bearer {token}"),)
         self.timeout_s = timeout_s
         self.retry_count_max = retry_count_max
+        options = _batch_options(auto_batch)
+        self.lane = AsyncLane(self._lane_call(self._call_async), options) if options else None
 
     async def _call_async(self, method: str, request):
         call = getattr(self.stub, method)
@@ -430,6 +472,9 @@ class AsyncLedgerClient(_Commands):
 
     def _call(self, method: str, fields: dict):
         fields.pop("self", None)
+        if self.lane is not None and method in _BATCH_FIELDS:
+            command = build_command(method, fields)
+            return self.lane.submit(method, command, fields.get("player_id") or "")
         return self._call_async(method, build_request(method, fields))
 
     async def subscribe_events(self, *, after_position: int = 0) -> AsyncIterator[StoredEvent]:
@@ -445,6 +490,8 @@ class AsyncLedgerClient(_Commands):
             call.cancel()  # a consumer that stopped early ends the stream on the server too
 
     async def close(self) -> None:
+        if self.lane is not None:
+            await self.lane.close()
         await self.channel.close()
 
     async def __aenter__(self) -> "AsyncLedgerClient":

@@ -87,6 +87,14 @@ page_size_max = 1000
 log_page_size = 5000
 log_page_size_max = 10_000  # events per page (a projection page is one transaction)
 
+# Auto-batching client (ledger.client.batching.py): commands per SubmitBatch frame, how long a
+# lane waits for more calls once it has one, frames one lane keeps in flight (several keep the
+# server's group commit fed while earlier answers travel back), and queued calls per lane.
+autobatch_commands_max = 256
+autobatch_linger_ms = 1
+autobatch_frames_in_flight_max = 8
+autobatch_queue_length_max = 10_000
+
 # Signed checkpoints written by `ledger serve` (ledger/api/checkpointer.py).
 checkpoint_interval_s_default = 600
 checkpoint_interval_s_min = 1
@@ -139,6 +147,8 @@ assert 0 < console_page_rows <= console_csv_rows_max
 assert 0 < log_page_size <= log_page_size_max
 assert gc_young_threshold > 0 and gc_middle_threshold > 0 and gc_old_threshold > 0
 assert batch_size_max <= group_commit_queue_length_max
+assert 0 < autobatch_commands_max <= batch_size_max
+assert autobatch_linger_ms >= 0 and autobatch_frames_in_flight_max >= 1
 assert checkpoint_interval_s_min <= checkpoint_interval_s_default <= checkpoint_interval_s_max
 assert checkpoint_overdue_intervals >= 1
 assert 0 < metrics_request_timeout_s <= shutdown_grace_s

@@ -160,7 +160,8 @@ def test_functions_stay_under_70_lines_and_lines_under_100_columns():
 def test_generated_code_stays_at_the_edge():
     """Only the gRPC conversion, servicer, server and client import generated protobuf code."""
     allowed = {"api/convert.py", "api/servicer.py", "api/server.py", "client/client.py",
-               "client/results.py"}  # fmt: skip
+               "client/results.py",
+               "client/batching.py"}  # fmt: skip
     for path in sorted((ROOT / "ledger").rglob("*.py")):
         if path.parent.name == "v1" or path.relative_to(ROOT / "ledger").as_posix() in allowed:
             continue
