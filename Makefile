@@ -1,4 +1,5 @@
-# The two commands of the README: `make demo` (main job, embedded SQLite) and `make test`.
+# The two commands of the README: `make demo` (main job, embedded SQLite) and `make test`
+# (ruff's lint and format check, then the suite).
 # `make protos` regenerates the gRPC code from protos/ (also run by the install step);
 # the generated ledger/v1/*_pb2*.py files are build output, never edited or committed.
 VENV ?= .venv
@@ -23,4 +24,6 @@ demo: $(VENV)/.installed
 	$(VENV)/bin/ledger demo
 
 test: $(VENV)/.installed
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/python -m pytest -q

@@ -57,9 +57,11 @@ class BodySizeLimit:
 
     async def _refuse(self, scope, send, declared: int | None) -> None:
         _log.warning(
-            "http_body_too_large", path=scope.get("path"), declared_length=declared,
+            "http_body_too_large",
+            path=scope.get("path"),
+            declared_length=declared,
             body_size_max=self.body_size_max,
-        )  # fmt: skip
+        )
         content = json.dumps({"error": f"request body exceeds {self.body_size_max} bytes"}).encode()
         headers = [
             (b"content-type", b"application/json"),

@@ -66,21 +66,46 @@ def adapter_command(name: str, environment_prefix: str) -> Callable:
 def _engine_options(role: str) -> list[Callable]:
     tls_file = click.Path(exists=True, dir_okay=False, readable=True, path_type=Path)
     return [
-        click.option("--engine", required=True, metavar="HOST:PORT",
-                     help="The engine's gRPC address."),
-        click.option("--token-file", required=True, type=InputFile,
-                     help=f"File holding the engine bearer token of a {role} client."),
-        click.option("--engine-timeout-s", type=click.FloatRange(0, min_open=True),
-                     default=ENGINE_TIMEOUT_S, help="Deadline of one engine call."),
-        click.option("--engine-retries", type=click.IntRange(1), default=ENGINE_RETRIES,
-                     help="Attempts per engine call on UNAVAILABLE / DEADLINE_EXCEEDED."),
-        click.option("--engine-tls-ca", type=tls_file, default=None,
-                     help="CA bundle the engine's certificate must chain to: turns on TLS."),
-        click.option("--engine-tls-cert", type=tls_file, default=None,
-                     help="Client certificate (PEM) for an engine that asks for mutual TLS."),
-        click.option("--engine-tls-key", type=tls_file, default=None,
-                     help="The client certificate's private key (PEM)."),
-    ]  # fmt: skip
+        click.option(
+            "--engine", required=True, metavar="HOST:PORT", help="The engine's gRPC address."
+        ),
+        click.option(
+            "--token-file",
+            required=True,
+            type=InputFile,
+            help=f"File holding the engine bearer token of a {role} client.",
+        ),
+        click.option(
+            "--engine-timeout-s",
+            type=click.FloatRange(0, min_open=True),
+            default=ENGINE_TIMEOUT_S,
+            help="Deadline of one engine call.",
+        ),
+        click.option(
+            "--engine-retries",
+            type=click.IntRange(1),
+            default=ENGINE_RETRIES,
+            help="Attempts per engine call on UNAVAILABLE / DEADLINE_EXCEEDED.",
+        ),
+        click.option(
+            "--engine-tls-ca",
+            type=tls_file,
+            default=None,
+            help="CA bundle the engine's certificate must chain to: turns on TLS.",
+        ),
+        click.option(
+            "--engine-tls-cert",
+            type=tls_file,
+            default=None,
+            help="Client certificate (PEM) for an engine that asks for mutual TLS.",
+        ),
+        click.option(
+            "--engine-tls-key",
+            type=tls_file,
+            default=None,
+            help="The client certificate's private key (PEM).",
+        ),
+    ]
 
 
 def engine_options(role: str) -> Callable:
@@ -102,9 +127,13 @@ def engine_options(role: str) -> Callable:
 
 def listen_option(default: str | None, purpose: str, shown: str | None = None) -> Callable:
     """--listen HOST:PORT (port 0 lets the OS pick one); `shown` describes a None default."""
-    return click.option("--listen", type=ListenAddress(), default=default,
-                        show_default=shown if default is None else True,
-                        help=f"HOST:PORT {purpose}; port 0 picks one.")  # fmt: skip
+    return click.option(
+        "--listen",
+        type=ListenAddress(),
+        default=default,
+        show_default=shown if default is None else True,
+        help=f"HOST:PORT {purpose}; port 0 picks one.",
+    )
 
 
 class ListenAddress(click.ParamType):
@@ -141,17 +170,23 @@ def engine_client(options: EngineOptions) -> LedgerClient:
     """The engine client the engine options describe (TLS when --engine-tls-ca is given)."""
     token = read_secret(options.token_file, "--token-file").decode(errors="replace")
     if (options.engine_tls_cert is None) != (options.engine_tls_key is None):
-        raise click.BadParameter("give both --engine-tls-cert and --engine-tls-key",
-                                 param_hint="'--engine-tls-cert'")  # fmt: skip
+        raise click.BadParameter(
+            "give both --engine-tls-cert and --engine-tls-key", param_hint="'--engine-tls-cert'"
+        )
     if options.engine_tls_cert is not None and options.engine_tls_ca is None:
-        raise click.BadParameter("mutual TLS needs --engine-tls-ca too",
-                                 param_hint="'--engine-tls-cert'")  # fmt: skip
+        raise click.BadParameter(
+            "mutual TLS needs --engine-tls-ca too", param_hint="'--engine-tls-cert'"
+        )
     tls = _tls_material(options)
     return LedgerClient(
-        options.engine, token, **tls, auto_batch=True,
-        timeout_s=options.engine_timeout_s, retry_count_max=options.engine_retries,
+        options.engine,
+        token,
+        **tls,
+        auto_batch=True,
+        timeout_s=options.engine_timeout_s,
+        retry_count_max=options.engine_retries,
         channel_options=RECONNECT_OPTIONS,
-    )  # fmt: skip
+    )
 
 
 def _tls_material(options: EngineOptions) -> dict[str, bytes]:
@@ -167,5 +202,6 @@ def _tls_material(options: EngineOptions) -> dict[str, bytes]:
 
 def usage_error(option: str, error: Exception) -> click.BadParameter:
     """A file an option names that could not be parsed, as a usage error naming the option."""
-    return click.BadParameter(" ".join(str(error).split()) or type(error).__name__,
-                              param_hint=f"'{option}'")  # fmt: skip
+    return click.BadParameter(
+        " ".join(str(error).split()) or type(error).__name__, param_hint=f"'{option}'"
+    )

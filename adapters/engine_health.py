@@ -36,8 +36,11 @@ class EngineStatus:
 
     def document(self, engine: str) -> dict[str, str]:
         """The JSON body of `/healthz`."""
-        body = {"status": "ok" if self.serving else "unavailable", "engine": engine,
-                "engine_status": self.status}  # fmt: skip
+        body = {
+            "status": "ok" if self.serving else "unavailable",
+            "engine": engine,
+            "engine_status": self.status,
+        }
         if self.reason is not None:
             body["reason"] = self.reason
         return body
@@ -51,10 +54,15 @@ class EngineHealth:
         metadata: call metadata (the client's bearer token).
     """
 
-    def __init__(self, channel: grpc.Channel, metadata: tuple, *,
-                 timeout_s: float = limits.engine_health_timeout_ms / 1000,
-                 cache_s: float = limits.engine_health_cache_ms / 1000,
-                 clock: Callable[[], float] = time.monotonic) -> None:  # fmt: skip
+    def __init__(
+        self,
+        channel: grpc.Channel,
+        metadata: tuple,
+        *,
+        timeout_s: float = limits.engine_health_timeout_ms / 1000,
+        cache_s: float = limits.engine_health_cache_ms / 1000,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         assert 0 < timeout_s <= cache_s, (timeout_s, cache_s)
         self._stub = health_pb2_grpc.HealthStub(channel)
         self._metadata = metadata
@@ -91,5 +99,9 @@ def warn_unless_serving(health: EngineHealth, engine: str) -> None:
     """At start-up: an engine that is not there yet is logged, not fatal (docs/decisions.md)."""
     status = health.status()
     if not status.serving:
-        _log.warning("engine_not_serving_at_startup", engine=engine,
-                     engine_status=status.status, reason=status.reason)  # fmt: skip
+        _log.warning(
+            "engine_not_serving_at_startup",
+            engine=engine,
+            engine_status=status.status,
+            reason=status.reason,
+        )

@@ -53,12 +53,15 @@ class HttpMetrics:
 
     def __init__(self, service_name: str) -> None:
         self.registry = CollectorRegistry()
-        view = View(instrument_name=LATENCY_METRIC,
-                    aggregation=ExplicitBucketHistogramAggregation(LATENCY_BUCKETS_MS))  # fmt: skip
+        view = View(
+            instrument_name=LATENCY_METRIC,
+            aggregation=ExplicitBucketHistogramAggregation(LATENCY_BUCKETS_MS),
+        )
         self.meter_provider = MeterProvider(
             resource=Resource.create({"service.name": service_name}),
-            metric_readers=[PrometheusMetricReader(registry=self.registry)], views=[view],
-        )  # fmt: skip
+            metric_readers=[PrometheusMetricReader(registry=self.registry)],
+            views=[view],
+        )
         self.meter = self.meter_provider.get_meter("adapters")
         self.requests = self.meter.create_counter(
             REQUESTS_METRIC, unit="{request}", description="HTTP requests by route and status"

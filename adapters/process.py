@@ -80,9 +80,11 @@ class BackgroundHttp:
         self._sock = bound_socket(listen)
         self._server = uvicorn.Server(_uvicorn_config(app))
         self._thread = threading.Thread(
-            target=self._server.run, kwargs={"sockets": [self._sock]}, name="adapter-http",
+            target=self._server.run,
+            kwargs={"sockets": [self._sock]},
+            name="adapter-http",
             daemon=True,
-        )  # fmt: skip
+        )
         self._thread.start()
         _announced(self._sock)
 

@@ -68,16 +68,23 @@ async def _autobatch_caller(client, traffic: Traffic, deadline: float, tally: Ta
 
 async def autobatch_cell(servers, clients: int, duration_s: float, args, cell_name: str):
     """64 (or `clients`) callers through one auto-batching client per server process."""
-    options = BatchOptions(commands_max=args.autobatch_commands,
-                           linger_s=args.autobatch_linger_ms / 1000,
-                           frames_in_flight_max=args.autobatch_frames)  # fmt: skip
+    options = BatchOptions(
+        commands_max=args.autobatch_commands,
+        linger_s=args.autobatch_linger_ms / 1000,
+        frames_in_flight_max=args.autobatch_frames,
+    )
     ledgers = [AsyncLedgerClient(s.target, s.token, auto_batch=options) for s in servers]
     tally, deadline = Tally(), now_s() + duration_s
     tasks = []
     for n in range(clients):
         part = n % len(servers)
-        traffic = Traffic(f"{cell_name}-{n}-{uuid.uuid4().hex[:6]}", args.players,
-                          args.hot_share, seed=n, partition=(part, len(servers)))  # fmt: skip
+        traffic = Traffic(
+            f"{cell_name}-{n}-{uuid.uuid4().hex[:6]}",
+            args.players,
+            args.hot_share,
+            seed=n,
+            partition=(part, len(servers)),
+        )
         tasks.append(_autobatch_caller(ledgers[part], traffic, deadline, tally))
     started = now_s()
     with CpuMeter([server.process.pid for server in servers]) as cpu:
@@ -98,16 +105,32 @@ class Hub88Adapter:
         files = {name: workdir / f"hub88-{tag}-{name}" for name in names}
         files["token"].write_text(server.provider_token)
         public = self.key.public_key()
-        files["public.pem"].write_bytes(public.public_bytes(
-            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-        ))  # fmt: skip
+        files["public.pem"].write_bytes(
+            public.public_bytes(
+                serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+            )
+        )
         files["games.toml"].write_text(f'[games]\n"{GAME_CODE}" = "slots"\n')
         files["operator"].write_text(OPERATOR_TOKEN)
-        command = [sys.executable, "-m", "adapters.hub88", "--listen", "127.0.0.1:0",
-                   "--engine", server.target, "--token-file", str(files["token"]),
-                   "--public-key", str(files["public.pem"]), "--games", str(files["games.toml"]),
-                   "--operator-token-file", str(files["operator"]),
-                   "--sessions-file", str(files["sessions.sqlite3"])]  # fmt: skip
+        command = [
+            sys.executable,
+            "-m",
+            "adapters.hub88",
+            "--listen",
+            "127.0.0.1:0",
+            "--engine",
+            server.target,
+            "--token-file",
+            str(files["token"]),
+            "--public-key",
+            str(files["public.pem"]),
+            "--games",
+            str(files["games.toml"]),
+            "--operator-token-file",
+            str(files["operator"]),
+            "--sessions-file",
+            str(files["sessions.sqlite3"]),
+        ]
         self.sessions_file = files["sessions.sqlite3"]
         self.log = open(files["log"], "w")  # noqa: SIM115
         self.process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=self.log, text=True)
@@ -118,8 +141,10 @@ class Hub88Adapter:
     def signed(self, path: str, message: dict) -> tuple[str, bytes, dict]:
         body = json.dumps(message).encode()
         signature = self.key.sign(body, padding.PKCS1v15(), hashes.SHA256())
-        headers = {"Content-Type": "application/json",
-                   "X-Hub88-Signature": base64.b64encode(signature).decode()}  # fmt: skip
+        headers = {
+            "Content-Type": "application/json",
+            "X-Hub88-Signature": base64.b64encode(signature).decode(),
+        }
         return path, body, headers
 
     def stop(self) -> None:
@@ -137,13 +162,27 @@ def _hub88_rounds(adapter: Hub88Adapter, traffic: Traffic, token_of, count: int)
         player = HUB88_PLAYER_PREFIX + traffic.player()
         traffic.serial += 1
         bet_id = f"{traffic.name}-{traffic.serial}"
-        common = {"user": player, "token": token_of(player), "currency": "EUR",
-                  "game_code": GAME_CODE, "round": bet_id}  # fmt: skip
-        bet = {**common, "request_uuid": f"r-{bet_id}", "transaction_uuid": bet_id,
-               "amount": traffic.rng.randrange(10, 500) * 1000}  # fmt: skip
+        common = {
+            "user": player,
+            "token": token_of(player),
+            "currency": "EUR",
+            "game_code": GAME_CODE,
+            "round": bet_id,
+        }
+        bet = {
+            **common,
+            "request_uuid": f"r-{bet_id}",
+            "transaction_uuid": bet_id,
+            "amount": traffic.rng.randrange(10, 500) * 1000,
+        }
         requests.append((player, adapter.signed("/transaction/bet", bet)))
-        settle = {**common, "request_uuid": f"r-{bet_id}-s", "transaction_uuid": f"{bet_id}-s",
-                  "reference_transaction_uuid": bet_id, "round_closed": True}  # fmt: skip
+        settle = {
+            **common,
+            "request_uuid": f"r-{bet_id}-s",
+            "transaction_uuid": f"{bet_id}-s",
+            "reference_transaction_uuid": bet_id,
+            "round_closed": True,
+        }
         if traffic.rng.randrange(100) < HUB88_ROLLBACK_PERCENT:
             requests.append((player, adapter.signed("/transaction/rollback", settle)))
         else:
@@ -157,8 +196,14 @@ async def _fund(server, players: list[str]) -> None:
         for start in range(0, len(players), FUNDING_BATCH):
             batch = Batch()
             for player in players[start : start + FUNDING_BATCH]:
-                batch.deposit(idempotency_key=f"fund-{player}", player_id=player, currency="EUR",
-                              amount="100000", rail="psp", rail_id="stripe")  # fmt: skip
+                batch.deposit(
+                    idempotency_key=f"fund-{player}",
+                    player_id=player,
+                    currency="EUR",
+                    amount="100000",
+                    rail="psp",
+                    rail_id="stripe",
+                )
             await ledger.submit_batch(batch)
 
 
@@ -167,8 +212,11 @@ async def _open_sessions(http, adapter: Hub88Adapter, players: list[str]) -> dic
     headers = {"Authorization": f"Bearer {OPERATOR_TOKEN}"}
 
     async def open_one(player: str) -> str:
-        async with http.post(f"{adapter.url}/operator/sessions", headers=headers,
-                             json={"user": player, "currency": "EUR"}) as response:  # fmt: skip
+        async with http.post(
+            f"{adapter.url}/operator/sessions",
+            headers=headers,
+            json={"user": player, "currency": "EUR"},
+        ) as response:
             assert response.status == 201, await response.text()
             return (await response.json())["token"]
 
@@ -201,8 +249,15 @@ async def hub88_cell(servers, clients: int, duration_s: float, args, workdir: Pa
 async def _drive_hub88(adapter, servers, clients: int, duration_s: float, args):
     per_second = max(HUB88_CLIENT_REQUESTS_PER_S_MAX, HUB88_REQUESTS_PER_S_MAX // clients)
     per_client = int(duration_s * per_second) + 10
-    traffics = [Traffic(f"hub88-{n}-{uuid.uuid4().hex[:6]}", min(args.players, HUB88_PLAYERS_MAX),
-                        args.hot_share, seed=1000 + n) for n in range(clients)]  # fmt: skip
+    traffics = [
+        Traffic(
+            f"hub88-{n}-{uuid.uuid4().hex[:6]}",
+            min(args.players, HUB88_PLAYERS_MAX),
+            args.hot_share,
+            seed=1000 + n,
+        )
+        for n in range(clients)
+    ]
     connector = aiohttp.TCPConnector(limit=clients)
     timeout = aiohttp.ClientTimeout(total=HTTP_TIMEOUT_S)
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as http:
@@ -215,8 +270,9 @@ async def _drive_hub88(adapter, servers, clients: int, duration_s: float, args):
         started = now_s()
         pids = [server.process.pid for server in servers] + [adapter.process.pid]
         with CpuMeter(pids) as cpu:
-            await asyncio.gather(*(_hub88_caller(http, adapter.url, r, deadline, tally)
-                                   for r in requests))  # fmt: skip
+            await asyncio.gather(
+                *(_hub88_caller(http, adapter.url, r, deadline, tally) for r in requests)
+            )
         elapsed = now_s() - started
     return tally, elapsed, cpu
 

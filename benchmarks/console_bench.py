@@ -45,13 +45,21 @@ def write_extras(ledger: Ledger) -> None:
         common = {"player_id": f"b{n}", "currency": "EUR"}
         batch += [
             c.SetLimits(idempotency_key=f"l{n}", deposit_limit_24h=900_000_000, **common),
-            c.GrantBonus(idempotency_key=f"g{n}", amount=5_000_000, wagering_multiplier=10,
-                         **common),
-            c.RequestWithdrawal(idempotency_key=f"r{n}", amount=1_000_000, rail="psp",
-                                rail_id="stripe", **common),
-            c.HoldInSuspense(idempotency_key=f"s{n}", currency="EUR", amount=3_000_000,
-                             rail="psp", rail_id="stripe", reason="no_reference"),
-        ]  # fmt: skip
+            c.GrantBonus(
+                idempotency_key=f"g{n}", amount=5_000_000, wagering_multiplier=10, **common
+            ),
+            c.RequestWithdrawal(
+                idempotency_key=f"r{n}", amount=1_000_000, rail="psp", rail_id="stripe", **common
+            ),
+            c.HoldInSuspense(
+                idempotency_key=f"s{n}",
+                currency="EUR",
+                amount=3_000_000,
+                rail="psp",
+                rail_id="stripe",
+                reason="no_reference",
+            ),
+        ]
     for start in range(0, len(batch), 500):
         ledger.execute_batch(batch[start : start + 500])
 
@@ -60,11 +68,16 @@ def time_pages(console: Console, token: str, repeat: int) -> dict[str, dict]:
     client = console.client()
     assert sign_in(client, token).status_code == 303
     pages = {
-        "players": "/players", "players search": "/players?q=b12",
-        "player": "/players/b7", "statement": "/players/b7/statement?currency=EUR",
-        "statement CSV": "/players/b7/statement.csv?currency=EUR", "accounts": "/accounts",
-        "suspense": "/suspense", "withdrawals": "/withdrawals", "status": "/status",
-    }  # fmt: skip
+        "players": "/players",
+        "players search": "/players?q=b12",
+        "player": "/players/b7",
+        "statement": "/players/b7/statement?currency=EUR",
+        "statement CSV": "/players/b7/statement.csv?currency=EUR",
+        "accounts": "/accounts",
+        "suspense": "/suspense",
+        "withdrawals": "/withdrawals",
+        "status": "/status",
+    }
     timings = {}
     for name, path in pages.items():
         samples = []
@@ -73,8 +86,10 @@ def time_pages(console: Console, token: str, repeat: int) -> dict[str, dict]:
             response = client.get(path)
             samples.append((time.perf_counter() - started) * 1000)
             assert response.status_code == 200, (path, response.status_code)
-        timings[name] = {"median_ms": round(statistics.median(samples), 1),
-                         "max_ms": round(max(samples), 1)}  # fmt: skip
+        timings[name] = {
+            "median_ms": round(statistics.median(samples), 1),
+            "max_ms": round(max(samples), 1),
+        }
     return timings
 
 
@@ -122,12 +137,18 @@ def run(url: str, args) -> dict:
         console.close()
     slowest = max(page["max_ms"] for page in pages.values())
     return {
-        "events": events, "store": url.split("://")[0], "write_s": round(written_s, 1),
-        "catch_up_s": round(projected_s, 1), "repeat": args.repeat, "pages": pages,
-        "slowest_ms": slowest, "target_ms": TARGET_MS, "all_under_target": slowest < TARGET_MS,
+        "events": events,
+        "store": url.split("://")[0],
+        "write_s": round(written_s, 1),
+        "catch_up_s": round(projected_s, 1),
+        "repeat": args.repeat,
+        "pages": pages,
+        "slowest_ms": slowest,
+        "target_ms": TARGET_MS,
+        "all_under_target": slowest < TARGET_MS,
         "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "note": "shared, loaded 2-core machine",
-    }  # fmt: skip
+    }
 
 
 if __name__ == "__main__":

@@ -22,13 +22,13 @@ from pathlib import Path
 import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from load import BATCH_SIZE, HOT_PLAYERS, Traffic  # noqa: E402
+from load import BATCH_SIZE, HOT_PLAYERS, Traffic
 
-from ledger.api import convert  # noqa: E402
-from ledger.core import commands as c  # noqa: E402
-from ledger.core.outcomes import Outcome  # noqa: E402
-from ledger.service.application import Ledger  # noqa: E402
-from ledger.service.runtime import tune_garbage_collector  # noqa: E402
+from ledger.api import convert
+from ledger.core import commands as c
+from ledger.core.outcomes import Outcome
+from ledger.service.application import Ledger
+from ledger.service.runtime import tune_garbage_collector
 
 BATCH_ROUNDS = 500  # bet + win pairs per batch: 1,000 commands, the engine's batch limit
 HARNESS_CLIENTS = 64
@@ -42,12 +42,19 @@ def _seed(ledger: Ledger, players: int, funds: Decimal) -> None:
     amount = int(funds * 10 ** ledger.rules.currencies.get("EUR").scale)
     names = [f"p{n}" for n in range(players)] + [f"hot{n}" for n in range(HOT_PLAYERS)]
     for start in range(0, len(names), 1000):
-        ledger.execute_batch([
-            c.Deposit(idempotency_key=f"d-{name}", player_id=name, currency="EUR",
-                      amount=amount * (HOT_FUNDS_FACTOR if name.startswith("hot") else 1),
-                      rail="psp", rail_id="stripe")
-            for name in names[start : start + 1000]
-        ])  # fmt: skip
+        ledger.execute_batch(
+            [
+                c.Deposit(
+                    idempotency_key=f"d-{name}",
+                    player_id=name,
+                    currency="EUR",
+                    amount=amount * (HOT_FUNDS_FACTOR if name.startswith("hot") else 1),
+                    rail="psp",
+                    rail_id="stripe",
+                )
+                for name in names[start : start + 1000]
+            ]
+        )
 
 
 def _harness_batches(ledger: Ledger, count: int, players: int) -> list[list[c.Command]]:
@@ -72,8 +79,15 @@ def _pair_batch(n: int, players: int) -> list[c.Command]:
         player, key = f"p{(n * BATCH_ROUNDS + i) % players}", f"{n}-{i}"
         game = {"provider": "hub88", "player_id": player, "currency": "EUR"}
         commands.append(c.Bet(idempotency_key=f"b-{key}", amount=1_000_000, round_id=key, **game))
-        commands.append(c.Win(idempotency_key=f"w-{key}", amount=1_500_000, bet_key=f"b-{key}",
-                              round_closed=True, **game))  # fmt: skip
+        commands.append(
+            c.Win(
+                idempotency_key=f"w-{key}",
+                amount=1_500_000,
+                bet_key=f"b-{key}",
+                round_closed=True,
+                **game,
+            )
+        )
     return commands
 
 
@@ -92,9 +106,11 @@ def _measure(ledger: Ledger, batches: list[list[c.Command]], profile: bool) -> N
         profiler.stop()
         print(profiler.output_text(unicode=False, color=False))
     count = sum(len(batch) for batch in batches)
-    print(f"{count} commands in {wall:.2f} s: {count / wall:,.0f} commands/s, "
-          f"{wall / count * 1e6:.0f} µs wall and {cpu / count * 1e6:.0f} µs engine CPU "
-          f"per command; {refused / count:.0%} refused")  # fmt: skip
+    print(
+        f"{count} commands in {wall:.2f} s: {count / wall:,.0f} commands/s, "
+        f"{wall / count * 1e6:.0f} µs wall and {cpu / count * 1e6:.0f} µs engine CPU "
+        f"per command; {refused / count:.0%} refused"
+    )
 
 
 def main() -> None:

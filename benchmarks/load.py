@@ -31,7 +31,6 @@ class Tally:
         if seen is None or response.wallet_version >= seen[0]:
             self.last_seen[player] = (response.wallet_version, b.cash, b.bonus, b.held)
 
-
     def record_reply(self, player: str, reply) -> None:
         """As `record`, for the client library's `Reply`."""
         self.outcomes[reply.outcome] = self.outcomes.get(reply.outcome, 0) + 1
@@ -44,8 +43,15 @@ class Tally:
 class Traffic:
     """One client's stream of commands; deterministic from its seed."""
 
-    def __init__(self, name: str, players: int, hot_share_percent: int, seed: int,
-                 hot_players: int = HOT_PLAYERS, partition: tuple[int, int] = (0, 1)) -> None:  # fmt: skip
+    def __init__(
+        self,
+        name: str,
+        players: int,
+        hot_share_percent: int,
+        seed: int,
+        hot_players: int = HOT_PLAYERS,
+        partition: tuple[int, int] = (0, 1),
+    ) -> None:
         self.partition, self.partitions = partition
         self.name = name
         self.players = players
@@ -81,16 +87,22 @@ class Traffic:
         if roll < 88:
             self.open_bet = (player, key)
             amount = f"{self.rng.randrange(10, 500) / 100:.2f}"
-            return player, pb.Command(bet=pb.BetRequest(
-                provider="hub88", amount=amount, round_id=key, **wallet))  # fmt: skip
+            return player, pb.Command(
+                bet=pb.BetRequest(provider="hub88", amount=amount, round_id=key, **wallet)
+            )
         if roll < 95:
-            return player, pb.Command(deposit=pb.DepositRequest(
-                amount="50", rail="psp", rail_id="stripe", **wallet))  # fmt: skip
+            return player, pb.Command(
+                deposit=pb.DepositRequest(amount="50", rail="psp", rail_id="stripe", **wallet)
+            )
         if roll < 98:
-            return player, pb.Command(request_withdrawal=pb.RequestWithdrawalRequest(
-                amount="5", rail="psp", rail_id="stripe", **wallet))  # fmt: skip
-        return player, pb.Command(grant_bonus=pb.GrantBonusRequest(
-            amount="10", wagering_multiplier=5, **wallet))  # fmt: skip
+            return player, pb.Command(
+                request_withdrawal=pb.RequestWithdrawalRequest(
+                    amount="5", rail="psp", rail_id="stripe", **wallet
+                )
+            )
+        return player, pb.Command(
+            grant_bonus=pb.GrantBonusRequest(amount="10", wagering_multiplier=5, **wallet)
+        )
 
     def _settle(self, player: str, key: str, bet_key: str) -> pb.Command:
         common = {

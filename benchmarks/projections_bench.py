@@ -56,8 +56,14 @@ def _commands(rng: random.Random, serial: int):
     yield c.Bet(
         idempotency_key=bet_key, provider="hub88", amount=1_000_000, round_id=bet_key, **common
     )
-    yield c.Win(idempotency_key=f"w{serial}", provider="hub88", bet_key=bet_key,
-                amount=rng.choice((0, 500_000, 2_000_000)), round_closed=True, **common)  # fmt: skip
+    yield c.Win(
+        idempotency_key=f"w{serial}",
+        provider="hub88",
+        bet_key=bet_key,
+        amount=rng.choice((0, 500_000, 2_000_000)),
+        round_closed=True,
+        **common,
+    )
 
 
 def write_history(ledger: Ledger, events_wanted: int, seed: int) -> None:

@@ -35,21 +35,21 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from client_cells import autobatch_cell, hub88_books, hub88_cell  # noqa: E402
-from cpu import CpuMeter  # noqa: E402
-from load import BATCH_SIZE, Tally, Traffic, now_s, percentile_ms  # noqa: E402
-from stores import STORES, BenchStore  # noqa: E402
+from client_cells import autobatch_cell, hub88_books, hub88_cell
+from cpu import CpuMeter
+from load import BATCH_SIZE, Tally, Traffic, now_s, percentile_ms
+from stores import STORES, BenchStore
 
-from ledger.api.auth import token_sha256  # noqa: E402
-from ledger.api.convert import METHOD_BY_ONEOF  # noqa: E402
-from ledger.client import partition_of  # noqa: E402
-from ledger.client.errors import retry_delay_s  # noqa: E402
-from ledger.service.application import Ledger  # noqa: E402
-from ledger.service.runtime import tune_garbage_collector  # noqa: E402
-from ledger.core import limits  # noqa: E402
-from ledger.v1 import ledger_pb2 as pb  # noqa: E402
-from ledger.v1 import ledger_pb2_grpc as pb_grpc  # noqa: E402
-from projections.audit import audit  # noqa: E402
+from ledger.api.auth import token_sha256
+from ledger.api.convert import METHOD_BY_ONEOF
+from ledger.client import partition_of
+from ledger.client.errors import retry_delay_s
+from ledger.core import limits
+from ledger.service.application import Ledger
+from ledger.service.runtime import tune_garbage_collector
+from ledger.v1 import ledger_pb2 as pb
+from ledger.v1 import ledger_pb2_grpc as pb_grpc
+from projections.audit import audit
 
 RESULTS = Path(__file__).parent / "results"
 RAW_CONNECTIONS_MAX = 90  # PostgreSQL's default max_connections is 100
@@ -70,15 +70,34 @@ class Server:
     def __init__(self, database_url: str, workdir: Path, *options: str) -> None:
         self.token, self.provider_token = uuid.uuid4().hex, uuid.uuid4().hex
         auth = workdir / f"auth-{self.token[:6]}.toml"
-        auth.write_text(f'[[clients]]\nname = "bench"\nrole = "admin"\n'
-                        f'token_sha256 = "{token_sha256(self.token)}"\n'
-                        f'[[clients]]\nname = "hub88"\nrole = "game_provider"\n'
-                        f'provider = "hub88"\n'
-                        f'token_sha256 = "{token_sha256(self.provider_token)}"\n')  # fmt: skip
-        profile = PROFILE_DIR and ["-m", "cProfile", "-o", f"{PROFILE_DIR}/server-{self.token[:6]}.prof"]
-        command = [sys.executable, *(profile or []), "-m", "ledger", "serve", "--listen", "127.0.0.1:0",
-                   "--database-url", database_url, "--auth-config", str(auth),
-                   "--no-projections", *options]  # fmt: skip
+        auth.write_text(
+            f'[[clients]]\nname = "bench"\nrole = "admin"\n'
+            f'token_sha256 = "{token_sha256(self.token)}"\n'
+            f'[[clients]]\nname = "hub88"\nrole = "game_provider"\n'
+            f'provider = "hub88"\n'
+            f'token_sha256 = "{token_sha256(self.provider_token)}"\n'
+        )
+        profile = PROFILE_DIR and [
+            "-m",
+            "cProfile",
+            "-o",
+            f"{PROFILE_DIR}/server-{self.token[:6]}.prof",
+        ]
+        command = [
+            sys.executable,
+            *(profile or []),
+            "-m",
+            "ledger",
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--database-url",
+            database_url,
+            "--auth-config",
+            str(auth),
+            "--no-projections",
+            *options,
+        ]
         self.log = open(workdir / f"server-{self.token[:6]}.log", "w")  # noqa: SIM115
         self.process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=self.log, text=True)
         line = self.process.stdout.readline()
@@ -98,10 +117,19 @@ async def _seed(server: Server, players: int) -> None:
     async with grpc.aio.insecure_channel(server.target) as channel:
         stub = pb_grpc.LedgerServiceStub(channel)
         for start in range(0, len(names), 1000):
-            commands = [pb.Command(deposit=pb.DepositRequest(
-                idempotency_key=f"seed-{name}", player_id=name, currency="EUR",
-                amount="100000" if name.startswith("hot") else "1000", rail="psp", rail_id="stripe",
-            )) for name in names[start : start + 1000]]  # fmt: skip
+            commands = [
+                pb.Command(
+                    deposit=pb.DepositRequest(
+                        idempotency_key=f"seed-{name}",
+                        player_id=name,
+                        currency="EUR",
+                        amount="100000" if name.startswith("hot") else "1000",
+                        rail="psp",
+                        rail_id="stripe",
+                    )
+                )
+                for name in names[start : start + 1000]
+            ]
             await stub.SubmitBatch(
                 pb.SubmitBatchRequest(commands=commands), metadata=server.metadata
             )
@@ -110,12 +138,14 @@ async def _seed(server: Server, players: int) -> None:
 async def _client(stub, server: Server, traffic: Traffic, mode: str, deadline: float, tally: Tally):
     while now_s() < deadline:
         size = BATCH_SIZE if mode == "batch" else 1
-        await _send_until_taken(stub, server, [traffic.next() for _ in range(size)], mode,
-                                deadline, tally)  # fmt: skip
+        await _send_until_taken(
+            stub, server, [traffic.next() for _ in range(size)], mode, deadline, tally
+        )
 
 
-async def _send_until_taken(stub, server: Server, items: list, mode: str, deadline: float,
-                            tally: Tally) -> None:  # fmt: skip
+async def _send_until_taken(
+    stub, server: Server, items: list, mode: str, deadline: float, tally: Tally
+) -> None:
     """One call, sent again with the same commands after each overload refusal, once the
     refusal's RetryInfo delay has passed, as a real client retries (the stubs are raw, so
     the client library's costs stay out of the figures); its latency counts from the first
@@ -143,8 +173,11 @@ async def _send_until_taken(stub, server: Server, items: list, mode: str, deadli
 async def _send(stub, server: Server, items: list, mode: str) -> list:
     """A SubmitBatch of the items, or the one item as its unary call: the responses."""
     if mode == "batch":
-        reply = await stub.SubmitBatch(pb.SubmitBatchRequest(commands=[c for _, c in items]),
-                                       metadata=server.metadata, timeout=60)  # fmt: skip
+        reply = await stub.SubmitBatch(
+            pb.SubmitBatchRequest(commands=[c for _, c in items]),
+            metadata=server.metadata,
+            timeout=60,
+        )
         return list(reply.results)
     [(_, command)] = items
     which = command.WhichOneof("command")
@@ -171,10 +204,14 @@ async def _cell(servers: list[Server], mode: str, clients: int, duration_s: floa
     tasks = []
     for n in range(clients):
         part = hot_owner if hot else n % len(servers)
-        traffic = Traffic(f"{mode}{clients}{'h' if hot else ''}-{n}-{uuid.uuid4().hex[:6]}",
-                          args.players, 100 if hot else args.hot_share, seed=n,
-                          hot_players=1 if hot else 3,
-                          partition=(part, len(servers)))  # fmt: skip
+        traffic = Traffic(
+            f"{mode}{clients}{'h' if hot else ''}-{n}-{uuid.uuid4().hex[:6]}",
+            args.players,
+            100 if hot else args.hot_share,
+            seed=n,
+            hot_players=1 if hot else 3,
+            partition=(part, len(servers)),
+        )
         stub = pb_grpc.LedgerServiceStub(channels[part][n % len(channels[part])])
         tasks.append(_client(stub, servers[part], traffic, mode, deadline, tally))
     started = now_s()
@@ -214,14 +251,16 @@ async def _health_cell(servers: list[Server], clients: int, duration_s: float):
 
 def _row(mode: str, clients: int, tally: Tally, elapsed_s: float, cpu: CpuMeter) -> dict:
     return {
-        "mode": mode, "clients": clients, "commands": tally.commands,
+        "mode": mode,
+        "clients": clients,
+        "commands": tally.commands,
         "commands_per_s": round(tally.commands / elapsed_s),
         "p50_ms": percentile_ms(tally.latencies_s, 50),
         "p99_ms": percentile_ms(tally.latencies_s, 99),
         "p999_ms": percentile_ms(tally.latencies_s, 99.9),
         "outcomes": tally.outcomes,
         "cpu_us_per_command": cpu.per_command_us(tally.commands),
-    }  # fmt: skip
+    }
 
 
 def raw_store(store: BenchStore, url: str, clients: int, duration_s: float, suffix="") -> dict:
@@ -266,8 +305,10 @@ def check_books(database_url: str, tallies: list[Tally]) -> dict:
             currency = ledger.rules.currencies.get("EUR")
             from ledger.core.money import format_amount
 
-            actual = (state.version, *(format_amount(x, currency) for x in
-                      (state.cash, state.bonus, state.held)))  # fmt: skip
+            actual = (
+                state.version,
+                *(format_amount(x, currency) for x in (state.cash, state.bonus, state.held)),
+            )
             mismatches += actual != (version, cash, bonus, held)
         report = audit(ledger.log, None)
     assert mismatches == 0, f"{mismatches} wallets differ from their last answer"
@@ -357,26 +398,38 @@ def markdown(rows: list[dict], context: dict) -> str:
     for r in rows:
         a, b, c, u, x = (
             f"{r[k]:.2f}" if r.get(k) else "–"
-            for k in ("ratio_to_raw_postgres", "ratio_to_group_commit_off", "ratio_to_grpc_noop",
-                      "ratio_to_unary", "ratio_to_batch")
-        )  # fmt: skip
+            for k in (
+                "ratio_to_raw_postgres",
+                "ratio_to_group_commit_off",
+                "ratio_to_grpc_noop",
+                "ratio_to_unary",
+                "ratio_to_batch",
+            )
+        )
         cpu = r.get("cpu_us_per_command")
         cpu_text = " / ".join(str(cpu[k]) for k in ("server", "load", "postgres")) if cpu else "–"
-        lines.append(f"| {r['mode']} | {r['clients']} | {r['commands_per_s']:,} | {r['p50_ms']} "
-                     f"| {r['p99_ms']} | {r['p999_ms']} | {a} | {b} | {c} | {u} | {x} | {cpu_text} |")  # fmt: skip
-    return (f"# Throughput\n\n{context['measured_at']}, {context['duration_s']} s per cell, "
-            f"{context['players']:,} players, {context['processes']} server process(es), "
-            f"{context['store']}, "
-            "everything on one 2-core machine.\n\n"
-            + "\n".join(lines) + _store_cpu_note(context["store"])
-            + f"\n\nBooks checked afterwards: {context['books']}\n")  # fmt: skip
+        lines.append(
+            f"| {r['mode']} | {r['clients']} | {r['commands_per_s']:,} | {r['p50_ms']} "
+            f"| {r['p99_ms']} | {r['p999_ms']} | {a} | {b} | {c} | {u} | {x} | {cpu_text} |"
+        )
+    return (
+        f"# Throughput\n\n{context['measured_at']}, {context['duration_s']} s per cell, "
+        f"{context['players']:,} players, {context['processes']} server process(es), "
+        f"{context['store']}, "
+        "everything on one 2-core machine.\n\n"
+        + "\n".join(lines)
+        + _store_cpu_note(context["store"])
+        + f"\n\nBooks checked afterwards: {context['books']}\n"
+    )
 
 
 def _store_cpu_note(store: str) -> str:
     if store == "PostgreSQL":
         return ""
-    return (f"\n\n{store} runs inside the server (and, for baseline a, the load generator): its "
-            "CPU is in those columns, and the PG column is 0.")  # fmt: skip
+    return (
+        f"\n\n{store} runs inside the server (and, for baseline a, the load generator): its "
+        "CPU is in those columns, and the PG column is 0."
+    )
 
 
 def chart(rows: list[dict], path: Path) -> None:
@@ -422,9 +475,11 @@ def main() -> None:
         help="server processes on the one database, each owning the players crc32 routes to it",
     )
     parser.add_argument(
-        "--cells", type=lambda s: s.split(","), default=list(CELLS),
+        "--cells",
+        type=lambda s: s.split(","),
+        default=list(CELLS),
         help=f"comma-separated subset of {','.join(CELLS)}; results are saved only for all",
-    )  # fmt: skip
+    )
     parser.add_argument("--autobatch-commands", type=int, default=limits.autobatch_commands_max)
     parser.add_argument("--autobatch-linger-ms", type=float, default=limits.autobatch_linger_ms)
     parser.add_argument(
@@ -442,10 +497,12 @@ def main() -> None:
     tune_garbage_collector()
     run_id = uuid.uuid4().hex[:6]
     store = BenchStore(args.store, args.pg_admin, args.workdir)
-    on_url, off_url, raw_url = (store.fresh(f"bench_tp_{part}_{run_id}")
-                                for part in ("on", "off", "raw"))  # fmt: skip
-    rows = [raw_store(store, raw_url, n, args.duration)
-            for n in args.clients if "raw" in args.cells]  # fmt: skip
+    on_url, off_url, raw_url = (
+        store.fresh(f"bench_tp_{part}_{run_id}") for part in ("on", "off", "raw")
+    )
+    rows = [
+        raw_store(store, raw_url, n, args.duration) for n in args.clients if "raw" in args.cells
+    ]
     for row in rows:
         print(json.dumps(row), flush=True)
     on_modes = tuple(mode for mode in ("unary", "batch", "autobatch") if mode in args.cells)
@@ -462,19 +519,29 @@ def main() -> None:
         for row in off_rows:
             row["mode"] = "unary, group commit off"
         books["group commit off"] = check_books(off_url, off_tallies)
-    again = [raw_store(store, raw_url, n, args.duration, RAW_AGAIN)
-             for n in args.clients if "raw" in args.cells]  # fmt: skip
+    again = [
+        raw_store(store, raw_url, n, args.duration, RAW_AGAIN)
+        for n in args.clients
+        if "raw" in args.cells
+    ]
     for row in again:
         print(json.dumps(row), flush=True)
     rows = with_ratios(rows + on_rows + off_rows + again)
-    context = {"measured_at": datetime.now(UTC).strftime("%Y-%m-%d"), "duration_s": args.duration,
-               "players": args.players, "processes": args.processes, "store": store.name,
-               "books": books}  # fmt: skip
+    context = {
+        "measured_at": datetime.now(UTC).strftime("%Y-%m-%d"),
+        "duration_s": args.duration,
+        "players": args.players,
+        "processes": args.processes,
+        "store": store.name,
+        "books": books,
+    }
     print(json.dumps({"books": books}))
     if not args.smoke and set(args.cells) == set(CELLS):
         RESULTS.mkdir(exist_ok=True)
-        name = "throughput" + ("-sqlite" if args.store == "sqlite" else "") + (
-            f"-{args.processes}-processes" if args.processes > 1 else ""
+        name = (
+            "throughput"
+            + ("-sqlite" if args.store == "sqlite" else "")
+            + (f"-{args.processes}-processes" if args.processes > 1 else "")
         )
         (RESULTS / f"{name}.json").write_text(
             json.dumps({"context": context, "rows": rows}, indent=2) + "\n"

@@ -30,7 +30,7 @@ from ledger.core.money import (
     CurrencyRegistry,
     default_currency,
     parse_amount,
-)  # fmt: skip
+)
 from ledger.core.policy import Policy, Rules
 from ledger.files import read_bounded
 

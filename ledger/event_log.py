@@ -58,9 +58,13 @@ class EventLog(Protocol):
         its stream's next; AppendConflict (and nothing written) if any version is taken."""
 
     def read_stream(
-        self, stream_id: UUID, *, after: int = 0, limit: int | None = None,
+        self,
+        stream_id: UUID,
+        *,
+        after: int = 0,
+        limit: int | None = None,
         newest_first: bool = False,
-    ) -> list[tuple[StoredEventBase, bytes]]:  # fmt: skip
+    ) -> list[tuple[StoredEventBase, bytes]]:
         """(event, plaintext) of a stream's events after version `after`, oldest first (or
         newest first), at most `limit`; RecordUndecodable for a record that does not open."""
 
@@ -92,9 +96,12 @@ class EventLog(Protocol):
 
 
 def log_pages(
-    log: EventLog, after: int, *, until: int | None = None,
+    log: EventLog,
+    after: int,
+    *,
+    until: int | None = None,
     page_size: int = limits.log_page_size,
-) -> Iterator[list[LogRecord]]:  # fmt: skip
+) -> Iterator[list[LogRecord]]:
     """The log after position `after` (and up to `until`), a page at a time, until a page
     comes back short. Every loop over the log pages through here, so page sizes are set in
     one place (`limits.log_page_size`, at most `limits.log_page_size_max`)."""

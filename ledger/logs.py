@@ -32,9 +32,10 @@ def configure_logging(level: str = "info") -> None:
         ],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
         logger_factory=(
-            structlog.BytesLoggerFactory(binary) if binary
+            structlog.BytesLoggerFactory(binary)
+            if binary
             else structlog.PrintLoggerFactory(sys.stderr)
-        ),  # fmt: skip
+        ),
         cache_logger_on_first_use=True,
     )
 

@@ -22,9 +22,14 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from ledger.core import accounts, limits
 from ledger.core.chain import genesis_hash, raw_digest
 from ledger.core.events import (
-    CheckpointRecorded, ClockAdvanced, CommandRecorded, CurrenciesRecorded, TestClockStarted,
-    WalletEvent, WalletOpened,
-)  # fmt: skip
+    CheckpointRecorded,
+    ClockAdvanced,
+    CommandRecorded,
+    CurrenciesRecorded,
+    TestClockStarted,
+    WalletEvent,
+    WalletOpened,
+)
 from ledger.event_log import EventLog, LogRecord, log_pages
 from ledger.service.checkpoints import CHECKPOINT_STREAM_ID, stored_checkpoints
 from ledger.service.clock import CLOCK_STREAM_ID
@@ -38,9 +43,11 @@ from projections.stores import ProjectionStore
 # reported; a row at this very position is found by the row count (`stored_rows`).
 POSITION_MIN = -(2**63)
 OWN_STREAMS = {
-    CurrenciesRecorded: CURRENCIES_STREAM_ID, CheckpointRecorded: CHECKPOINT_STREAM_ID,
-    TestClockStarted: CLOCK_STREAM_ID, ClockAdvanced: CLOCK_STREAM_ID,
-}  # fmt: skip
+    CurrenciesRecorded: CURRENCIES_STREAM_ID,
+    CheckpointRecorded: CHECKPOINT_STREAM_ID,
+    TestClockStarted: CLOCK_STREAM_ID,
+    ClockAdvanced: CLOCK_STREAM_ID,
+}
 FINDINGS_MAX = 100
 _PLAYER_ACCOUNTS = (accounts.player_cash, accounts.player_bonus, accounts.player_held)
 
@@ -78,9 +85,7 @@ class AuditReport:
 class _Replay:
     """The auditor's own fold: per-stream chain heads and per-account balances."""
 
-    def __init__(
-        self, log: EventLog, report: AuditReport, checkpoints: CheckpointCheck
-    ) -> None:
+    def __init__(self, log: EventLog, report: AuditReport, checkpoints: CheckpointCheck) -> None:
         self.log = log
         self.report = report
         self.checkpoints = checkpoints
@@ -137,8 +142,9 @@ class _Replay:
             self.find(note, f"a {type(event).__name__} outside its own stream")
         stream = event.originator_id.int
         if note.version != self.others.get(stream, 0) + 1:
-            self.find(note, f"version {note.version} of its stream follows "
-                            f"{self.others.get(stream, 0)}")  # fmt: skip
+            self.find(
+                note, f"version {note.version} of its stream follows {self.others.get(stream, 0)}"
+            )
         self.others[stream] = note.version
 
     def _clock_event(self, note: LogRecord, event: TestClockStarted | ClockAdvanced) -> None:
@@ -177,8 +183,11 @@ class _Replay:
             self.find(note, problem)
         opened = self.players.get(wallet)
         if opened is not None and opened != (record.player_id, record.currency):
-            self.find(note, f"record names player {record.player_id} {record.currency}, its wallet "
-                            f"is {opened[0]} {opened[1]}")  # fmt: skip
+            self.find(
+                note,
+                f"record names player {record.player_id} {record.currency}, its wallet "
+                f"is {opened[0]} {opened[1]}",
+            )
         if record.wallet_version_first <= record.wallet_version_last:  # it wrote events
             self._check_after(note, record, self.heads.get(wallet, (0, ""))[0])
 
@@ -218,14 +227,18 @@ def clock_problems(
     if isinstance(event, TestClockStarted):
         if first_of_log:
             return []
-        return ["a TestClockStarted after the log's first event: a store is made a test "
-                "store only at creation"]  # fmt: skip
+        return [
+            "a TestClockStarted after the log's first event: a store is made a test "
+            "store only at creation"
+        ]
     if previous is None:
         return ["a ClockAdvanced on a store that is not a test store"]
     problems = []
     if event.advanced_from < previous:
-        problems.append(f"the clock advanced from {event.advanced_from.isoformat()}, before "
-                        f"its time {previous.isoformat()}: it went back")  # fmt: skip
+        problems.append(
+            f"the clock advanced from {event.advanced_from.isoformat()}, before "
+            f"its time {previous.isoformat()}: it went back"
+        )
     step = event.recorded_at - event.advanced_from
     if not timedelta(0) < step <= timedelta(seconds=limits.clock_advance_s_max):
         problems.append(f"the clock advanced by {step}, not forward within the bound")
@@ -244,8 +257,11 @@ def audit(
     and that the history extends every stored checkpoint and those given (signatures
     against trusted_keys when given)."""
     report = AuditReport()
-    check = CheckpointCheck([*checkpoints, *_stored(log, report)], trusted_keys,
-                            lambda problem: _store_finding(report, problem))  # fmt: skip
+    check = CheckpointCheck(
+        [*checkpoints, *_stored(log, report)],
+        trusted_keys,
+        lambda problem: _store_finding(report, problem),
+    )
     replay = _Replay(log, report, check)
     last_position = 0
     for page in log_pages(log, POSITION_MIN):
@@ -275,8 +291,11 @@ def _check_every_row(replay: _Replay, counted: tuple[int, int] | None, report) -
     if rows != report.events:
         _store_finding(report, f"the event table holds {rows} rows, the log {report.events}")
     if misspelled:
-        _store_finding(report, f"{misspelled} rows store their stream id not as the engine "
-                               "spells it: the engine cannot find those events")  # fmt: skip
+        _store_finding(
+            report,
+            f"{misspelled} rows store their stream id not as the engine "
+            "spells it: the engine cannot find those events",
+        )
 
 
 def _check_trial_balance(replay: _Replay, report: AuditReport) -> None:
@@ -292,9 +311,12 @@ def _check_trial_balance(replay: _Replay, report: AuditReport) -> None:
 def _check_projection(replay: _Replay, projection: ProjectionStore, last: int, report) -> None:
     position = projection.position()
     if position != last:
-        _store_finding(report, f"the views are at event #{position}, the log at #{last}: run "
-                               "`ledger project` to bring them up to date, or audit the log "
-                               "alone with --no-projections")  # fmt: skip
+        _store_finding(
+            report,
+            f"the views are at event #{position}, the log at #{last}: run "
+            "`ledger project` to bring them up to date, or audit the log "
+            "alone with --no-projections",
+        )
         return
     projected = projection.balances()
     for account in sorted(set(projected) | set(replay.balances)):
@@ -303,8 +325,10 @@ def _check_projection(replay: _Replay, projection: ProjectionStore, last: int, r
         if mine != theirs:
             _store_finding(report, f"projected balance of {account} is {theirs}, replay {mine}")
     if projection.posting_count() != replay.postings:
-        _store_finding(report, f"journal view holds {projection.posting_count()} lines, "
-                               f"the replay {replay.postings}")  # fmt: skip
+        _store_finding(
+            report,
+            f"journal view holds {projection.posting_count()} lines, the replay {replay.postings}",
+        )
     for currency, (debits, credits) in projection.trial_balance().items():
         if debits != credits:
             _store_finding(
@@ -331,4 +355,3 @@ def _store_finding(report: AuditReport, problem: str) -> None:
     report.finding_count += 1
     if len(report.findings) < FINDINGS_MAX:
         report.findings.append(Finding(None, None, None, problem))
-

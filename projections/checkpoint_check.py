@@ -67,8 +67,10 @@ class CheckpointCheck:
         the end of the log."""
         for named in self.pending:
             if named.position > last_position:
-                self.find(f"{named.source}: the log ends at #{last_position}, before "
-                          f"the checkpoint's position #{named.position}: history truncated")
+                self.find(
+                    f"{named.source}: the log ends at #{last_position}, before "
+                    f"the checkpoint's position #{named.position}: history truncated"
+                )
             else:
                 self._compare(named)
         self.pending = []
@@ -80,6 +82,8 @@ class CheckpointCheck:
             lineage = f"continues {stated.previous[:16]}…" if stated.previous else "read the log"
             self.verified.append(f"{named.source} (#{stated.position}, {lineage})")
             return
-        self.find(f"{named.source}: the history no longer extends it: at #{stated.position} the "
-                  f"log holds {count} events with root {root[:16]}…, the checkpoint "
-                  f"{stated.event_count} with root {stated.merkle_root[:16]}…")  # fmt: skip
+        self.find(
+            f"{named.source}: the history no longer extends it: at #{stated.position} the "
+            f"log holds {count} events with root {root[:16]}…, the checkpoint "
+            f"{stated.event_count} with root {stated.merkle_root[:16]}…"
+        )

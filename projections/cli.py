@@ -21,9 +21,15 @@ from projections.follower import FollowerState, ProjectionFollower
 from projections.runner import ProjectionRunner
 from projections.stores import open_projection_store
 
+
 def _progress(console: Console, total: int) -> tuple[Progress, int]:
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-               TextColumn("events"), TimeElapsedColumn())  # fmt: skip
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("events"),
+        TimeElapsedColumn(),
+    )
     progress = Progress(*columns, console=console, transient=True, disable=not console.is_terminal)
     return progress, progress.add_task("replaying", total=total)
 
@@ -42,9 +48,10 @@ def project_command(database_url: str, page_size: int, follow: bool) -> None:
     require_store(database_url, creates_store=False)
     tune_garbage_collector()  # a batch job over a large heap, like the server
     console = Console(stderr=True)
-    with store_errors(database_url), Ledger(
-        database_url, currency_scales="ignore", store_kind="either"
-    ) as ledger:
+    with (
+        store_errors(database_url),
+        Ledger(database_url, currency_scales="ignore", store_kind="either") as ledger,
+    ):
         store = open_projection_store(database_url)
         runner = ProjectionRunner(ledger.log, store, page_size=page_size)
         lag = runner.lag()
@@ -69,38 +76,55 @@ def _follow(runner: ProjectionRunner) -> bool:
 
 @click.command("audit")
 @database_url_option(creates_store=False)
-@click.option("--projections/--no-projections", default=True, show_default=True,
-              help="Also compare the read models with the replay.")  # fmt: skip
 @click.option(
-    "--checkpoint", "checkpoint_files", multiple=True, type=click.Path(dir_okay=False),
+    "--projections/--no-projections",
+    default=True,
+    show_default=True,
+    help="Also compare the read models with the replay.",
+)
+@click.option(
+    "--checkpoint",
+    "checkpoint_files",
+    multiple=True,
+    type=click.Path(dir_okay=False),
     help="A signed checkpoint file kept away from the database: prove the history still "
     "extends it. May be repeated.",
-)  # fmt: skip
+)
 @click.option(
-    "--verify-key", "verify_keys", multiple=True, type=click.Path(dir_okay=False),
+    "--verify-key",
+    "verify_keys",
+    multiple=True,
+    type=click.Path(dir_okay=False),
     help="A trusted public key (PEM): every checkpoint must be signed by one of them (repeat "
     "it across a key rotation). Without it, signatures are checked against the keys the "
     "checkpoints name.",
-)  # fmt: skip
+)
 def audit_command(
-    database_url: str, projections: bool, checkpoint_files: tuple[str, ...],
+    database_url: str,
+    projections: bool,
+    checkpoint_files: tuple[str, ...],
     verify_keys: tuple[str, ...],
-) -> None:  # fmt: skip
+) -> None:
     """Replays the whole history independently; exit 0 only if every check holds."""
     require_store(database_url, creates_store=False)
     tune_garbage_collector()  # a batch job over a large heap, like the server
     checkpoints, trusted_keys = _anchors(checkpoint_files, verify_keys)
     console = Console(stderr=True)
-    with store_errors(database_url), Ledger(
-        database_url, currency_scales="ignore", store_kind="either"
-    ) as ledger:
+    with (
+        store_errors(database_url),
+        Ledger(database_url, currency_scales="ignore", store_kind="either") as ledger,
+    ):
         store = open_projection_store(database_url)
         total = ledger.log.max_position()
         progress, task = _progress(console, total)
         with progress:
-            report = audit(ledger.log, store if projections else None,
-                           lambda n: progress.update(task, completed=n),
-                           checkpoints=checkpoints, trusted_keys=trusted_keys)  # fmt: skip
+            report = audit(
+                ledger.log,
+                store if projections else None,
+                lambda n: progress.update(task, completed=n),
+                checkpoints=checkpoints,
+                trusted_keys=trusted_keys,
+            )
         store.record_audit(audit_run(report, projections))
         store.close()
     _print_report(report, database_url, projections)
@@ -110,11 +134,14 @@ def audit_run(report: AuditReport, projections: bool) -> dict:
     """What the console shows of an audit: when, how much, the verdict and its first finding."""
     return {
         "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "events": report.events, "wallets": report.wallets, "passed": report.passed,
+        "events": report.events,
+        "wallets": report.wallets,
+        "passed": report.passed,
         "finding_count": report.finding_count,
         "first_finding": str(report.findings[0]) if report.findings else None,
-        "checkpoints": list(report.checkpoints_verified), "projections_compared": projections,
-    }  # fmt: skip
+        "checkpoints": list(report.checkpoints_verified),
+        "projections_compared": projections,
+    }
 
 
 def _anchors(files: tuple[str, ...], verify_keys: tuple[str, ...]):
@@ -124,24 +151,29 @@ def _anchors(files: tuple[str, ...], verify_keys: tuple[str, ...]):
     except InvalidArgument as error:
         raise click.BadParameter(str(error), param_hint="'--verify-key'") from None
     try:
-        checkpoints = [NamedCheckpoint(f"checkpoint file {path}", read_checkpoint_file(path))
-                       for path in files]  # fmt: skip
+        checkpoints = [
+            NamedCheckpoint(f"checkpoint file {path}", read_checkpoint_file(path)) for path in files
+        ]
     except InvalidArgument as error:
         raise click.BadParameter(str(error), param_hint="'--checkpoint'") from None
     return checkpoints, trusted_keys
 
 
 def _print_report(report, database_url: str, projections: bool) -> None:
-    click.echo(f"audited {report.events} events in {report.wallets} wallet streams "
-               f"of {redact(database_url)}")  # fmt: skip
+    click.echo(
+        f"audited {report.events} events in {report.wallets} wallet streams "
+        f"of {redact(database_url)}"
+    )
     for currency, total_minor in sorted(report.trial_balance.items()):
         click.echo(f"trial balance {currency}: {total_minor}")
     for verified in report.checkpoints_verified:
         click.echo(f"the history extends {verified}")
     if report.passed:
         views = ", projections equal the replay" if projections else " (projections not compared)"
-        click.echo("audit passed: chains intact, versions contiguous, journals balanced, "
-                   f"every record matches its events{views}")  # fmt: skip
+        click.echo(
+            "audit passed: chains intact, versions contiguous, journals balanced, "
+            f"every record matches its events{views}"
+        )
         return
     click.echo(
         f"AUDIT FAILED: {report.finding_count} findings; first: {report.findings[0]}", err=True

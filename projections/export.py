@@ -103,9 +103,12 @@ class _CurrencyTally:
 
     def result(self) -> CurrencyExport:
         return CurrencyExport(
-            currency=self.currency.code, transactions=self.transactions,
-            postings=self.postings, debits_minor=self.debits, credits_minor=self.credits,
-        )  # fmt: skip
+            currency=self.currency.code,
+            transactions=self.transactions,
+            postings=self.postings,
+            debits_minor=self.debits,
+            credits_minor=self.credits,
+        )
 
 
 def write_ledger_journal(

@@ -40,16 +40,23 @@ _READ_ONLY_ENVIRONMENT = {"CREATE_TABLE": "n"}
 
 @click.command("export")
 @click.option(
-    "--format", "journal_format", type=click.Choice(FORMATS), default="ledger",
-    show_default=True, help="ledger: a journal that hledger and ledger-cli read.",
-)  # fmt: skip
+    "--format",
+    "journal_format",
+    type=click.Choice(FORMATS),
+    default="ledger",
+    show_default=True,
+    help="ledger: a journal that hledger and ledger-cli read.",
+)
 @database_url_option(creates_store=False)
 @config_option
 @click.option(
-    "-o", "--output", default=STANDARD_OUTPUT, show_default=True,
+    "-o",
+    "--output",
+    default=STANDARD_OUTPUT,
+    show_default=True,
     type=click.Path(dir_okay=False, allow_dash=True),
     help="The journal file, replaced only once complete; '-' is standard output.",
-)  # fmt: skip
+)
 @click.pass_context
 def export_command(
     context: click.Context, journal_format: str, database_url: str, output: str
@@ -92,8 +99,13 @@ def _export_errors(database_url: str) -> Iterator[None]:
 
 @contextmanager
 def _opened_ledger(database_url: str, rules: Rules) -> Iterator[Ledger]:
-    ledger = Ledger(database_url, rules=rules, environment=_READ_ONLY_ENVIRONMENT,
-                    currency_scales="check", store_kind="either")  # fmt: skip
+    ledger = Ledger(
+        database_url,
+        rules=rules,
+        environment=_READ_ONLY_ENVIRONMENT,
+        currency_scales="check",
+        store_kind="either",
+    )
     try:
         yield ledger
     finally:
@@ -128,9 +140,12 @@ def _output_stream(output: str) -> Iterator[TextIO]:
 
 def _export_with_progress(ledger: Ledger, out: TextIO, console: Console) -> ExportStats:
     columns = (
-        TextColumn("exporting"), BarColumn(), MofNCompleteColumn(), TextColumn("events"),
+        TextColumn("exporting"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("events"),
         TimeElapsedColumn(),
-    )  # fmt: skip
+    )
     # Off when standard error is not a terminal, so logs and pipes get the summary alone.
     is_shown = console.is_terminal
     with Progress(*columns, console=console, transient=True, disable=not is_shown) as progress:

@@ -84,8 +84,11 @@ class ProjectionFollower:
         called; raises a bug that shows instead."""
         self.state = FollowerState.PAUSED
         started = time.monotonic()
-        _log.warning("projections paused: store unavailable", error=str(outage),
-                     error_type=type(outage).__name__)  # fmt: skip
+        _log.warning(
+            "projections paused: store unavailable",
+            error=str(outage),
+            error_type=type(outage).__name__,
+        )
         retrying = _retrying(self.stopping)
         try:
             retrying(self.runner.run_page)
@@ -94,8 +97,11 @@ class ProjectionFollower:
                 return  # stopped while the store was still down
             raise
         self.state = FollowerState.FOLLOWING
-        _log.info("projections resumed", outage_s=round(time.monotonic() - started, 3),
-                  attempts=retrying.statistics.get("attempt_number", 1))  # fmt: skip
+        _log.info(
+            "projections resumed",
+            outage_s=round(time.monotonic() - started, 3),
+            attempts=retrying.statistics.get("attempt_number", 1),
+        )
 
 
 def _worth_waiting_out(error: BaseException) -> bool:

@@ -69,14 +69,25 @@ def _fold_event(changes: PageChanges, position: int, event: WalletEvent) -> None
             changes.debits[event.currency] -= posting.amount
         else:
             changes.credits[event.currency] += posting.amount
-        changes.postings.append(PostingRow(
-            position=position, index=index, journal_id=event.journal_id,
-            wallet_id=event.originator_id, wallet_version=event.originator_version,
-            event_type=tag, idempotency_key=event.key, account=posting.account,
-            currency=event.currency, amount=posting.amount,
-            player_id=player_of(posting.account), recorded_at=event.recorded_at,
-            occurred_at=event.occurred_at, provider=provider, round_id=round_id,
-        ))  # fmt: skip
+        changes.postings.append(
+            PostingRow(
+                position=position,
+                index=index,
+                journal_id=event.journal_id,
+                wallet_id=event.originator_id,
+                wallet_version=event.originator_version,
+                event_type=tag,
+                idempotency_key=event.key,
+                account=posting.account,
+                currency=event.currency,
+                amount=posting.amount,
+                player_id=player_of(posting.account),
+                recorded_at=event.recorded_at,
+                occurred_at=event.occurred_at,
+                provider=provider,
+                round_id=round_id,
+            )
+        )
 
 
 def player_of(account: str) -> str | None:

@@ -22,9 +22,14 @@ from uuid import UUID
 
 from ledger.core.commands import GameCommand, HoldInSuspense, ReturnSuspense
 from ledger.core.events import (
-    BonusDeficitCharged, BonusForfeited, CommandRecorded, CommandRefused, SuspenseAttributed,
-    WalletEvent, event_tag,
-)  # fmt: skip
+    BonusDeficitCharged,
+    BonusForfeited,
+    CommandRecorded,
+    CommandRefused,
+    SuspenseAttributed,
+    WalletEvent,
+    event_tag,
+)
 from ledger.core.outcomes import Outcome
 from ledger.service.wallets import key_record_int, suspense_item_id, wallet_id
 
@@ -48,10 +53,13 @@ def identity_problems(record: CommandRecorded) -> list[str]:
     if record.command_type == event_tag(HoldInSuspense):
         if record.wallet_id != suspense_item_id(record.currency, record.key):
             problems.append("a suspense hold's record names another item's stream")
-    elif record.command_type not in _ITEM_COMMANDS:
-        if record.wallet_id != wallet_id(record.player_id, record.currency):
-            problems.append(f"record's wallet is not the wallet of player {record.player_id!r} "
-                            f"in {record.currency!r}")  # fmt: skip
+    elif record.command_type not in _ITEM_COMMANDS and record.wallet_id != wallet_id(
+        record.player_id, record.currency
+    ):
+        problems.append(
+            f"record's wallet is not the wallet of player {record.player_id!r} "
+            f"in {record.currency!r}"
+        )
     return problems
 
 
@@ -91,8 +99,12 @@ class RecordClaims:
     def finish(self) -> None:
         """Reports every event no record claimed, in log order."""
         for at, event in sorted(self.unclaimed.values(), key=lambda waiting: waiting[0]):
-            self.find(at, event.originator_id, event.originator_version,
-                      "event belongs to no idempotency record")  # fmt: skip
+            self.find(
+                at,
+                event.originator_id,
+                event.originator_version,
+                "event belongs to no idempotency record",
+            )
         self.unclaimed.clear()
 
     def _claim(self, position: int, record: CommandRecorded, stream: UUID, version: int):
@@ -100,20 +112,33 @@ class RecordClaims:
         the record; None (and a finding) if it is not waiting."""
         waiting = self.unclaimed.pop((stream.int, version), None)
         if waiting is None:
-            self._find(position, record, f"record claims {stream} v{version}, which is missing, "
-                                         "later, or another record's")  # fmt: skip
+            self._find(
+                position,
+                record,
+                f"record claims {stream} v{version}, which is missing, later, or another record's",
+            )
             return None
         at, event = waiting
         provider = getattr(event, "provider", None)
         if provider is not None and record.scope != f"provider:{provider}":
-            self._find(position, record, f"record in scope {record.scope!r} claims an event of "
-                                         f"provider {provider!r} (#{at})")  # fmt: skip
+            self._find(
+                position,
+                record,
+                f"record in scope {record.scope!r} claims an event of "
+                f"provider {provider!r} (#{at})",
+            )
         if event.key != record.key:
-            self._find(position, record, f"record of key {record.key!r} claims an event of key "
-                                         f"{event.key!r} (#{at})")  # fmt: skip
+            self._find(
+                position,
+                record,
+                f"record of key {record.key!r} claims an event of key {event.key!r} (#{at})",
+            )
         if event.recorded_at != record.recorded_at:
-            self._find(position, record, f"record's time {record.recorded_at.isoformat()} differs "
-                                         f"from its event's (#{at})")  # fmt: skip
+            self._find(
+                position,
+                record,
+                f"record's time {record.recorded_at.isoformat()} differs from its event's (#{at})",
+            )
         return event
 
     def _check_outcome(self, position: int, record: CommandRecorded, events: list[WalletEvent]):
@@ -131,8 +156,11 @@ class RecordClaims:
         chained = (refusals[-1].command_type, refusals[-1].outcome)
         if (record.command_type, record.outcome) != chained:
             said = f"{record.command_type} {record.outcome}"
-            self._find(position, record, f"record says {said}, its chained refusal "
-                                         f"{chained[0]} {chained[1]}")  # fmt: skip
+            self._find(
+                position,
+                record,
+                f"record says {said}, its chained refusal {chained[0]} {chained[1]}",
+            )
         if record.journal_id is not None:
             self._find(position, record, "a refusal's record names a journal")
 
@@ -142,9 +170,13 @@ class RecordClaims:
         if record.outcome == Outcome.OK.value:
             self._find(position, record, "a success whose record names no events")
         elif record.command_type not in _ITEM_COMMANDS and record.wallet_version_last != 0:
-            self._find(position, record, f"a refusal of wallet {record.wallet_id} at "
-                                         f"v{record.wallet_version_last} without its chained "
-                                         "CommandRefused")  # fmt: skip
+            self._find(
+                position,
+                record,
+                f"a refusal of wallet {record.wallet_id} at "
+                f"v{record.wallet_version_last} without its chained "
+                "CommandRefused",
+            )
 
     def _find(self, position: int, record: CommandRecorded, problem: str) -> None:
         self.find(position, record.originator_id, record.originator_version, problem)

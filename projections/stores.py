@@ -34,32 +34,66 @@ from projections.views import DocumentKey, Operation, apply_operations, note_key
 
 TRACKING_NAME = "ledger_views"
 POSTING_COLUMNS = (
-    "position", "posting_index", "journal_id", "wallet_id", "wallet_version", "event_type",
-    "idempotency_key", "account", "currency", "amount", "player_id", "recorded_at",
-    "occurred_at", "provider", "round_id",
-)  # fmt: skip
+    "position",
+    "posting_index",
+    "journal_id",
+    "wallet_id",
+    "wallet_version",
+    "event_type",
+    "idempotency_key",
+    "account",
+    "currency",
+    "amount",
+    "player_id",
+    "recorded_at",
+    "occurred_at",
+    "provider",
+    "round_id",
+)
 # Bumped whenever a view's tables change: a store at another layout drops its views on open
 # and rebuilds them from the log (they are derived data; the log is never touched).
 LAYOUT_VERSION = 2
 VIEW_TABLES = (
-    "projection_tracking", "account_balances", "trial_balance", "journal_postings",
+    "projection_tracking",
+    "account_balances",
+    "trial_balance",
+    "journal_postings",
     "view_documents",
-)  # fmt: skip
+)
 
 
 _POSTING_TYPES = (
-    "int8", "int4", "uuid", "uuid", "int8", "text", "text", "text", "text", "numeric", "text",
-    "timestamptz", "timestamptz", "text", "text",
-)  # fmt: skip
+    "int8",
+    "int4",
+    "uuid",
+    "uuid",
+    "int8",
+    "text",
+    "text",
+    "text",
+    "text",
+    "numeric",
+    "text",
+    "timestamptz",
+    "timestamptz",
+    "text",
+    "text",
+)
 
 
 SQLITE_LOCK_TIMEOUT_S = 30  # how long a write waits for another writer's lock
 
 # DB-API 2.0 gives drivers and the library the same error names; most specific first.
 _ERROR_NAMES = (
-    "InterfaceError", "DataError", "OperationalError", "IntegrityError", "InternalError",
-    "ProgrammingError", "NotSupportedError", "DatabaseError",
-)  # fmt: skip
+    "InterfaceError",
+    "DataError",
+    "OperationalError",
+    "IntegrityError",
+    "InternalError",
+    "ProgrammingError",
+    "NotSupportedError",
+    "DatabaseError",
+)
 
 
 class PositionMoved(Exception):
@@ -125,9 +159,13 @@ class ProjectionStore(ABC):
         """A read's rows; statements use `?` placeholders on every store."""
 
     def documents(
-        self, kind: str, where: str = "", params: tuple = (), limit: int = 1,
+        self,
+        kind: str,
+        where: str = "",
+        params: tuple = (),
+        limit: int = 1,
         newest_first: bool = False,
-    ) -> list:  # fmt: skip
+    ) -> list:
         """The decoded documents of a kind, in (sort, key) order, filtered by `where`."""
         order = "sort DESC, key DESC" if newest_first else "sort, key"
         rows = self._rows(
@@ -189,15 +227,22 @@ class ProjectionStore(ABC):
             # could put another wallet's keys inside the range.
             "SELECT doc FROM view_documents WHERE kind = 'note' AND key > ? AND key < ? "
             "AND substr(key, 1, ?) = ? ORDER BY key DESC LIMIT ?",
-            (note_key(wallet_id, after), note_key(wallet_id, before), len(wallet_id) + 1,
-             wallet_id + ":", limit),
+            (
+                note_key(wallet_id, after),
+                note_key(wallet_id, before),
+                len(wallet_id) + 1,
+                wallet_id + ":",
+                limit,
+            ),
         )
         return [msgspec.json.decode(doc) for (doc,) in rows]
 
     def record_audit(self, run: dict) -> None:
         """Keeps one `ledger audit` result for the console (not a view: never rebuilt)."""
-        self._write("INSERT INTO audit_runs (finished_at, result) VALUES (?, ?)",
-                    (run["finished_at"], msgspec.json.encode(run).decode()))  # fmt: skip
+        self._write(
+            "INSERT INTO audit_runs (finished_at, result) VALUES (?, ?)",
+            (run["finished_at"], msgspec.json.encode(run).decode()),
+        )
 
     def last_audit(self) -> dict | None:
         rows = self._rows("SELECT result FROM audit_runs ORDER BY finished_at DESC LIMIT 1")
@@ -217,11 +262,22 @@ def open_projection_store(database_url: str) -> ProjectionStore:
 
 def _posting_tuple(row: PostingRow, amount) -> tuple:
     return (
-        row.position, row.index, str(row.journal_id), str(row.wallet_id), row.wallet_version,
-        row.event_type, row.idempotency_key, row.account, row.currency, amount, row.player_id,
-        row.recorded_at.isoformat(), row.occurred_at.isoformat() if row.occurred_at else None,
-        row.provider, row.round_id,
-    )  # fmt: skip
+        row.position,
+        row.index,
+        str(row.journal_id),
+        str(row.wallet_id),
+        row.wallet_version,
+        row.event_type,
+        row.idempotency_key,
+        row.account,
+        row.currency,
+        amount,
+        row.player_id,
+        row.recorded_at.isoformat(),
+        row.occurred_at.isoformat() if row.occurred_at else None,
+        row.provider,
+        row.round_id,
+    )
 
 
 class SqliteProjectionStore(ProjectionStore):
@@ -317,11 +373,14 @@ class SqliteProjectionStore(ProjectionStore):
         self.connection.executemany(
             "INSERT OR REPLACE INTO trial_balance VALUES (?, ?, ?)",
             [
-                (currency, str(current.get(currency, (0, 0))[0] + changes.debits[currency]),
-                 str(current.get(currency, (0, 0))[1] + changes.credits[currency]))
+                (
+                    currency,
+                    str(current.get(currency, (0, 0))[0] + changes.debits[currency]),
+                    str(current.get(currency, (0, 0))[1] + changes.credits[currency]),
+                )
                 for currency in currencies
             ],
-        )  # fmt: skip
+        )
 
     def _apply_documents(self, documents: dict[DocumentKey, list[Operation]]) -> None:
         current: dict[DocumentKey, dict] = {}
@@ -336,9 +395,11 @@ class SqliteProjectionStore(ProjectionStore):
             current.update(((kind, key), msgspec.json.decode(doc)) for kind, key, doc in rows)
         self.connection.executemany(
             "INSERT OR REPLACE INTO view_documents VALUES (?, ?, ?, ?, ?, ?, ?)",
-            [_document_row(key, apply_operations(current.get(key), operations))
-             for key, operations in documents.items()],
-        )  # fmt: skip
+            [
+                _document_row(key, apply_operations(current.get(key), operations))
+                for key, operations in documents.items()
+            ],
+        )
 
     def _current(self, table: str, key: str, column: str, keys: list[str]) -> dict[str, int]:
         found: dict[str, int] = {}
@@ -454,18 +515,24 @@ class PostgresProjectionStore(ProjectionStore):
                 "INSERT INTO account_balances AS b SELECT * FROM unnest("
                 "%s::text[], %s::text[], %s::numeric[]) ON CONFLICT (account) "
                 "DO UPDATE SET balance = b.balance + EXCLUDED.balance",
-                ([a for (a, _), _ in balances], [c for (_, c), _ in balances],
-                 [delta for _, delta in balances]),
-            )  # fmt: skip
+                (
+                    [a for (a, _), _ in balances],
+                    [c for (_, c), _ in balances],
+                    [delta for _, delta in balances],
+                ),
+            )
             currencies = sorted(set(changes.debits) | set(changes.credits))
             db.execute(
                 "INSERT INTO trial_balance AS t SELECT * FROM unnest("
                 "%s::text[], %s::numeric[], %s::numeric[]) ON CONFLICT (currency) "
                 "DO UPDATE SET debits = t.debits + EXCLUDED.debits, "
                 "credits = t.credits + EXCLUDED.credits",
-                (currencies, [changes.debits[c] for c in currencies],
-                 [changes.credits[c] for c in currencies]),
-            )  # fmt: skip
+                (
+                    currencies,
+                    [changes.debits[c] for c in currencies],
+                    [changes.credits[c] for c in currencies],
+                ),
+            )
             _copy_postings(db, changes.postings)
             _apply_documents(db, changes.documents)
 
@@ -504,11 +571,25 @@ def _copy_postings(db: psycopg.Connection, rows: list[PostingRow]) -> None:
     with db.cursor().copy(statement) as copy:
         copy.set_types(_POSTING_TYPES)
         for row in rows:
-            copy.write_row((
-                row.position, row.index, row.journal_id, row.wallet_id, row.wallet_version,
-                row.event_type, row.idempotency_key, row.account, row.currency, row.amount,
-                row.player_id, row.recorded_at, row.occurred_at, row.provider, row.round_id,
-            ))  # fmt: skip
+            copy.write_row(
+                (
+                    row.position,
+                    row.index,
+                    row.journal_id,
+                    row.wallet_id,
+                    row.wallet_version,
+                    row.event_type,
+                    row.idempotency_key,
+                    row.account,
+                    row.currency,
+                    row.amount,
+                    row.player_id,
+                    row.recorded_at,
+                    row.occurred_at,
+                    row.provider,
+                    row.round_id,
+                )
+            )
 
 
 def _apply_documents(db: psycopg.Connection, documents: dict) -> None:
@@ -522,8 +603,10 @@ def _apply_documents(db: psycopg.Connection, documents: dict) -> None:
         (kinds, keys),
     ).fetchall()
     current = {(kind, key): msgspec.json.decode(doc) for kind, key, doc in rows}
-    written = [_document_row(key, apply_operations(current.get(key), operations))
-               for key, operations in documents.items()]  # fmt: skip
+    written = [
+        _document_row(key, apply_operations(current.get(key), operations))
+        for key, operations in documents.items()
+    ]
     columns = list(zip(*written, strict=True))
     db.execute(
         "INSERT INTO view_documents SELECT * FROM unnest(%s::text[], %s::text[], %s::text[], "
@@ -537,9 +620,13 @@ def _apply_documents(db: psycopg.Connection, documents: dict) -> None:
 def _document_row(key: DocumentKey, document: dict) -> tuple:
     """A document as its table row: the columns the console filters and sorts on, then JSON."""
     return (
-        *key, document.get("player_id"), document.get("currency"), document.get("status"),
-        document.get("sort"), msgspec.json.encode(document).decode(),
-    )  # fmt: skip
+        *key,
+        document.get("player_id"),
+        document.get("currency"),
+        document.get("status"),
+        document.get("sort"),
+        msgspec.json.encode(document).decode(),
+    )
 
 
 def _integer(value: Decimal | int) -> int:

@@ -28,11 +28,20 @@ DocumentKey = tuple[str, str]  # (kind, key)
 Operations = defaultdict[DocumentKey, list[Operation]]
 
 _LIMIT_FIELDS = (
-    "deposit_limit_24h", "deposit_limit_7d", "deposit_limit_30d", "loss_limit_24h",
-    "loss_limit_7d", "loss_limit_30d",
-)  # fmt: skip
-_NO_BONUS = {"bonus_id": None, "bonus_amount": None, "wagering_required": None,
-             "wagering_progress": None, "bonus_expires_at": None}  # fmt: skip
+    "deposit_limit_24h",
+    "deposit_limit_7d",
+    "deposit_limit_30d",
+    "loss_limit_24h",
+    "loss_limit_7d",
+    "loss_limit_30d",
+)
+_NO_BONUS = {
+    "bonus_id": None,
+    "bonus_amount": None,
+    "wagering_required": None,
+    "wagering_progress": None,
+    "bonus_expires_at": None,
+}
 
 
 def fold_views(operations: Operations, event: e.WalletEvent, position: int) -> None:
@@ -52,9 +61,14 @@ def note_key(wallet_id: str, position: int) -> str:
 
 def _note(operations: Operations, event: e.WalletEvent, position: int) -> None:
     detail = getattr(event, "command_type", "") + " " + getattr(event, "outcome", "")
-    fields = {"event": event_tag(type(event)), "idempotency_key": event.key,
-              "recorded_at": _iso(event.recorded_at), "position": position,
-              "currency": event.currency, "detail": detail.strip()}  # fmt: skip
+    fields = {
+        "event": event_tag(type(event)),
+        "idempotency_key": event.key,
+        "recorded_at": _iso(event.recorded_at),
+        "position": position,
+        "currency": event.currency,
+        "detail": detail.strip(),
+    }
     operations[(NOTE, note_key(str(event.originator_id), position))].append(("set", fields))
 
 
@@ -67,8 +81,12 @@ def _wallet_key(event: e.WalletEvent) -> DocumentKey:
 
 
 def _opened(operations: Operations, event: e.WalletOpened) -> None:
-    fields = {"player_id": event.player_id, "currency": event.currency,
-              "opened_at": _iso(event.recorded_at), **_NO_BONUS}  # fmt: skip
+    fields = {
+        "player_id": event.player_id,
+        "currency": event.currency,
+        "opened_at": _iso(event.recorded_at),
+        **_NO_BONUS,
+    }
     operations[_wallet_key(event)].append(("set", fields))
 
 
@@ -93,9 +111,13 @@ def _text(amount: int | None) -> str | None:
 
 
 def _bonus_granted(operations: Operations, event: e.BonusGranted) -> None:
-    fields = {"bonus_id": event.key, "bonus_amount": str(event.amount),
-              "wagering_required": str(event.wagering_required), "wagering_progress": "0",
-              "bonus_expires_at": _iso(event.expires_at)}  # fmt: skip
+    fields = {
+        "bonus_id": event.key,
+        "bonus_amount": str(event.amount),
+        "wagering_required": str(event.wagering_required),
+        "wagering_progress": "0",
+        "bonus_expires_at": _iso(event.expires_at),
+    }
     operations[_wallet_key(event)].append(("set", fields))
 
 
@@ -116,15 +138,26 @@ def _bet_rolled_back(operations: Operations, event: e.BetRolledBack) -> None:
 
 
 def _suspense_received(operations: Operations, event: e.SuspenseReceived) -> None:
-    fields = {"item_key": event.key, "currency": event.currency, "amount": str(event.amount),
-              "rail": event.rail, "rail_id": event.rail_id, "reason": event.reason,
-              "status": "held", "sort": _iso(event.recorded_at), "player_id": None}  # fmt: skip
+    fields = {
+        "item_key": event.key,
+        "currency": event.currency,
+        "amount": str(event.amount),
+        "rail": event.rail,
+        "rail_id": event.rail_id,
+        "reason": event.reason,
+        "status": "held",
+        "sort": _iso(event.recorded_at),
+        "player_id": None,
+    }
     operations[(SUSPENSE, str(event.originator_id))].append(("set", fields))
 
 
 def _suspense_resolved(operations: Operations, event: e.SuspenseResolved) -> None:
-    fields = {"status": event.resolution, "player_id": event.player_id,
-              "resolved_at": _iso(event.recorded_at)}  # fmt: skip
+    fields = {
+        "status": event.resolution,
+        "player_id": event.player_id,
+        "resolved_at": _iso(event.recorded_at),
+    }
     operations[(SUSPENSE, str(event.originator_id))].append(("set", fields))
 
 
@@ -134,9 +167,16 @@ def _withdrawal_key(event: e.WalletEvent, key: str) -> DocumentKey:
 
 def _withdrawal_requested(operations: Operations, event: e.WithdrawalRequested) -> None:
     player_id = next((_player(p.account) for p in event.postings if _player(p.account)), None)
-    fields = {"withdrawal_key": event.key, "player_id": player_id, "currency": event.currency,
-              "amount": str(event.amount), "rail": event.rail, "rail_id": event.rail_id,
-              "status": "pending", "sort": _iso(event.recorded_at)}  # fmt: skip
+    fields = {
+        "withdrawal_key": event.key,
+        "player_id": player_id,
+        "currency": event.currency,
+        "amount": str(event.amount),
+        "rail": event.rail,
+        "rail_id": event.rail_id,
+        "status": "pending",
+        "sort": _iso(event.recorded_at),
+    }
     operations[_withdrawal_key(event, event.key)].append(("set", fields))
 
 
@@ -174,12 +214,19 @@ def _fold_daily(operations: Operations, event: e.WalletEvent) -> None:
 
 
 _FOLDERS = {
-    e.WalletOpened: _opened, e.LimitsChanged: _limits, e.BonusGranted: _bonus_granted,
-    e.BonusForfeited: _bonus_ended, e.BonusConverted: _bonus_ended, e.BetPlaced: _bet,
-    e.BetRolledBack: _bet_rolled_back, e.SuspenseReceived: _suspense_received,
-    e.SuspenseResolved: _suspense_resolved, e.WithdrawalRequested: _withdrawal_requested,
-    e.WithdrawalCompleted: _withdrawal_completed, e.WithdrawalReleased: _withdrawal_released,
-}  # fmt: skip
+    e.WalletOpened: _opened,
+    e.LimitsChanged: _limits,
+    e.BonusGranted: _bonus_granted,
+    e.BonusForfeited: _bonus_ended,
+    e.BonusConverted: _bonus_ended,
+    e.BetPlaced: _bet,
+    e.BetRolledBack: _bet_rolled_back,
+    e.SuspenseReceived: _suspense_received,
+    e.SuspenseResolved: _suspense_resolved,
+    e.WithdrawalRequested: _withdrawal_requested,
+    e.WithdrawalCompleted: _withdrawal_completed,
+    e.WithdrawalReleased: _withdrawal_released,
+}
 
 
 def apply_operations(document: dict | None, operations: list[Operation]) -> dict:

@@ -9,45 +9,78 @@ PROVIDER = "hub88"
 
 def deposit(key: str, amount: int, *, player: str = PLAYER, currency: str = "EUR") -> c.Deposit:
     return c.Deposit(
-        idempotency_key=key, player_id=player, currency=currency, amount=amount,
-        rail="psp", rail_id="stripe",
-    )  # fmt: skip
+        idempotency_key=key,
+        player_id=player,
+        currency=currency,
+        amount=amount,
+        rail="psp",
+        rail_id="stripe",
+    )
 
 
 def reverse(key: str, amount: int, *, player: str = PLAYER, deposit: str | None = None):
     return c.ReverseDeposit(
-        idempotency_key=key, player_id=player, currency="EUR", amount=amount,
-        rail="psp", rail_id="stripe", deposit_key=deposit,
-    )  # fmt: skip
+        idempotency_key=key,
+        player_id=player,
+        currency="EUR",
+        amount=amount,
+        rail="psp",
+        rail_id="stripe",
+        deposit_key=deposit,
+    )
 
 
-def bet(key: str, amount: int, *, round_id: str = "r1", player: str = PLAYER,
-        category: str = "slots", currency: str = "EUR") -> c.Bet:  # fmt: skip
+def bet(
+    key: str,
+    amount: int,
+    *,
+    round_id: str = "r1",
+    player: str = PLAYER,
+    category: str = "slots",
+    currency: str = "EUR",
+) -> c.Bet:
     return c.Bet(
-        idempotency_key=key, provider=PROVIDER, player_id=player, currency=currency,
-        amount=amount, round_id=round_id, game_category=category,
-    )  # fmt: skip
+        idempotency_key=key,
+        provider=PROVIDER,
+        player_id=player,
+        currency=currency,
+        amount=amount,
+        round_id=round_id,
+        game_category=category,
+    )
 
 
 def win(key: str, bet_key: str, amount: int, *, closed: bool = True, player: str = PLAYER) -> c.Win:
     return c.Win(
-        idempotency_key=key, provider=PROVIDER, player_id=player, currency="EUR",
-        amount=amount, bet_key=bet_key, round_closed=closed,
-    )  # fmt: skip
+        idempotency_key=key,
+        provider=PROVIDER,
+        player_id=player,
+        currency="EUR",
+        amount=amount,
+        bet_key=bet_key,
+        round_closed=closed,
+    )
 
 
 def rollback(key: str, target: str, *, player: str = PLAYER) -> c.Rollback:
     return c.Rollback(
-        idempotency_key=key, provider=PROVIDER, player_id=player, currency="EUR",
+        idempotency_key=key,
+        provider=PROVIDER,
+        player_id=player,
+        currency="EUR",
         target_key=target,
-    )  # fmt: skip
+    )
 
 
 def withdraw(key: str, amount: int, *, player: str = PLAYER) -> c.RequestWithdrawal:
     return c.RequestWithdrawal(
-        idempotency_key=key, player_id=player, currency="EUR", amount=amount,
-        rail="psp", rail_id="stripe",
-    )  # fmt: skip
+        idempotency_key=key,
+        player_id=player,
+        currency="EUR",
+        amount=amount,
+        rail="psp",
+        rail_id="stripe",
+    )
 
 
 def complete(key: str, withdrawal: str, *, player: str = PLAYER) -> c.CompleteWithdrawal:
@@ -68,13 +101,26 @@ def fail(key: str, withdrawal: str, *, player: str = PLAYER) -> c.FailWithdrawal
     )
 
 
-def grant(key: str, amount: int, *, multiplier: int = 1, max_conversion: int | None = None,
-          max_bet: int | None = None, expires_at=None, player: str = PLAYER) -> c.GrantBonus:  # fmt: skip
+def grant(
+    key: str,
+    amount: int,
+    *,
+    multiplier: int = 1,
+    max_conversion: int | None = None,
+    max_bet: int | None = None,
+    expires_at=None,
+    player: str = PLAYER,
+) -> c.GrantBonus:
     return c.GrantBonus(
-        idempotency_key=key, player_id=player, currency="EUR", amount=amount,
-        wagering_multiplier=multiplier, max_conversion=max_conversion, max_bet=max_bet,
+        idempotency_key=key,
+        player_id=player,
+        currency="EUR",
+        amount=amount,
+        wagering_multiplier=multiplier,
+        max_conversion=max_conversion,
+        max_bet=max_bet,
         expires_at=expires_at,
-    )  # fmt: skip
+    )
 
 
 def forfeit(key: str, *, player: str = PLAYER) -> c.ForfeitBonus:
@@ -87,9 +133,13 @@ def set_limits(key: str, *, player: str = PLAYER, **limits) -> c.SetLimits:
 
 def hold(key: str, amount: int, *, currency: str = "EUR", reason: str = "unknown_address"):
     return c.HoldInSuspense(
-        idempotency_key=key, currency=currency, amount=amount, rail="chain", rail_id="ethereum",
+        idempotency_key=key,
+        currency=currency,
+        amount=amount,
+        rail="chain",
+        rail_id="ethereum",
         reason=reason,
-    )  # fmt: skip
+    )
 
 
 def attribute(key: str, item: str, *, player: str = PLAYER) -> c.AttributeSuspense:

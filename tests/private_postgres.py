@@ -8,6 +8,7 @@ afterwards. Running as root, the server runs as the `postgres` user, since Postg
 refuses to run as root.
 """
 
+import contextlib
 import os
 import shutil
 import socket
@@ -60,8 +61,17 @@ class PrivateCluster:
         self.port = _free_port()
         if self.is_root:
             shutil.chown(self.root, SERVER_USER, SERVER_USER)
-        self._run("initdb", "-D", str(self.data), "-U", "postgres", "--auth=trust",
-                  "-E", "UTF8", "--no-sync")  # fmt: skip
+        self._run(
+            "initdb",
+            "-D",
+            str(self.data),
+            "-U",
+            "postgres",
+            "--auth=trust",
+            "-E",
+            "UTF8",
+            "--no-sync",
+        )
 
     def _run(self, program: str, *args: str, timeout_s: float = START_TIMEOUT_S) -> None:
         command = [str(self.bindir / program), *args]
@@ -73,16 +83,39 @@ class PrivateCluster:
 
     def start(self) -> None:
         # fsync off: the cluster is thrown away, and the faults tested are process deaths.
-        options = (f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 "
-                   "-c fsync=off -c max_connections=100")  # fmt: skip
-        self._run("pg_ctl", "-D", str(self.data), "-l", str(self.log), "-o", options,
-                  "-w", "-t", str(START_TIMEOUT_S), "start")  # fmt: skip
+        options = (
+            f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 "
+            "-c fsync=off -c max_connections=100"
+        )
+        self._run(
+            "pg_ctl",
+            "-D",
+            str(self.data),
+            "-l",
+            str(self.log),
+            "-o",
+            options,
+            "-w",
+            "-t",
+            str(START_TIMEOUT_S),
+            "start",
+        )
 
     def stop(self, mode: str = "fast") -> None:
         """Stops the server: `fast` disconnects clients, `immediate` is a crash."""
         assert mode in ("smart", "fast", "immediate"), mode
-        self._run("pg_ctl", "-D", str(self.data), "-m", mode, "-w",
-                  "-t", str(STOP_TIMEOUT_S), "stop", timeout_s=STOP_TIMEOUT_S)  # fmt: skip
+        self._run(
+            "pg_ctl",
+            "-D",
+            str(self.data),
+            "-m",
+            mode,
+            "-w",
+            "-t",
+            str(STOP_TIMEOUT_S),
+            "stop",
+            timeout_s=STOP_TIMEOUT_S,
+        )
 
     def restart(self, mode: str = "fast") -> None:
         self.stop(mode)
@@ -102,8 +135,9 @@ class PrivateCluster:
         with psycopg.connect(self.url(), autocommit=True, connect_timeout=5) as admin:
             rows = admin.execute(
                 "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                "WHERE datname = %s AND pid <> pg_backend_pid()", (database,)
-            ).fetchall()  # fmt: skip
+                "WHERE datname = %s AND pid <> pg_backend_pid()",
+                (database,),
+            ).fetchall()
         return len(rows)
 
     def is_up(self) -> bool:
@@ -115,8 +149,6 @@ class PrivateCluster:
 
     def remove(self) -> None:
         """Stops the server if it runs, and deletes the cluster's files."""
-        try:
+        with contextlib.suppress(RuntimeError):  # already stopped
             self.stop("immediate")
-        except RuntimeError:
-            pass  # already stopped
         shutil.rmtree(self.root, ignore_errors=True)

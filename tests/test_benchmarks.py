@@ -13,10 +13,20 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_projection_benchmark_smoke(tmp_path):
     """The projection benchmark writes a history, catches up, audits and reports rates."""
     run = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "projections_bench.py"), "--smoke",
-         "--events", "3000", "--database-url", f"sqlite:///{tmp_path}/bench.sqlite3"],
-        capture_output=True, text=True, timeout=300, check=True,
-    )  # fmt: skip
+        [
+            sys.executable,
+            str(ROOT / "benchmarks" / "projections_bench.py"),
+            "--smoke",
+            "--events",
+            "3000",
+            "--database-url",
+            f"sqlite:///{tmp_path}/bench.sqlite3",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    )
     result = json.loads(run.stdout.strip().splitlines()[-1])
     assert result["events"] >= 3000
     assert result["catch_up_events_per_s"] > 0 and result["audit_events_per_s"] > 0
@@ -26,10 +36,20 @@ def test_throughput_benchmark_smoke():
     """The throughput harness drives two partitioned server processes briefly, and its books
     check passes."""
     run = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "throughput.py"), "--smoke",
-         "--processes", "2", "--workdir", "/tmp/ledger-bench-smoke"],
-        capture_output=True, text=True, timeout=300, check=True,
-    )  # fmt: skip
+        [
+            sys.executable,
+            str(ROOT / "benchmarks" / "throughput.py"),
+            "--smoke",
+            "--processes",
+            "2",
+            "--workdir",
+            "/tmp/ledger-bench-smoke",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    )
     lines = [json.loads(line) for line in run.stdout.strip().splitlines()]
     books = lines[-1]["books"]
     assert books["group commit on"]["audit"] == "passed"
@@ -43,16 +63,27 @@ def test_throughput_benchmark_smoke_on_sqlite(tmp_path):
     """On the embedded store the harness measures raw SQLite as baseline a, checks the books,
     and leaves no database file behind."""
     run = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "throughput.py"), "--smoke",
-         "--store", "sqlite", "--workdir", str(tmp_path)],
-        capture_output=True, text=True, timeout=300, check=True,
-    )  # fmt: skip
+        [
+            sys.executable,
+            str(ROOT / "benchmarks" / "throughput.py"),
+            "--smoke",
+            "--store",
+            "sqlite",
+            "--workdir",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    )
     lines = [json.loads(line) for line in run.stdout.strip().splitlines()]
     assert lines[-1]["books"]["group commit on"]["audit"] == "passed"
     assert lines[-1]["books"]["group commit off"]["audit"] == "passed"
     raw = [row for row in lines[:-1] if row["mode"].startswith("raw")]
     assert [row["mode"] for row in raw] == [
-        "raw SQLite insert+commit", "raw SQLite insert+commit, again at the end"
+        "raw SQLite insert+commit",
+        "raw SQLite insert+commit, again at the end",
     ]
     assert all(row["commands_per_s"] > 0 for row in raw)
     assert not list(tmp_path.glob("*.sqlite3*"))
@@ -62,8 +93,17 @@ def test_throughput_benchmark_smoke_on_sqlite(tmp_path):
 def test_engine_inprocess_benchmark_smoke(pg_database):
     """The in-process engine benchmark seeds, runs one batch, reports and drops its database."""
     run = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "engine_inprocess.py"), "--batches", "1",
-         "--players", "200"],
-        capture_output=True, text=True, timeout=120, check=True,
-    )  # fmt: skip
+        [
+            sys.executable,
+            str(ROOT / "benchmarks" / "engine_inprocess.py"),
+            "--batches",
+            "1",
+            "--players",
+            "200",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
     assert "1000 commands in" in run.stdout and "engine CPU per command" in run.stdout

@@ -52,9 +52,10 @@ def add_one_minor_unit_to_a_deposit(path: Path) -> None:
             "SELECT rowid, state FROM stored_events WHERE topic = 'Deposited' ORDER BY rowid"
         ).fetchall()
         rowid, event = next(
-            (rowid, event) for rowid, event in ((r, json.loads(s)) for r, s in rows)
+            (rowid, event)
+            for rowid, event in ((r, json.loads(s)) for r, s in rows)
             if event["currency"] == "EUR"
-        )  # fmt: skip
+        )
         for posting in event["postings"]:
             if posting[0].startswith("player:"):
                 posting[1] += 1
@@ -125,9 +126,10 @@ def test_demo_stores_eth_amounts_beyond_64_bits(sqlite_url):
     assert result.exit_code == 0, result.output
     with Ledger(sqlite_url) as ledger:
         eth_deposits = [
-            event.amount for event in stored_events(ledger)
+            event.amount
+            for event in stored_events(ledger)
             if isinstance(event, Deposited) and event.currency == "ETH"
-        ]  # fmt: skip
+        ]
     assert max(eth_deposits) > 2**64
 
 
@@ -231,17 +233,33 @@ def test_the_demo_never_deletes_a_store_it_did_not_make(tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize(
-    "command", [["audit"], ["project"], ["export"], ["demo", "--players", "1"],
-                ["checkpoint", "--signing-key", "k.pem"], ["serve", "--listen", "127.0.0.1:0"]],
-)  # fmt: skip
+    "command",
+    [
+        ["audit"],
+        ["project"],
+        ["export"],
+        ["demo", "--players", "1"],
+        ["checkpoint", "--signing-key", "k.pem"],
+        ["serve", "--listen", "127.0.0.1:0"],
+    ],
+)
 def test_no_traceback_for_an_unreachable_server_or_a_missing_database(command, tmp_path):
     """A closed port and a database that does not exist are one line each, before anything
     is written (no admin token); the commands that make a store offer --create-database."""
     runner = CliRunner()
-    for url, said in (("postgresql://postgres@127.0.0.1:1/x", "cannot reach PostgreSQL"),
-                      ("postgresql://postgres@127.0.0.1:5432/ledger_absent_db", "does not exist")):
-        result = runner.invoke(main, [*command, "--database-url", url, *(
-            ["--state-dir", str(tmp_path)] if command[0] == "serve" else [])])  # fmt: skip
+    for url, said in (
+        ("postgresql://postgres@127.0.0.1:1/x", "cannot reach PostgreSQL"),
+        ("postgresql://postgres@127.0.0.1:5432/ledger_absent_db", "does not exist"),
+    ):
+        result = runner.invoke(
+            main,
+            [
+                *command,
+                "--database-url",
+                url,
+                *(["--state-dir", str(tmp_path)] if command[0] == "serve" else []),
+            ],
+        )
         assert result.exit_code == 1, result.output
         assert said in result.output and "Traceback" not in result.output
         creates = command[0] in ("demo", "serve")
@@ -255,8 +273,10 @@ def test_create_database_makes_a_missing_postgres_database(pg_database):
     name = f"ledger_created_{uuid.uuid4().hex[:8]}"
     url = pg_database.rsplit("/", 1)[0] + f"/{name}"
     try:
-        result = CliRunner().invoke(main, ["demo", "--database-url", url, "--create-database",
-                                           "--players", "2", "--rounds", "1"])  # fmt: skip
+        result = CliRunner().invoke(
+            main,
+            ["demo", "--database-url", url, "--create-database", "--players", "2", "--rounds", "1"],
+        )
         assert result.exit_code == 0, result.output
     finally:
         with psycopg.connect(PG_ADMIN_URL, autocommit=True) as admin:
@@ -280,14 +300,16 @@ def test_token_new_prints_the_token_once_and_its_hash_in_a_clients_table(tmp_pat
     """The TOML block loads as an auth config, and the printed token authenticates."""
     from ledger.api.auth import auth_config_from_toml, token_sha256
 
-    result = CliRunner().invoke(main, ["token", "new", "--name", "acme", "--role",
-                                       "game_provider", "--provider", "acme"])  # fmt: skip
+    result = CliRunner().invoke(
+        main, ["token", "new", "--name", "acme", "--role", "game_provider", "--provider", "acme"]
+    )
     assert result.exit_code == 0, result.output
     token = result.output.split("keep no copy): ")[1].split()[0]
-    table = result.output[result.output.index("[[clients]]"):]
+    table = result.output[result.output.index("[[clients]]") :]
     [client] = auth_config_from_toml(table.encode()).clients
     assert (client.name, client.role, client.provider) == ("acme", "game_provider", "acme")
     assert client.token_sha256 == token_sha256(token)
-    refused = CliRunner().invoke(main, ["token", "new", "--name", "x", "--role", "auditor",
-                                        "--provider", "acme"])  # fmt: skip
+    refused = CliRunner().invoke(
+        main, ["token", "new", "--name", "x", "--role", "auditor", "--provider", "acme"]
+    )
     assert refused.exit_code == 2

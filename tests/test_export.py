@@ -113,9 +113,13 @@ def demo_url(tmp_path_factory) -> str:
 def deposit(key: str, player: str, currency: str, amount: int) -> c.Deposit:
     rail, rail_id = ("chain", "ethereum") if currency == "ETH" else ("psp", "stripe")
     return c.Deposit(
-        idempotency_key=key, player_id=player, currency=currency, amount=amount,
-        rail=rail, rail_id=rail_id,
-    )  # fmt: skip
+        idempotency_key=key,
+        player_id=player,
+        currency=currency,
+        amount=amount,
+        rail=rail,
+        rail_id=rail_id,
+    )
 
 
 def execute_all(ledger: Ledger, commands: list[c.Command]) -> None:
@@ -158,12 +162,12 @@ def player_total(balances: Balances, currency: str, kind: str) -> Decimal:
     """The sum of every player's account of one kind ("cash", "bonus", "held") in currency."""
     return sum(
         (
-            amount for (account, code), amount in balances.items()
-            if code == currency and account.startswith("player:")
-            and account.split(":")[2] == kind
+            amount
+            for (account, code), amount in balances.items()
+            if code == currency and account.startswith("player:") and account.split(":")[2] == kind
         ),
         Decimal(0),
-    )  # fmt: skip
+    )
 
 
 def test_export_stats_count_what_was_written(demo_url, tmp_path):
@@ -178,9 +182,12 @@ def test_export_stats_count_what_was_written(demo_url, tmp_path):
     assert sum(currency.transactions for currency in stats.currencies) == stats.transactions
     for currency in stats.currencies:
         debits = sum(
-            posting.amount for event in moving if event.currency == currency.currency
-            for posting in event.postings if posting.amount > 0
-        )  # fmt: skip
+            posting.amount
+            for event in moving
+            if event.currency == currency.currency
+            for posting in event.postings
+            if posting.amount > 0
+        )
         assert (currency.debits_minor, currency.net_minor) == (debits, 0)
 
 
@@ -190,11 +197,14 @@ def test_an_eth_amount_over_two_to_the_64_wei_survives_exactly(tmp_path):
     url = f"sqlite:///{tmp_path}/ledger.sqlite3"
     journal = tmp_path / "eth.journal"
     with Ledger(url) as ledger:
-        execute_all(ledger, [
-            deposit("large", "whale", "ETH", large_wei),
-            deposit("tiny", "minnow", "ETH", 1),
-            deposit("euro", "p1", "EUR", 1_234_000),  # 1.234 EUR: a decimal, never a grouping
-        ])  # fmt: skip
+        execute_all(
+            ledger,
+            [
+                deposit("large", "whale", "ETH", large_wei),
+                deposit("tiny", "minnow", "ETH", 1),
+                deposit("euro", "p1", "EUR", 1_234_000),  # 1.234 EUR: a decimal, never a grouping
+            ],
+        )
         export_to(ledger, journal)
     assert_hledger_accepts(journal)
     reported, _ = hledger_balances(journal)

@@ -20,6 +20,9 @@ def test_readme_example_runs_and_prints_its_comments(tmp_path):
             exec(compile(source, "README.md", "exec"), {})
     finally:
         os.chdir(cwd)
-    claimed = [line.split("# ")[1].split(":")[0].split(" (")[0].strip()
-               for line in source.splitlines() if "print(" in line]  # fmt: skip
+    claimed = [
+        line.split("# ")[1].split(":")[0].split(" (")[0].strip()
+        for line in source.splitlines()
+        if "print(" in line
+    ]
     assert output.getvalue().splitlines() == claimed

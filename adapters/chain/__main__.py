@@ -76,15 +76,30 @@ def _poll(watcher: ChainWatcher, polls: object) -> None:
 @engine_options("chain")
 @click.option("--rpc-url", required=True, help="Ethereum JSON-RPC HTTP URL.")
 @click.option("--config", required=True, type=InputFile, help="The watcher's TOML config.")
-@click.option("--state-file", required=True, type=click.Path(dir_okay=False, path_type=Path),
-              help="The watcher's SQLite file.")  # fmt: skip
-@click.option("--poll-s", type=click.FloatRange(0), default=2.0,
-              help="Seconds between polls.")  # fmt: skip
-@click.option("--polls-max", type=click.IntRange(1), default=None, show_default="never",
-              help="Stop after this many polls.")  # fmt: skip
+@click.option(
+    "--state-file",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The watcher's SQLite file.",
+)
+@click.option("--poll-s", type=click.FloatRange(0), default=2.0, help="Seconds between polls.")
+@click.option(
+    "--polls-max",
+    type=click.IntRange(1),
+    default=None,
+    show_default="never",
+    help="Stop after this many polls.",
+)
 @listen_option(None, "to serve /healthz and /metrics on", shown="no HTTP server")
-def main(engine: EngineOptions, rpc_url: str, config: Path, state_file: Path, poll_s: float,
-         polls_max: int | None, listen: str | None) -> None:  # fmt: skip
+def main(
+    engine: EngineOptions,
+    rpc_url: str,
+    config: Path,
+    state_file: Path,
+    poll_s: float,
+    polls_max: int | None,
+    listen: str | None,
+) -> None:
     """Watch an Ethereum JSON-RPC node for ERC-20 deposits and credit the engine.
 
     Polls until SIGINT/SIGTERM or --polls-max; a failed poll is logged and retried next time.
@@ -94,8 +109,9 @@ def main(engine: EngineOptions, rpc_url: str, config: Path, state_file: Path, po
     configure_logging()
     health = EngineHealth(ledger.channel, ledger.metadata)
     metrics = HttpMetrics(NAME)
-    polls = metrics.meter.create_counter("adapter.chain.polls", unit="{poll}",
-                                         description="watcher polls by outcome")  # fmt: skip
+    polls = metrics.meter.create_counter(
+        "adapter.chain.polls", unit="{poll}", description="watcher polls by outcome"
+    )
     warn_unless_serving(health, engine.engine)
     app = operator_app(health, metrics, engine.engine)
     http = None if listen is None else BackgroundHttp(app, listen)

@@ -91,10 +91,12 @@ class WatcherConfig:
         )
         addresses = {a.lower(): p for a, p in data.get("deposit_addresses", {}).items()}
         return cls(
-            tokens=tokens, deposit_addresses=addresses,
+            tokens=tokens,
+            deposit_addresses=addresses,
             rescan_blocks=int(chain.get("rescan_blocks", 12)),
-            start_block=int(chain.get("start_block", 0)), rail_id=chain.get("rail_id", "ethereum"),
-        )  # fmt: skip
+            start_block=int(chain.get("start_block", 0)),
+            rail_id=chain.get("rail_id", "ethereum"),
+        )
 
     @classmethod
     def load(cls, path: Path) -> "WatcherConfig":
@@ -160,7 +162,9 @@ class WatcherState:
             "SELECT * FROM credits WHERE tx_hash = ? AND tx_log_position = ?", (tx_hash, position)
         )
         row = cursor.fetchone()
-        return None if row is None else dict(zip([c[0] for c in cursor.description], row))
+        return (
+            None if row is None else dict(zip([c[0] for c in cursor.description], row, strict=True))
+        )
 
     def credits_from(self, block: int) -> list[dict]:
         cursor = self._db.execute(
@@ -169,12 +173,12 @@ class WatcherState:
             (block,),
         )
         names = [c[0] for c in cursor.description]
-        return [dict(zip(names, row)) for row in cursor.fetchall()]
+        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
     def all_credits(self) -> list[dict]:
         cursor = self._db.execute("SELECT * FROM credits ORDER BY block_number, log_index")
         names = [c[0] for c in cursor.description]
-        return [dict(zip(names, row)) for row in cursor.fetchall()]
+        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
     def add_credit(self, **row) -> None:
         with self._db:
@@ -251,8 +255,15 @@ class ChainWatcher:
         if cursor is None or settled > cursor:
             self._state.set_cursor(max(settled, self._config.start_block - 1))
         self._set_anchor(head)
-        log.info("poll", head=head, scanned_from=low, logs=len(seen), credited=len(result.credited),
-                 reversed=len(result.reversed), moved=len(result.moved))  # fmt: skip
+        log.info(
+            "poll",
+            head=head,
+            scanned_from=low,
+            logs=len(seen),
+            credited=len(result.credited),
+            reversed=len(result.reversed),
+            moved=len(result.moved),
+        )
         return result
 
     def _check_anchor(self, head: int) -> None:
@@ -263,9 +274,12 @@ class ChainWatcher:
         canonical = _hex(self._w3.eth.get_block(number)["hash"])
         if canonical != stored:
             log.critical(
-                "reorg_deeper_than_rescan_window", block=number, stored_hash=stored,
-                canonical_hash=canonical, rescan_blocks=self._config.rescan_blocks,
-            )  # fmt: skip
+                "reorg_deeper_than_rescan_window",
+                block=number,
+                stored_hash=stored,
+                canonical_hash=canonical,
+                rescan_blocks=self._config.rescan_blocks,
+            )
             raise DeepReorg(f"block {number} changed below the re-scan window")
 
     def _set_anchor(self, head: int) -> None:
@@ -274,10 +288,14 @@ class ChainWatcher:
             self._state.set_anchor(number, _hex(self._w3.eth.get_block(number)["hash"]))
 
     def _fetch(self, low: int, high: int) -> list[_Seen]:
-        logs = self._w3.eth.get_logs({
-            "fromBlock": low, "toBlock": high,
-            "address": [t.address for t in self._config.tokens], "topics": [TRANSFER_TOPIC],
-        })  # fmt: skip
+        logs = self._w3.eth.get_logs(
+            {
+                "fromBlock": low,
+                "toBlock": high,
+                "address": [t.address for t in self._config.tokens],
+                "topics": [TRANSFER_TOPIC],
+            }
+        )
         receipts: dict[str, dict] = {}
         seen = []
         for entry in logs:
@@ -298,13 +316,19 @@ class ChainWatcher:
             if len(data) != 32:
                 log.warning("malformed_transfer_log", tx_hash=tx_hash, log_index=entry["logIndex"])
                 continue
-            seen.append(_Seen(
-                tx_hash=tx_hash, position=positions[0] if positions else entry["logIndex"],
-                log_index=entry["logIndex"], block_hash=_hex(entry["blockHash"]),
-                block_number=entry["blockNumber"], token=token,
-                recipient="0x" + bytes(topics[2])[-20:].hex(), value=int.from_bytes(data, "big"),
-                succeeded=receipt["status"] == 1,
-            ))  # fmt: skip
+            seen.append(
+                _Seen(
+                    tx_hash=tx_hash,
+                    position=positions[0] if positions else entry["logIndex"],
+                    log_index=entry["logIndex"],
+                    block_hash=_hex(entry["blockHash"]),
+                    block_number=entry["blockNumber"],
+                    token=token,
+                    recipient="0x" + bytes(topics[2])[-20:].hex(),
+                    value=int.from_bytes(data, "big"),
+                    succeeded=receipt["status"] == 1,
+                )
+            )
         return seen
 
     def _check_reorgs(self, low: int, head: int, by_key: dict, result: PollResult) -> None:
@@ -322,8 +346,12 @@ class ChainWatcher:
             if found is not None and found.succeeded:
                 self._state.move_credit(*key, found.block_hash, found.block_number)
                 result.moved.append(credit["deposit_key"])
-                log.warning("credit_reincluded", deposit_key=credit["deposit_key"],
-                            old_block=number, new_block=found.block_number)  # fmt: skip
+                log.warning(
+                    "credit_reincluded",
+                    deposit_key=credit["deposit_key"],
+                    old_block=number,
+                    new_block=found.block_number,
+                )
                 continue
             self._reverse(credit, result)
 
@@ -332,21 +360,30 @@ class ChainWatcher:
         reversal_key = credit["deposit_key"] + ":reorg"
         if credit["player_id"] == SUSPENSE:
             reply = self._ledger.return_suspense(
-                idempotency_key=reversal_key, currency=credit["currency"],
+                idempotency_key=reversal_key,
+                currency=credit["currency"],
                 item_key=credit["deposit_key"],
-            )  # fmt: skip
+            )
             if reply.outcome == "INVALID_STATE":  # operations attributed it meanwhile
                 log.error("reorged_suspense_already_resolved", item_key=credit["deposit_key"])
         else:
             reply = self._ledger.reverse_deposit(
-                idempotency_key=reversal_key, deposit_key=credit["deposit_key"],
-                player_id=credit["player_id"], currency=credit["currency"],
-                amount=credit["amount"], rail=RAIL, rail_id=self._config.rail_id,
-            )  # fmt: skip
+                idempotency_key=reversal_key,
+                deposit_key=credit["deposit_key"],
+                player_id=credit["player_id"],
+                currency=credit["currency"],
+                amount=credit["amount"],
+                rail=RAIL,
+                rail_id=self._config.rail_id,
+            )
         self._state.mark_reversed(credit["tx_hash"], credit["tx_log_position"])
         result.reversed.append(reversal_key)
-        log.warning("credit_reorged_out", deposit_key=credit["deposit_key"],
-                    block=credit["block_number"], outcome=reply.outcome)  # fmt: skip
+        log.warning(
+            "credit_reorged_out",
+            deposit_key=credit["deposit_key"],
+            block=credit["block_number"],
+            outcome=reply.outcome,
+        )
 
     def _maybe_credit(self, item: _Seen, head: int, result: PollResult) -> None:
         if head - item.block_number + 1 < item.token.confirmations:
@@ -363,37 +400,62 @@ class ChainWatcher:
         amount = units_to_decimal(item.value, item.token.decimals)
         player_id = self._config.deposit_addresses.get(item.recipient)
         if player_id is None:
-            log.warning("unattributed_deposit_to_suspense", tx_hash=item.tx_hash,
-                        recipient=item.recipient)  # fmt: skip
+            log.warning(
+                "unattributed_deposit_to_suspense", tx_hash=item.tx_hash, recipient=item.recipient
+            )
             player_id, key, outcome = (
                 SUSPENSE,
                 deposit_key,
                 self._hold(deposit_key, item, amount, "unknown_address"),
             )
         else:
-            key, outcome = deposit_key, self._ledger.deposit(
-                idempotency_key=deposit_key, player_id=player_id, currency=item.token.currency,
-                amount=amount, rail=RAIL, rail_id=self._config.rail_id,
-            ).outcome  # fmt: skip
+            key, outcome = (
+                deposit_key,
+                self._ledger.deposit(
+                    idempotency_key=deposit_key,
+                    player_id=player_id,
+                    currency=item.token.currency,
+                    amount=amount,
+                    rail=RAIL,
+                    rail_id=self._config.rail_id,
+                ).outcome,
+            )
         if outcome not in CREDITED_OUTCOMES:
             log.warning("deposit_refused_to_suspense", deposit_key=deposit_key, outcome=outcome)
             player_id, key = SUSPENSE, f"{deposit_key}:suspense"
             outcome = self._hold(key, item, amount, outcome.lower())
         self._state.add_credit(
-            tx_hash=item.tx_hash, tx_log_position=item.position, log_index=item.log_index,
-            block_hash=item.block_hash, block_number=item.block_number, player_id=player_id,
-            currency=item.token.currency, amount=amount, deposit_key=key, outcome=outcome,
-        )  # fmt: skip
+            tx_hash=item.tx_hash,
+            tx_log_position=item.position,
+            log_index=item.log_index,
+            block_hash=item.block_hash,
+            block_number=item.block_number,
+            player_id=player_id,
+            currency=item.token.currency,
+            amount=amount,
+            deposit_key=key,
+            outcome=outcome,
+        )
         result.credited.append(key)
-        log.info("deposit_credited", deposit_key=key, player_id=player_id or None,
-                 currency=item.token.currency, amount=amount, outcome=outcome)  # fmt: skip
+        log.info(
+            "deposit_credited",
+            deposit_key=key,
+            player_id=player_id or None,
+            currency=item.token.currency,
+            amount=amount,
+            outcome=outcome,
+        )
 
     def _hold(self, key: str, item: _Seen, amount: str, reason: str) -> str:
         """Parks money no player can take in suspense; returns the engine's outcome."""
         reply = self._ledger.hold_in_suspense(
-            idempotency_key=key, currency=item.token.currency, amount=amount, rail=RAIL,
-            rail_id=self._config.rail_id, reason=reason,
-        )  # fmt: skip
+            idempotency_key=key,
+            currency=item.token.currency,
+            amount=amount,
+            rail=RAIL,
+            rail_id=self._config.rail_id,
+            reason=reason,
+        )
         if reply.outcome not in CREDITED_OUTCOMES:
             log.error("suspense_hold_refused", item_key=key, outcome=reply.outcome)
         return reply.outcome

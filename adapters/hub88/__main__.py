@@ -73,22 +73,46 @@ def _sessions(path: Path, ttl_s: int) -> SessionStore:
 @listen_option("127.0.0.1:8088", "to serve the wallet API on")
 @engine_options("game_provider")
 @click.option("--provider", default="hub88", help="Provider id used with the engine.")
-@click.option("--public-key", required=True, type=InputFile,
-              help="PEM file with the provider's RSA public key.")  # fmt: skip
+@click.option(
+    "--public-key",
+    required=True,
+    type=InputFile,
+    help="PEM file with the provider's RSA public key.",
+)
 @click.option("--currency", default="EUR", help="Currency of /user/balance calls.")
-@click.option("--games", required=True, type=InputFile,
-              help="TOML game catalogue: [games] code = category.")  # fmt: skip
-@click.option("--operator-token-file", required=True, type=InputFile,
-              help="File with the bearer token of the operator platform, which opens game "
-              "sessions at POST /operator/sessions.")  # fmt: skip
-@click.option("--sessions-file", default=Path("hub88-sessions.sqlite3"),
-              type=click.Path(dir_okay=False, path_type=Path),
-              help="SQLite file of open game sessions.")  # fmt: skip
-@click.option("--session-ttl-s", default=4 * 3600, type=click.IntRange(1, SESSION_TTL_S_MAX),
-              help="Game session lifetime in seconds.")  # fmt: skip
-def main(listen: str, engine: EngineOptions, provider: str, public_key: Path, currency: str,
-         games: Path, operator_token_file: Path, sessions_file: Path,
-         session_ttl_s: int) -> None:  # fmt: skip
+@click.option(
+    "--games", required=True, type=InputFile, help="TOML game catalogue: [games] code = category."
+)
+@click.option(
+    "--operator-token-file",
+    required=True,
+    type=InputFile,
+    help="File with the bearer token of the operator platform, which opens game "
+    "sessions at POST /operator/sessions.",
+)
+@click.option(
+    "--sessions-file",
+    default=Path("hub88-sessions.sqlite3"),
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="SQLite file of open game sessions.",
+)
+@click.option(
+    "--session-ttl-s",
+    default=4 * 3600,
+    type=click.IntRange(1, SESSION_TTL_S_MAX),
+    help="Game session lifetime in seconds.",
+)
+def main(
+    listen: str,
+    engine: EngineOptions,
+    provider: str,
+    public_key: Path,
+    currency: str,
+    games: Path,
+    operator_token_file: Path,
+    sessions_file: Path,
+    session_ttl_s: int,
+) -> None:
     """Serve the Hub88 operator Wallet API in front of a running engine."""
     settings = _settings(games, operator_token_file, provider, currency)
     key = _public_key(public_key)

@@ -134,8 +134,12 @@ def _signed_route_class(public_key: rsa.RSAPublicKey) -> type[APIRoute]:
                 if not p.signature_is_valid(public_key, body, header):
                     response = _json(_envelope_from_raw(body).reply(p.RS_ERROR_INVALID_SIGNATURE))
                 elif (repeated := _repeated_key(body)) is not None:
-                    _log.warning("hub88_request_refused", path=request.url.path,
-                                 status=p.RS_ERROR_WRONG_SYNTAX, repeated_key=repeated)  # fmt: skip
+                    _log.warning(
+                        "hub88_request_refused",
+                        path=request.url.path,
+                        status=p.RS_ERROR_WRONG_SYNTAX,
+                        repeated_key=repeated,
+                    )
                     response = _json(_envelope_from_raw(body).reply(p.RS_ERROR_WRONG_SYNTAX))
                 else:
                     response = await _handle_checked(handler, request, body)
@@ -171,10 +175,11 @@ async def _handle_checked(handler: Callable, request: Request, body: bytes) -> R
         # FastAPI's 400 for a body it could not decode at all (nested past the JSON parser's
         # depth, say) is a malformed request: WRONG_SYNTAX, which the provider does not retry.
         status = p.RS_ERROR_WRONG_SYNTAX if error.status_code == 400 else p.RS_ERROR_UNKNOWN
-        _log.warning("hub88_request_refused", path=request.url.path, status=status,
-                     detail=error.detail)  # fmt: skip
+        _log.warning(
+            "hub88_request_refused", path=request.url.path, status=status, detail=error.detail
+        )
         return _json(_envelope_from_raw(body).reply(status))
-    except Exception:  # noqa: BLE001 - a provider must get a status, never a stack trace.
+    except Exception:
         _log.exception("hub88_request_failed", path=request.url.path)
         return _json(_envelope_from_raw(body).reply(p.RS_ERROR_UNKNOWN))
 

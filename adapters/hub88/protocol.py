@@ -27,7 +27,6 @@ from typing import Any, Literal
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
-
 from pydantic import BaseModel, ConfigDict, Field
 
 from adapters import limits

@@ -59,9 +59,14 @@ class SessionStore:
         with self._lock, self._db:
             self._db.execute(
                 "INSERT INTO sessions VALUES (?, ?, ?, ?, ?)",
-                (_token_hash(session.token), user, currency, now.isoformat(),
-                 session.expires_at.isoformat()),
-            )  # fmt: skip
+                (
+                    _token_hash(session.token),
+                    user,
+                    currency,
+                    now.isoformat(),
+                    session.expires_at.isoformat(),
+                ),
+            )
         return session
 
     def refusal(self, token: str | None, user: str, now: datetime) -> str | None:

@@ -74,20 +74,43 @@ def _store(path: Path) -> CallbackStore:
 @adapter_command(NAME, "LEDGER_PAYMENTS")
 @listen_option("127.0.0.1:8089", "to receive callbacks on")
 @engine_options("payments")
-@click.option("--secret-file", required=True, type=InputFile,
-              help="File holding the processor's HMAC secret (surrounding whitespace is "
-              "ignored).")  # fmt: skip
-@click.option("--state-file", required=True, type=click.Path(dir_okay=False, path_type=Path),
-              help="The adapter's own SQLite file.")  # fmt: skip
-@click.option("--processor", default="coinspaid", callback=_processor,
-              help="Processor name: rail_id and deposit key prefix.")  # fmt: skip
-@click.option("--currency", "currencies", multiple=True, type=CurrencyType(),
-              envvar="LEDGER_PAYMENTS_CURRENCY", show_default="the engine's defaults",
-              help="A currency the engine is configured with (repeat for each); listing any "
-              "replaces the engine's default currencies, as the engine's own configuration "
-              "does; in the environment, separate them with spaces.")  # fmt: skip
-def main(listen: str, engine: EngineOptions, secret_file: Path, state_file: Path,
-         processor: str, currencies: tuple[Currency, ...]) -> None:  # fmt: skip
+@click.option(
+    "--secret-file",
+    required=True,
+    type=InputFile,
+    help="File holding the processor's HMAC secret (surrounding whitespace is ignored).",
+)
+@click.option(
+    "--state-file",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The adapter's own SQLite file.",
+)
+@click.option(
+    "--processor",
+    default="coinspaid",
+    callback=_processor,
+    help="Processor name: rail_id and deposit key prefix.",
+)
+@click.option(
+    "--currency",
+    "currencies",
+    multiple=True,
+    type=CurrencyType(),
+    envvar="LEDGER_PAYMENTS_CURRENCY",
+    show_default="the engine's defaults",
+    help="A currency the engine is configured with (repeat for each); listing any "
+    "replaces the engine's default currencies, as the engine's own configuration "
+    "does; in the environment, separate them with spaces.",
+)
+def main(
+    listen: str,
+    engine: EngineOptions,
+    secret_file: Path,
+    state_file: Path,
+    processor: str,
+    currencies: tuple[Currency, ...],
+) -> None:
     """Receive CoinsPaid-style payment callbacks in front of a running engine."""
     secret = read_secret(secret_file, "--secret-file")
     ledger = engine_client(engine)

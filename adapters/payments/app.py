@@ -29,8 +29,13 @@ from adapters.body_size import BodySizeLimit
 from adapters.payments import protocol as p
 from adapters.payments.state import CallbackStore, Deposit
 from ledger.client import (
-    DEFAULT_CURRENCIES, Currency, InvalidRequest, LedgerCallError, LedgerClient, Reply,
-)  # fmt: skip
+    DEFAULT_CURRENCIES,
+    Currency,
+    InvalidRequest,
+    LedgerCallError,
+    LedgerClient,
+    Reply,
+)
 
 _log = structlog.get_logger("adapters.payments")
 
@@ -257,9 +262,11 @@ def _log_refusal(body: bytes, error: p.CallbackError) -> None:
     by a resend from the processor's dashboard, still applies it.
     """
     _log.error(
-        "payments_callback_refused", field=error.field, reason=str(error),
+        "payments_callback_refused",
+        field=error.field,
+        reason=str(error),
         callback=p.callback_identity(body),
-    )  # fmt: skip
+    )
 
 
 def _dispatch(

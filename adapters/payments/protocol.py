@@ -47,8 +47,12 @@ SIGNATURE_HEADER = "X-Processing-Signature"
 # `{key}:suspense`) for the back office to attribute or return; a later cancellation or
 # chargeback of such a deposit returns the held item to the processor.
 PENDING, CREDITED, FAILED, REVERSED, REFUSED = (
-    "pending", "credited", "failed", "reversed", "refused",
-)  # fmt: skip
+    "pending",
+    "credited",
+    "failed",
+    "reversed",
+    "refused",
+)
 
 # Engine actions a step can ask for.
 CREDIT, REVERSE, RETURN = "credit", "reverse", "return"
@@ -250,20 +254,27 @@ def _deposit(body: _DepositBody, currencies: Mapping[str, Currency]) -> DepositC
     txid = body.transactions[0].txid if body.transactions else None
     if txid is None:
         raise CallbackError("transactions.0.txid", "is missing")
-    amount = _exact_amount(received.amount, "currency_received.amount", currencies,
-                           received.currency)  # fmt: skip
+    amount = _exact_amount(
+        received.amount, "currency_received.amount", currencies, received.currency
+    )
     return DepositCallback(
-        callback_id=body.id, status=body.status,
-        player_id=body.crypto_address.foreign_id, currency=received.currency,
-        amount=amount, txid=txid,
-    )  # fmt: skip
+        callback_id=body.id,
+        status=body.status,
+        player_id=body.crypto_address.foreign_id,
+        currency=received.currency,
+        amount=amount,
+        txid=txid,
+    )
 
 
 def _withdrawal(body: _WithdrawalBody) -> WithdrawalCallback:
     return WithdrawalCallback(
-        callback_id=body.id, status=body.status, withdrawal_key=body.foreign_id,
-        player_id=body.end_user_reference, currency=body.currency_sent.currency,
-    )  # fmt: skip
+        callback_id=body.id,
+        status=body.status,
+        withdrawal_key=body.foreign_id,
+        player_id=body.end_user_reference,
+        currency=body.currency_sent.currency,
+    )
 
 
 def parse_callback(

@@ -96,9 +96,8 @@ class CallbackStore:
                 connection.execute(
                     "INSERT OR REPLACE INTO deposits (key, player, currency, amount, status)"
                     " VALUES (?, ?, ?, ?, ?)",
-                    (deposit.key, deposit.player, deposit.currency, deposit.amount,
-                     deposit.status),
-                )  # fmt: skip
+                    (deposit.key, deposit.player, deposit.currency, deposit.amount, deposit.status),
+                )
         except BaseException:
             connection.execute("ROLLBACK")
             raise

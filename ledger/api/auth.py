@@ -78,12 +78,30 @@ EVENT_STREAM = frozenset({"SubscribeEvents"})
 TEST_CLOCK = frozenset({"AdvanceClock"})
 
 METHODS = (
-    "Deposit", "ReverseDeposit", "Bet", "Win", "Rollback", "RequestWithdrawal",
-    "CompleteWithdrawal", "CancelWithdrawal", "FailWithdrawal", "GrantBonus", "ForfeitBonus",
-    "SetLimits", "HoldInSuspense", "AttributeSuspense", "ReturnSuspense", "SubmitBatch",
-    "GetBalance", "GetTransaction", "ListTransactions",
-    "GetAccountBalance", "GetTrialBalance", "SubscribeEvents", "AdvanceClock",
-)  # fmt: skip
+    "Deposit",
+    "ReverseDeposit",
+    "Bet",
+    "Win",
+    "Rollback",
+    "RequestWithdrawal",
+    "CompleteWithdrawal",
+    "CancelWithdrawal",
+    "FailWithdrawal",
+    "GrantBonus",
+    "ForfeitBonus",
+    "SetLimits",
+    "HoldInSuspense",
+    "AttributeSuspense",
+    "ReturnSuspense",
+    "SubmitBatch",
+    "GetBalance",
+    "GetTransaction",
+    "ListTransactions",
+    "GetAccountBalance",
+    "GetTrialBalance",
+    "SubscribeEvents",
+    "AdvanceClock",
+)
 
 # The methods whose request names a provider: a game_provider client may only send its own.
 PROVIDER_SCOPED_METHODS = GAME_COMMANDS | TRANSACTION_READS
@@ -142,9 +160,7 @@ class Principal(msgspec.Struct, frozen=True, kw_only=True):
 
 
 ClientName = Annotated[str, msgspec.Meta(min_length=1, max_length=client_name_length_max)]
-ProviderId = Annotated[
-    str, msgspec.Meta(min_length=1, max_length=limits.provider_id_length_max)
-]  # fmt: skip
+ProviderId = Annotated[str, msgspec.Meta(min_length=1, max_length=limits.provider_id_length_max)]
 TokenSha256 = Annotated[str, msgspec.Meta(pattern=_TOKEN_SHA256_PATTERN)]
 
 

@@ -23,8 +23,10 @@ from ledger.core import limits
 from ledger.core.checkpoint import SignedCheckpoint
 from ledger.service.application import Ledger
 from ledger.service.checkpoints import (
-    keep_checkpoint_file, newest_kept_checkpoint, write_checkpoint,
-)  # fmt: skip
+    keep_checkpoint_file,
+    newest_kept_checkpoint,
+    write_checkpoint,
+)
 
 _log = structlog.get_logger("ledger.checkpoints")
 
@@ -71,16 +73,21 @@ class Checkpointer:
         if not self.started and self.directory is not None:
             self.previous = newest_kept_checkpoint(self.directory, self.key.public_key())
         self.started = True
-        signed = write_checkpoint(self.ledger.log, self.key, self.ledger.clock(),
-                                  previous=self.previous)  # fmt: skip
+        signed = write_checkpoint(
+            self.ledger.log, self.key, self.ledger.clock(), previous=self.previous
+        )
         if signed is None:
             return
         self.previous = signed
         if self.directory is not None:
             keep_checkpoint_file(self.directory, signed)
         stated = signed.checkpoint
-        _log.info("checkpoint written", position=stated.position, events=stated.event_count,
-                  merkle_root=stated.merkle_root)  # fmt: skip
+        _log.info(
+            "checkpoint written",
+            position=stated.position,
+            events=stated.event_count,
+            merkle_root=stated.merkle_root,
+        )
 
 
 def is_overdue(done_at_s: float, now_s: float, interval_s: float) -> bool:

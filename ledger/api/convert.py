@@ -66,23 +66,32 @@ def _deposit(m, currency: Currency) -> c.Deposit:
 
 def _reverse_deposit(m, currency: Currency) -> c.ReverseDeposit:
     return c.ReverseDeposit(
-        **_common(m), amount=_amount(m, "amount", currency), rail=m.rail, rail_id=m.rail_id,
+        **_common(m),
+        amount=_amount(m, "amount", currency),
+        rail=m.rail,
+        rail_id=m.rail_id,
         deposit_key=m.deposit_key or None,
-    )  # fmt: skip
+    )
 
 
 def _bet(m, currency: Currency) -> c.Bet:
     return c.Bet(
-        **_common(m), provider=m.provider, amount=_amount(m, "amount", currency),
-        round_id=m.round_id, game_category=m.game_category or "slots",
-    )  # fmt: skip
+        **_common(m),
+        provider=m.provider,
+        amount=_amount(m, "amount", currency),
+        round_id=m.round_id,
+        game_category=m.game_category or "slots",
+    )
 
 
 def _win(m, currency: Currency) -> c.Win:
     return c.Win(
-        **_common(m), provider=m.provider, bet_key=m.bet_key, round_closed=m.round_closed,
+        **_common(m),
+        provider=m.provider,
+        bet_key=m.bet_key,
+        round_closed=m.round_closed,
         amount=_amount(m, "amount", currency, zero_allowed=True),
-    )  # fmt: skip
+    )
 
 
 def _rollback(m, currency: Currency) -> c.Rollback:
@@ -103,12 +112,13 @@ def _withdrawal_step(command_type: type[c.Command]) -> Callable:
 
 def _grant_bonus(m, currency: Currency) -> c.GrantBonus:
     return c.GrantBonus(
-        **_common(m), amount=_amount(m, "amount", currency),
+        **_common(m),
+        amount=_amount(m, "amount", currency),
         wagering_multiplier=m.wagering_multiplier,
         max_conversion=_optional_amount(m, "max_conversion", currency),
         max_bet=_optional_amount(m, "max_bet", currency),
         expires_at=to_datetime(m, "expires_at"),
-    )  # fmt: skip
+    )
 
 
 def _forfeit_bonus(m, currency: Currency) -> c.ForfeitBonus:
@@ -116,9 +126,13 @@ def _forfeit_bonus(m, currency: Currency) -> c.ForfeitBonus:
 
 
 _LIMIT_FIELDS = (
-    "deposit_limit_24h", "deposit_limit_7d", "deposit_limit_30d",
-    "loss_limit_24h", "loss_limit_7d", "loss_limit_30d",
-)  # fmt: skip
+    "deposit_limit_24h",
+    "deposit_limit_7d",
+    "deposit_limit_30d",
+    "loss_limit_24h",
+    "loss_limit_7d",
+    "loss_limit_30d",
+)
 
 
 def _set_limits(m, currency: Currency) -> c.SetLimits:
@@ -129,9 +143,12 @@ def _set_limits(m, currency: Currency) -> c.SetLimits:
 
 def _hold_in_suspense(m, currency: Currency) -> c.HoldInSuspense:
     return c.HoldInSuspense(
-        **_common(m), amount=_amount(m, "amount", currency), rail=m.rail, rail_id=m.rail_id,
+        **_common(m),
+        amount=_amount(m, "amount", currency),
+        rail=m.rail,
+        rail_id=m.rail_id,
         reason=m.reason,
-    )  # fmt: skip
+    )
 
 
 def _attribute_suspense(m, currency: Currency) -> c.AttributeSuspense:

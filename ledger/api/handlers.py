@@ -55,9 +55,10 @@ def _handler(servicer, method: MethodDescriptor) -> grpc.RpcMethodHandler:
     # The service has no client-streaming methods; one would need a handler kind of its own.
     assert not method.client_streaming, method.full_name
     kind = (
-        grpc.unary_stream_rpc_method_handler if method.server_streaming
+        grpc.unary_stream_rpc_method_handler
+        if method.server_streaming
         else grpc.unary_unary_rpc_method_handler
-    )  # fmt: skip
+    )
     response_class = message_factory.GetMessageClass(method.output_type)
     return kind(
         getattr(servicer, method.name),

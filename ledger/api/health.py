@@ -44,11 +44,17 @@ class HealthMonitor:
         interval_s, timeout_s: the probe's period and time to answer (limits.py's bounds).
     """
 
-    def __init__(self, health: HealthServicer, probe: StoreProbe, services: tuple[str, ...],
-                 components: dict[str, Callable[[], bool]], *,
-                 interval_s: float = limits.health_probe_interval_ms / 1000,
-                 timeout_s: float = limits.health_probe_timeout_ms / 1000) -> None:  # fmt: skip
-        assert 0 < interval_s and 0 < timeout_s <= limits.health_probe_timeout_ms / 1000
+    def __init__(
+        self,
+        health: HealthServicer,
+        probe: StoreProbe,
+        services: tuple[str, ...],
+        components: dict[str, Callable[[], bool]],
+        *,
+        interval_s: float = limits.health_probe_interval_ms / 1000,
+        timeout_s: float = limits.health_probe_timeout_ms / 1000,
+    ) -> None:
+        assert interval_s > 0 and 0 < timeout_s <= limits.health_probe_timeout_ms / 1000
         self.health = health
         self.probe = probe
         self.services = services

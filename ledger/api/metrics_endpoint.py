@@ -59,14 +59,20 @@ class MetricsEndpoint:
         assert self._server is None
         server_class = _server_class(self.host, self.port)
         try:
-            server = make_server(self.host, self.port, make_wsgi_app(self.registry),
-                                 server_class, handler_class=_QuietHandler)  # fmt: skip
+            server = make_server(
+                self.host,
+                self.port,
+                make_wsgi_app(self.registry),
+                server_class,
+                handler_class=_QuietHandler,
+            )
         except OSError as error:
             reason = error.strerror or str(error)
             raise InvalidArgument(FIELD, f"cannot listen on {self.listen}: {reason}") from None
         self._server, self.port = server, server.server_port
-        self._thread = threading.Thread(target=server.serve_forever, name="ledger-metrics",
-                                        daemon=True)  # fmt: skip
+        self._thread = threading.Thread(
+            target=server.serve_forever, name="ledger-metrics", daemon=True
+        )
         self._thread.start()
         return self.port
 

@@ -81,20 +81,29 @@ class LedgerServer:
             beside the gRPC port, and closed at stop.
     """
 
-    def __init__(self, ledger: Ledger, authenticator: Authenticator, telemetry: Telemetry,
-                 settings: ServerSettings, database_url: str,
-                 metrics: MetricsEndpoint | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        ledger: Ledger,
+        authenticator: Authenticator,
+        telemetry: Telemetry,
+        settings: ServerSettings,
+        database_url: str,
+        metrics: MetricsEndpoint | None = None,
+    ) -> None:
         self.ledger = ledger
         self.metrics = metrics
         self.settings = settings
         self.telemetry = telemetry
         self.executor = ThreadPoolExecutor(settings.workers, thread_name_prefix="ledger-store")
         committer = GroupCommitter(
-            ledger, self.executor, enabled=settings.group_commit,
-            window_ms=settings.group_window_ms, group_size_max=limits.batch_size_max,
+            ledger,
+            self.executor,
+            enabled=settings.group_commit,
+            window_ms=settings.group_window_ms,
+            group_size_max=limits.batch_size_max,
             queue_length_max=limits.group_commit_queue_length_max,
             on_group=telemetry.record_group,
-        )  # fmt: skip
+        )
         self.server = grpc.aio.server(
             options=[
                 ("grpc.max_receive_message_length", limits.message_size_max),
@@ -111,10 +120,14 @@ class LedgerServer:
         self.health = HealthServicer()
         self.monitor = self._health_monitor()
         servicer = LedgerServicer(
-            ledger, committer, authenticator, telemetry, self.executor,
+            ledger,
+            committer,
+            authenticator,
+            telemetry,
+            self.executor,
             projection=self.projections.reads if self.projections else None,
             store_reachable=lambda: self.monitor.reachable,
-        )  # fmt: skip
+        )
         add_service(self.server, SERVICE, servicer)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         health_name = health_pb2.DESCRIPTOR.services_by_name["Health"].full_name

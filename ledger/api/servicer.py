@@ -24,9 +24,11 @@ from ledger.core.errors import InvalidArgument
 from ledger.core.outcomes import Outcome
 from ledger.core.state import ZERO_BALANCES, Balances
 from ledger.core.validation import (
-    validate, validate_account_reference, validate_transaction_reference,
+    validate,
+    validate_account_reference,
+    validate_transaction_reference,
     validate_wallet_reference,
-)  # fmt: skip
+)
 from ledger.event_log import LogRecord, log_pages
 from ledger.service.application import Ledger
 from ledger.service.wallets import wallet_id
@@ -110,10 +112,12 @@ class LedgerServicer(pb_grpc.LedgerServiceServicer):
             results = await self.committer.submit(commands)
             record.outcome = f"{len(results)} results"
             registry = self.ledger.rules.currencies
-            return pb.SubmitBatchResponse(results=[
-                convert.command_response(result, registry.get(command.currency))
-                for command, result in zip(commands, results, strict=True)
-            ])  # fmt: skip
+            return pb.SubmitBatchResponse(
+                results=[
+                    convert.command_response(result, registry.get(command.currency))
+                    for command, result in zip(commands, results, strict=True)
+                ]
+            )
 
         return await self._handle("SubmitBatch", request, context, work)
 
@@ -202,9 +206,11 @@ class LedgerServicer(pb_grpc.LedgerServiceServicer):
             position = await self._read(projection.position)
             balance = await self._read(projection.balance_of, request.account)
             return pb.GetAccountBalanceResponse(
-                account=request.account, currency=currency.code,
-                balance=convert.format_amount(balance, currency), as_of_position=position,
-            )  # fmt: skip
+                account=request.account,
+                currency=currency.code,
+                balance=convert.format_amount(balance, currency),
+                as_of_position=position,
+            )
 
         return await self._handle("GetAccountBalance", request, context, work)
 
@@ -215,13 +221,18 @@ class LedgerServicer(pb_grpc.LedgerServiceServicer):
             position = await self._read(projection.position)
             totals = await self._read(projection.trial_balance)
             registry = self.ledger.rules.currencies
-            return pb.GetTrialBalanceResponse(currencies=[
-                pb.CurrencyTotals(
-                    currency=code, balanced=debits == credits,
-                    debits=convert.format_amount(debits, registry.get(code)),
-                    credits=convert.format_amount(credits, registry.get(code)),
-                ) for code, (debits, credits) in sorted(totals.items())
-            ], as_of_position=position)  # fmt: skip
+            return pb.GetTrialBalanceResponse(
+                currencies=[
+                    pb.CurrencyTotals(
+                        currency=code,
+                        balanced=debits == credits,
+                        debits=convert.format_amount(debits, registry.get(code)),
+                        credits=convert.format_amount(credits, registry.get(code)),
+                    )
+                    for code, (debits, credits) in sorted(totals.items())
+                ],
+                as_of_position=position,
+            )
 
         return await self._handle("GetTrialBalance", request, context, work)
 
@@ -243,8 +254,9 @@ class LedgerServicer(pb_grpc.LedgerServiceServicer):
             # A store write, not a read, but as blocking: it goes to the executor the same way.
             reading = await self._read(self.ledger.advance_clock, target)
             record.outcome = "advanced" if reading.advanced else "unchanged"
-            return pb.AdvanceClockResponse(ledger_time=convert.timestamp(reading.ledger_time),
-                                           advanced=reading.advanced)  # fmt: skip
+            return pb.AdvanceClockResponse(
+                ledger_time=convert.timestamp(reading.ledger_time), advanced=reading.advanced
+            )
 
         return await self._handle("AdvanceClock", request, context, work)
 
@@ -264,9 +276,13 @@ class LedgerServicer(pb_grpc.LedgerServiceServicer):
     def _stored_event_message(self, record: LogRecord) -> pb.StoredEventMessage:
         payload = self.ledger.log.plaintext(record)
         return pb.StoredEventMessage(
-            position=record.position, stream_id=str(record.stream_id), version=record.version,
-            event_type=record.topic.partition("@")[0], payload=payload, digest=digest(payload),
-        )  # fmt: skip
+            position=record.position,
+            stream_id=str(record.stream_id),
+            version=record.version,
+            event_type=record.topic.partition("@")[0],
+            payload=payload,
+            digest=digest(payload),
+        )
 
     def _projection(self) -> ProjectionStore:
         if self.projection is None:

@@ -72,8 +72,9 @@ def status_for(error: BaseException) -> RpcStatus:
     if isinstance(error, PermissionDenied):
         return RpcStatus(grpc.StatusCode.PERMISSION_DENIED, str(error))
     if isinstance(error, Overloaded):
-        return _retryable(grpc.StatusCode.RESOURCE_EXHAUSTED, str(error),
-                          limits.overload_retry_delay_ms)  # fmt: skip
+        return _retryable(
+            grpc.StatusCode.RESOURCE_EXHAUSTED, str(error), limits.overload_retry_delay_ms
+        )
     if isinstance(error, BoundExceeded):
         return RpcStatus(grpc.StatusCode.RESOURCE_EXHAUSTED, str(error))
     if isinstance(error, NotFound):
@@ -83,15 +84,19 @@ def status_for(error: BaseException) -> RpcStatus:
     if isinstance(error, NotATestStore):  # a method this server does not offer, by design
         return RpcStatus(grpc.StatusCode.UNIMPLEMENTED, str(error))
     if isinstance(error, ConcurrencyExhausted):
-        return _retryable(grpc.StatusCode.UNAVAILABLE,
-                          "the wallet is contended; resend the command",
-                          limits.contention_retry_delay_ms)  # fmt: skip
+        return _retryable(
+            grpc.StatusCode.UNAVAILABLE,
+            "the wallet is contended; resend the command",
+            limits.contention_retry_delay_ms,
+        )
     # A conflict that survived the retries is ConcurrencyExhausted above; a raw integrity
     # error here is a bug, like a broken chain or an undecodable event: INTERNAL.
     if isinstance(error, PersistenceError) and not isinstance(error, IntegrityError):
-        return _retryable(grpc.StatusCode.UNAVAILABLE,
-                          "the store is unavailable; resend the command",
-                          limits.store_retry_delay_ms)  # fmt: skip
+        return _retryable(
+            grpc.StatusCode.UNAVAILABLE,
+            "the store is unavailable; resend the command",
+            limits.store_retry_delay_ms,
+        )
     return RpcStatus(grpc.StatusCode.INTERNAL, "internal error")
 
 

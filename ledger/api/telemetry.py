@@ -40,17 +40,39 @@ GROUP_SIZE_METRIC = "ledger.group_commit.size"
 # Milliseconds: a cached read takes a fraction of one, a group commit a few, a call stuck
 # behind a store outage up to the probe's timeout and beyond.
 LATENCY_BUCKETS_MS = (
-    0.25, 0.5, 1, 2, 3, 5, 7.5, 10, 15, 25, 50, 75, 100, 250, 500, 1000, 2500, 5000, 10_000,
-)  # fmt: skip
+    0.25,
+    0.5,
+    1,
+    2,
+    3,
+    5,
+    7.5,
+    10,
+    15,
+    25,
+    50,
+    75,
+    100,
+    250,
+    500,
+    1000,
+    2500,
+    5000,
+    10_000,
+)
 GROUP_SIZE_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, limits.batch_size_max)
 assert list(LATENCY_BUCKETS_MS) == sorted(set(LATENCY_BUCKETS_MS))
 assert list(GROUP_SIZE_BUCKETS) == sorted(set(GROUP_SIZE_BUCKETS))
 VIEWS = (
-    View(instrument_name=LATENCY_METRIC,
-         aggregation=ExplicitBucketHistogramAggregation(LATENCY_BUCKETS_MS)),
-    View(instrument_name=GROUP_SIZE_METRIC,
-         aggregation=ExplicitBucketHistogramAggregation(GROUP_SIZE_BUCKETS)),
-)  # fmt: skip
+    View(
+        instrument_name=LATENCY_METRIC,
+        aggregation=ExplicitBucketHistogramAggregation(LATENCY_BUCKETS_MS),
+    ),
+    View(
+        instrument_name=GROUP_SIZE_METRIC,
+        aggregation=ExplicitBucketHistogramAggregation(GROUP_SIZE_BUCKETS),
+    ),
+)
 
 
 class CallRecord:
@@ -66,26 +88,32 @@ class CallRecord:
 
 class Telemetry:
     def __init__(
-        self, exporter: str = "none", service_name: str = "casino-ledger", extra_readers=(),
+        self,
+        exporter: str = "none",
+        service_name: str = "casino-ledger",
+        extra_readers=(),
         extra_span_processors=(),
-    ) -> None:  # fmt: skip
+    ) -> None:
         if exporter not in EXPORTERS:
             raise InvalidArgument("otel_exporter", f"must be one of {', '.join(EXPORTERS)}")
         readers, processors = list(extra_readers), list(extra_span_processors)
         if exporter != "none":
             span_exporter, metric_exporter = _exporters(exporter)
             processors.append(BatchSpanProcessor(span_exporter))
-            readers.append(PeriodicExportingMetricReader(
-                metric_exporter, export_interval_millis=METRIC_EXPORT_INTERVAL_MS
-            ))  # fmt: skip
+            readers.append(
+                PeriodicExportingMetricReader(
+                    metric_exporter, export_interval_millis=METRIC_EXPORT_INTERVAL_MS
+                )
+            )
         resource = Resource.create({"service.name": service_name})
         self.tracer_provider = _tracer_provider(resource, processors)
         # No processor, no reader of spans: not even the no-op tracer's context switching.
         self.tracing = bool(processors)
         self.meter_provider = (
-            MeterProvider(resource=resource, metric_readers=readers, views=VIEWS) if readers
+            MeterProvider(resource=resource, metric_readers=readers, views=VIEWS)
+            if readers
             else NoOpMeterProvider()
-        )  # fmt: skip
+        )
         self.tracer = self.tracer_provider.get_tracer("ledger.api")
         meter = self.meter_provider.get_meter("ledger.api")
         self.calls = meter.create_counter("ledger.calls", description="gRPC calls by status")
@@ -119,8 +147,9 @@ class Telemetry:
         started = time.perf_counter()
         span_scope = (
             self.tracer.start_as_current_span(f"ledger.v1.LedgerService/{method}")
-            if self.tracing else contextlib.nullcontext(INVALID_SPAN)
-        )  # fmt: skip
+            if self.tracing
+            else contextlib.nullcontext(INVALID_SPAN)
+        )
         request_context = structlog.contextvars.bound_contextvars(request_id=record.request_id)
         with request_context, span_scope as span:
             try:

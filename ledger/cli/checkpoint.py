@@ -15,10 +15,16 @@ from ledger.cli.support import database_url_option, require_store, store_errors
 from ledger.core.errors import InvalidArgument
 from ledger.service.application import Ledger
 from ledger.service.checkpoints import (
-    CheckpointRefused, generate_key, load_signing_key, public_key_hex, read_checkpoint_file,
-    write_checkpoint, write_checkpoint_file,
-)  # fmt: skip
+    CheckpointRefused,
+    generate_key,
+    load_signing_key,
+    public_key_hex,
+    read_checkpoint_file,
+    write_checkpoint,
+    write_checkpoint_file,
+)
 from ledger.store.database import redact
+
 
 @click.command("checkpoint-key")
 @click.argument("path", type=click.Path(dir_okay=False))
@@ -39,18 +45,25 @@ def checkpoint_key_command(path: str) -> None:
 @click.command("checkpoint")
 @database_url_option(creates_store=False)
 @click.option(
-    "--signing-key", envvar="LEDGER_CHECKPOINT_KEY", required=True,
-    type=click.Path(dir_okay=False), help="The Ed25519 private key (PEM) that signs.",
-)  # fmt: skip
+    "--signing-key",
+    envvar="LEDGER_CHECKPOINT_KEY",
+    required=True,
+    type=click.Path(dir_okay=False),
+    help="The Ed25519 private key (PEM) that signs.",
+)
 @click.option(
-    "--output", type=click.Path(dir_okay=False), default=None,
+    "--output",
+    type=click.Path(dir_okay=False),
+    default=None,
     help="Also write the signed checkpoint to this file, to keep away from the database.",
-)  # fmt: skip
+)
 @click.option(
-    "--previous", type=click.Path(dir_okay=False, exists=True), default=None,
+    "--previous",
+    type=click.Path(dir_okay=False, exists=True),
+    default=None,
     help="Your newest kept checkpoint file: continue from it (reading only newer events, and "
     "never signing over a rewritten past). Without it the whole log is read.",
-)  # fmt: skip
+)
 def checkpoint_command(
     database_url: str, signing_key: str, output: str | None, previous: str | None
 ) -> None:
@@ -63,19 +76,24 @@ def checkpoint_command(
     key, anchor = _key_and_previous(signing_key, previous)
     try:
         # The store's own clock: on a test store, the checkpoint is at the test clock's time.
-        with store_errors(database_url), Ledger(
-            database_url, currency_scales="ignore", store_kind="either"
-        ) as ledger:
+        with (
+            store_errors(database_url),
+            Ledger(database_url, currency_scales="ignore", store_kind="either") as ledger,
+        ):
             signed = write_checkpoint(ledger.log, key, ledger.clock(), previous=anchor)
     except CheckpointRefused as error:
         raise click.ClickException(f"{redact(database_url)}: {error}") from None
     if signed is None:
-        click.echo("nothing to checkpoint: " + ("nothing new since the previous checkpoint"
-                                                if anchor else "the log is empty"))  # fmt: skip
+        click.echo(
+            "nothing to checkpoint: "
+            + ("nothing new since the previous checkpoint" if anchor else "the log is empty")
+        )
         return
     stated = signed.checkpoint
-    click.echo(f"checkpoint #{stated.position}: {stated.event_count} events, "
-               f"Merkle root {stated.merkle_root}")  # fmt: skip
+    click.echo(
+        f"checkpoint #{stated.position}: {stated.event_count} events, "
+        f"Merkle root {stated.merkle_root}"
+    )
     if output is not None:
         write_checkpoint_file(output, signed)
         click.echo(f"written to {output}")

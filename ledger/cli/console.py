@@ -22,20 +22,28 @@ from ledger.store.database import redact
 @config_option
 @click.option("--listen", default="127.0.0.1:8080", show_default=True, help="HOST:PORT.")
 @click.option(
-    "--auth-config", required=True, type=click.Path(dir_okay=False),
+    "--auth-config",
+    required=True,
+    type=click.Path(dir_okay=False),
     help="The TOML of [[clients]] the gRPC server reads: backoffice, auditor and admin "
     "tokens sign in.",
-)  # fmt: skip
+)
 @click.option(
-    "--secure-cookies/--no-secure-cookies", default=False, show_default=True,
+    "--secure-cookies/--no-secure-cookies",
+    default=False,
+    show_default=True,
     help="Mark the session cookie Secure: on when a TLS proxy fronts the console.",
-)  # fmt: skip
+)
 @click.option("--log-level", type=click.Choice(("debug", "info", "warning")), default="info")
 @click.pass_obj
 def console_command(
-    rules: Rules, database_url: str, listen: str, auth_config: str, secure_cookies: bool,
+    rules: Rules,
+    database_url: str,
+    listen: str,
+    auth_config: str,
+    secure_cookies: bool,
     log_level: str,
-) -> None:  # fmt: skip
+) -> None:
     """Serves the web console: players, statements, accounts, suspense and withdrawals."""
     configure_logging(log_level)
     require_store(database_url, creates_store=False)
@@ -50,15 +58,22 @@ def console_command(
     with store_errors(database_url):
         ledger = Ledger(database_url, rules=rules, currency_scales="check", store_kind="either")
         projections = Projections(ledger, database_url, on_lag=lambda lag: None)
-    context = ConsoleContext(ledger, projections.reads, authenticator,
-                             secure_cookies=secure_cookies)  # fmt: skip
+    context = ConsoleContext(
+        ledger, projections.reads, authenticator, secure_cookies=secure_cookies
+    )
     projections.follower.start()
     structlog.get_logger("ledger.console").info(
         "console serving", listen=f"{host}:{port}", store=redact(database_url)
     )
     try:
-        uvicorn.run(create_app(context), host=host, port=port, log_config=None,
-                    access_log=False, timeout_graceful_shutdown=5)  # fmt: skip
+        uvicorn.run(
+            create_app(context),
+            host=host,
+            port=port,
+            log_config=None,
+            access_log=False,
+            timeout_graceful_shutdown=5,
+        )
     finally:
         projections.close()
         ledger.close()

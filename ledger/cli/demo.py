@@ -18,6 +18,7 @@ Rules of the simulation:
   rollback, an over-limit deposit) it checks the answer and reports a surprise as an anomaly.
 """
 
+import contextlib
 import random
 from collections import Counter, defaultdict
 from collections.abc import Callable, Generator, Sequence
@@ -192,9 +193,8 @@ def draw_profile(index: int, seed: int, rng: random.Random) -> Profile:
     """A player's profile; players 0 to 3 are showcases of one currency and scenario each."""
     is_showcase = index < SHOWCASE_PLAYER_COUNT
     currency = (
-        CURRENCIES[index] if is_showcase
-        else weighted_choice(rng, CURRENCIES, CURRENCY_WEIGHTS)
-    )  # fmt: skip
+        CURRENCIES[index] if is_showcase else weighted_choice(rng, CURRENCIES, CURRENCY_WEIGHTS)
+    )
     rail, rail_ids = RAILS[currency]
 
     def role(percent: int, showcase_index: int) -> bool:
@@ -243,9 +243,13 @@ class PlayerScript:
     """One player's session: `run` yields commands and is sent each command's result."""
 
     def __init__(
-        self, profile: Profile, sizes: dict[str, Sizes], rng: random.Random, rounds: int,
+        self,
+        profile: Profile,
+        sizes: dict[str, Sizes],
+        rng: random.Random,
+        rounds: int,
         tally: Tally,
-    ) -> None:  # fmt: skip
+    ) -> None:
         self.profile = profile
         self.sizes = sizes
         self.own_sizes = sizes[profile.currency]
@@ -315,9 +319,12 @@ class PlayerScript:
 
     def _win(self, bet: c.Bet, amount: int) -> c.Win:
         return c.Win(
-            **self._fields(), provider=bet.provider, amount=amount,
-            bet_key=bet.idempotency_key, round_closed=True,
-        )  # fmt: skip
+            **self._fields(),
+            provider=bet.provider,
+            amount=amount,
+            bet_key=bet.idempotency_key,
+            round_closed=True,
+        )
 
     def _rollback(self, bet: c.Bet) -> c.Rollback:
         return c.Rollback(**self._fields(), provider=bet.provider, target_key=bet.idempotency_key)
@@ -355,9 +362,12 @@ class PlayerScript:
         yield from self._send(all_in, Outcome.OK)
         yield from self._send(self._win(all_in, 0), Outcome.OK)
         reversal = c.ReverseDeposit(
-            **self._fields(), amount=deposit.amount, rail=deposit.rail, rail_id=deposit.rail_id,
+            **self._fields(),
+            amount=deposit.amount,
+            rail=deposit.rail,
+            rail_id=deposit.rail_id,
             deposit_key=deposit.idempotency_key,
-        )  # fmt: skip
+        )
         yield from self._send(reversal, Outcome.OK)
         if self.balances.cash >= 0:
             self.tally.anomaly(reversal, "a chargeback of spent money must leave cash negative")
@@ -373,10 +383,13 @@ class PlayerScript:
         and the back office later attributes it to the player, a late deposit."""
         profile = self.profile
         held = c.HoldInSuspense(
-            idempotency_key=self._key(), currency=profile.currency,
-            amount=self._deposit_size(), rail=profile.rail, rail_id=profile.rail_id,
+            idempotency_key=self._key(),
+            currency=profile.currency,
+            amount=self._deposit_size(),
+            rail=profile.rail,
+            rail_id=profile.rail_id,
             reason="missing_reference",
-        )  # fmt: skip
+        )
         yield from self._send(held, Outcome.OK)
         attribution = c.AttributeSuspense(**self._fields(), item_key=held.idempotency_key)
         yield from self._send(attribution, Outcome.OK)
@@ -397,18 +410,24 @@ class PlayerScript:
         max_bet = bet_cap if chance(self.rng, 30) else None
         lifetime = self.rng.choice(BONUS_LIFETIMES)
         grant = c.GrantBonus(
-            **self._fields(), amount=amount, wagering_multiplier=multiplier,
-            max_conversion=max_conversion, max_bet=max_bet, expires_at=DEMO_START + lifetime,
-        )  # fmt: skip
+            **self._fields(),
+            amount=amount,
+            wagering_multiplier=multiplier,
+            max_conversion=max_conversion,
+            max_bet=max_bet,
+            expires_at=DEMO_START + lifetime,
+        )
         yield from self._send(grant, Outcome.OK)
 
     def _stray_bet(self) -> Script:
         """A provider misroutes a bet to a currency in which the player has no wallet."""
         stray = CURRENCIES[(CURRENCIES.index(self.profile.currency) + 1) % len(CURRENCIES)]
         bet = c.Bet(
-            **self._fields(stray), provider="pragmatic", amount=self.sizes[stray].stake.low,
+            **self._fields(stray),
+            provider="pragmatic",
+            amount=self.sizes[stray].stake.low,
             round_id=f"{self.profile.player_id}-stray",
-        )  # fmt: skip
+        )
         yield from self._send(bet, Outcome.WRONG_CURRENCY)
 
     def _cash_out(self) -> Script:
@@ -524,8 +543,6 @@ def _tick(ledger: Ledger, pending: Pending, tally: Tally) -> Pending:
     advanced: Pending = []
     for (script, command), result in zip(pending, results, strict=True):
         tally.count(command, result)
-        try:
+        with contextlib.suppress(StopIteration):  # this player has finished
             advanced.append((script, script.send(result)))
-        except StopIteration:
-            pass  # this player has finished
     return advanced

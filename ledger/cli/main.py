@@ -22,17 +22,33 @@ from rich.table import Table
 from ledger.api.auth import ROLES, bootstrap_admin, load_auth_config, token_sha256
 from ledger.api.metrics_endpoint import MetricsEndpoint
 from ledger.api.server import (
-    CheckpointSettings, LedgerServer, ServerSettings, TlsFiles, serve_until_signalled,
-)  # fmt: skip
+    CheckpointSettings,
+    LedgerServer,
+    ServerSettings,
+    TlsFiles,
+    serve_until_signalled,
+)
 from ledger.api.telemetry import EXPORTERS, Telemetry
 from ledger.cli.demo import (
-    CURRENCIES as DEMO_CURRENCIES, PLAYER_COUNT_MAX, ROUND_COUNT_MAX, SEED_MAX, DemoConfig,
-    Tally, open_ledger, simulate,
-)  # fmt: skip
+    CURRENCIES as DEMO_CURRENCIES,
+)
+from ledger.cli.demo import (
+    PLAYER_COUNT_MAX,
+    ROUND_COUNT_MAX,
+    SEED_MAX,
+    DemoConfig,
+    Tally,
+    open_ledger,
+    simulate,
+)
 from ledger.cli.summary import PLAYER_ACCOUNT_KINDS, CurrencyTotals, LedgerSummary, summarize
 from ledger.cli.support import (
-    config_option, create_database_option, database_url_option, require_store, store_errors,
-)  # fmt: skip
+    config_option,
+    create_database_option,
+    database_url_option,
+    require_store,
+    store_errors,
+)
 from ledger.config import load_rules
 from ledger.core import limits
 from ledger.core.commands import COMMAND_TYPES
@@ -56,9 +72,13 @@ TOKEN_BYTES = 32  # of randomness in a client token minted by `ledger token new`
 @click.group(context_settings={"auto_envvar_prefix": "LEDGER", "show_default": True})
 @click.version_option(package_name="casino-ledger", prog_name="ledger")
 @click.option(
-    "--config", "config_path", envvar="LEDGER_CONFIG", default=None,
-    type=click.Path(dir_okay=False), help="TOML file: currencies and casino policy.",
-)  # fmt: skip
+    "--config",
+    "config_path",
+    envvar="LEDGER_CONFIG",
+    default=None,
+    type=click.Path(dir_okay=False),
+    help="TOML file: currencies and casino policy.",
+)
 @click.pass_context
 def main(context: click.Context, config_path: str | None) -> None:
     """Casino ledger: an event-sourced, double-entry ledger engine."""
@@ -73,27 +93,43 @@ def main(context: click.Context, config_path: str | None) -> None:
 @create_database_option
 @config_option
 @click.option(
-    "--players", type=click.IntRange(1, PLAYER_COUNT_MAX), default=200, show_default=True,
+    "--players",
+    type=click.IntRange(1, PLAYER_COUNT_MAX),
+    default=200,
+    show_default=True,
     help="Number of simulated players.",
-)  # fmt: skip
+)
 @click.option(
-    "--rounds", type=click.IntRange(0, ROUND_COUNT_MAX), default=20, show_default=True,
+    "--rounds",
+    type=click.IntRange(0, ROUND_COUNT_MAX),
+    default=20,
+    show_default=True,
     help="Game rounds per player.",
-)  # fmt: skip
+)
 @click.option(
-    "--seed", type=click.IntRange(0, SEED_MAX), default=7, show_default=True,
+    "--seed",
+    type=click.IntRange(0, SEED_MAX),
+    default=7,
+    show_default=True,
     help="Seed of every random draw: one seed, one run.",
-)  # fmt: skip
+)
 @click.option(
-    "--fresh/--no-fresh", default=True, show_default=True,
+    "--fresh/--no-fresh",
+    default=True,
+    show_default=True,
     help="Delete a SQLite file the demo made first (never another store). A PostgreSQL store "
     "is never deleted: runs append.",
-)  # fmt: skip
+)
 @click.pass_obj
 def demo(
-    rules: Rules, database_url: str, create_database: bool, players: int, rounds: int,
-    seed: int, fresh: bool,
-) -> None:  # fmt: skip
+    rules: Rules,
+    database_url: str,
+    create_database: bool,
+    players: int,
+    rounds: int,
+    seed: int,
+    fresh: bool,
+) -> None:
     """Runs a seeded casino simulation and prints its trial balance.
 
     Players deposit, play, get bonuses, hit limits, retry, are charged back and withdraw,
@@ -150,7 +186,7 @@ def _delete_demo_store(name: str) -> None:
         try:
             Path(name + suffix).unlink(missing_ok=True)
         except OSError as error:
-            raise click.ClickException(f"cannot delete {name + suffix}: {error.strerror}")
+            raise click.ClickException(f"cannot delete {name + suffix}: {error.strerror}") from None
 
 
 def _mark_demo_store(name: str) -> None:
@@ -160,9 +196,12 @@ def _mark_demo_store(name: str) -> None:
 
 def _simulate_with_progress(ledger: Ledger, config: DemoConfig, console: Console) -> Tally:
     columns = (
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-        TextColumn("rounds"), TimeElapsedColumn(),
-    )  # fmt: skip
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("rounds"),
+        TimeElapsedColumn(),
+    )
     # Off when output is not a terminal, so logs and pipes get the report alone.
     is_shown = console.is_terminal
     with Progress(*columns, console=console, transient=True, disable=not is_shown) as progress:
@@ -243,77 +282,119 @@ def _fail_unless_sound(console: Console, tally: Tally, summary: LedgerSummary) -
 @config_option
 @click.option("--listen", default="127.0.0.1:50051", show_default=True, help="HOST:PORT.")
 @click.option(
-    "--auth-config", type=click.Path(dir_okay=False), default=None,
+    "--auth-config",
+    type=click.Path(dir_okay=False),
+    default=None,
     help="TOML of [[clients]]: name, role, provider, token_sha256. Without it, an admin "
     "token is created on first start in --state-dir.",
-)  # fmt: skip
+)
 @click.option(
-    "--state-dir", type=click.Path(file_okay=False), default=".ledger", show_default=True,
+    "--state-dir",
+    type=click.Path(file_okay=False),
+    default=".ledger",
+    show_default=True,
     help="Where the first-start admin token and its hash are kept.",
-)  # fmt: skip
+)
 @click.option("--tls-cert", type=click.Path(dir_okay=False), default=None)
 @click.option("--tls-key", type=click.Path(dir_okay=False), default=None)
 @click.option(
-    "--tls-client-ca", type=click.Path(dir_okay=False), default=None,
+    "--tls-client-ca",
+    type=click.Path(dir_okay=False),
+    default=None,
     help="CA bundle for client certificates: turns on mutual TLS.",
-)  # fmt: skip
+)
 @click.option("--group-commit/--no-group-commit", default=True, show_default=True)
 @click.option(
-    "--group-window-ms", type=click.FloatRange(0, 100), show_default=True,
+    "--group-window-ms",
+    type=click.FloatRange(0, 100),
+    show_default=True,
     default=limits.group_commit_window_ms_default,
-)  # fmt: skip
+)
 @click.option(
-    "--otel-exporter", type=click.Choice(EXPORTERS), default="none", show_default=True,
+    "--otel-exporter",
+    type=click.Choice(EXPORTERS),
+    default="none",
+    show_default=True,
     envvar="LEDGER_OTEL_EXPORTER",
-)  # fmt: skip
+)
 @click.option(
-    "--metrics-listen", default=None, metavar="HOST:PORT",
+    "--metrics-listen",
+    default=None,
+    metavar="HOST:PORT",
     help="Serve Prometheus metrics at http://HOST:PORT/metrics (no TLS, no auth: loopback or "
     "a private network only). Off by default.",
-)  # fmt: skip
+)
 @click.option(
-    "--max-concurrent-calls", type=click.IntRange(1, limits.concurrent_calls_max),
-    default=limits.concurrent_calls_max, show_default=True,
+    "--max-concurrent-calls",
+    type=click.IntRange(1, limits.concurrent_calls_max),
+    default=limits.concurrent_calls_max,
+    show_default=True,
     help="Calls past this many at once are refused with RESOURCE_EXHAUSTED.",
-)  # fmt: skip
+)
 @click.option(
-    "--projections/--no-projections", default=True, show_default=True,
+    "--projections/--no-projections",
+    default=True,
+    show_default=True,
     help="Keep the read models (account balances, trial balance) current while serving.",
-)  # fmt: skip
+)
 @click.option(
-    "--checkpoint-key", type=click.Path(dir_okay=False), default=None,
+    "--checkpoint-key",
+    type=click.Path(dir_okay=False),
+    default=None,
     envvar="LEDGER_CHECKPOINT_KEY",
     help="Ed25519 private key (PEM): write a signed checkpoint of the log every interval.",
-)  # fmt: skip
+)
 @click.option(
-    "--checkpoint-interval-s", show_default=True, default=limits.checkpoint_interval_s_default,
+    "--checkpoint-interval-s",
+    show_default=True,
+    default=limits.checkpoint_interval_s_default,
     type=click.IntRange(limits.checkpoint_interval_s_min, limits.checkpoint_interval_s_max),
-)  # fmt: skip
+)
 @click.option(
-    "--checkpoint-dir", type=click.Path(file_okay=False, exists=True), default=None,
+    "--checkpoint-dir",
+    type=click.Path(file_okay=False, exists=True),
+    default=None,
     help="Also write each checkpoint to a file here, for the operator to keep elsewhere.",
-)  # fmt: skip
+)
 @click.option(
-    "--adopt-currency-scales", is_flag=True, default=False,
+    "--adopt-currency-scales",
+    is_flag=True,
+    default=False,
     help="Record the configured currency scales on a store written before scales were "
     "recorded, once you have checked they are those its amounts were written in.",
-)  # fmt: skip
+)
 @click.option(
-    "--test-clock", is_flag=True, default=False,
+    "--test-clock",
+    is_flag=True,
+    default=False,
     help="Serve a test store, whose clock an admin may advance (AdvanceClock): creates one on "
     "an empty store. Refused on a store created without it; a test store needs it.",
-)  # fmt: skip
+)
 @click.option("--log-level", type=click.Choice(("debug", "info", "warning")), default="info")
 @click.pass_obj
 def serve(
-    rules: Rules, database_url: str, create_database: bool, listen: str,
-    auth_config: str | None, state_dir: str,
-    tls_cert: str | None, tls_key: str | None, tls_client_ca: str | None, group_commit: bool,
-    group_window_ms: float, otel_exporter: str, metrics_listen: str | None,
-    max_concurrent_calls: int, projections: bool,
-    checkpoint_key: str | None, checkpoint_interval_s: int, checkpoint_dir: str | None,
-    adopt_currency_scales: bool, test_clock: bool, log_level: str,
-) -> None:  # fmt: skip
+    rules: Rules,
+    database_url: str,
+    create_database: bool,
+    listen: str,
+    auth_config: str | None,
+    state_dir: str,
+    tls_cert: str | None,
+    tls_key: str | None,
+    tls_client_ca: str | None,
+    group_commit: bool,
+    group_window_ms: float,
+    otel_exporter: str,
+    metrics_listen: str | None,
+    max_concurrent_calls: int,
+    projections: bool,
+    checkpoint_key: str | None,
+    checkpoint_interval_s: int,
+    checkpoint_dir: str | None,
+    adopt_currency_scales: bool,
+    test_clock: bool,
+    log_level: str,
+) -> None:
     """Serves the LedgerService over gRPC until SIGTERM, then drains in-flight calls."""
     configure_logging(log_level)
     metrics = _metrics_endpoint(metrics_listen)
@@ -321,15 +402,21 @@ def serve(
     require_store(database_url, creates_store=True, create_database=create_database)
     configured = _configured_clients(auth_config)
     settings = ServerSettings(
-        listen=listen, group_commit=group_commit, group_window_ms=group_window_ms,
-        concurrent_calls_max=max_concurrent_calls, projections=projections,
+        listen=listen,
+        group_commit=group_commit,
+        group_window_ms=group_window_ms,
+        concurrent_calls_max=max_concurrent_calls,
+        projections=projections,
         tls=_tls_files(tls_cert, tls_key, tls_client_ca),
         checkpoints=_checkpoint_settings(checkpoint_key, checkpoint_interval_s, checkpoint_dir),
-    )  # fmt: skip
+    )
     with store_errors(database_url):
-        ledger = Ledger(database_url, rules=rules,
-                        currency_scales="adopt" if adopt_currency_scales else "record",
-                        store_kind="test" if test_clock else "production")  # fmt: skip
+        ledger = Ledger(
+            database_url,
+            rules=rules,
+            currency_scales="adopt" if adopt_currency_scales else "record",
+            store_kind="test" if test_clock else "production",
+        )
     if ledger.test_clock is not None:
         structlog.get_logger("ledger.cli").warning(
             "serving a test store: an admin may advance its clock", ledger_time=str(ledger.clock())
@@ -341,8 +428,9 @@ def serve(
     async def run() -> None:
         # The aio server must be built inside the running event loop.
         try:
-            server = LedgerServer(ledger, authenticator, telemetry, settings, database_url,
-                                  metrics=metrics)  # fmt: skip
+            server = LedgerServer(
+                ledger, authenticator, telemetry, settings, database_url, metrics=metrics
+            )
         except InvalidArgument as error:
             ledger.close()
             raise _bad_server_parameter(error) from None
@@ -453,8 +541,9 @@ def token_new(name: str, role: str, provider: str | None) -> None:
     sees or keeps the token itself.
     """
     if (role == "game_provider") != (provider is not None):
-        raise click.BadParameter("is required for role game_provider and only for it",
-                                 param_hint="'--provider'")  # fmt: skip
+        raise click.BadParameter(
+            "is required for role game_provider and only for it", param_hint="'--provider'"
+        )
     secret = secrets.token_urlsafe(TOKEN_BYTES)
     click.echo(f"token (shown once; give it to {name} and keep no copy): {secret}", err=True)
     lines = ["[[clients]]", f"name = {_toml_string(name)}", f'role = "{role}"']

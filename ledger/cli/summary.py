@@ -22,7 +22,6 @@ from ledger.core.state import Balances
 from ledger.event_log import log_events
 from ledger.service.application import Ledger
 
-
 PLAYER_ACCOUNT_KINDS = ("cash", "bonus", "held")
 PROBLEM_REPORT_MAX = 50
 

@@ -30,25 +30,35 @@ from ledger.store.database import DEFAULT_DATABASE_URL, redact, store_environmen
 CONNECT_TIMEOUT_S = 5
 # A store that cannot be opened, written or decoded, or whose streams are broken or contended.
 STORE_ERRORS = (
-    EventSourcingError, ChainBroken, ConcurrencyExhausted, RecordUndecodable, AppendConflict,
-    sqlite3.Error, psycopg.Error,
-)  # fmt: skip
+    EventSourcingError,
+    ChainBroken,
+    ConcurrencyExhausted,
+    RecordUndecodable,
+    AppendConflict,
+    sqlite3.Error,
+    psycopg.Error,
+)
 
 
 def database_url_option(*, creates_store: bool):
     """--database-url, with the one default every command shares."""
     kept = "created if missing" if creates_store else "must exist"
     return click.option(
-        "--database-url", envvar="LEDGER_DATABASE_URL", default=DEFAULT_DATABASE_URL,
+        "--database-url",
+        envvar="LEDGER_DATABASE_URL",
+        default=DEFAULT_DATABASE_URL,
         show_default=True,
         help=f"sqlite:///FILE or postgresql://USER@HOST/DATABASE (a SQLite file: {kept}).",
-    )  # fmt: skip
+    )
 
 
 create_database_option = click.option(
-    "--create-database", is_flag=True, default=False, envvar="LEDGER_CREATE_DATABASE",
+    "--create-database",
+    is_flag=True,
+    default=False,
+    envvar="LEDGER_CREATE_DATABASE",
     help="On PostgreSQL, create the database first if it does not exist.",
-)  # fmt: skip
+)
 
 
 def _use_config(context: click.Context, _: click.Parameter, path: str | None) -> None:
@@ -62,11 +72,15 @@ def _use_config(context: click.Context, _: click.Parameter, path: str | None) ->
 
 
 config_option = click.option(
-    "--config", "config_path", envvar="LEDGER_CONFIG", type=click.Path(dir_okay=False),
+    "--config",
+    "config_path",
+    envvar="LEDGER_CONFIG",
+    type=click.Path(dir_okay=False),
     default=None,
-    expose_value=False, callback=_use_config,
+    expose_value=False,
+    callback=_use_config,
     help="TOML file: currencies and casino policy (may also come before the command).",
-)  # fmt: skip
+)
 
 
 def require_store(
@@ -89,9 +103,9 @@ def _require_sqlite_file(name: str, creates_store: bool) -> None:
         return  # created on first use, or a SQLite database with no plain file to look for
     if not Path(name).is_file():
         raise click.BadParameter(
-            f"no store at {name}: run `ledger demo` or `ledger serve` to make one, or name "
-            "another", param_hint="'--database-url'",
-        )  # fmt: skip
+            f"no store at {name}: run `ledger demo` or `ledger serve` to make one, or name another",
+            param_hint="'--database-url'",
+        )
 
 
 def _require_postgres_database(
@@ -104,8 +118,9 @@ def _require_postgres_database(
         return
     except psycopg.OperationalError as error:
         if "does not exist" not in str(error):
-            raise click.ClickException(f"cannot reach PostgreSQL at {where}: "
-                                       f"{_first_line(error)}") from None  # fmt: skip
+            raise click.ClickException(
+                f"cannot reach PostgreSQL at {where}: {_first_line(error)}"
+            ) from None
     if not (creates_store and create_database):
         offer = " or pass --create-database" if creates_store else ""
         raise click.ClickException(
@@ -119,10 +134,14 @@ def _require_postgres_database(
 
 def _connect(environment: dict[str, str], database: str) -> psycopg.Connection:
     return psycopg.connect(
-        dbname=database, host=environment["POSTGRES_HOST"], port=environment["POSTGRES_PORT"],
-        user=environment["POSTGRES_USER"], password=environment["POSTGRES_PASSWORD"] or None,
-        connect_timeout=CONNECT_TIMEOUT_S, autocommit=True,
-    )  # fmt: skip
+        dbname=database,
+        host=environment["POSTGRES_HOST"],
+        port=environment["POSTGRES_PORT"],
+        user=environment["POSTGRES_USER"],
+        password=environment["POSTGRES_PASSWORD"] or None,
+        connect_timeout=CONNECT_TIMEOUT_S,
+        autocommit=True,
+    )
 
 
 def _first_line(error: BaseException) -> str:

@@ -82,8 +82,9 @@ class FrameQueue:
 
     def add(self, pending: Pending) -> None:
         if len(self.waiting) >= self.queue_length_max:
-            raise Overloaded("RESOURCE_EXHAUSTED", "the client's batching queue is full",
-                             retry_delay_s=None)  # fmt: skip
+            raise Overloaded(
+                "RESOURCE_EXHAUSTED", "the client's batching queue is full", retry_delay_s=None
+            )
         self.waiting.append(pending)
 
     def take(self, commands_max: int) -> list[Pending]:
@@ -192,8 +193,11 @@ class AsyncLane:
         answers are coming back, so more calls will), waits up to linger_s for a full frame."""
         await asyncio.sleep(0)
         options = self.options
-        if not (self.frames_in_flight and options.linger_s > 0
-                and len(self.queue.waiting) < options.commands_max):  # fmt: skip
+        if not (
+            self.frames_in_flight
+            and options.linger_s > 0
+            and len(self.queue.waiting) < options.commands_max
+        ):
             return
         loop = asyncio.get_running_loop()
         self.full = loop.create_future()
@@ -306,8 +310,11 @@ class ThreadLane:
 
     def _linger(self) -> None:
         deadline = time.monotonic() + self.options.linger_s
-        while (self.frames_in_flight and len(self.queue.waiting) < self.options.commands_max
-               and not self.closed):  # fmt: skip
+        while (
+            self.frames_in_flight
+            and len(self.queue.waiting) < self.options.commands_max
+            and not self.closed
+        ):
             left_s = deadline - time.monotonic()
             if left_s <= 0:
                 return

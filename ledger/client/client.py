@@ -65,15 +65,39 @@ from ledger.v1 import ledger_pb2 as pb
 from ledger.v1 import ledger_pb2_grpc as pb_grpc
 
 __all__ = [
-    "DEFAULT_CURRENCIES", "AccountBalance", "AsyncLedgerClient", "Balances", "Batch",
+    "DEFAULT_CURRENCIES",
+    "AccountBalance",
+    "AsyncLedgerClient",
+    "Balances",
+    "Batch",
     "BatchOptions",
-    "Currency", "CurrencyTotals", "Entry", "EventSubscription", "InternalError",
-    "InvalidArgument", "InvalidRequest", "LedgerCallError", "LedgerClient", "NotFound",
-    "Overloaded", "PartitionedLedgerClient", "PermissionDenied", "Posting", "Reply",
-    "StoredEvent", "Transaction", "TransactionPage", "TrialBalance", "Unauthenticated",
-    "Unavailable", "WalletBalance", "default_currency", "format_amount", "parse_amount",
+    "Currency",
+    "CurrencyTotals",
+    "Entry",
+    "EventSubscription",
+    "InternalError",
+    "InvalidArgument",
+    "InvalidRequest",
+    "LedgerCallError",
+    "LedgerClient",
+    "NotFound",
+    "Overloaded",
+    "PartitionedLedgerClient",
+    "PermissionDenied",
+    "Posting",
+    "Reply",
+    "StoredEvent",
+    "Transaction",
+    "TransactionPage",
+    "TrialBalance",
+    "Unauthenticated",
+    "Unavailable",
+    "WalletBalance",
+    "default_currency",
+    "format_amount",
+    "parse_amount",
     "partition_of",
-]  # fmt: skip
+]
 
 RETRY_COUNT_MAX = 5  # attempts per call, the first included
 TIMEOUT_S = 10.0
@@ -85,9 +109,13 @@ BACKOFF_S_MAX = 1.0
 # the command may or may not have been stored, and only a resend with the same key finds out.
 # A caller cancelling its own call gets asyncio's CancelledError or FutureCancelledError,
 # never this status, so no call the caller gave up on is resent.
-_RESENT_CODES = frozenset({
-    grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.CANCELLED,
-})  # fmt: skip
+_RESENT_CODES = frozenset(
+    {
+        grpc.StatusCode.UNAVAILABLE,
+        grpc.StatusCode.DEADLINE_EXCEEDED,
+        grpc.StatusCode.CANCELLED,
+    }
+)
 
 
 def resend_delay_s(error: grpc.RpcError, attempt: int, attempt_count_max: int) -> float | None:
@@ -148,9 +176,17 @@ _TIMESTAMP_FIELDS = ("occurred_at", "expires_at", "self_excluded_until", "advanc
 _BATCH_FIELDS = {
     method: re.sub(r"(?<!^)(?=[A-Z])", "_", method).lower()
     for method, (request_type, _) in _METHODS.items()
-    if method not in {"SubmitBatch", "GetBalance", "GetTransaction", "ListTransactions",
-                      "GetAccountBalance", "GetTrialBalance", "AdvanceClock"}
-}  # fmt: skip
+    if method
+    not in {
+        "SubmitBatch",
+        "GetBalance",
+        "GetTransaction",
+        "ListTransactions",
+        "GetAccountBalance",
+        "GetTrialBalance",
+        "AdvanceClock",
+    }
+}
 assert set(_BATCH_FIELDS.values()) == set(pb.Command.DESCRIPTOR.fields_by_name)
 
 
@@ -183,76 +219,194 @@ class _CommandMethods:
     def _call(self, method: str, fields: dict):
         raise NotImplementedError
 
-    def deposit(self, *, idempotency_key: str, player_id: str, currency: str, amount: str,
-                rail: str, rail_id: str, occurred_at: datetime | None = None):  # fmt: skip
+    def deposit(
+        self,
+        *,
+        idempotency_key: str,
+        player_id: str,
+        currency: str,
+        amount: str,
+        rail: str,
+        rail_id: str,
+        occurred_at: datetime | None = None,
+    ):
         return self._call("Deposit", locals())
 
-    def reverse_deposit(self, *, idempotency_key: str, player_id: str, currency: str,
-                        amount: str, rail: str, rail_id: str, deposit_key: str | None = None,
-                        occurred_at: datetime | None = None):  # fmt: skip
+    def reverse_deposit(
+        self,
+        *,
+        idempotency_key: str,
+        player_id: str,
+        currency: str,
+        amount: str,
+        rail: str,
+        rail_id: str,
+        deposit_key: str | None = None,
+        occurred_at: datetime | None = None,
+    ):
         return self._call("ReverseDeposit", locals())
 
-    def bet(self, *, idempotency_key: str, provider: str, player_id: str, currency: str,
-            amount: str, round_id: str, game_category: str | None = None,
-            occurred_at: datetime | None = None):  # fmt: skip
+    def bet(
+        self,
+        *,
+        idempotency_key: str,
+        provider: str,
+        player_id: str,
+        currency: str,
+        amount: str,
+        round_id: str,
+        game_category: str | None = None,
+        occurred_at: datetime | None = None,
+    ):
         return self._call("Bet", locals())
 
-    def win(self, *, idempotency_key: str, provider: str, player_id: str, currency: str,
-            amount: str, bet_key: str, round_closed: bool = False,
-            occurred_at: datetime | None = None):  # fmt: skip
+    def win(
+        self,
+        *,
+        idempotency_key: str,
+        provider: str,
+        player_id: str,
+        currency: str,
+        amount: str,
+        bet_key: str,
+        round_closed: bool = False,
+        occurred_at: datetime | None = None,
+    ):
         return self._call("Win", locals())
 
-    def rollback(self, *, idempotency_key: str, provider: str, player_id: str, currency: str,
-                 target_key: str, occurred_at: datetime | None = None):  # fmt: skip
+    def rollback(
+        self,
+        *,
+        idempotency_key: str,
+        provider: str,
+        player_id: str,
+        currency: str,
+        target_key: str,
+        occurred_at: datetime | None = None,
+    ):
         return self._call("Rollback", locals())
 
-    def request_withdrawal(self, *, idempotency_key: str, player_id: str, currency: str,
-                           amount: str, rail: str, rail_id: str,
-                           occurred_at: datetime | None = None):  # fmt: skip
+    def request_withdrawal(
+        self,
+        *,
+        idempotency_key: str,
+        player_id: str,
+        currency: str,
+        amount: str,
+        rail: str,
+        rail_id: str,
+        occurred_at: datetime | None = None,
+    ):
         return self._call("RequestWithdrawal", locals())
 
-    def complete_withdrawal(self, *, idempotency_key: str, player_id: str, currency: str,
-                            withdrawal_key: str, occurred_at: datetime | None = None):  # fmt: skip
+    def complete_withdrawal(
+        self,
+        *,
+        idempotency_key: str,
+        player_id: str,
+        currency: str,
+        withdrawal_key: str,
+        occurred_at: datetime | None = None,
+    ):
         return self._call("CompleteWithdrawal", locals())
 
-    def cancel_withdrawal(self, *, idempotency_key: str, player_id: str, currency: str,
-                          withdrawal_key: str, occurred_at: datetime | None = None):  # fmt: skip
+    def cancel_withdrawal(
+        self,
+        *,
+        idempotency_key: str,
+        player_id: str,
+        currency: str,
+        withdrawal_key: str,
+        occurred_at: datetime | None = None,
+    ):
         return self._call("CancelWithdrawal", locals())
 
-    def fail_withdrawal(self, *, idempotency_key: str, player_id: str, currency: str,
-                        withdrawal_key: str, occurred_at: datetime | None = None):  # fmt: skip
+    def fail_withdrawal(
+        self,
+        *,
+        idempotency_key: str,
+        player_id: str,
+        currency: str,
+        withdrawal_key: str,
+        occurred_at: datetime | None = None,
+    ):
         return self._call("FailWithdrawal", locals())
 
-    def grant_bonus(self, *, idempotency_key: str, player_id: str, currency: str, amount: str,
-                    wagering_multiplier: int, max_conversion: str | None = None,
-                    max_bet: str | None = None, expires_at: datetime | None = None,
-                    occurred_at: datetime | None = None):  # fmt: skip
+    def grant_bonus(
+        self,
+        *,
+        idempotency_key: str,
+        player_id: str,
+        currency: str,
+        amount: str,
+        wagering_multiplier: int,
+        max_conversion: str | None = None,
+        max_bet: str | None = None,
+        expires_at: datetime | None = None,
+        occurred_at: datetime | None = None,
+    ):
         return self._call("GrantBonus", locals())
 
-    def forfeit_bonus(self, *, idempotency_key: str, player_id: str, currency: str,
-                      occurred_at: datetime | None = None):  # fmt: skip
+    def forfeit_bonus(
+        self,
+        *,
+        idempotency_key: str,
+        player_id: str,
+        currency: str,
+        occurred_at: datetime | None = None,
+    ):
         return self._call("ForfeitBonus", locals())
 
-    def set_limits(self, *, idempotency_key: str, player_id: str, currency: str,
-                   deposit_limit_24h: str | None = None, deposit_limit_7d: str | None = None,
-                   deposit_limit_30d: str | None = None, loss_limit_24h: str | None = None,
-                   loss_limit_7d: str | None = None, loss_limit_30d: str | None = None,
-                   self_excluded_until: datetime | None = None,
-                   occurred_at: datetime | None = None):  # fmt: skip
+    def set_limits(
+        self,
+        *,
+        idempotency_key: str,
+        player_id: str,
+        currency: str,
+        deposit_limit_24h: str | None = None,
+        deposit_limit_7d: str | None = None,
+        deposit_limit_30d: str | None = None,
+        loss_limit_24h: str | None = None,
+        loss_limit_7d: str | None = None,
+        loss_limit_30d: str | None = None,
+        self_excluded_until: datetime | None = None,
+        occurred_at: datetime | None = None,
+    ):
         return self._call("SetLimits", locals())
 
-    def hold_in_suspense(self, *, idempotency_key: str, currency: str, amount: str, rail: str,
-                         rail_id: str, reason: str,
-                         occurred_at: datetime | None = None):  # fmt: skip
+    def hold_in_suspense(
+        self,
+        *,
+        idempotency_key: str,
+        currency: str,
+        amount: str,
+        rail: str,
+        rail_id: str,
+        reason: str,
+        occurred_at: datetime | None = None,
+    ):
         """Parks money no player can be found for; the key names the suspense item."""
         return self._call("HoldInSuspense", locals())
 
-    def attribute_suspense(self, *, idempotency_key: str, player_id: str, currency: str,
-                           item_key: str, occurred_at: datetime | None = None):  # fmt: skip
+    def attribute_suspense(
+        self,
+        *,
+        idempotency_key: str,
+        player_id: str,
+        currency: str,
+        item_key: str,
+        occurred_at: datetime | None = None,
+    ):
         return self._call("AttributeSuspense", locals())
 
-    def return_suspense(self, *, idempotency_key: str, currency: str, item_key: str,
-                        occurred_at: datetime | None = None):  # fmt: skip
+    def return_suspense(
+        self,
+        *,
+        idempotency_key: str,
+        currency: str,
+        item_key: str,
+        occurred_at: datetime | None = None,
+    ):
         return self._call("ReturnSuspense", locals())
 
 
@@ -262,10 +416,14 @@ class _Commands(_CommandMethods):
     def _lane_call(self, unary) -> LaneCall:
         """What an auto-batching lane needs from this client (its stub, auth, retries)."""
         return LaneCall(
-            submit_batch=self.stub.SubmitBatch, metadata=self.metadata,
-            timeout_s=self.timeout_s, retry_count_max=self.retry_count_max,
-            resend_delay_s=resend_delay_s, is_transient=is_transient, unary=unary,
-        )  # fmt: skip
+            submit_batch=self.stub.SubmitBatch,
+            metadata=self.metadata,
+            timeout_s=self.timeout_s,
+            retry_count_max=self.retry_count_max,
+            resend_delay_s=resend_delay_s,
+            is_transient=is_transient,
+            unary=unary,
+        )
 
     def submit_batch(self, commands: "Batch | Sequence[pb.Command]"):
         """Many commands, each applied on its own; one `Reply` each, in order.
@@ -284,8 +442,14 @@ class _Commands(_CommandMethods):
         `NotFound` if none is."""
         return self._call("GetTransaction", locals())
 
-    def list_transactions(self, *, player_id: str, currency: str, page_size: int | None = None,
-                          page_token: str | None = None):  # fmt: skip
+    def list_transactions(
+        self,
+        *,
+        player_id: str,
+        currency: str,
+        page_size: int | None = None,
+        page_token: str | None = None,
+    ):
         """One `TransactionPage` of the wallet's statement, oldest first."""
         return self._call("ListTransactions", locals())
 
@@ -365,9 +529,10 @@ class EventSubscription:
 
 def _channel_credentials(root_certificates, private_key, certificate_chain):
     return grpc.ssl_channel_credentials(
-        root_certificates=root_certificates, private_key=private_key,
+        root_certificates=root_certificates,
+        private_key=private_key,
         certificate_chain=certificate_chain,
-    )  # fmt: skip
+    )
 
 
 class LedgerClient(_Commands):
@@ -378,11 +543,19 @@ class LedgerClient(_Commands):
     out together as SubmitBatch frames (`ledger.client.batching`); each call still returns
     or raises exactly what it would alone."""
 
-    def __init__(self, target: str, token: str, *, root_certificates: bytes | None = None,
-                 private_key: bytes | None = None, certificate_chain: bytes | None = None,
-                 timeout_s: float = TIMEOUT_S, retry_count_max: int = RETRY_COUNT_MAX,
-                 channel_options: Sequence[tuple[str, int | str]] = (),
-                 auto_batch: bool | BatchOptions = False):  # fmt: skip
+    def __init__(
+        self,
+        target: str,
+        token: str,
+        *,
+        root_certificates: bytes | None = None,
+        private_key: bytes | None = None,
+        certificate_chain: bytes | None = None,
+        timeout_s: float = TIMEOUT_S,
+        retry_count_max: int = RETRY_COUNT_MAX,
+        channel_options: Sequence[tuple[str, int | str]] = (),
+        auto_batch: bool | BatchOptions = False,
+    ):
         arguments = list(channel_options)
         if root_certificates is None:
             self.channel = grpc.insecure_channel(target, arguments)
@@ -439,10 +612,18 @@ class AsyncLedgerClient(_Commands):
     """asyncio client: the same methods, each returning an awaitable; auto_batch as for
     `LedgerClient`, coalescing the commands of concurrent tasks (use it from one loop)."""
 
-    def __init__(self, target: str, token: str, *, root_certificates: bytes | None = None,
-                 private_key: bytes | None = None, certificate_chain: bytes | None = None,
-                 timeout_s: float = TIMEOUT_S, retry_count_max: int = RETRY_COUNT_MAX,
-                 auto_batch: bool | BatchOptions = False):  # fmt: skip
+    def __init__(
+        self,
+        target: str,
+        token: str,
+        *,
+        root_certificates: bytes | None = None,
+        private_key: bytes | None = None,
+        certificate_chain: bytes | None = None,
+        timeout_s: float = TIMEOUT_S,
+        retry_count_max: int = RETRY_COUNT_MAX,
+        auto_batch: bool | BatchOptions = False,
+    ):
         if root_certificates is None:
             self.channel = grpc.aio.insecure_channel(target)
         else:

@@ -42,8 +42,9 @@ class LedgerCallError(Exception):
 class InvalidRequest(LedgerCallError):
     """The request is malformed: `field` is its path (`commands[1].bet.amount`), `reason` why."""
 
-    def __init__(self, status: str, message: str, *, field: str, reason: str,
-                 attempts: int = 1) -> None:  # fmt: skip
+    def __init__(
+        self, status: str, message: str, *, field: str, reason: str, attempts: int = 1
+    ) -> None:
         super().__init__(status, message, attempts=attempts)
         self.field = field
         self.reason = reason
@@ -68,8 +69,9 @@ class Unavailable(LedgerCallError):
 class Overloaded(LedgerCallError):
     """RESOURCE_EXHAUSTED: `retry_delay_s` is the server's RetryInfo, None for a fixed bound."""
 
-    def __init__(self, status: str, message: str, *, retry_delay_s: float | None,
-                 attempts: int = 1) -> None:  # fmt: skip
+    def __init__(
+        self, status: str, message: str, *, retry_delay_s: float | None, attempts: int = 1
+    ) -> None:
         super().__init__(status, message, attempts=attempts)
         self.retry_delay_s = retry_delay_s
 

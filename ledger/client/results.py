@@ -181,15 +181,16 @@ def transaction_page_from(message: pb.ListTransactionsResponse) -> TransactionPa
 
 def account_balance_from(message: pb.GetAccountBalanceResponse) -> AccountBalance:
     return AccountBalance(
-        account=message.account, currency=message.currency, balance=message.balance,
+        account=message.account,
+        currency=message.currency,
+        balance=message.balance,
         as_of_position=message.as_of_position,
-    )  # fmt: skip
+    )
 
 
 def trial_balance_from(message: pb.GetTrialBalanceResponse) -> TrialBalance:
     currencies = tuple(
-        CurrencyTotals(currency=t.currency, debits=t.debits, credits=t.credits,
-                       balanced=t.balanced)  # fmt: skip
+        CurrencyTotals(currency=t.currency, debits=t.debits, credits=t.credits, balanced=t.balanced)
         for t in message.currencies
     )
     return TrialBalance(currencies=currencies, as_of_position=message.as_of_position)
@@ -197,9 +198,13 @@ def trial_balance_from(message: pb.GetTrialBalanceResponse) -> TrialBalance:
 
 def stored_event_from(message: pb.StoredEventMessage) -> StoredEvent:
     return StoredEvent(
-        position=message.position, stream_id=message.stream_id, version=message.version,
-        event_type=message.event_type, payload=message.payload, digest=message.digest,
-    )  # fmt: skip
+        position=message.position,
+        stream_id=message.stream_id,
+        version=message.version,
+        event_type=message.event_type,
+        payload=message.payload,
+        digest=message.digest,
+    )
 
 
 @dataclass(frozen=True)
@@ -211,5 +216,6 @@ class ClockReply:
 
 
 def clock_reply_from(message: pb.AdvanceClockResponse) -> ClockReply:
-    return ClockReply(ledger_time=message.ledger_time.ToDatetime(tzinfo=UTC),
-                      advanced=message.advanced)  # fmt: skip
+    return ClockReply(
+        ledger_time=message.ledger_time.ToDatetime(tzinfo=UTC), advanced=message.advanced
+    )

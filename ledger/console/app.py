@@ -28,14 +28,14 @@ from ledger.console.context import (
     render,
     session_of,
     set_session,
-)  # fmt: skip
+)
 from ledger.console.security import (
     CONSOLE_ROLES,
     SECURITY_HEADERS,
     SESSION_COOKIE,
     Session,
     csrf_matches,
-)  # fmt: skip
+)
 from ledger.core.errors import InvalidArgument
 
 _log = structlog.get_logger("ledger.console")
@@ -74,12 +74,24 @@ def _sign_in_routes(app: FastAPI, context: ConsoleContext) -> None:
             principal = context.authenticator.authenticate(f"Bearer {form.get('token', '')}")
         except Unauthenticated:
             _log.info("console sign-in refused", reason="unknown token")
-            return render(context, request, "signin.html", context.codec.new(), 401,
-                          error="That token is not valid.")  # fmt: skip
+            return render(
+                context,
+                request,
+                "signin.html",
+                context.codec.new(),
+                401,
+                error="That token is not valid.",
+            )
         if principal.role not in CONSOLE_ROLES:
             _log.info("console sign-in refused", client=principal.name, role=principal.role)
-            return render(context, request, "signin.html", context.codec.new(), 403,
-                          error=f"Role {principal.role} may not use the console.")  # fmt: skip
+            return render(
+                context,
+                request,
+                "signin.html",
+                context.codec.new(),
+                403,
+                error=f"Role {principal.role} may not use the console.",
+            )
         _log.info("console sign-in", client=principal.name, role=principal.role)
         signed_in = Session(csrf=context.codec.new().csrf, name=principal.name, role=principal.role)
         response = RedirectResponse("/players", status_code=303)
@@ -129,15 +141,44 @@ def _execute(context: ConsoleContext, request: Request, session: Session, name: 
         command = ACTIONS[name].build(form, context.ledger.rules.currencies)
         result = context.ledger.execute(command)
     except InvalidArgument as error:
-        _log.info("console action refused", client=principal.name, action=name, key=key,
-                  field=error.field)  # fmt: skip
-        return render(context, request, "result.html", session, 400, action=name, key=key,
-                      error=error, form=form)  # fmt: skip
-    _log.info("console action", client=principal.name, role=principal.role, action=name,
-              key=key, outcome=result.outcome.value)  # fmt: skip
+        _log.info(
+            "console action refused", client=principal.name, action=name, key=key, field=error.field
+        )
+        return render(
+            context,
+            request,
+            "result.html",
+            session,
+            400,
+            action=name,
+            key=key,
+            error=error,
+            form=form,
+        )
+    _log.info(
+        "console action",
+        client=principal.name,
+        role=principal.role,
+        action=name,
+        key=key,
+        outcome=result.outcome.value,
+    )
     current = context.wait_for_views()
     player_id = getattr(command, "player_id", "") or form.get("player_id", "")
-    statement = (f"/players/{quote(player_id, safe='')}/statement?currency="
-                 f"{quote(command.currency)}") if player_id else None  # fmt: skip
-    return render(context, request, "result.html", session, action=name, key=key,
-                  result=result, current=current, statement=statement, form=form)  # fmt: skip
+    statement = (
+        (f"/players/{quote(player_id, safe='')}/statement?currency={quote(command.currency)}")
+        if player_id
+        else None
+    )
+    return render(
+        context,
+        request,
+        "result.html",
+        session,
+        action=name,
+        key=key,
+        result=result,
+        current=current,
+        statement=statement,
+        form=form,
+    )

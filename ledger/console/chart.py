@@ -9,8 +9,11 @@ from dataclasses import dataclass
 
 CHART_WIDTH = 720
 CHART_HEIGHT = 220
-SERIES = (("ggr", "GGR", "#2b6cb0"), ("deposits", "Deposits", "#2f855a"),
-          ("withdrawals", "Withdrawals", "#c05621"))  # fmt: skip
+SERIES = (
+    ("ggr", "GGR", "#2b6cb0"),
+    ("deposits", "Deposits", "#2f855a"),
+    ("withdrawals", "Withdrawals", "#c05621"),
+)
 
 
 @dataclass(frozen=True)

@@ -25,9 +25,14 @@ class ConsoleContext:
     """What every request needs: the ledger, the read store, the clients, the session key."""
 
     def __init__(
-        self, ledger: Ledger, store: ProjectionStore, authenticator: Authenticator,
-        *, secure_cookies: bool = False, codec: SessionCodec | None = None,
-    ) -> None:  # fmt: skip
+        self,
+        ledger: Ledger,
+        store: ProjectionStore,
+        authenticator: Authenticator,
+        *,
+        secure_cookies: bool = False,
+        codec: SessionCodec | None = None,
+    ) -> None:
         self.ledger = ledger
         self.store = store
         self.reads = Reads(store, ledger.rules.currencies)
@@ -59,9 +64,13 @@ def session_of(context: ConsoleContext, request: Request) -> Session | None:
 
 
 def render(
-    context: ConsoleContext, request: Request, template: str, session: Session,
-    status_code: int = 200, **values,
-) -> HTMLResponse:  # fmt: skip
+    context: ConsoleContext,
+    request: Request,
+    template: str,
+    session: Session,
+    status_code: int = 200,
+    **values,
+) -> HTMLResponse:
     """A page, with the session cookie set (a new visitor gets one with its CSRF token)."""
     principal = session.principal
     values.update(session=session, principal=principal, csrf=session.csrf)

@@ -47,8 +47,9 @@ def add_page_routes(app: FastAPI, context) -> None:
         if (session := signed_in(context, request)) is None:
             return _to_sign_in()
         ids, next_after = context.reads.players(q.strip(), after)
-        return render(context, request, "players.html", session, players=ids, q=q,
-                      next_after=next_after)  # fmt: skip
+        return render(
+            context, request, "players.html", session, players=ids, q=q, next_after=next_after
+        )
 
     @app.get("/players/{player_id}", response_class=HTMLResponse)
     def player(request: Request, player_id: str):
@@ -56,22 +57,40 @@ def add_page_routes(app: FastAPI, context) -> None:
             return _to_sign_in()
         wallets = context.reads.wallets(player_id)
         status = 200 if wallets else 404
-        return render(context, request, "player.html", session, status, player_id=player_id,
-                      wallets=wallets, new_key=new_idempotency_key)  # fmt: skip
+        return render(
+            context,
+            request,
+            "player.html",
+            session,
+            status,
+            player_id=player_id,
+            wallets=wallets,
+            new_key=new_idempotency_key,
+        )
 
     @app.get("/players/{player_id}/statement", response_class=HTMLResponse)
     def statement(
-        request: Request, player_id: str, currency: str = _search(),
+        request: Request,
+        player_id: str,
+        currency: str = _search(),
         before: int = Query(POSITION_END, ge=1, le=POSITION_END),
-    ):  # fmt: skip
+    ):
         if (session := signed_in(context, request)) is None:
             return _to_sign_in()
         rows = limits.console_page_rows
         lines = context.reads.statement(player_id, currency, before, rows + 1)
         next_before = lines[rows - 1]["position"] if len(lines) > rows else None
-        return render(context, request, "statement.html", session, player_id=player_id,
-                      currency=currency, lines=lines[:rows], next_before=next_before,
-                      columns=STATEMENT_COLUMNS)  # fmt: skip
+        return render(
+            context,
+            request,
+            "statement.html",
+            session,
+            player_id=player_id,
+            currency=currency,
+            lines=lines[:rows],
+            next_before=next_before,
+            columns=STATEMENT_COLUMNS,
+        )
 
     @app.get("/players/{player_id}/statement.csv")
     def statement_csv(request: Request, player_id: str, currency: str = _search()):
@@ -79,9 +98,10 @@ def add_page_routes(app: FastAPI, context) -> None:
             return _to_sign_in()
         filename = f"statement-{_safe(player_id)}-{_safe(currency)}.csv"
         return StreamingResponse(
-            _csv_rows(context, player_id, currency), media_type="text/csv",
+            _csv_rows(context, player_id, currency),
+            media_type="text/csv",
             headers={"Content-Disposition": f'attachment; filename="{filename}"'},
-        )  # fmt: skip
+        )
 
     _add_money_pages(app, context)
 
@@ -135,29 +155,48 @@ def _add_money_pages(app: FastAPI, context) -> None:
             days = context.reads.daily(currency)
             chart = daily_chart(days, lambda minor, c=currency: context.reads.money(minor, c))
             charts.append((currency, chart))
-        return render(context, request, "accounts.html", session,
-                      currencies=context.reads.accounts_by_currency(), charts=charts)  # fmt: skip
+        return render(
+            context,
+            request,
+            "accounts.html",
+            session,
+            currencies=context.reads.accounts_by_currency(),
+            charts=charts,
+        )
 
     @app.get("/suspense", response_class=HTMLResponse)
     def suspense(request: Request):
         if (session := signed_in(context, request)) is None:
             return _to_sign_in()
         items = context.reads.suspense_queue()
-        return render(context, request, "suspense.html", session, items=items,
-                      new_key=new_idempotency_key)  # fmt: skip
+        return render(
+            context, request, "suspense.html", session, items=items, new_key=new_idempotency_key
+        )
 
     @app.get("/withdrawals", response_class=HTMLResponse)
     def withdrawals(request: Request):
         if (session := signed_in(context, request)) is None:
             return _to_sign_in()
-        return render(context, request, "withdrawals.html", session,
-                      withdrawals=context.reads.pending_withdrawals(),
-                      new_key=new_idempotency_key)  # fmt: skip
+        return render(
+            context,
+            request,
+            "withdrawals.html",
+            session,
+            withdrawals=context.reads.pending_withdrawals(),
+            new_key=new_idempotency_key,
+        )
 
     @app.get("/status", response_class=HTMLResponse)
     def status(request: Request):
         if (session := signed_in(context, request)) is None:
             return _to_sign_in()
-        return render(context, request, "status.html", session, lag=context.lag(),
-                      position=context.store.position(), audit=context.store.last_audit(),
-                      now=datetime.now(UTC).isoformat(timespec="seconds"))  # fmt: skip
+        return render(
+            context,
+            request,
+            "status.html",
+            session,
+            lag=context.lag(),
+            position=context.store.position(),
+            audit=context.store.last_audit(),
+            now=datetime.now(UTC).isoformat(timespec="seconds"),
+        )

@@ -13,14 +13,24 @@ from projections.stores import ProjectionStore
 from projections.views import DAILY, SUSPENSE, WITHDRAWAL
 
 LIMIT_LABELS = (
-    ("deposit_limit_24h", "Deposit 24 h"), ("deposit_limit_7d", "Deposit 7 d"),
-    ("deposit_limit_30d", "Deposit 30 d"), ("loss_limit_24h", "Loss 24 h"),
-    ("loss_limit_7d", "Loss 7 d"), ("loss_limit_30d", "Loss 30 d"),
-)  # fmt: skip
+    ("deposit_limit_24h", "Deposit 24 h"),
+    ("deposit_limit_7d", "Deposit 7 d"),
+    ("deposit_limit_30d", "Deposit 30 d"),
+    ("loss_limit_24h", "Loss 24 h"),
+    ("loss_limit_7d", "Loss 7 d"),
+    ("loss_limit_30d", "Loss 30 d"),
+)
 STATEMENT_COLUMNS = (
-    "position", "line", "event", "idempotency_key", "account", "amount", "provider", "round",
+    "position",
+    "line",
+    "event",
+    "idempotency_key",
+    "account",
+    "amount",
+    "provider",
+    "round",
     "recorded_at",
-)  # fmt: skip
+)
 
 
 class Reads:
@@ -103,19 +113,30 @@ class Reads:
 
     def _note(self, note: dict) -> dict:
         return {
-            "position": note["position"], "line": 0, "event": note["event"],
-            "idempotency_key": note["idempotency_key"], "account": note["detail"],
-            "amount": "", "provider": "", "round": "", "recorded_at": note["recorded_at"],
-        }  # fmt: skip
+            "position": note["position"],
+            "line": 0,
+            "event": note["event"],
+            "idempotency_key": note["idempotency_key"],
+            "account": note["detail"],
+            "amount": "",
+            "provider": "",
+            "round": "",
+            "recorded_at": note["recorded_at"],
+        }
 
     def _line(self, line: tuple, currency: str) -> dict:
         position, index, event, key, account, amount, provider, round_id, recorded = line
         return {
-            "position": position, "line": index, "event": event, "idempotency_key": key,
-            "account": account, "amount": self.money(int(Decimal(amount)), currency),
-            "provider": provider or "", "round": round_id or "",
+            "position": position,
+            "line": index,
+            "event": event,
+            "idempotency_key": key,
+            "account": account,
+            "amount": self.money(int(Decimal(amount)), currency),
+            "provider": provider or "",
+            "round": round_id or "",
             "recorded_at": recorded if isinstance(recorded, str) else recorded.isoformat(),
-        }  # fmt: skip
+        }
 
     def accounts_by_currency(self) -> list[dict]:
         """Per currency: the trial balance and every house, PSP, chain, bonus and suspense
@@ -151,14 +172,19 @@ class Reads:
         """The latest `console_chart_days_max` days with activity: GGR, deposits and
         withdrawals in minor units, oldest first."""
         rows = self.store.documents(
-            DAILY, "AND currency = ?", (currency,), limit=limits.console_chart_days_max,
+            DAILY,
+            "AND currency = ?",
+            (currency,),
+            limit=limits.console_chart_days_max,
             newest_first=True,
-        )[::-1]  # fmt: skip
+        )[::-1]
         return [
-            {"day": row["sort"], **{name: int(row.get(name) or 0)
-                                    for name in ("ggr", "deposits", "withdrawals")}}
+            {
+                "day": row["sort"],
+                **{name: int(row.get(name) or 0) for name in ("ggr", "deposits", "withdrawals")},
+            }
             for row in rows
-        ]  # fmt: skip
+        ]
 
     def currencies(self) -> list[str]:
         return sorted(self.store.trial_balance())

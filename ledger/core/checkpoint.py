@@ -96,8 +96,9 @@ class Checkpoint(msgspec.Struct, frozen=True, kw_only=True):
     def frontier_state(self) -> Frontier:
         """The tree's state; ValueError if the frontier cannot be this checkpoint's."""
         if self.event_count < 0 or self.event_count.bit_count() != len(self.frontier):
-            raise ValueError(f"a frontier of {len(self.frontier)} roots for "
-                             f"{self.event_count} events")  # fmt: skip
+            raise ValueError(
+                f"a frontier of {len(self.frontier)} roots for {self.event_count} events"
+            )
         return Frontier(self.event_count, tuple(bytes.fromhex(r) for r in self.frontier))
 
 

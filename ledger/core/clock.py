@@ -52,9 +52,11 @@ def clock_problem(event: ClockEvent) -> str | None:
     if event.originator_version < 2:
         return "a ClockAdvanced with no TestClockStarted before it"
     if not event.wall_time <= event.advanced_from < event.recorded_at:
-        return (f"a ClockAdvanced from {event.advanced_from.isoformat()} to "
-                f"{event.recorded_at.isoformat()} at wall time {event.wall_time.isoformat()}: "
-                "not forward, or behind the wall clock")  # fmt: skip
+        return (
+            f"a ClockAdvanced from {event.advanced_from.isoformat()} to "
+            f"{event.recorded_at.isoformat()} at wall time {event.wall_time.isoformat()}: "
+            "not forward, or behind the wall clock"
+        )
     return None
 
 
@@ -66,8 +68,12 @@ def clock_state(event: ClockEvent) -> ClockState:
     else:
         offset = event.recorded_at - event.wall_time
     assert offset >= _NO_OFFSET, offset
-    return ClockState(stream_id=event.originator_id, version=event.originator_version,
-                      offset=offset, floor=event.recorded_at)  # fmt: skip
+    return ClockState(
+        stream_id=event.originator_id,
+        version=event.originator_version,
+        offset=offset,
+        floor=event.recorded_at,
+    )
 
 
 def clock_reading(state: ClockState, floor: datetime, wall_now: datetime) -> datetime:
@@ -88,13 +94,24 @@ def decide_advance(
     if target is None or target <= now:
         return None
     if target - now > _ADVANCE_MAX:
-        raise InvalidArgument("advance_to", f"is more than {_ADVANCE_MAX.days} days after the "
-                              f"ledger's time {now.isoformat()}: advance in steps")  # fmt: skip
+        raise InvalidArgument(
+            "advance_to",
+            f"is more than {_ADVANCE_MAX.days} days after the "
+            f"ledger's time {now.isoformat()}: advance in steps",
+        )
     if target - wall_now > _OFFSET_MAX:
-        raise InvalidArgument("advance_to", "would put the ledger's clock more than "
-                              f"{_OFFSET_MAX.days} days ahead of the wall clock")  # fmt: skip
-    return ClockAdvanced(originator_id=state.stream_id, originator_version=state.version + 1,
-                         recorded_at=target, advanced_from=now, wall_time=wall_now)  # fmt: skip
+        raise InvalidArgument(
+            "advance_to",
+            "would put the ledger's clock more than "
+            f"{_OFFSET_MAX.days} days ahead of the wall clock",
+        )
+    return ClockAdvanced(
+        originator_id=state.stream_id,
+        originator_version=state.version + 1,
+        recorded_at=target,
+        advanced_from=now,
+        wall_time=wall_now,
+    )
 
 
 def clock_started(stream_id: UUID, wall_now: datetime) -> TestClockStarted:

@@ -125,10 +125,22 @@ class ReturnSuspense(Command, frozen=True, kw_only=True, tag="ReturnSuspense"):
 
 
 COMMAND_TYPES: tuple[type[Command], ...] = (
-    Deposit, ReverseDeposit, Bet, Win, Rollback, RequestWithdrawal, CompleteWithdrawal,
-    CancelWithdrawal, FailWithdrawal, GrantBonus, ForfeitBonus, SetLimits, HoldInSuspense,
-    AttributeSuspense, ReturnSuspense,
-)  # fmt: skip
+    Deposit,
+    ReverseDeposit,
+    Bet,
+    Win,
+    Rollback,
+    RequestWithdrawal,
+    CompleteWithdrawal,
+    CancelWithdrawal,
+    FailWithdrawal,
+    GrantBonus,
+    ForfeitBonus,
+    SetLimits,
+    HoldInSuspense,
+    AttributeSuspense,
+    ReturnSuspense,
+)
 
 # Commands allowed to open a wallet implicitly (docs/contract.md); an attribution is a deposit.
 WALLET_OPENING = (Deposit, GrantBonus, SetLimits, AttributeSuspense)

@@ -12,12 +12,18 @@ import msgspec
 from ledger.core import commands as c
 from ledger.core import events as e
 from ledger.core.decide_bonus import (
-    decide_forfeit, decide_grant, expire_bonus_if_due, settle_bonus_if_due,
-)  # fmt: skip
+    decide_forfeit,
+    decide_grant,
+    expire_bonus_if_due,
+    settle_bonus_if_due,
+)
 from ledger.core.decide_cashier import (
-    decide_complete_withdrawal, decide_deposit, decide_release_withdrawal,
-    decide_request_withdrawal, decide_reverse_deposit,
-)  # fmt: skip
+    decide_complete_withdrawal,
+    decide_deposit,
+    decide_release_withdrawal,
+    decide_request_withdrawal,
+    decide_reverse_deposit,
+)
 from ledger.core.decide_game import decide_bet, decide_rollback, decide_win
 from ledger.core.decide_limits import decide_set_limits
 from ledger.core.draft import Context, Draft
@@ -72,17 +78,15 @@ def decide(state: WalletState | None, command: c.Command, context: Context) -> D
         draft.emit(e.WalletOpened, (), player_id=command.player_id)
     expire_bonus_if_due(draft)
     due, state_after_due = len(draft.events), draft.state
-    if foreign_target:
-        outcome = Outcome.CONFLICT
-    else:
-        outcome = _DECIDERS[type(command)](draft, command)
+    outcome = Outcome.CONFLICT if foreign_target else _DECIDERS[type(command)](draft, command)
     if outcome is not Outcome.OK:
         assert len(draft.events) == due, "a rejection emits nothing but its refusal"
         assert draft.state is state_after_due
         if state is None:
             return Decision(outcome, (), None)  # never open a wallet for a rejection
-        draft.emit(e.CommandRefused, (), command_type=e.event_tag(type(command)),
-                   outcome=outcome.value)  # fmt: skip
+        draft.emit(
+            e.CommandRefused, (), command_type=e.event_tag(type(command)), outcome=outcome.value
+        )
         return Decision(outcome, tuple(draft.events), draft.state)
     settle_bonus_if_due(draft)
     assert draft.events, "every success emits at least one event"

@@ -10,8 +10,8 @@ spent with no bonus-funded round open ends as exhausted.
 from ledger.core import accounts as a
 from ledger.core import commands as c
 from ledger.core import events as e
-from ledger.core.draft import Draft, posting
 from ledger.core.decide_limits import is_self_excluded
+from ledger.core.draft import Draft, posting
 from ledger.core.outcomes import Outcome
 from ledger.core.state import WalletState
 
@@ -63,9 +63,9 @@ def forfeit_active_bonus(draft: Draft, reason: str) -> None:
 def expire_bonus_if_due(draft: Draft) -> None:
     """Expiry is applied lazily, by the first command decided at or after `expires_at`."""
     record = draft.state.bonus_record if draft.state is not None else None
-    if record is not None and record.expires_at is not None:
-        if draft.context.now >= record.expires_at:
-            forfeit_active_bonus(draft, "expired")
+    has_expiry = record is not None and record.expires_at is not None
+    if has_expiry and draft.context.now >= record.expires_at:
+        forfeit_active_bonus(draft, "expired")
 
 
 def settle_bonus_if_due(draft: Draft) -> None:

@@ -10,12 +10,17 @@ bonus that is no longer active goes back to the house bonus account.
 from ledger.core import accounts as a
 from ledger.core import commands as c
 from ledger.core import events as e
-from ledger.core.draft import Draft, posting
 from ledger.core.decide_limits import is_self_excluded, loss_exceeds_limit
+from ledger.core.draft import Draft, posting
 from ledger.core.outcomes import Outcome
 from ledger.core.state import (
-    BET_OPEN, BET_ROLLED_BACK, BET_SETTLED, BetRecord, WalletState, WinRecord,
-)  # fmt: skip
+    BET_OPEN,
+    BET_ROLLED_BACK,
+    BET_SETTLED,
+    BetRecord,
+    WalletState,
+    WinRecord,
+)
 
 
 def decide_bet(draft: Draft, command: c.Bet) -> Outcome:

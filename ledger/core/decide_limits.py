@@ -15,8 +15,8 @@ from ledger.core import limits
 from ledger.core.draft import Draft
 from ledger.core.outcomes import Outcome
 from ledger.core.state import WalletState, effective_limits, to_micros
-from ledger.core.window import TimeWindow, window_sum
 from ledger.core.validation import LIMIT_FIELDS
+from ledger.core.window import TimeWindow, window_sum
 
 _WINDOWS = (("24h", limits.window_24h_s), ("7d", limits.window_7d_s), ("30d", limits.window_30d_s))
 

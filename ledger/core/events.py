@@ -305,26 +305,70 @@ class ClockAdvanced(StoredEventBase, frozen=True, kw_only=True, tag="ClockAdvanc
 
 
 WALLET_EVENT_TYPES: tuple[type[WalletEvent], ...] = (
-    WalletOpened, Deposited, DepositReversed, BetPlaced, BetVoided, WinPaid, WinVoided,
-    BetRolledBack, WinRolledBack, RollbackRepeated, RollbackTombstoned, WithdrawalRequested,
-    WithdrawalCompleted, WithdrawalReleased, BonusGranted, BonusForfeited, BonusDeficitCharged,
-    BonusConverted, LimitsChanged, SuspenseAttributed, SuspenseReceived, SuspenseResolved,
+    WalletOpened,
+    Deposited,
+    DepositReversed,
+    BetPlaced,
+    BetVoided,
+    WinPaid,
+    WinVoided,
+    BetRolledBack,
+    WinRolledBack,
+    RollbackRepeated,
+    RollbackTombstoned,
+    WithdrawalRequested,
+    WithdrawalCompleted,
+    WithdrawalReleased,
+    BonusGranted,
+    BonusForfeited,
+    BonusDeficitCharged,
+    BonusConverted,
+    LimitsChanged,
+    SuspenseAttributed,
+    SuspenseReceived,
+    SuspenseResolved,
     CommandRefused,
-)  # fmt: skip
+)
 
 EVENT_TYPES: tuple[type[StoredEventBase], ...] = (
-    *WALLET_EVENT_TYPES, CommandRecorded, CurrenciesRecorded, CheckpointRecorded,
-    TestClockStarted, ClockAdvanced,
+    *WALLET_EVENT_TYPES,
+    CommandRecorded,
+    CurrenciesRecorded,
+    CheckpointRecorded,
+    TestClockStarted,
+    ClockAdvanced,
 )
 
 AnyEvent = (
-    WalletOpened | Deposited | DepositReversed | BetPlaced | BetVoided | WinPaid | WinVoided
-    | BetRolledBack | WinRolledBack | RollbackRepeated | RollbackTombstoned | WithdrawalRequested
-    | WithdrawalCompleted | WithdrawalReleased | BonusGranted | BonusForfeited
-    | BonusDeficitCharged | BonusConverted | LimitsChanged | SuspenseAttributed
-    | SuspenseReceived | SuspenseResolved | CommandRefused | CommandRecorded
-    | CurrenciesRecorded | CheckpointRecorded | TestClockStarted | ClockAdvanced
-)  # fmt: skip
+    WalletOpened
+    | Deposited
+    | DepositReversed
+    | BetPlaced
+    | BetVoided
+    | WinPaid
+    | WinVoided
+    | BetRolledBack
+    | WinRolledBack
+    | RollbackRepeated
+    | RollbackTombstoned
+    | WithdrawalRequested
+    | WithdrawalCompleted
+    | WithdrawalReleased
+    | BonusGranted
+    | BonusForfeited
+    | BonusDeficitCharged
+    | BonusConverted
+    | LimitsChanged
+    | SuspenseAttributed
+    | SuspenseReceived
+    | SuspenseResolved
+    | CommandRefused
+    | CommandRecorded
+    | CurrenciesRecorded
+    | CheckpointRecorded
+    | TestClockStarted
+    | ClockAdvanced
+)
 
 
 @cache

@@ -13,11 +13,20 @@ from ledger.core import events as e
 from ledger.core import limits
 from ledger.core.chain import genesis_hash
 from ledger.core.errors import ChainBroken
-from ledger.core.window import TimeWindow, window_add
 from ledger.core.state import (
-    BET_OPEN, BET_ROLLED_BACK, BET_SETTLED, WITHDRAWAL_COMPLETED, BetRecord, BonusRecord,
-    RoundRecord, WalletState, WinRecord, WithdrawalRecord, to_micros,
-)  # fmt: skip
+    BET_OPEN,
+    BET_ROLLED_BACK,
+    BET_SETTLED,
+    WITHDRAWAL_COMPLETED,
+    BetRecord,
+    BonusRecord,
+    RoundRecord,
+    WalletState,
+    WinRecord,
+    WithdrawalRecord,
+    to_micros,
+)
+from ledger.core.window import TimeWindow, window_add
 
 
 def evolve(state: WalletState | None, event: e.WalletEvent, event_digest: str) -> WalletState:

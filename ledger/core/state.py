@@ -5,7 +5,7 @@ withdrawals) are persistent maps, so `evolve` is pure and each step costs O(log 
 than a copy of the whole history.
 """
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from uuid import UUID
 
 import msgspec
@@ -20,7 +20,6 @@ BET_ROLLED_BACK = "rolled_back"
 
 WITHDRAWAL_PENDING = "pending"
 WITHDRAWAL_COMPLETED = "completed"
-
 
 
 class BetRecord(msgspec.Struct, frozen=True, kw_only=True):
@@ -130,9 +129,9 @@ class SuspenseItem(msgspec.Struct, frozen=True, kw_only=True):
 
 def effective_limits(state: WalletState, now: datetime) -> LimitSet:
     """The limits in force at `now`: pending increases apply once their delay has passed."""
-    if state.pending_limits is not None and state.pending_limits_at is not None:
-        if now >= state.pending_limits_at:
-            return state.pending_limits
+    pending_at = state.pending_limits_at
+    if state.pending_limits is not None and pending_at is not None and now >= pending_at:
+        return state.pending_limits
     return state.limits
 
 
@@ -142,4 +141,4 @@ def to_micros(moment: datetime) -> int:
     return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
 
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

@@ -33,18 +33,25 @@ class ItemDecision(msgspec.Struct, frozen=True):
 def evolve_item(item: SuspenseItem | None, event: e.WalletEvent, event_digest: str):
     """The item after `event`, whose canonical digest is `event_digest`; checks the chain."""
     expected = (
-        (1, genesis_hash(event.originator_id)) if item is None
+        (1, genesis_hash(event.originator_id))
+        if item is None
         else (item.version + 1, item.head_hash)
-    )  # fmt: skip
+    )
     if (event.originator_version, event.previous_hash) != expected:
-        raise ChainBroken(f"suspense item {event.originator_id}: chain broken at "
-                          f"v{event.originator_version}")  # fmt: skip
+        raise ChainBroken(
+            f"suspense item {event.originator_id}: chain broken at v{event.originator_version}"
+        )
     if isinstance(event, e.SuspenseReceived) and item is None:
         return SuspenseItem(
-            item_id=event.originator_id, key=event.key, currency=event.currency,
-            amount=event.amount, rail=event.rail, rail_id=event.rail_id, version=1,
+            item_id=event.originator_id,
+            key=event.key,
+            currency=event.currency,
+            amount=event.amount,
+            rail=event.rail,
+            rail_id=event.rail_id,
+            version=1,
             head_hash=event_digest,
-        )  # fmt: skip
+        )
     if isinstance(event, e.SuspenseResolved) and item is not None and item.status == ITEM_HELD:
         return replace(item, status=event.resolution, version=2, head_hash=event_digest)
     raise ChainBroken(f"suspense item {event.originator_id}: unexpected {type(event).__name__}")
@@ -56,15 +63,21 @@ def decide_hold(item: SuspenseItem | None, command: c.HoldInSuspense, context: C
     if item is not None:
         return ItemDecision(Outcome.INVALID_STATE, (), item)
     event = _item_event(
-        e.SuspenseReceived, None, command, context,
+        e.SuspenseReceived,
+        None,
+        command,
+        context,
         (
-            posting(a.rail_account(command.rail, command.rail_id, command.currency),
-                    -command.amount),
+            posting(
+                a.rail_account(command.rail, command.rail_id, command.currency), -command.amount
+            ),
             posting(a.suspense(command.currency), command.amount),
         ),
-        amount=command.amount, rail=command.rail, rail_id=command.rail_id,
+        amount=command.amount,
+        rail=command.rail,
+        rail_id=command.rail_id,
         reason=command.reason,
-    )  # fmt: skip
+    )
     return ItemDecision(Outcome.OK, (event,), evolve_item(None, event, _digest(event)))
 
 
@@ -73,13 +86,17 @@ def decide_return(item: SuspenseItem | None, command: c.ReturnSuspense, context:
     if item is None or item.status != ITEM_HELD:
         return ItemDecision(Outcome.INVALID_STATE, (), item)
     event = _item_event(
-        e.SuspenseResolved, item, command, context,
+        e.SuspenseResolved,
+        item,
+        command,
+        context,
         (
             posting(a.suspense(command.currency), -item.amount),
             posting(a.rail_account(item.rail, item.rail_id, command.currency), item.amount),
         ),
-        resolution=ITEM_RETURNED, amount=item.amount,
-    )  # fmt: skip
+        resolution=ITEM_RETURNED,
+        amount=item.amount,
+    )
     return ItemDecision(Outcome.OK, (event,), evolve_item(item, event, _digest(event)))
 
 
@@ -100,17 +117,34 @@ def decide_attribute(draft: Draft, command: c.AttributeSuspense) -> Outcome:
             posting(a.suspense(command.currency), -item.amount),
             posting(a.player_cash(command.player_id, command.currency), item.amount),
         ),
-        item_key=item.key, amount=item.amount, rail=item.rail, rail_id=item.rail_id,
-    )  # fmt: skip
-    draft.item_events.append(_item_event(
-        e.SuspenseResolved, item, command, draft.context, (),
-        resolution=ITEM_ATTRIBUTED, amount=item.amount, player_id=command.player_id,
-    ))  # fmt: skip
+        item_key=item.key,
+        amount=item.amount,
+        rail=item.rail,
+        rail_id=item.rail_id,
+    )
+    draft.item_events.append(
+        _item_event(
+            e.SuspenseResolved,
+            item,
+            command,
+            draft.context,
+            (),
+            resolution=ITEM_ATTRIBUTED,
+            amount=item.amount,
+            player_id=command.player_id,
+        )
+    )
     return Outcome.OK
 
 
-def _item_event(event_type, item: SuspenseItem | None, command: c.Command, context: Context,
-                postings: tuple[e.Posting, ...], **fields) -> e.WalletEvent:  # fmt: skip
+def _item_event(
+    event_type,
+    item: SuspenseItem | None,
+    command: c.Command,
+    context: Context,
+    postings: tuple[e.Posting, ...],
+    **fields,
+) -> e.WalletEvent:
     assert sum(p.amount for p in postings) == 0, postings
     item_id = context.wallet_id if item is None else item.item_id
     return event_type(

@@ -168,9 +168,13 @@ def _no_fields(command, currency: Currency, rules: Rules) -> None:
 
 
 LIMIT_FIELDS = (
-    "deposit_limit_24h", "deposit_limit_7d", "deposit_limit_30d",
-    "loss_limit_24h", "loss_limit_7d", "loss_limit_30d",
-)  # fmt: skip
+    "deposit_limit_24h",
+    "deposit_limit_7d",
+    "deposit_limit_30d",
+    "loss_limit_24h",
+    "loss_limit_7d",
+    "loss_limit_30d",
+)
 
 _VALIDATORS = {
     c.Deposit: _validate_deposit,

@@ -25,8 +25,12 @@ from typing import Any, Literal
 from uuid import UUID, uuid4
 
 from tenacity import (
-    AsyncRetrying, Retrying, retry_if_exception_type, stop_after_attempt, wait_random_exponential,
-)  # fmt: skip
+    AsyncRetrying,
+    Retrying,
+    retry_if_exception_type,
+    stop_after_attempt,
+    wait_random_exponential,
+)
 
 from ledger.core import limits
 from ledger.core.commands import Command
@@ -34,18 +38,28 @@ from ledger.core.errors import ConcurrencyExhausted, InvalidArgument, NotATestSt
 from ledger.core.events import CommandRecorded, WalletEvent
 from ledger.core.money import CurrencyRegistry
 from ledger.core.policy import Policy, Rules
-from ledger.core.state import Balances, WalletState, ZERO_BALANCES
+from ledger.core.state import ZERO_BALANCES, Balances, WalletState
 from ledger.core.validation import validate
 from ledger.event_log import AppendConflict, EventLog
 from ledger.service.batch import BatchAttempt
 from ledger.service.clock import (
-    ClockReading, StoreKind, TestClock, WallClock, advance_clock, newest_clock_state, open_clock,
-)  # fmt: skip
+    ClockReading,
+    StoreKind,
+    TestClock,
+    WallClock,
+    advance_clock,
+    newest_clock_state,
+    open_clock,
+)
 from ledger.service.currency_scales import reconcile_currencies
 from ledger.service.results import CommandResult
 from ledger.service.wallets import (
-    WalletCache, WalletLoader, command_stream_ids, key_record_id, wallet_id,
-)  # fmt: skip
+    WalletCache,
+    WalletLoader,
+    command_stream_ids,
+    key_record_id,
+    wallet_id,
+)
 from ledger.store.database import startup_lock, store_environment
 from ledger.store.recorder_log import RecorderEventLog
 
@@ -118,9 +132,13 @@ class Ledger:
             raise
 
     def _reconcile_currencies(self, mode: CurrencyScales) -> None:
-        reconcile_currencies(self.log, self.rules.currencies,
-                             self.clock(), record=mode in ("record", "adopt"),
-                             adopt=mode == "adopt")  # fmt: skip
+        reconcile_currencies(
+            self.log,
+            self.rules.currencies,
+            self.clock(),
+            record=mode in ("record", "adopt"),
+            adopt=mode == "adopt",
+        )
 
     def close(self) -> None:
         self.log.close()
@@ -138,8 +156,10 @@ class Ledger:
         Attempts that started before the advance may still be decided at the earlier time:
         advance between calls, not during them."""
         if self.test_clock is None:
-            raise NotATestStore("this store's clock is the wall clock: only a store created "
-                                "with `ledger serve --test-clock` may be advanced")  # fmt: skip
+            raise NotATestStore(
+                "this store's clock is the wall clock: only a store created "
+                "with `ledger serve --test-clock` may be advanced"
+            )
         if target is not None and target.utcoffset() is None:
             raise InvalidArgument("advance_to", "must carry a time zone")
         return advance_clock(self.test_clock, self.log, target)
@@ -253,7 +273,9 @@ class Ledger:
         to_read = attempt.wallets_to_read(commands)
         if to_read:
             attempt.adopt_wallets((yield self.loader.fold_all, (to_read,)))
-        results = [attempt.apply(c, record_id) for c, record_id in zip(commands, record_ids)]
+        results = [
+            attempt.apply(c, record_id) for c, record_id in zip(commands, record_ids, strict=True)
+        ]
         if attempt.to_save:
             yield self.log.append, (attempt.to_save,)  # one transaction, all or nothing
         for state in attempt.changed_states():
@@ -301,8 +323,9 @@ class Ledger:
         """A page of a wallet's events: a player statement."""
         if not 0 < limit <= limits.page_size_max:
             raise InvalidArgument("limit", f"must be between 1 and {limits.page_size_max}")
-        return [event for event, _ in self.log.read_stream(wallet, after=after_version,
-                                                           limit=limit)]  # fmt: skip
+        return [
+            event for event, _ in self.log.read_stream(wallet, after=after_version, limit=limit)
+        ]
 
 
 class _MultiLock:

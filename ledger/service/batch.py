@@ -11,22 +11,32 @@ from uuid import UUID
 
 from ledger.core.chain import digest, encode_event
 from ledger.core.commands import (
-    ITEM_COMMANDS, AttributeSuspense, Command, HoldInSuspense, ReturnSuspense, Rollback,
+    ITEM_COMMANDS,
+    AttributeSuspense,
+    Command,
+    HoldInSuspense,
+    ReturnSuspense,
+    Rollback,
     idempotency_scope,
-)  # fmt: skip
+)
 from ledger.core.decide import decide
 from ledger.core.draft import Context
 from ledger.core.events import CommandRecorded, StoredEventBase, event_tag
 from ledger.core.fingerprint import fingerprint
 from ledger.core.outcomes import Outcome
 from ledger.core.policy import Rules
-from ledger.core.state import Balances, SuspenseItem, WalletState, ZERO_BALANCES
+from ledger.core.state import ZERO_BALANCES, Balances, SuspenseItem, WalletState
 from ledger.core.suspense import decide_hold, decide_return, evolve_item
 from ledger.service.results import CommandResult
 from ledger.service.wallets import (
-    WalletCache, WalletLoader, command_record_id, command_stream_ids, key_record_id,
-    suspense_item_id, wallet_id,
-)  # fmt: skip
+    WalletCache,
+    WalletLoader,
+    command_record_id,
+    command_stream_ids,
+    key_record_id,
+    suspense_item_id,
+    wallet_id,
+)
 
 
 class BatchAttempt:
@@ -67,8 +77,9 @@ class BatchAttempt:
         be brought up to date from the store before deciding (`adopt_wallets`), each with the
         state to fold forward from: None for one the cache does not hold, the cached state
         for one another process is contending (not to be trusted as it is)."""
-        wallets = {wallet_id(c.player_id, c.currency) for c in commands
-                   if not isinstance(c, ITEM_COMMANDS)}  # fmt: skip
+        wallets = {
+            wallet_id(c.player_id, c.currency) for c in commands if not isinstance(c, ITEM_COMMANDS)
+        }
         to_read = {}
         for wallet in wallets - self.wallets.keys():
             state = self.cache.get(wallet)
@@ -93,10 +104,13 @@ class BatchAttempt:
         if record is not None:
             return _replay(record, command, state)
         context = Context(
-            now=self.now, journal_id=self.new_id(), wallet_id=wallet, rules=self.rules,
+            now=self.now,
+            journal_id=self.new_id(),
+            wallet_id=wallet,
+            rules=self.rules,
             suspense_item=self._attributed_item(command),
             target_wallet_id=self._target_wallet(command),
-        )  # fmt: skip
+        )
         decision = decide(state, command, context)
         if decision.events:  # a success, or a refusal (with any time-driven events before it)
             self.wallets[wallet] = decision.state
@@ -190,15 +204,17 @@ class BatchAttempt:
 
     def changed_states(self) -> list[WalletState]:
         return [
-            state for wallet, state in self.wallets.items()
+            state
+            for wallet, state in self.wallets.items()
             if state is not None and state is not self.initial[wallet]
-        ]  # fmt: skip
+        ]
 
     def _item(self, item_id: UUID) -> SuspenseItem | None:
         """Items are rare and read fresh from the store, never from the wallet cache."""
         if item_id not in self.items:
             self.items[item_id] = self.loader.fold_item(item_id)
         return self.items[item_id]
+
 
 def _target_record_id(rollback: Rollback) -> UUID:
     """The record of the command a rollback targets: same provider scope, the target key."""

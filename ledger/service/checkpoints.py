@@ -25,9 +25,14 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from ledger.core.checkpoint import (
-    Checkpoint, Frontier, SignedCheckpoint, checkpoint_digest, checkpoint_of, leaf_hash,
+    Checkpoint,
+    Frontier,
+    SignedCheckpoint,
+    checkpoint_digest,
+    checkpoint_of,
+    leaf_hash,
     signed_bytes,
-)  # fmt: skip
+)
 from ledger.core.errors import InvalidArgument, LedgerError
 from ledger.core.events import CheckpointRecorded
 from ledger.event_log import AppendConflict, EventLog, log_digests
@@ -51,8 +56,9 @@ def generate_key(path: Path) -> Ed25519PublicKey:
     """Writes a new private key to path (PEM, mode 0600, never overwriting) and its public
     key to path.pub; returns the public key."""
     key = Ed25519PrivateKey.generate()
-    private = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                serialization.NoEncryption())  # fmt: skip
+    private = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
     try:
         descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except OSError as error:
@@ -60,9 +66,11 @@ def generate_key(path: Path) -> Ed25519PublicKey:
     with os.fdopen(descriptor, "wb") as file:
         file.write(private)
     public = key.public_key()
-    Path(f"{path}.pub").write_bytes(public.public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-    ))  # fmt: skip
+    Path(f"{path}.pub").write_bytes(
+        public.public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+    )
     return public
 
 
@@ -229,8 +237,10 @@ def _append(log: EventLog, signed: SignedCheckpoint, now: datetime) -> None:
     event = CheckpointRecorded(
         originator_id=CHECKPOINT_STREAM_ID,
         originator_version=(newest[0][0].originator_version if newest else 0) + 1,
-        recorded_at=now, checkpoint=signed.checkpoint, signature=signed.signature,
-    )  # fmt: skip
+        recorded_at=now,
+        checkpoint=signed.checkpoint,
+        signature=signed.signature,
+    )
     try:
         log.append([event])
     except AppendConflict:
@@ -244,8 +254,10 @@ def _continue_from(previous: SignedCheckpoint | None, key: Ed25519PrivateKey):
         return Frontier(), 1
     problem = signature_problem(previous, [key.public_key()])
     if problem is not None:
-        raise CheckpointRefused(f"the previous checkpoint (#{previous.checkpoint.position}) "
-                                f"cannot be continued: {problem}")  # fmt: skip
+        raise CheckpointRefused(
+            f"the previous checkpoint (#{previous.checkpoint.position}) "
+            f"cannot be continued: {problem}"
+        )
     return previous.checkpoint.frontier_state(), previous.checkpoint.position + 1
 
 

@@ -27,8 +27,13 @@ import structlog
 
 from ledger.core import limits
 from ledger.core.clock import (
-    ClockState, clock_problem, clock_reading, clock_started, clock_state, decide_advance,
-)  # fmt: skip
+    ClockState,
+    clock_problem,
+    clock_reading,
+    clock_started,
+    clock_state,
+    decide_advance,
+)
 from ledger.core.errors import ChainBroken, ConcurrencyExhausted, InvalidArgument
 from ledger.core.events import ClockAdvanced, TestClockStarted
 from ledger.event_log import AppendConflict, EventLog, RecordUndecodable

@@ -45,8 +45,9 @@ def scale_problems(recorded: dict[str, int], configured: Iterable[Currency]) -> 
         if code not in scales:
             problems.append(f"{code} is in the store (scale {scale}) but not in the configuration")
         elif scales[code] != scale:
-            problems.append(f"{code} has scale {scales[code]} in the configuration but "
-                            f"{scale} in the store")  # fmt: skip
+            problems.append(
+                f"{code} has scale {scales[code]} in the configuration but {scale} in the store"
+            )
     return problems
 
 

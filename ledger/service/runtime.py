@@ -22,6 +22,4 @@ def tune_garbage_collector() -> None:
     """Rarer collections, and the objects alive at startup never scanned again."""
     gc.collect()
     gc.freeze()
-    gc.set_threshold(
-        limits.gc_young_threshold, limits.gc_middle_threshold, limits.gc_old_threshold
-    )
+    gc.set_threshold(limits.gc_young_threshold, limits.gc_middle_threshold, limits.gc_old_threshold)

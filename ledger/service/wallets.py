@@ -16,8 +16,12 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 from ledger.core import limits
 from ledger.core.chain import digest
 from ledger.core.commands import (
-    AttributeSuspense, Command, HoldInSuspense, ReturnSuspense, idempotency_scope,
-)  # fmt: skip
+    AttributeSuspense,
+    Command,
+    HoldInSuspense,
+    ReturnSuspense,
+    idempotency_scope,
+)
 from ledger.core.events import CommandRecorded, WalletEvent
 from ledger.core.evolve import evolve
 from ledger.core.state import SuspenseItem, WalletState
@@ -139,9 +143,7 @@ class WalletLoader:
             state = evolve(state, event, digest(plaintext))
         return state
 
-    def fold_all(
-        self, bases: dict[UUID, WalletState | None]
-    ) -> dict[UUID, WalletState | None]:
+    def fold_all(self, bases: dict[UUID, WalletState | None]) -> dict[UUID, WalletState | None]:
         """Each wallet's current state, folded forward from its base (from the start of the
         stream for None); None for a wallet not yet opened."""
         return {wallet: self.fold(wallet, base) for wallet, base in bases.items()}

@@ -106,12 +106,15 @@ def connection_settings(environment: dict[str, str], **options: object) -> dict[
             connect timeout), such as `options="-c search_path=..."`.
     """
     return {
-        "dbname": environment["POSTGRES_DBNAME"], "host": environment["POSTGRES_HOST"],
-        "port": environment["POSTGRES_PORT"], "user": environment["POSTGRES_USER"],
+        "dbname": environment["POSTGRES_DBNAME"],
+        "host": environment["POSTGRES_HOST"],
+        "port": environment["POSTGRES_PORT"],
+        "user": environment["POSTGRES_USER"],
         "password": environment["POSTGRES_PASSWORD"] or None,
-        "connect_timeout": int(environment["POSTGRES_CONNECT_TIMEOUT"]), "autocommit": True,
+        "connect_timeout": int(environment["POSTGRES_CONNECT_TIMEOUT"]),
+        "autocommit": True,
         **options,
-    }  # fmt: skip
+    }
 
 
 def search_path_option(environment: dict[str, str]) -> str:

@@ -15,8 +15,12 @@ from uuid import UUID
 
 import msgspec
 from eventsourcing.persistence import (
-    Cipher, Compressor, Mapper, MapperDeserialisationError, StoredEvent,
-)  # fmt: skip
+    Cipher,
+    Compressor,
+    Mapper,
+    MapperDeserialisationError,
+    StoredEvent,
+)
 
 from ledger.core.chain import encode_event
 from ledger.core.events import EVENT_TYPES, AnyEvent, StoredEventBase, event_tag
@@ -29,7 +33,7 @@ class EventSchemas:
 
     def __init__(self, event_types: tuple[type[StoredEventBase], ...] = EVENT_TYPES) -> None:
         self.by_tag = {event_tag(t): t for t in event_types}
-        self.versions: dict[str, int] = {tag: 1 for tag in self.by_tag}
+        self.versions: dict[str, int] = dict.fromkeys(self.by_tag, 1)
         self.upcasters: dict[tuple[str, int], Upcaster] = {}
         self.decoder = msgspec.json.Decoder(AnyEvent)
         self._topics: dict[type, str] = {}
@@ -107,8 +111,12 @@ class MsgspecMapper(Mapper[UUID]):
 
     def decode(self, stored_event: StoredEvent, plaintext: bytes) -> StoredEventBase:
         """Decodes (and upcasts) plaintext, checking it matches the record's id and version."""
-        return self.decode_record(stored_event.topic, stored_event.originator_id,
-                                  stored_event.originator_version, plaintext)  # fmt: skip
+        return self.decode_record(
+            stored_event.topic,
+            stored_event.originator_id,
+            stored_event.originator_version,
+            plaintext,
+        )
 
     def decode_record(
         self, topic: str, stream_id: UUID | str, version: int, plaintext: bytes
@@ -123,7 +131,8 @@ class MsgspecMapper(Mapper[UUID]):
             ) from error
         # Compared as ints: UUID equality is a Python-level call, on every event read.
         if (event.originator_id.int, event.originator_version) != (
-            _as_uuid(stream_id).int, version
+            _as_uuid(stream_id).int,
+            version,
         ):
             raise MapperDeserialisationError(
                 f"stored record {stream_id} v{version} "

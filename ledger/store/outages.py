@@ -17,9 +17,12 @@ from eventsourcing.persistence import InterfaceError, OperationalError
 # How SQLite words a file that is locked by another writer past the busy timeout, or that
 # cannot be read or written right now.
 SQLITE_OUTAGE_MESSAGES = (
-    "database is locked", "database table is locked", "unable to open database file",
-    "disk I/O error", "database or disk is full",
-)  # fmt: skip
+    "database is locked",
+    "database table is locked",
+    "unable to open database file",
+    "disk I/O error",
+    "database or disk is full",
+)
 
 
 def is_store_outage(error: BaseException) -> bool:

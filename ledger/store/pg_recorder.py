@@ -27,13 +27,17 @@ from psycopg.sql import SQL, Identifier
 class ArrayInsertPostgresApplicationRecorder(PostgresApplicationRecorder):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.insert_events_statement = SQL(
-            "INSERT INTO {schema}.{table} (originator_id, originator_version, topic, state) "
-            "SELECT * FROM unnest(%b::uuid[], %b::bigint[], %b::text[], %b::bytea[])"
-        ).format(
-            schema=Identifier(self.datastore.schema),
-            table=Identifier(self.events_table_name),
-        ).as_bytes(None)  # fmt: skip
+        self.insert_events_statement = (
+            SQL(
+                "INSERT INTO {schema}.{table} (originator_id, originator_version, topic, state) "
+                "SELECT * FROM unnest(%b::uuid[], %b::bigint[], %b::text[], %b::bytea[])"
+            )
+            .format(
+                schema=Identifier(self.datastore.schema),
+                table=Identifier(self.events_table_name),
+            )
+            .as_bytes(None)
+        )
         self.lock_table_statements = [s.as_bytes(None) for s in self.lock_table_statements]
         self.notify_statement = (
             SQL("NOTIFY {0}").format(Identifier(self.channel_name)).as_bytes(None)

@@ -70,9 +70,10 @@ class PostgresProbe(StoreProbe):
     def __init__(self, environment: dict[str, str], events_table: str) -> None:
         timeout_ms = limits.health_probe_timeout_ms
         self.settings = connection_settings(
-            environment, connect_timeout=round(PROBE_TIMEOUT_S),
+            environment,
+            connect_timeout=round(PROBE_TIMEOUT_S),
             options=f"{search_path_option(environment)} -c statement_timeout={timeout_ms}",
-        )  # fmt: skip
+        )
         self.statement = SQL("SELECT 1 FROM {} LIMIT 1").format(Identifier(events_table))
         self.connection: psycopg.Connection | None = None  # opened by the first check
 

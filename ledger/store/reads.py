@@ -13,8 +13,11 @@ from collections.abc import Sequence
 from uuid import UUID
 
 from eventsourcing.persistence import (
-    ApplicationRecorder, InterfaceError, OperationalError, StoredEvent,
-)  # fmt: skip
+    ApplicationRecorder,
+    InterfaceError,
+    OperationalError,
+    StoredEvent,
+)
 from eventsourcing.postgres import PostgresApplicationRecorder
 from eventsourcing.sqlite import SQLiteApplicationRecorder
 from eventsourcing.utils import retry
@@ -43,8 +46,9 @@ class RecorderReads:
 
     def page(self, after: int, limit: int) -> list[LogRecord]:
         """At most limit records of the log after position `after`, in order."""
-        notes = self.recorder.select_notifications(start=after, limit=limit,
-                                                   inclusive_of_start=False)  # fmt: skip
+        notes = self.recorder.select_notifications(
+            start=after, limit=limit, inclusive_of_start=False
+        )
         return [
             LogRecord(n.id, _as_uuid(n.originator_id), n.originator_version, n.topic, n.state)
             for n in notes
@@ -63,10 +67,16 @@ class SqliteReads(RecorderReads):
     def first_events(self, ids: Sequence[UUID]) -> list[StoredEvent]:
         if not ids:
             return []
-        return [_stored(row) for row in self._rows_over_ids((
-            "SELECT originator_id, originator_version, topic, state FROM {table} "
-            "WHERE originator_version = 1 AND originator_id IN ({ids})"
-        ), ids)]  # fmt: skip
+        return [
+            _stored(row)
+            for row in self._rows_over_ids(
+                (
+                    "SELECT originator_id, originator_version, topic, state FROM {table} "
+                    "WHERE originator_version = 1 AND originator_id IN ({ids})"
+                ),
+                ids,
+            )
+        ]
 
     def _rows_over_ids(self, template: str, ids: Sequence[UUID]) -> list:
         """The rows of template (placeholders `{table}`, `{ids}`) over ids, in statements
@@ -95,8 +105,9 @@ class SqliteReads(RecorderReads):
             cursor.execute(
                 "SELECT count(*), coalesce(sum(originator_id != lower(originator_id) OR "
                 f"length(originator_id) != 32), 0) FROM {self.recorder.events_table_name} "
-                "WHERE rowid <= ?", (position,),
-            )  # fmt: skip
+                "WHERE rowid <= ?",
+                (position,),
+            )
             return tuple(cursor.fetchone())
 
 
@@ -118,8 +129,7 @@ class PostgresReads(RecorderReads):
             "FROM {table} WHERE notification_id > %s ORDER BY notification_id LIMIT %s"
         ).format(table=table)
         self.stored_rows_statement = SQL(
-            "SELECT count(*), 0 FROM {table} "
-            "WHERE notification_id <= %s OR notification_id IS NULL"
+            "SELECT count(*), 0 FROM {table} WHERE notification_id <= %s OR notification_id IS NULL"
         ).format(table=table)
 
     def first_events(self, ids: Sequence[UUID]) -> list[StoredEvent]:

@@ -16,7 +16,7 @@ from eventsourcing.persistence import (
     ApplicationRecorder,
     IntegrityError,
     MapperDeserialisationError,
-)  # fmt: skip
+)
 
 from ledger.core.events import StoredEventBase
 from ledger.event_log import AppendConflict, LogRecord, RecordUndecodable, StoreProbe
@@ -56,11 +56,16 @@ class RecorderEventLog:
             raise AppendConflict(str(error)) from error
 
     def read_stream(
-        self, stream_id: UUID, *, after: int = 0, limit: int | None = None,
+        self,
+        stream_id: UUID,
+        *,
+        after: int = 0,
+        limit: int | None = None,
         newest_first: bool = False,
-    ) -> list[tuple[StoredEventBase, bytes]]:  # fmt: skip
-        stored = self.recorder.select_events(stream_id, gt=after or None, desc=newest_first,
-                                             limit=limit)  # fmt: skip
+    ) -> list[tuple[StoredEventBase, bytes]]:
+        stored = self.recorder.select_events(
+            stream_id, gt=after or None, desc=newest_first, limit=limit
+        )
         plaintext, decode, read = self.mapper.plaintext, self.mapper.decode, []
         try:
             for record in stored:
@@ -90,8 +95,9 @@ class RecorderEventLog:
 
     def decode(self, record: LogRecord, plaintext: bytes) -> StoredEventBase:
         try:
-            return self.mapper.decode_record(record.topic, record.stream_id, record.version,
-                                             plaintext)  # fmt: skip
+            return self.mapper.decode_record(
+                record.topic, record.stream_id, record.version, plaintext
+            )
         except MapperDeserialisationError as error:
             raise RecordUndecodable(str(error)) from error
 

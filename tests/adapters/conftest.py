@@ -29,9 +29,11 @@ def self_exclude(engine: RunningServer, player: str, currency: str) -> None:
     """Self-excludes the player for 30 days, through the engine with the admin token."""
     with engine.client() as admin:
         reply = admin.set_limits(
-            idempotency_key=f"exclude-{player}-{currency}", player_id=player, currency=currency,
+            idempotency_key=f"exclude-{player}-{currency}",
+            player_id=player,
+            currency=currency,
             self_excluded_until=datetime.now(UTC) + timedelta(days=30),
-        )  # fmt: skip
+        )
     assert reply.outcome == "OK"
 
 

@@ -30,7 +30,7 @@ def json_rpc_node(w3: Web3) -> Iterator[str]:
     make_request = w3.provider.request_func(w3, w3.middleware_onion)
 
     class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 - the http.server naming
+        def do_POST(self) -> None:
             length = min(int(self.headers.get("Content-Length", 0)), REQUEST_SIZE_MAX)
             request = json.loads(self.rfile.read(length))
             with lock:

@@ -74,19 +74,32 @@ def chain(engine, tmp_path) -> Iterator[Chain]:
     usdt, eth18, rogue = (evm_token.deploy(w3, sender) for _ in range(3))
     run = uuid.uuid4().hex[:8]
     players = {f"p-{run}-{i}": "0x" + os.urandom(20).hex() for i in range(2)}
-    config = WatcherConfig.from_dict({
-        "chain": {"rescan_blocks": RESCAN_BLOCKS},
-        "tokens": [
-            {"address": usdt, "currency": "USDT", "decimals": 6, "confirmations": USDT_CONFIRMATIONS},
-            {"address": eth18, "currency": "ETH", "decimals": 18, "confirmations": ETH_CONFIRMATIONS},
-        ],
-        "deposit_addresses": {address: player for player, address in players.items()},
-    })  # fmt: skip
+    config = WatcherConfig.from_dict(
+        {
+            "chain": {"rescan_blocks": RESCAN_BLOCKS},
+            "tokens": [
+                {
+                    "address": usdt,
+                    "currency": "USDT",
+                    "decimals": 6,
+                    "confirmations": USDT_CONFIRMATIONS,
+                },
+                {
+                    "address": eth18,
+                    "currency": "ETH",
+                    "decimals": 18,
+                    "confirmations": ETH_CONFIRMATIONS,
+                },
+            ],
+            "deposit_addresses": {address: player for player, address in players.items()},
+        }
+    )
     state = WatcherState(tmp_path / "chain.sqlite3")
     ledger = engine.client("chain")
     watcher = ChainWatcher(w3, ledger, config, state)
-    yield Chain(w3, w3.provider.ethereum_tester, sender, usdt, eth18, rogue, players, watcher,
-                state)  # fmt: skip
+    yield Chain(
+        w3, w3.provider.ethereum_tester, sender, usdt, eth18, rogue, players, watcher, state
+    )
     ledger.close()
     state.close()
 
@@ -144,8 +157,9 @@ def test_a_refused_deposit_is_held_in_suspense_not_dropped(engine, chain):
     assert chain.watcher.poll().credited == [f"eth:{tx}:0:suspense"]
     assert cash(engine, player, "USDT") == "0"
     assert postings(engine, f"eth:{tx}:0:suspense") == {
-        "chain:ethereum:USDT": "-3", "suspense:USDT": "3",
-    }  # fmt: skip
+        "chain:ethereum:USDT": "-3",
+        "suspense:USDT": "3",
+    }
 
 
 def test_reorged_suspense_is_returned_to_the_chain(engine, chain):
@@ -248,20 +262,51 @@ def test_cli_options_and_bounded_run(engine, tmp_path):
     import sys
 
     root = Path(__file__).parents[2]
-    out = subprocess.run([sys.executable, "-m", "adapters.chain", "--help"], capture_output=True,
-                         text=True, check=True, cwd=root).stdout  # fmt: skip
-    for option in ("--engine", "--token-file", "--rpc-url", "--config", "--state-file",
-                   "--poll-s", "--polls-max"):  # fmt: skip
+    out = subprocess.run(
+        [sys.executable, "-m", "adapters.chain", "--help"],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=root,
+    ).stdout
+    for option in (
+        "--engine",
+        "--token-file",
+        "--rpc-url",
+        "--config",
+        "--state-file",
+        "--poll-s",
+        "--polls-max",
+    ):
         assert option in out
     (tmp_path / "chain.token").write_text(engine.tokens["chain"])
     (tmp_path / "chain.toml").write_text("[chain]\nrescan_blocks = 5\n")
     run = subprocess.run(
-        [sys.executable, "-m", "adapters.chain", "--engine", engine.target,
-         "--token-file", str(tmp_path / "chain.token"), "--rpc-url", "http://127.0.0.1:1",
-         "--config", str(tmp_path / "chain.toml"), "--state-file", str(tmp_path / "s.sqlite3"),
-         "--poll-s", "0.1", "--polls-max", "2"],
-        check=False, capture_output=True, text=True, cwd=root, timeout=30,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "adapters.chain",
+            "--engine",
+            engine.target,
+            "--token-file",
+            str(tmp_path / "chain.token"),
+            "--rpc-url",
+            "http://127.0.0.1:1",
+            "--config",
+            str(tmp_path / "chain.toml"),
+            "--state-file",
+            str(tmp_path / "s.sqlite3"),
+            "--poll-s",
+            "0.1",
+            "--polls-max",
+            "2",
+        ],
+        check=False,
+        capture_output=True,
+        text=True,
+        cwd=root,
+        timeout=30,
+    )
     assert run.returncode == 0, run.stderr
     events = [json.loads(line)["event"] for line in run.stderr.splitlines() if line.startswith("{")]
     assert events == ["poll_failed", "poll_failed"]
@@ -282,10 +327,25 @@ def test_the_watcher_process_credits_through_a_json_rpc_node(engine, chain, tmp_
     token = tmp_path / "chain.token"
     token.write_text(engine.tokens["chain"])
     with json_rpc_node(chain.w3) as url:
-        command = [sys.executable, "-m", "adapters.chain", "--engine", engine.target,
-                   "--token-file", str(token), "--rpc-url", url, "--config", str(config),
-                   "--state-file", str(tmp_path / "process.sqlite3"), "--poll-s", "0.1",
-                   "--polls-max", "3"]  # fmt: skip
+        command = [
+            sys.executable,
+            "-m",
+            "adapters.chain",
+            "--engine",
+            engine.target,
+            "--token-file",
+            str(token),
+            "--rpc-url",
+            url,
+            "--config",
+            str(config),
+            "--state-file",
+            str(tmp_path / "process.sqlite3"),
+            "--poll-s",
+            "0.1",
+            "--polls-max",
+            "3",
+        ]
         for _ in range(2):  # the second run polls the same chain again: nothing more
             subprocess.run(command, check=True, timeout=60, capture_output=True)
     balances, _ = engine.client().get_balance(player_id=player, currency="USDT")

@@ -27,9 +27,14 @@ def run(module: str, *arguments: str, environment: dict[str, str] | None = None)
     """Runs `python -m module arguments` to its end, with no adapter variables inherited."""
     clean = {k: v for k, v in os.environ.items() if not k.startswith(ADAPTER_ENVIRONMENT)}
     return subprocess.run(
-        [sys.executable, "-m", module, *arguments], capture_output=True, text=True, cwd=ROOT,
-        timeout=60, env=clean | (environment or {}), check=False,
-    )  # fmt: skip
+        [sys.executable, "-m", module, *arguments],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=60,
+        env=clean | (environment or {}),
+        check=False,
+    )
 
 
 def dead_engine() -> str:
@@ -90,61 +95,117 @@ def test_environment_variables_set_options(tmp_path):
 
 
 def _files(tmp_path: Path) -> dict[str, Path]:
-    files = {"token": "token", "secret": "secret", "empty": "  \n", "garbage": "not a pem\n",
-             "games": "[games]\nslot = 'slots'\n", "bad_games": "[games]\n'a b' = 'slots'\n",
-             "bad_toml": "[chain\n", "bad_chain": "[[tokens]]\naddress = '0x1'\n"}  # fmt: skip
+    files = {
+        "token": "token",
+        "secret": "secret",
+        "empty": "  \n",
+        "garbage": "not a pem\n",
+        "games": "[games]\nslot = 'slots'\n",
+        "bad_games": "[games]\n'a b' = 'slots'\n",
+        "bad_toml": "[chain\n",
+        "bad_chain": "[[tokens]]\naddress = '0x1'\n",
+    }
     for name, text in files.items():
         (tmp_path / name).write_text(text)
     return {name: tmp_path / name for name in files}
 
 
 def _hub88(files: dict[str, Path], **replaced: str) -> list[str]:
-    options = {"--engine": "127.0.0.1:1", "--token-file": str(files["token"]),
-               "--public-key": str(files["garbage"]), "--games": str(files["games"]),
-               "--operator-token-file": str(files["token"]),
-               "--sessions-file": str(files["token"].parent / "s.sqlite3")}  # fmt: skip
+    options = {
+        "--engine": "127.0.0.1:1",
+        "--token-file": str(files["token"]),
+        "--public-key": str(files["garbage"]),
+        "--games": str(files["games"]),
+        "--operator-token-file": str(files["token"]),
+        "--sessions-file": str(files["token"].parent / "s.sqlite3"),
+    }
     options.update(replaced)
     return [part for pair in options.items() for part in pair]
 
 
 def _payments(files: dict[str, Path], *extra: str) -> list[str]:
-    return ["--engine", "127.0.0.1:1", "--token-file", str(files["token"]), "--secret-file",
-            str(files["secret"]), "--state-file", str(files["token"].parent / "p.sqlite3"),
-            *extra]  # fmt: skip
+    return [
+        "--engine",
+        "127.0.0.1:1",
+        "--token-file",
+        str(files["token"]),
+        "--secret-file",
+        str(files["secret"]),
+        "--state-file",
+        str(files["token"].parent / "p.sqlite3"),
+        *extra,
+    ]
 
 
 def _chain(files: dict[str, Path], config: str, *extra: str) -> list[str]:
-    return ["--engine", "127.0.0.1:1", "--token-file", str(files["token"]), "--rpc-url",
-            "http://127.0.0.1:1", "--config", str(files[config]), "--state-file",
-            str(files["token"].parent / "c.sqlite3"), "--polls-max", "1", *extra]  # fmt: skip
+    return [
+        "--engine",
+        "127.0.0.1:1",
+        "--token-file",
+        str(files["token"]),
+        "--rpc-url",
+        "http://127.0.0.1:1",
+        "--config",
+        str(files[config]),
+        "--state-file",
+        str(files["token"].parent / "c.sqlite3"),
+        "--polls-max",
+        "1",
+        *extra,
+    ]
 
 
 BAD_INVOCATIONS = {
-    "hub88 public key not PEM": ("adapters.hub88", "--public-key",
-                                 lambda f: _hub88(f)),
-    "hub88 games not identifiers": ("adapters.hub88", "--games",
-                                    lambda f: _hub88(f, **{"--games": str(f["bad_games"])})),
-    "hub88 games not TOML": ("adapters.hub88", "--games",
-                             lambda f: _hub88(f, **{"--games": str(f["bad_toml"])})),
-    "hub88 session ttl 0": ("adapters.hub88", "--session-ttl-s",
-                            lambda f: [*_hub88(f), "--session-ttl-s", "0"]),
-    "payments token file missing": ("adapters.payments", "--token-file",
-                                    lambda f: [*_payments(f), "--token-file", "/nonexistent"]),
-    "payments token file empty": ("adapters.payments", "--token-file",
-                                  lambda f: [*_payments(f), "--token-file", str(f["empty"])]),
-    "payments secret empty": ("adapters.payments", "--secret-file",
-                              lambda f: [*_payments(f), "--secret-file", str(f["empty"])]),
-    "payments retries 0": ("adapters.payments", "--engine-retries",
-                           lambda f: _payments(f, "--engine-retries", "0")),
-    "payments listen": ("adapters.payments", "--listen",
-                        lambda f: _payments(f, "--listen", "localhost")),
-    "payments tls cert alone": ("adapters.payments", "--engine-tls-cert",
-                                lambda f: _payments(f, "--engine-tls-cert", str(f["token"]))),
+    "hub88 public key not PEM": ("adapters.hub88", "--public-key", lambda f: _hub88(f)),
+    "hub88 games not identifiers": (
+        "adapters.hub88",
+        "--games",
+        lambda f: _hub88(f, **{"--games": str(f["bad_games"])}),
+    ),
+    "hub88 games not TOML": (
+        "adapters.hub88",
+        "--games",
+        lambda f: _hub88(f, **{"--games": str(f["bad_toml"])}),
+    ),
+    "hub88 session ttl 0": (
+        "adapters.hub88",
+        "--session-ttl-s",
+        lambda f: [*_hub88(f), "--session-ttl-s", "0"],
+    ),
+    "payments token file missing": (
+        "adapters.payments",
+        "--token-file",
+        lambda f: [*_payments(f), "--token-file", "/nonexistent"],
+    ),
+    "payments token file empty": (
+        "adapters.payments",
+        "--token-file",
+        lambda f: [*_payments(f), "--token-file", str(f["empty"])],
+    ),
+    "payments secret empty": (
+        "adapters.payments",
+        "--secret-file",
+        lambda f: [*_payments(f), "--secret-file", str(f["empty"])],
+    ),
+    "payments retries 0": (
+        "adapters.payments",
+        "--engine-retries",
+        lambda f: _payments(f, "--engine-retries", "0"),
+    ),
+    "payments listen": (
+        "adapters.payments",
+        "--listen",
+        lambda f: _payments(f, "--listen", "localhost"),
+    ),
+    "payments tls cert alone": (
+        "adapters.payments",
+        "--engine-tls-cert",
+        lambda f: _payments(f, "--engine-tls-cert", str(f["token"])),
+    ),
     "chain config not TOML": ("adapters.chain", "--config", lambda f: _chain(f, "bad_toml")),
     "chain config incomplete": ("adapters.chain", "--config", lambda f: _chain(f, "bad_chain")),
-    "chain unknown option": ("adapters.chain", "--bogus",
-                             lambda f: _chain(f, "games", "--bogus")),
-}  # fmt: skip
+    "chain unknown option": ("adapters.chain", "--bogus", lambda f: _chain(f, "games", "--bogus")),
+}
 
 
 @pytest.mark.parametrize("case", BAD_INVOCATIONS)

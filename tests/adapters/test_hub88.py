@@ -402,10 +402,13 @@ def test_a_signed_win_replayed_at_bet_and_rollback_is_refused_and_the_win_still_
 @pytest.mark.parametrize(
     ("kind", "path"),
     [
-        ("bet", "/transaction/win"), ("bet", "/transaction/rollback"), ("bet", "/user/balance"),
-        ("rollback", "/transaction/bet"), ("rollback", "/transaction/win"),
+        ("bet", "/transaction/win"),
+        ("bet", "/transaction/rollback"),
+        ("bet", "/user/balance"),
+        ("rollback", "/transaction/bet"),
+        ("rollback", "/transaction/win"),
     ],
-)  # fmt: skip
+)
 def test_a_body_is_refused_at_any_endpoint_but_its_own(engine, adapter, kind, path):
     """A signed bet or rollback body sent to another endpoint is WRONG_SYNTAX; nothing moves."""
     player = _funded_player(engine, adapter)
@@ -427,10 +430,15 @@ def test_an_unknown_field_is_wrong_syntax_and_documented_ones_are_accepted(engin
     assert _post(adapter, "/transaction/bet", unknown)["status"] == "RS_ERROR_WRONG_SYNTAX"
     assert _engine_cash(engine, player) == FUNDING
     documented = _bet(player, "bet-documented", 100_000) | {
-        "supplier_user": "sup-1", "game_id": 42, "supplier_transaction_id": "s-1",
-        "reward_uuid": None, "bet": "red", "meta": {"odds": "2.5"}, "is_aggregated": False,
+        "supplier_user": "sup-1",
+        "game_id": 42,
+        "supplier_transaction_id": "s-1",
+        "reward_uuid": None,
+        "bet": "red",
+        "meta": {"odds": "2.5"},
+        "is_aggregated": False,
         "is_supplier_promo": False,
-    }  # fmt: skip
+    }
     assert _post(adapter, "/transaction/bet", documented)["status"] == "RS_OK"
     assert _engine_cash(engine, player) == "9"
 

@@ -42,11 +42,12 @@ def _start_payments(workdir: Path, engine: str, token: str):
     (workdir / "payments.token").write_text(token)
     (workdir / "secret").write_bytes(SECRET)
     environment = _environment(
-        LEDGER_PAYMENTS_ENGINE=engine, LEDGER_PAYMENTS_TOKEN_FILE=str(workdir / "payments.token"),
+        LEDGER_PAYMENTS_ENGINE=engine,
+        LEDGER_PAYMENTS_TOKEN_FILE=str(workdir / "payments.token"),
         LEDGER_PAYMENTS_SECRET_FILE=str(workdir / "secret"),
         LEDGER_PAYMENTS_STATE_FILE=str(workdir / "payments.sqlite3"),
         LEDGER_PAYMENTS_LISTEN="127.0.0.1:0",
-    )  # fmt: skip
+    )
     command = [sys.executable, "-m", "adapters.payments"]
     return start_announcing(command, workdir / "adapter.log", env=environment)
 
@@ -140,11 +141,25 @@ def test_chain_listen_serves_healthz_and_metrics(engine, tmp_path):
     poll counter, and stops cleanly on SIGTERM."""
     (tmp_path / "chain.token").write_text(engine.tokens["chain"])
     (tmp_path / "chain.toml").write_text("[chain]\nrescan_blocks = 5\n")
-    command = [sys.executable, "-m", "adapters.chain", "--engine", engine.target,
-               "--token-file", str(tmp_path / "chain.token"), "--rpc-url", "http://127.0.0.1:1",
-               "--config", str(tmp_path / "chain.toml"), "--state-file",
-               str(tmp_path / "chain.sqlite3"), "--poll-s", "0.05",
-               "--listen", "127.0.0.1:0"]  # fmt: skip
+    command = [
+        sys.executable,
+        "-m",
+        "adapters.chain",
+        "--engine",
+        engine.target,
+        "--token-file",
+        str(tmp_path / "chain.token"),
+        "--rpc-url",
+        "http://127.0.0.1:1",
+        "--config",
+        str(tmp_path / "chain.toml"),
+        "--state-file",
+        str(tmp_path / "chain.sqlite3"),
+        "--poll-s",
+        "0.05",
+        "--listen",
+        "127.0.0.1:0",
+    ]
     process, address = start_announcing(command, tmp_path / "chain.log", env=_environment())
     try:
         with httpx.Client(base_url=f"http://{address}", timeout=30) as http:
@@ -177,8 +192,12 @@ def test_an_adapter_started_before_its_engine_turns_healthy_when_it_comes(tmp_pa
         with httpx.Client(base_url=f"http://{address}", timeout=30) as http:
             assert http.get("/healthz").status_code == 503
             time.sleep(limits.engine_reconnect_backoff_max_ms / 1000 * 3)  # a few failed attempts
-            server = start_server(f"sqlite:///{tmp_path}/ledger.sqlite3", tmp_path,
-                                  listen=engine_address, tokens=tokens)  # fmt: skip
+            server = start_server(
+                f"sqlite:///{tmp_path}/ledger.sqlite3",
+                tmp_path,
+                listen=engine_address,
+                tokens=tokens,
+            )
             waited_s = _until_healthy(http)
         bound_s = (limits.engine_reconnect_backoff_max_ms + limits.engine_health_cache_ms) / 1000
         assert waited_s < bound_s + 3  # slack for a loaded machine
@@ -202,17 +221,38 @@ def test_engine_tls_options_reach_an_engine_asking_for_mutual_tls(tmp_path):
     its /healthz is 200 through that channel."""
     certs = write_certificates(tmp_path)
     server = start_server(
-        f"sqlite:///{tmp_path}/tls.sqlite3", tmp_path, "--tls-cert", str(certs["server"]),
-        "--tls-key", str(certs["server_key"]), "--tls-client-ca", str(certs["ca"]),
-    )  # fmt: skip
+        f"sqlite:///{tmp_path}/tls.sqlite3",
+        tmp_path,
+        "--tls-cert",
+        str(certs["server"]),
+        "--tls-key",
+        str(certs["server_key"]),
+        "--tls-client-ca",
+        str(certs["ca"]),
+    )
     (tmp_path / "payments.token").write_text(server.tokens["payments"])
     (tmp_path / "secret").write_bytes(SECRET)
-    command = [sys.executable, "-m", "adapters.payments", "--listen", "127.0.0.1:0",
-               "--engine", server.target, "--token-file", str(tmp_path / "payments.token"),
-               "--secret-file", str(tmp_path / "secret"), "--state-file",
-               str(tmp_path / "payments.sqlite3"), "--engine-tls-ca", str(certs["ca"]),
-               "--engine-tls-cert", str(certs["client"]),
-               "--engine-tls-key", str(certs["client_key"])]  # fmt: skip
+    command = [
+        sys.executable,
+        "-m",
+        "adapters.payments",
+        "--listen",
+        "127.0.0.1:0",
+        "--engine",
+        server.target,
+        "--token-file",
+        str(tmp_path / "payments.token"),
+        "--secret-file",
+        str(tmp_path / "secret"),
+        "--state-file",
+        str(tmp_path / "payments.sqlite3"),
+        "--engine-tls-ca",
+        str(certs["ca"]),
+        "--engine-tls-cert",
+        str(certs["client"]),
+        "--engine-tls-key",
+        str(certs["client_key"]),
+    ]
     process = None
     try:
         process, address = start_announcing(command, tmp_path / "adapter.log", env=_environment())

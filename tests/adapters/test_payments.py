@@ -39,11 +39,23 @@ def _start_adapter(workdir: Path, engine: str, token: str, *extra: str):
     (workdir / "payments.token").write_text(token)
     (workdir / "coinspaid.secret").write_bytes(SECRET + b"\n")
     command = [
-        sys.executable, "-m", "adapters.payments", "--listen", "127.0.0.1:0",
-        "--engine", engine, "--token-file", str(workdir / "payments.token"),
-        "--secret-file", str(workdir / "coinspaid.secret"),
-        "--state-file", str(workdir / "payments.sqlite3"), "--processor", "coinspaid", *extra,
-    ]  # fmt: skip
+        sys.executable,
+        "-m",
+        "adapters.payments",
+        "--listen",
+        "127.0.0.1:0",
+        "--engine",
+        engine,
+        "--token-file",
+        str(workdir / "payments.token"),
+        "--secret-file",
+        str(workdir / "coinspaid.secret"),
+        "--state-file",
+        str(workdir / "payments.sqlite3"),
+        "--processor",
+        "coinspaid",
+        *extra,
+    ]
     return start_announcing(command, workdir / "adapter.log")
 
 
@@ -76,17 +88,29 @@ def _deposit(player: str, txid: str, status: str, amount: str = "0.01000000", ca
     return {
         "id": callback or f"cb-{uuid.uuid4().hex[:10]}",
         "type": "deposit",
-        "crypto_address": {"id": 1, "currency": CURRENCY, "address": "bc1q-test",
-                           "foreign_id": player, "tag": None},
+        "crypto_address": {
+            "id": 1,
+            "currency": CURRENCY,
+            "address": "bc1q-test",
+            "foreign_id": player,
+            "tag": None,
+        },
         "currency_sent": {"currency": CURRENCY, "amount": amount},
-        "currency_received": {"currency": CURRENCY, "amount": amount,
-                              "amount_minus_fee": amount},
-        "transactions": [{"id": 7, "currency": CURRENCY, "transaction_type": "blockchain",
-                          "type": "deposit", "txid": txid, "confirmations": 1}],
+        "currency_received": {"currency": CURRENCY, "amount": amount, "amount_minus_fee": amount},
+        "transactions": [
+            {
+                "id": 7,
+                "currency": CURRENCY,
+                "transaction_type": "blockchain",
+                "type": "deposit",
+                "txid": txid,
+                "confirmations": 1,
+            }
+        ],
         "fees": [],
         "error": "",
         "status": status,
-    }  # fmt: skip
+    }
 
 
 def _withdrawal(player: str, withdrawal_key: str, status: str, callback=None) -> dict:
@@ -170,9 +194,14 @@ def test_engine_credit_without_local_commit_is_not_repeated(engine, adapter):
     player, txid = _player(), uuid.uuid4().hex
     # The engine call of a first delivery succeeded, then the adapter died before committing.
     with engine.client() as admin:
-        first = admin.deposit(idempotency_key=f"coinspaid:{txid}", player_id=player,
-                              currency=CURRENCY, amount="0.7", rail="psp",
-                              rail_id="coinspaid")  # fmt: skip
+        first = admin.deposit(
+            idempotency_key=f"coinspaid:{txid}",
+            player_id=player,
+            currency=CURRENCY,
+            amount="0.7",
+            rail="psp",
+            rail_id="coinspaid",
+        )
     assert first.outcome == "OK"
     retried = _post(adapter, _deposit(player, txid, "confirmed", "0.70000000"))
     assert (retried["outcome"], retried["deposit_status"]) == ("DUPLICATE", "credited")
@@ -195,8 +224,14 @@ def test_chargeback_after_confirmation_reverses_once(engine, adapter):
     player, txid = _player(), uuid.uuid4().hex
     _post(adapter, _deposit(player, txid, "confirmed", "1"))
     with engine.client() as admin:
-        bet = admin.bet(idempotency_key=f"bet-{player}", provider="hub88", player_id=player,
-                        currency=CURRENCY, amount="0.6", round_id="r-1")  # fmt: skip
+        bet = admin.bet(
+            idempotency_key=f"bet-{player}",
+            provider="hub88",
+            player_id=player,
+            currency=CURRENCY,
+            amount="0.6",
+            round_id="r-1",
+        )
     assert bet.outcome == "OK"
     chargeback = _post(adapter, _deposit(player, txid, "chargeback", "1"))
     assert (chargeback["outcome"], chargeback["deposit_status"]) == ("OK", "reversed")
@@ -216,13 +251,15 @@ def test_a_refused_deposit_is_held_in_suspense_and_returned_on_chargeback(engine
     assert _cash(engine, player) == "0"
     key = f"coinspaid:{txid}"
     assert postings(engine, f"{key}:suspense") == {
-        "psp:coinspaid:BTC": "-0.25", "suspense:BTC": "0.25",
-    }  # fmt: skip
+        "psp:coinspaid:BTC": "-0.25",
+        "suspense:BTC": "0.25",
+    }
     back = _post(adapter, _deposit(player, txid, "chargeback", "0.25"))
     assert (back["outcome"], back["deposit_status"]) == ("OK", "reversed")
     assert postings(engine, f"{key}:reversal") == {
-        "suspense:BTC": "-0.25", "psp:coinspaid:BTC": "0.25",
-    }  # fmt: skip
+        "suspense:BTC": "-0.25",
+        "psp:coinspaid:BTC": "0.25",
+    }
     again = _post(adapter, _deposit(player, txid, "cancelled", "0.25"))
     assert again["outcome"] == "UNCHANGED"
 
@@ -247,9 +284,14 @@ def test_bad_or_missing_signature_is_401_and_applies_nothing(engine, adapter):
 def _fund_and_request(engine: RunningServer, adapter: Adapter, player: str, key: str) -> None:
     _post(adapter, _deposit(player, uuid.uuid4().hex, "confirmed", "0.5"))
     with engine.client() as admin:
-        reply = admin.request_withdrawal(idempotency_key=key, player_id=player,
-                                         currency=CURRENCY, amount="0.5", rail="psp",
-                                         rail_id="coinspaid")  # fmt: skip
+        reply = admin.request_withdrawal(
+            idempotency_key=key,
+            player_id=player,
+            currency=CURRENCY,
+            amount="0.5",
+            rail="psp",
+            rail_id="coinspaid",
+        )
     assert reply.outcome == "OK"
     held = _balances(engine, player)
     assert (held.cash, held.held) == ("0", "0.5")
@@ -313,8 +355,10 @@ def test_amounts_are_read_with_the_engines_exact_rules(engine, adapter, amount):
     assert response.json()["error"].startswith("currency_received.amount: ")
     assert _cash(engine, player) == "0"
     assert _refusals(adapter)[-1]["callback"] == {
-        "type": "deposit", "id": callback, "status": "confirmed",
-    }  # fmt: skip
+        "type": "deposit",
+        "id": callback,
+        "status": "confirmed",
+    }
     corrected = _post(adapter, _deposit(player, txid, "confirmed", "1.00000000", callback))
     assert (corrected["outcome"], corrected["deposit_status"]) == ("OK", "credited")
     assert _cash(engine, player) == "1"
@@ -355,8 +399,9 @@ def test_an_undocumented_field_is_refused_and_logged(engine, adapter, where, fie
     response = _send(adapter, message)
     path = ".".join(map(str, (*where, field)))
     assert (response.status_code, response.json()["error"]) == (
-        400, f"{path}: is not a field of this callback",
-    )  # fmt: skip
+        400,
+        f"{path}: is not a field of this callback",
+    )
     assert _refusals(adapter)[-1]["field"] == path
     assert _cash(engine, player) == "0"
 
@@ -368,10 +413,17 @@ def test_the_documented_sample_callback_is_accepted(engine, adapter):
     player, txid = _player(), uuid.uuid4().hex
     message = _deposit(player, txid, "confirmed", "0.01000000", uuid.uuid4().int % 10**12)
     message["end_user_reference"] = player
-    message["transactions"][0] |= {"address": "bc1q-test", "tag": None, "amount": "0.01",
-                                   "riskscore": "0.5", "confirmations": "9"}  # fmt: skip
-    message["fees"] = [{"type": "transfer", "currency": CURRENCY, "amount": "0.000105"},
-                       {"type": "deposit", "currency": CURRENCY, "amount": "0.0005"}]  # fmt: skip
+    message["transactions"][0] |= {
+        "address": "bc1q-test",
+        "tag": None,
+        "amount": "0.01",
+        "riskscore": "0.5",
+        "confirmations": "9",
+    }
+    message["fees"] = [
+        {"type": "transfer", "currency": CURRENCY, "amount": "0.000105"},
+        {"type": "deposit", "currency": CURRENCY, "amount": "0.0005"},
+    ]
     assert _post(adapter, message)["outcome"] == "OK"
     assert _cash(engine, player) == "0.01"
 
@@ -409,8 +461,9 @@ def test_a_repeated_key_is_refused_not_a_guess(engine, adapter):
     twice = body.replace(b'"amount_minus_fee"', b'"amount": "100", "amount_minus_fee"')
     response = _send(adapter, twice)
     assert (response.status_code, response.json()["error"]) == (
-        400, "body: repeats the key 'amount'",
-    )  # fmt: skip
+        400,
+        "body: repeats the key 'amount'",
+    )
     assert _cash(engine, player) == "0"
 
 
@@ -422,18 +475,21 @@ def test_a_deposit_listing_two_chain_transactions_is_refused(engine, adapter):
     message["transactions"].append({**message["transactions"][0], "txid": uuid.uuid4().hex})
     response = _send(adapter, message)
     assert (response.status_code, response.json()["error"]) == (
-        400, "transactions: lists 2, a deposit pays one",
-    )  # fmt: skip
+        400,
+        "transactions: lists 2, a deposit pays one",
+    )
     assert _cash(engine, player) == "0"
 
 
 @pytest.mark.parametrize(
     ("change", "error"),
-    [({"type": ["deposit"]}, "type: unsupported value \"['deposit']\""),
-     ({"type": "deposit_exchange"}, "type: unsupported value 'deposit_exchange'"),
-     ({"id": ""}, "id: must be an integer or 1 to 128 characters"),
-     ({"id": True}, "id: must be an integer or 1 to 128 characters")],
-)  # fmt: skip
+    [
+        ({"type": ["deposit"]}, "type: unsupported value \"['deposit']\""),
+        ({"type": "deposit_exchange"}, "type: unsupported value 'deposit_exchange'"),
+        ({"id": ""}, "id: must be an integer or 1 to 128 characters"),
+        ({"id": True}, "id: must be an integer or 1 to 128 characters"),
+    ],
+)
 def test_a_callback_without_a_usable_type_or_id_is_400(engine, adapter, change, error):
     """A type that is not text or not handled, or an empty or boolean callback id (which
     could not be deduplicated), is a 400 naming the field; nothing is credited."""
@@ -483,7 +539,9 @@ def test_configured_currencies_replace_the_defaults(engine, tmp_path):
         with httpx.Client(base_url=f"http://{address}", timeout=30) as http:
             adapter, player = Adapter(process, http), _player()
             refused = _send(adapter, _deposit(player, uuid.uuid4().hex, "confirmed", "0.001"))
-            assert refused.json()["error"] == "currency_received.amount: has 3 decimals, BTC allows 2"
+            assert (
+                refused.json()["error"] == "currency_received.amount: has 3 decimals, BTC allows 2"
+            )
             assert _post(adapter, _deposit(player, uuid.uuid4().hex, "confirmed", "0.01"))
             eth = _deposit(player, uuid.uuid4().hex, "confirmed", "1")
             eth["currency_received"]["currency"] = "ETH"
@@ -495,19 +553,34 @@ def test_configured_currencies_replace_the_defaults(engine, tmp_path):
 
 @pytest.mark.parametrize(
     ("option", "value"),
-    [("--processor", "coins:paid"), ("--processor", "p" * 17), ("--currency", "btc:8"),
-     ("--currency", "BTC:19"), ("--currency", "BTC")],
-)  # fmt: skip
+    [
+        ("--processor", "coins:paid"),
+        ("--processor", "p" * 17),
+        ("--currency", "btc:8"),
+        ("--currency", "BTC:19"),
+        ("--currency", "BTC"),
+    ],
+)
 def test_the_command_line_refuses_names_that_would_break_keys_or_amounts(tmp_path, option, value):
     """A processor name with ":" or too long for its keys, or a currency not CODE:SCALE, stops
     the adapter at startup with a usage error naming the option."""
     (tmp_path / "token").write_text("t")
     (tmp_path / "secret").write_text("s")
     command = [
-        sys.executable, "-m", "adapters.payments", "--engine", "127.0.0.1:1",
-        "--token-file", str(tmp_path / "token"), "--secret-file", str(tmp_path / "secret"),
-        "--state-file", str(tmp_path / "state.sqlite3"), option, value,
-    ]  # fmt: skip
+        sys.executable,
+        "-m",
+        "adapters.payments",
+        "--engine",
+        "127.0.0.1:1",
+        "--token-file",
+        str(tmp_path / "token"),
+        "--secret-file",
+        str(tmp_path / "secret"),
+        "--state-file",
+        str(tmp_path / "state.sqlite3"),
+        option,
+        value,
+    ]
     finished = subprocess.run(command, capture_output=True, text=True, timeout=60)
     assert finished.returncode == 2
     assert f"Invalid value for '{option}'" in finished.stderr

@@ -24,10 +24,16 @@ DEMO_PLAYER = "s7-p00003"
 def hold_in_suspense(database_url: str, key: str = SUSPENSE_KEY) -> None:
     """A payment with no reference: parked in suspense until the back office attributes it."""
     with Ledger(database_url) as ledger:
-        result = ledger.execute(c.HoldInSuspense(
-            idempotency_key=key, currency="EUR", amount=SUSPENSE_AMOUNT, rail="psp",
-            rail_id="stripe", reason="no_reference",
-        ))  # fmt: skip
+        result = ledger.execute(
+            c.HoldInSuspense(
+                idempotency_key=key,
+                currency="EUR",
+                amount=SUSPENSE_AMOUNT,
+                rail="psp",
+                rail_id="stripe",
+                reason="no_reference",
+            )
+        )
         assert result.outcome.is_success, result.outcome
 
 
@@ -37,8 +43,10 @@ def write_auth_config(directory: Path) -> tuple[Path, dict[str, str]]:
     tables = []
     for role, token in tokens.items():
         provider = 'provider = "hub88"\n' if role == "game_provider" else ""
-        tables.append(f'[[clients]]\nname = "{role}-client"\nrole = "{role}"\n{provider}'
-                      f'token_sha256 = "{token_sha256(token)}"\n')  # fmt: skip
+        tables.append(
+            f'[[clients]]\nname = "{role}-client"\nrole = "{role}"\n{provider}'
+            f'token_sha256 = "{token_sha256(token)}"\n'
+        )
     path = directory / "clients.toml"
     path.write_text("\n".join(tables))
     return path, tokens
@@ -99,7 +107,9 @@ def sign_in(client: TestClient, token: str):
 
 def form_fields(html: str, action: str) -> list[dict[str, str]]:
     """The hidden fields of every form posting to `action`, in page order."""
-    forms = re.findall(rf'<form method="post" action="{re.escape(action)}"[^>]*>(.*?)</form>',
-                       html, flags=re.S)  # fmt: skip
-    return [dict(re.findall(r'type="hidden" name="([^"]+)" value="([^"]*)"', body))
-            for body in forms]  # fmt: skip
+    forms = re.findall(
+        rf'<form method="post" action="{re.escape(action)}"[^>]*>(.*?)</form>', html, flags=re.S
+    )
+    return [
+        dict(re.findall(r'type="hidden" name="([^"]+)" value="([^"]*)"', body)) for body in forms
+    ]

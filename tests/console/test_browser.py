@@ -52,8 +52,18 @@ def _free_port() -> int:
 def served_console(console_history, auth):
     """`ledger console` in a process of its own, answering on a free loopback port."""
     port = _free_port()
-    command = [sys.executable, "-m", "ledger", "console", "--database-url", console_history,
-               "--auth-config", str(auth[0]), "--listen", f"127.0.0.1:{port}"]  # fmt: skip
+    command = [
+        sys.executable,
+        "-m",
+        "ledger",
+        "console",
+        "--database-url",
+        console_history,
+        "--auth-config",
+        str(auth[0]),
+        "--listen",
+        f"127.0.0.1:{port}",
+    ]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + START_TIMEOUT_S
@@ -79,8 +89,12 @@ def served_console(console_history, auth):
 def browser():
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
-    for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage",
-                     "--window-size=1280,900"):  # fmt: skip
+    for argument in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-dev-shm-usage",
+        "--window-size=1280,900",
+    ):
         options.add_argument(argument)
     driver = webdriver.Chrome(options=options, service=webdriver.ChromeService(CHROMEDRIVER))
     driver.implicitly_wait(5)

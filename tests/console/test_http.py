@@ -16,10 +16,9 @@ from tests.console.conftest import (
     csrf_of,
     form_fields,
     sign_in,
-)  # fmt: skip
+)
 
-PAGES = ("/players", f"/players/{DEMO_PLAYER}", "/accounts", "/suspense", "/withdrawals",
-         "/status")  # fmt: skip
+PAGES = ("/players", f"/players/{DEMO_PLAYER}", "/accounts", "/suspense", "/withdrawals", "/status")
 
 
 def _eur_player(console) -> str:
@@ -122,8 +121,10 @@ def test_output_is_escaped(console, auth):
     hostile = "<img src=x onerror=alert(1)>\"'&"
     client = console.client()
     sign_in(client, auth[1]["auditor"])
-    for page in (client.get("/players", params={"q": hostile}),
-                 client.get(f"/players/{quote(hostile, safe='')}")):  # fmt: skip
+    for page in (
+        client.get("/players", params={"q": hostile}),
+        client.get(f"/players/{quote(hostile, safe='')}"),
+    ):
         assert "<img" not in page.text
         assert "&lt;img src=x onerror=alert(1)&gt;" in page.text
 
@@ -135,8 +136,11 @@ def test_attribute_suspense_moves_money_once(console, auth):
     player_id = _eur_player(console)
     before = _cash(console, player_id)
     queue = client.get("/suspense").text
-    [fields] = [f for f in form_fields(queue, "/actions/attribute-suspense")
-                if f["item_key"] == SUSPENSE_KEY]  # fmt: skip
+    [fields] = [
+        f
+        for f in form_fields(queue, "/actions/attribute-suspense")
+        if f["item_key"] == SUSPENSE_KEY
+    ]
     form = {**fields, "player_id": player_id}
     first = client.post("/actions/attribute-suspense", data=form)
     assert first.status_code == 200 and 'id="outcome" class="ok">OK<' in first.text
@@ -172,8 +176,13 @@ def test_auditor_pages_are_read_only(console, auth):
     sign_in(client, auth[1]["auditor"])
     queue = client.get("/suspense").text
     assert "/actions/" not in queue and "read-only" in queue
-    form = {"csrf": csrf_of(queue), "idempotency_key": "console-x", "currency": "EUR",
-            "item_key": SUSPENSE_KEY, "player_id": DEMO_PLAYER}  # fmt: skip
+    form = {
+        "csrf": csrf_of(queue),
+        "idempotency_key": "console-x",
+        "currency": "EUR",
+        "item_key": SUSPENSE_KEY,
+        "player_id": DEMO_PLAYER,
+    }
     response = client.post("/actions/attribute-suspense", data=form)
     assert response.status_code == 403 and "may not call AttributeSuspense" in response.text
     assert SUSPENSE_KEY in client.get("/suspense").text
@@ -207,10 +216,16 @@ def test_set_limits_shows_on_the_player_page_and_statement(console, auth):
 def test_admin_settles_a_pending_withdrawal_backoffice_cannot(console, auth, console_history):
     """Withdrawal actions follow the role table: admin completes, backoffice sees no form."""
     with Ledger(console_history) as ledger:
-        result = ledger.execute(c.RequestWithdrawal(
-            idempotency_key="wd-console", player_id=_eur_player(console), currency="EUR",
-            amount=1, rail="psp", rail_id="stripe",
-        ))  # fmt: skip
+        result = ledger.execute(
+            c.RequestWithdrawal(
+                idempotency_key="wd-console",
+                player_id=_eur_player(console),
+                currency="EUR",
+                amount=1,
+                rail="psp",
+                rail_id="stripe",
+            )
+        )
         assert result.outcome.is_success, result.outcome
     assert console.context.wait_for_views()
     backoffice = console.client()

@@ -25,7 +25,6 @@ from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-
 from ledger.cli.summary import PostingFold, stored_events, summarize
 from ledger.client import Batch, LedgerClient, Unavailable
 from ledger.core.events import CommandRecorded, WalletEvent
@@ -134,21 +133,39 @@ class Stream:
 
 
 def deposit(key: str, player: str, amount: str) -> Item:
-    fields = {"idempotency_key": key, "player_id": player, "currency": CURRENCY,
-              "amount": amount, "rail": "psp", "rail_id": "stripe"}  # fmt: skip
+    fields = {
+        "idempotency_key": key,
+        "player_id": player,
+        "currency": CURRENCY,
+        "amount": amount,
+        "rail": "psp",
+        "rail_id": "stripe",
+    }
     return Item("Deposit", fields, player, minor(amount))
 
 
 def bet(key: str, player: str, amount: str) -> Item:
-    fields = {"idempotency_key": key, "provider": PROVIDER, "player_id": player,
-              "currency": CURRENCY, "amount": amount, "round_id": f"round-{key}"}  # fmt: skip
+    fields = {
+        "idempotency_key": key,
+        "provider": PROVIDER,
+        "player_id": player,
+        "currency": CURRENCY,
+        "amount": amount,
+        "round_id": f"round-{key}",
+    }
     return Item("Bet", fields, player, -minor(amount))
 
 
 def win(key: str, of_bet: Item, amount: str) -> Item:
-    fields = {"idempotency_key": key, "provider": PROVIDER, "player_id": of_bet.player,
-              "currency": CURRENCY, "amount": amount, "bet_key": of_bet.key,
-              "round_closed": True}  # fmt: skip
+    fields = {
+        "idempotency_key": key,
+        "provider": PROVIDER,
+        "player_id": of_bet.player,
+        "currency": CURRENCY,
+        "amount": amount,
+        "bet_key": of_bet.key,
+        "round_closed": True,
+    }
     return Item("Win", fields, of_bet.player, minor(amount))
 
 
@@ -183,8 +200,9 @@ def send_until_answered(client: LedgerClient, unit: list[Item], tally: Tally) ->
 class Worker(threading.Thread):
     """Sends its stream until `stopping` is set; an exception is kept for the test to raise."""
 
-    def __init__(self, client: LedgerClient, stream: Stream, tally: Tally,
-                 stopping: threading.Event) -> None:  # fmt: skip
+    def __init__(
+        self, client: LedgerClient, stream: Stream, tally: Tally, stopping: threading.Event
+    ) -> None:
         super().__init__(name=f"load-{stream.name}", daemon=True)
         self.client = client
         self.stream = stream
@@ -200,7 +218,7 @@ class Worker(threading.Thread):
                 unit = self.stream.next_unit()
                 replies = send_until_answered(self.client, unit, self.tally)
                 self.stream.settled(unit, [Answer(r.outcome, r.journal_id) for r in replies])
-        except BaseException as error:  # noqa: BLE001 - raised again by Load.stop
+        except BaseException as error:
             self.error = error
         finally:
             self.client.close()
@@ -209,16 +227,29 @@ class Worker(threading.Thread):
 class Load:
     """`worker_count` workers over `player_count` shared players, started and stopped as one."""
 
-    def __init__(self, target: str, token: str, name: str, *, worker_count: int = 8,
-                 player_count: int = 6, seed: int = 12, **client_options) -> None:  # fmt: skip
+    def __init__(
+        self,
+        target: str,
+        token: str,
+        name: str,
+        *,
+        worker_count: int = 8,
+        player_count: int = 6,
+        seed: int = 12,
+        **client_options,
+    ) -> None:
         self.tally = Tally()
         self.stopping = threading.Event()
         self.players = [f"{name}-p{n}" for n in range(player_count)]
         self.workers = [
-            Worker(LedgerClient(target, token, **client_options),
-                   Stream(f"{name}-w{n}", self.players, seed + n), self.tally, self.stopping)
+            Worker(
+                LedgerClient(target, token, **client_options),
+                Stream(f"{name}-w{n}", self.players, seed + n),
+                self.tally,
+                self.stopping,
+            )
             for n in range(worker_count)
-        ]  # fmt: skip
+        ]
 
     def start(self) -> "Load":
         for worker in self.workers:
@@ -304,8 +335,11 @@ def check_store(database_url: str, tally: Tally) -> dict[str, int]:
     """Checks the stopped server's store against what was acknowledged; returns figures."""
     with Ledger(database_url) as ledger:
         reading = read_store(ledger)
-        lost = [k for k, a in tally.answers.items()
-                if not is_stored_as_answered(reading.records.get(k, []), a)]  # fmt: skip
+        lost = [
+            k
+            for k, a in tally.answers.items()
+            if not is_stored_as_answered(reading.records.get(k, []), a)
+        ]
         doubled = reading.doubled()
         unanswered = sorted(set(reading.records) - set(tally.answers))
         off_model = _wallets_off_model(ledger, reading.fold, model_cash(tally))
@@ -320,9 +354,14 @@ def check_store(database_url: str, tally: Tally) -> dict[str, int]:
     assert summary.is_sound, summary.problems
     assert report.passed, [str(finding) for finding in report.findings[:5]]
     outcomes = Counter(answer.outcome for answer in tally.answers.values())
-    return {"commands": len(tally.items), "acknowledged": len(tally.answers),
-            "resends": tally.resends, "answered_duplicate": outcomes["DUPLICATE"],
-            "lost": len(lost), "doubled": len(doubled)}  # fmt: skip
+    return {
+        "commands": len(tally.items),
+        "acknowledged": len(tally.answers),
+        "resends": tally.resends,
+        "answered_duplicate": outcomes["DUPLICATE"],
+        "lost": len(lost),
+        "doubled": len(doubled),
+    }
 
 
 def _wallets_off_model(ledger: Ledger, fold: PostingFold, cash: dict[str, int]) -> list[str]:

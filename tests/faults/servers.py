@@ -12,8 +12,9 @@ EXIT_TIMEOUT_S = 30
 
 def restart(server: RunningServer, workdir: Path, *extra: str) -> RunningServer:
     """A new server process on the same store, address and tokens."""
-    return start_server(server.database_url, workdir, *extra, listen=server.target,
-                        tokens=server.tokens)  # fmt: skip
+    return start_server(
+        server.database_url, workdir, *extra, listen=server.target, tokens=server.tokens
+    )
 
 
 def kill_and_restart(server: RunningServer, workdir: Path) -> RunningServer:

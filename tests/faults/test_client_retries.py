@@ -48,8 +48,14 @@ def serve():
 
 
 def _deposit(client):
-    return client.deposit(idempotency_key="d-1", player_id="p1", currency="EUR", amount="1",
-                          rail="psp", rail_id="stripe")  # fmt: skip
+    return client.deposit(
+        idempotency_key="d-1",
+        player_id="p1",
+        currency="EUR",
+        amount="1",
+        rail="psp",
+        rail_id="stripe",
+    )
 
 
 def _deposit_with(client_class, target: str, retry_count_max: int = 5):

@@ -46,5 +46,9 @@ def test_sigterm_under_load_drains_and_loses_nothing(database_url, tmp_path, fau
         load.stop()
         assert stop_if_running(server) == 0
     codes = {f"resent_{code.lower()}": n for code, n in load.tally.retried_codes.items()}
-    fault_figures(**check_store(database_url, load.tally), drains=DRAIN_COUNT,
-                  drain_s_max=round(max(drain_s), 2), **codes)  # fmt: skip
+    fault_figures(
+        **check_store(database_url, load.tally),
+        drains=DRAIN_COUNT,
+        drain_s_max=round(max(drain_s), 2),
+        **codes,
+    )

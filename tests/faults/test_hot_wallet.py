@@ -8,8 +8,16 @@ from collections.abc import Callable
 import pytest
 
 from tests.faults.load import (
-    SUCCESS, Answer, Item, Tally, bet, check_store, deposit, send_until_answered, win,
-)  # fmt: skip
+    SUCCESS,
+    Answer,
+    Item,
+    Tally,
+    bet,
+    check_store,
+    deposit,
+    send_until_answered,
+    win,
+)
 from tests.faults.servers import stop_if_running
 from tests.grpc.conftest import RunningServer, start_server
 
@@ -58,7 +66,7 @@ def run_clients(server: RunningServer, play: Callable[[object, int], None]) -> N
             with server.client() as client:
                 start.wait(timeout=JOIN_TIMEOUT_S)
                 play(client, n)
-        except BaseException as error:  # noqa: BLE001 - raised by the main thread
+        except BaseException as error:
             errors.append(error)
 
     threads = [threading.Thread(target=run, args=(n,)) for n in range(CLIENT_COUNT)]
@@ -86,5 +94,9 @@ def test_64_clients_on_one_wallet_lose_no_update(database_url, tmp_path, fault_f
     finally:
         assert stop_if_running(server) == 0
     successes = sum(answer.outcome in SUCCESS for answer in tally.answers.values())
-    fault_figures(**check_store(database_url, tally), clients=CLIENT_COUNT,
-                  bets_funded=BETS_FUNDED, applied=successes)  # fmt: skip
+    fault_figures(
+        **check_store(database_url, tally),
+        clients=CLIENT_COUNT,
+        bets_funded=BETS_FUNDED,
+        applied=successes,
+    )

@@ -27,8 +27,9 @@ ANSWERS_BETWEEN_FAULTS = 200
 VIEWS_TIMEOUT_S = 60
 
 
-def test_postgres_faults_under_load_lose_and_double_nothing(private_postgres, tmp_path,
-                                                            fault_figures):  # fmt: skip
+def test_postgres_faults_under_load_lose_and_double_nothing(
+    private_postgres, tmp_path, fault_figures
+):
     """Backend terminations, a restart and a crash of PostgreSQL lose and double nothing."""
     url = private_postgres.create_database(DATABASE)
     server = start_server(url, tmp_path)
@@ -53,8 +54,12 @@ def test_postgres_faults_under_load_lose_and_double_nothing(private_postgres, tm
     finally:
         load.stop()
         assert stop_if_running(server) == 0
-    fault_figures(**check_store(url, load.tally), backends_terminated=terminated,
-                  terminations=TERMINATION_COUNT, restarts=len(RESTARTS))  # fmt: skip
+    fault_figures(
+        **check_store(url, load.tally),
+        backends_terminated=terminated,
+        terminations=TERMINATION_COUNT,
+        restarts=len(RESTARTS),
+    )
 
 
 def _wait_for_views(server: RunningServer, url: str) -> None:
@@ -62,8 +67,11 @@ def _wait_for_views(server: RunningServer, url: str) -> None:
     with Ledger(url) as ledger:
         last = ledger.log.max_position()
     with server.client() as client:
-        wait_until(lambda: client.get_trial_balance().as_of_position >= last, VIEWS_TIMEOUT_S,
-                   "the server's read models catching up")  # fmt: skip
+        wait_until(
+            lambda: client.get_trial_balance().as_of_position >= last,
+            VIEWS_TIMEOUT_S,
+            "the server's read models catching up",
+        )
 
 
 def test_pooled_connections_killed_by_the_server_are_replaced(private_postgres):

@@ -37,9 +37,10 @@ def _pem(certificate) -> bytes:
 
 def _key_pem(key) -> bytes:
     return key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
         serialization.NoEncryption(),
-    )  # fmt: skip
+    )
 
 
 def write_certificates(directory: Path) -> dict[str, Path]:
@@ -50,9 +51,12 @@ def write_certificates(directory: Path) -> dict[str, Path]:
     server = _certificate("ledger-server", server_key, "test-ca", ca_key, ca=False, san=san)
     client = _certificate("ledger-client", client_key, "test-ca", ca_key, ca=False)
     files = {
-        "ca": (_pem(ca)), "server": _pem(server), "server_key": _key_pem(server_key),
-        "client": _pem(client), "client_key": _key_pem(client_key),
-    }  # fmt: skip
+        "ca": (_pem(ca)),
+        "server": _pem(server),
+        "server_key": _key_pem(server_key),
+        "client": _pem(client),
+        "client_key": _key_pem(client_key),
+    }
     paths = {}
     for name, content in files.items():
         paths[name] = directory / f"{name}.pem"

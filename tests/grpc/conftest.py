@@ -45,22 +45,42 @@ def write_auth_config(path: Path) -> dict[str, str]:
     tokens, lines = {}, []
     for name, (role, provider) in TOKENS.items():
         tokens[name] = f"token-for-{name}-{os.urandom(8).hex()}"
-        lines += ["[[clients]]", f'name = "{name}"', f'role = "{role}"',
-                  f'token_sha256 = "{token_sha256(tokens[name])}"']  # fmt: skip
+        lines += [
+            "[[clients]]",
+            f'name = "{name}"',
+            f'role = "{role}"',
+            f'token_sha256 = "{token_sha256(tokens[name])}"',
+        ]
         if provider:
             lines.append(f'provider = "{provider}"')
     path.write_text("\n".join(lines) + "\n")
     return tokens
 
 
-def start_server(database_url: str, workdir: Path, *extra: str, listen: str = "127.0.0.1:0",
-                 tokens: dict[str, str] | None = None) -> RunningServer:  # fmt: skip
+def start_server(
+    database_url: str,
+    workdir: Path,
+    *extra: str,
+    listen: str = "127.0.0.1:0",
+    tokens: dict[str, str] | None = None,
+) -> RunningServer:
     """Starts `ledger serve`; a restart passes the old server's target and tokens, so its
     clients reconnect to the same address with the same credentials."""
     if tokens is None:
         tokens = write_auth_config(workdir / "auth.toml")
-    command = [sys.executable, "-m", "ledger", "serve", "--listen", listen,
-               "--database-url", database_url, "--auth-config", str(workdir / "auth.toml"), *extra]  # fmt: skip
+    command = [
+        sys.executable,
+        "-m",
+        "ledger",
+        "serve",
+        "--listen",
+        listen,
+        "--database-url",
+        database_url,
+        "--auth-config",
+        str(workdir / "auth.toml"),
+        *extra,
+    ]
     process, address = start_announcing(command, workdir / "server.log")
     return RunningServer(process, address, tokens, database_url, workdir / "server.log")
 
@@ -92,7 +112,10 @@ def start_announcing(
     # own descriptor of the log, so ours is closed once the process is started.
     with open(log_path, "a") as log:
         process = subprocess.Popen(
-            _dying_with_the_test_run(command), stdout=subprocess.PIPE, stderr=log, text=True,
+            _dying_with_the_test_run(command),
+            stdout=subprocess.PIPE,
+            stderr=log,
+            text=True,
             env=env,
         )
     with selectors.DefaultSelector() as selector:

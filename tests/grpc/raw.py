@@ -12,15 +12,17 @@ UNARY_TIMEOUT_S = 10.0  # generous: a shared 2-core machine may be slow, never t
 STREAM_TIMEOUT_S = 0.3  # a valid subscription follows the log live until its deadline
 
 
-def raw_call(channel: grpc.Channel, method: MethodDescriptor, payload: bytes,
-             token: str | None) -> tuple[grpc.StatusCode, str]:  # fmt: skip
+def raw_call(
+    channel: grpc.Channel, method: MethodDescriptor, payload: bytes, token: str | None
+) -> tuple[grpc.StatusCode, str]:
     """Sends payload as method's request; the answer's status code and details."""
     path = f"/{SERVICE.full_name}/{method.name}"
     metadata = (("authorization", f"Bearer {token}"),) if token else ()
     try:
         if method.server_streaming:
-            stream = channel.unary_stream(path)(payload, metadata=metadata,
-                                                timeout=STREAM_TIMEOUT_S)  # fmt: skip
+            stream = channel.unary_stream(path)(
+                payload, metadata=metadata, timeout=STREAM_TIMEOUT_S
+            )
             for _ in stream:
                 pass
         else:

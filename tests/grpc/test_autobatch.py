@@ -20,7 +20,7 @@ from ledger.client import (
     PermissionDenied,
     Unauthenticated,
     Unavailable,
-)  # fmt: skip
+)
 from ledger.client.batching import FrameQueue, Pending
 from ledger.v1 import ledger_pb2 as pb
 from ledger.v1 import ledger_pb2_grpc as pb_grpc
@@ -31,8 +31,14 @@ LOG_TIMEOUT_S = 10.0
 
 
 def _deposit(client, key: str, player: str, amount: str = "5"):
-    return client.deposit(idempotency_key=key, player_id=player, currency="EUR",
-                          amount=amount, rail="psp", rail_id="stripe")  # fmt: skip
+    return client.deposit(
+        idempotency_key=key,
+        player_id=player,
+        currency="EUR",
+        amount=amount,
+        rail="psp",
+        rail_id="stripe",
+    )
 
 
 async def _deposits_at_once(client, keys: list[str], player_of, amount_of=lambda key: "5"):
@@ -49,8 +55,11 @@ def _frames_logged(server, expected_commands: int) -> list[dict]:
     """The server's log lines of SubmitBatch calls until they hold expected_commands."""
     deadline = time.monotonic() + LOG_TIMEOUT_S
     while True:
-        frames = [line for line in log_lines(server) if line.get("event") == "call"
-                  and line.get("method") == "SubmitBatch"]  # fmt: skip
+        frames = [
+            line
+            for line in log_lines(server)
+            if line.get("event") == "call" and line.get("method") == "SubmitBatch"
+        ]
         if sum(int(line["outcome"].split()[0]) for line in frames) >= expected_commands:
             return frames
         assert time.monotonic() < deadline, "the frames never reached the log"
@@ -64,8 +73,9 @@ def test_concurrent_async_calls_leave_as_submit_batch_frames(server):
 
     async def run():
         async with _async_client(server) as client:
-            return await _deposits_at_once(client, [f"ab-a{n}" for n in range(32)],
-                                           lambda key: f"ab-a-{key}")  # fmt: skip
+            return await _deposits_at_once(
+                client, [f"ab-a{n}" for n in range(32)], lambda key: f"ab-a-{key}"
+            )
 
     replies = asyncio.run(run())
     assert [reply.outcome for reply in replies] == ["OK"] * 32
@@ -97,8 +107,9 @@ def test_a_players_commands_apply_in_the_order_they_were_made(server):
     async def run():
         options = BatchOptions(commands_max=3, frames_in_flight_max=4)
         async with _async_client(server, auto_batch=options) as client:
-            return await _deposits_at_once(client, [f"ab-o{n}" for n in range(20)],
-                                           lambda key: "ab-ordered")  # fmt: skip
+            return await _deposits_at_once(
+                client, [f"ab-o{n}" for n in range(20)], lambda key: "ab-ordered"
+            )
 
     replies = asyncio.run(run())
     versions = [reply.wallet_version for reply in replies]
@@ -113,9 +124,11 @@ def test_a_bad_command_fails_only_its_own_caller_with_its_own_field(server):
     async def run():
         async with _async_client(server) as client:
             return await _deposits_at_once(
-                client, [f"ab-e{n}" for n in range(8)], lambda key: f"ab-e-{key}",
+                client,
+                [f"ab-e{n}" for n in range(8)],
+                lambda key: f"ab-e-{key}",
                 amount_of=lambda key: "1e3" if key == "ab-e3" else "5",
-            )  # fmt: skip
+            )
 
     replies = asyncio.run(run())
     error = replies[3]
@@ -130,14 +143,18 @@ def test_a_command_the_role_may_not_send_is_refused_to_its_caller_alone(server):
 
     async def bet(client, n: int):
         provider = "other" if n == 2 else "hub88"
-        return await client.bet(idempotency_key=f"ab-p{n}", provider=provider,
-                                player_id="ab-p-player", currency="EUR", amount="1",
-                                round_id=f"ab-p-round{n}")  # fmt: skip
+        return await client.bet(
+            idempotency_key=f"ab-p{n}",
+            provider=provider,
+            player_id="ab-p-player",
+            currency="EUR",
+            amount="1",
+            round_id=f"ab-p-round{n}",
+        )
 
     async def run():
         async with _async_client(server, "hub88") as client:
-            return await asyncio.gather(*(bet(client, n) for n in range(6)),
-                                        return_exceptions=True)  # fmt: skip
+            return await asyncio.gather(*(bet(client, n) for n in range(6)), return_exceptions=True)
 
     replies = asyncio.run(run())
     assert isinstance(replies[2], PermissionDenied)
@@ -174,8 +191,12 @@ class Frames(pb_grpc.LedgerServiceServicer):
     """A stand-in engine that records each SubmitBatch frame's keys and refuses the first
     `refusal_count` frames with a status; every command is answered OK with its key."""
 
-    def __init__(self, code: grpc.StatusCode = grpc.StatusCode.UNAVAILABLE,
-                 refusal_count: int = 0, delay_s: float = 0.0) -> None:  # fmt: skip
+    def __init__(
+        self,
+        code: grpc.StatusCode = grpc.StatusCode.UNAVAILABLE,
+        refusal_count: int = 0,
+        delay_s: float = 0.0,
+    ) -> None:
         self.code, self.refusal_count, self.delay_s = code, refusal_count, delay_s
         self.frames: list[list[str]] = []
         self.lock = threading.Lock()
@@ -188,9 +209,9 @@ class Frames(pb_grpc.LedgerServiceServicer):
         time.sleep(self.delay_s)
         if refused:
             context.abort(self.code, "refused on purpose")
-        return pb.SubmitBatchResponse(results=[
-            pb.CommandResponse(outcome=pb.OUTCOME_OK, journal_id=key) for key in keys
-        ])  # fmt: skip
+        return pb.SubmitBatchResponse(
+            results=[pb.CommandResponse(outcome=pb.OUTCOME_OK, journal_id=key) for key in keys]
+        )
 
 
 @pytest.fixture
@@ -218,8 +239,9 @@ def test_frames_hold_at_most_commands_max(fake_engine):
     async def run():
         options = BatchOptions(commands_max=4)
         async with AsyncLedgerClient(fake_engine(engine), "t", auto_batch=options) as client:
-            return await _deposits_at_once(client, [f"k{n}" for n in range(10)],
-                                           lambda key: f"player-{key}")  # fmt: skip
+            return await _deposits_at_once(
+                client, [f"k{n}" for n in range(10)], lambda key: f"player-{key}"
+            )
 
     replies = asyncio.run(run())
     assert [reply.journal_id for reply in replies] == [f"k{n}" for n in range(10)]
@@ -245,8 +267,9 @@ def test_a_frame_that_stays_unavailable_fails_only_its_own_callers(fake_engine):
     engine = Frames(refusal_count=3)
 
     async def run():
-        async with AsyncLedgerClient(fake_engine(engine), "t", auto_batch=True,
-                                     retry_count_max=3) as client:  # fmt: skip
+        async with AsyncLedgerClient(
+            fake_engine(engine), "t", auto_batch=True, retry_count_max=3
+        ) as client:
             failed = await _deposits_at_once(client, ["a", "b"], lambda key: f"player-{key}")
             later = await _deposit(client, "c", "player-c")
             return failed, later

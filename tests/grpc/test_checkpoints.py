@@ -30,31 +30,65 @@ def test_the_server_writes_checkpoints_the_audit_then_proves(database_url, tmp_p
     key, kept = tmp_path / "signing.pem", tmp_path / "kept"
     kept.mkdir()
     assert CliRunner().invoke(main, ["checkpoint-key", str(key)]).exit_code == 0
-    server = start_server(database_url, tmp_path, "--checkpoint-key", str(key),
-                          "--checkpoint-interval-s", "1", "--checkpoint-dir", str(kept))  # fmt: skip
+    server = start_server(
+        database_url,
+        tmp_path,
+        "--checkpoint-key",
+        str(key),
+        "--checkpoint-interval-s",
+        "1",
+        "--checkpoint-dir",
+        str(kept),
+    )
     try:
         with server.client("payments") as payments:
             for n in range(3):
-                payments.deposit(idempotency_key=f"d{n}", player_id="p1", currency="EUR",
-                                 amount="10", rail="psp", rail_id="adyen")  # fmt: skip
+                payments.deposit(
+                    idempotency_key=f"d{n}",
+                    player_id="p1",
+                    currency="EUR",
+                    amount="10",
+                    rail="psp",
+                    rail_id="adyen",
+                )
                 _wait_for_checkpoint_files(kept, n + 1)
     finally:
         assert stop_server(server) == 0
     before_restart = sorted(kept.glob("checkpoint-*.json"))[-1]
-    server = start_server(database_url, tmp_path, "--checkpoint-key", str(key),
-                          "--checkpoint-interval-s", "1", "--checkpoint-dir", str(kept))  # fmt: skip
+    server = start_server(
+        database_url,
+        tmp_path,
+        "--checkpoint-key",
+        str(key),
+        "--checkpoint-interval-s",
+        "1",
+        "--checkpoint-dir",
+        str(kept),
+    )
     try:
         with server.client("payments") as payments:
-            payments.deposit(idempotency_key="after-restart", player_id="p1", currency="EUR",
-                             amount="10", rail="psp", rail_id="adyen")  # fmt: skip
+            payments.deposit(
+                idempotency_key="after-restart",
+                player_id="p1",
+                currency="EUR",
+                amount="10",
+                rail="psp",
+                rail_id="adyen",
+            )
             _wait_for_checkpoint_files(kept, 4)
     finally:
         assert stop_server(server) == 0
     files = sorted(kept.glob("checkpoint-*.json"))
     newest = read_checkpoint_file(files[-1]).checkpoint
     assert newest.previous == checkpoint_digest(read_checkpoint_file(before_restart))
-    arguments = ["audit", "--database-url", database_url, "--no-projections",
-                 "--verify-key", f"{key}.pub"]  # fmt: skip
+    arguments = [
+        "audit",
+        "--database-url",
+        database_url,
+        "--no-projections",
+        "--verify-key",
+        f"{key}.pub",
+    ]
     for path in files:
         arguments += ["--checkpoint", str(path)]
     result = CliRunner().invoke(main, arguments)

@@ -5,6 +5,7 @@ in-process gRPC server where a status must be provoked on demand."""
 
 import asyncio
 import dataclasses
+import itertools
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -16,10 +17,22 @@ from google.rpc import error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
 from ledger.client import (
-    AccountBalance, AsyncLedgerClient, Batch, InternalError, InvalidRequest, LedgerClient,
-    NotFound, Overloaded, PermissionDenied, StoredEvent, Transaction, TransactionPage,
-    TrialBalance, Unauthenticated, WalletBalance,
-)  # fmt: skip
+    AccountBalance,
+    AsyncLedgerClient,
+    Batch,
+    InternalError,
+    InvalidRequest,
+    LedgerClient,
+    NotFound,
+    Overloaded,
+    PermissionDenied,
+    StoredEvent,
+    Transaction,
+    TransactionPage,
+    TrialBalance,
+    Unauthenticated,
+    WalletBalance,
+)
 from ledger.core import limits
 from ledger.v1 import ledger_pb2 as pb
 from ledger.v1 import ledger_pb2_grpc as pb_grpc
@@ -29,8 +42,14 @@ RETRY_DELAY_S = 0.3
 
 
 def _deposit(client, key: str, amount: str = "5", player: str = "typed-p1"):
-    return client.deposit(idempotency_key=key, player_id=player, currency="EUR",
-                          amount=amount, rail="psp", rail_id="stripe")  # fmt: skip
+    return client.deposit(
+        idempotency_key=key,
+        player_id=player,
+        currency="EUR",
+        amount=amount,
+        rail="psp",
+        rail_id="stripe",
+    )
 
 
 def _assert_plain(value) -> None:
@@ -79,8 +98,17 @@ def test_every_query_answers_plain_typed_results(server):
     """Balances, transactions, statements, views and events are frozen dataclasses."""
     client, auditor = server.client(), server.client("auditor")
     batch = Batch()
-    assert batch.deposit(idempotency_key="typed-d1", player_id="typed-p3", currency="EUR",
-                         amount="2.5", rail="psp", rail_id="stripe") == 0  # fmt: skip
+    assert (
+        batch.deposit(
+            idempotency_key="typed-d1",
+            player_id="typed-p3",
+            currency="EUR",
+            amount="2.5",
+            rail="psp",
+            rail_id="stripe",
+        )
+        == 0
+    )
     [reply] = client.submit_batch(batch)
     answers = {
         WalletBalance: client.get_balance(player_id="typed-p3", currency="EUR"),
@@ -158,16 +186,18 @@ def test_a_refusal_with_retry_info_is_resent_no_sooner_than_its_delay(fake_engin
     servicer = Refuses(code, refusal_count=2, delay_s=RETRY_DELAY_S)
     with LedgerClient(fake_engine(servicer), "token") as client:
         assert _deposit(client, "typed-r1").outcome == "OK"
-    gaps = [later - earlier for earlier, later in zip(servicer.arrivals, servicer.arrivals[1:])]
+    gaps = [later - earlier for earlier, later in itertools.pairwise(servicer.arrivals)]
     assert len(gaps) == 2 and min(gaps) >= RETRY_DELAY_S
 
 
 def test_overload_that_outlasts_the_attempts_is_overloaded_with_its_delay(fake_engine):
     """After retry_count_max attempts the shed call raises Overloaded carrying the delay."""
     servicer = Refuses(grpc.StatusCode.RESOURCE_EXHAUSTED, refusal_count=9, delay_s=0.01)
-    with LedgerClient(fake_engine(servicer), "token", retry_count_max=3) as client:
-        with pytest.raises(Overloaded) as caught:
-            _deposit(client, "typed-r2")
+    with (
+        LedgerClient(fake_engine(servicer), "token", retry_count_max=3) as client,
+        pytest.raises(Overloaded) as caught,
+    ):
+        _deposit(client, "typed-r2")
     assert (caught.value.attempts, caught.value.retry_delay_s) == (3, 0.01)
     assert len(servicer.arrivals) == 3
 
@@ -175,7 +205,6 @@ def test_overload_that_outlasts_the_attempts_is_overloaded_with_its_delay(fake_e
 def test_an_internal_error_is_raised_at_once(fake_engine):
     """INTERNAL is a bug: InternalError, never resent."""
     servicer = Refuses(grpc.StatusCode.INTERNAL, refusal_count=9, delay_s=None)
-    with LedgerClient(fake_engine(servicer), "token") as client:
-        with pytest.raises(InternalError):
-            _deposit(client, "typed-r3")
+    with LedgerClient(fake_engine(servicer), "token") as client, pytest.raises(InternalError):
+        _deposit(client, "typed-r3")
     assert len(servicer.arrivals) == 1

@@ -54,8 +54,10 @@ def test_a_failed_group_fails_exactly_its_calls_and_writes_nothing(ledger, datab
     committer = _committer(ledger, groups)
 
     async def run():
-        first = [committer.submit([deposit("ok-1", EUR)]),
-                 committer.submit([deposit("poison", EUR, player="p2")])]  # fmt: skip
+        first = [
+            committer.submit([deposit("ok-1", EUR)]),
+            committer.submit([deposit("poison", EUR, player="p2")]),
+        ]
         outcome = await asyncio.gather(*first, return_exceptions=True)
         raw.heal()
         later = await committer.submit([deposit("ok-2", EUR)])

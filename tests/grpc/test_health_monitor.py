@@ -41,7 +41,9 @@ class ScriptedProbe(StoreProbe):
 async def _statuses(health: HealthServicer) -> dict[str, int]:
     names = ("", SERVICE, COMPONENT)
     requests = [health_pb2.HealthCheckRequest(service=name) for name in names]
-    return {name: (await health.Check(r, None)).status for name, r in zip(names, requests)}
+    return {
+        name: (await health.Check(r, None)).status for name, r in zip(names, requests, strict=True)
+    }
 
 
 def _monitor(health: HealthServicer, probe: StoreProbe, component: list[bool]) -> HealthMonitor:

@@ -87,23 +87,30 @@ def test_overdue_checkpoints_turn_their_health_not_serving_and_back(tmp_path):
     broken = kept / "checkpoint-99999999999999999999.json"
     broken.write_text("not a checkpoint\n")
     url = f"sqlite:///{tmp_path}/ledger.sqlite3"
-    options = ("--checkpoint-key", str(key), "--checkpoint-interval-s", "1",
-               "--checkpoint-dir", str(kept))  # fmt: skip
+    options = (
+        "--checkpoint-key",
+        str(key),
+        "--checkpoint-interval-s",
+        "1",
+        "--checkpoint-dir",
+        str(kept),
+    )
     server = start_server(url, tmp_path, *options)
     try:
         with grpc.insecure_channel(server.target) as channel:
             stub = health_pb2_grpc.HealthStub(channel)
-            watch = stub.Watch(health_pb2.HealthCheckRequest(service=CHECKPOINTS),
-                               timeout=WATCH_TIMEOUT_S)  # fmt: skip
+            watch = stub.Watch(
+                health_pb2.HealthCheckRequest(service=CHECKPOINTS), timeout=WATCH_TIMEOUT_S
+            )
             assert _watched(watch, 2) == [SERVING, NOT_SERVING]
             for name in ("", SERVICE, STORE):
                 assert stub.Check(health_pb2.HealthCheckRequest(service=name)).status == SERVING
-            watch = stub.Watch(health_pb2.HealthCheckRequest(service=CHECKPOINTS),
-                               timeout=WATCH_TIMEOUT_S)  # fmt: skip
+            watch = stub.Watch(
+                health_pb2.HealthCheckRequest(service=CHECKPOINTS), timeout=WATCH_TIMEOUT_S
+            )
             broken.unlink()  # after the watch started, so it sees the status change
             assert _watched(watch, 2) == [NOT_SERVING, SERVING]
     finally:
         assert stop_server(server) == 0
     events = [line["event"] for line in log_lines(server)]
     assert events.count("checkpoint failed") >= limits.checkpoint_overdue_intervals + 1
-

@@ -47,18 +47,34 @@ def test_timestamps_at_the_bounds_are_stored_listed_and_projected(server):
     wallet = {"player_id": p, "currency": "EUR"}
     first, last = datetime.min.replace(tzinfo=UTC), datetime.max.replace(tzinfo=UTC)
     for n, moment in enumerate((first, last)):
-        reply = client.deposit(idempotency_key=f"{p}-d{n}", amount="1", rail="psp",
-                               rail_id="stripe", occurred_at=moment, **wallet)  # fmt: skip
+        reply = client.deposit(
+            idempotency_key=f"{p}-d{n}",
+            amount="1",
+            rail="psp",
+            rail_id="stripe",
+            occurred_at=moment,
+            **wallet,
+        )
         assert reply.outcome == "OK"
-    bonus = client.grant_bonus(idempotency_key=f"{p}-g", amount="1", wagering_multiplier=1,
-                               expires_at=last, occurred_at=first, **wallet)  # fmt: skip
+    bonus = client.grant_bonus(
+        idempotency_key=f"{p}-g",
+        amount="1",
+        wagering_multiplier=1,
+        expires_at=last,
+        occurred_at=first,
+        **wallet,
+    )
     assert bonus.outcome == "OK"
     limits_set = client.set_limits(idempotency_key=f"{p}-l", self_excluded_until=last, **wallet)
     assert limits_set.outcome == "OK"
     entries = client.list_transactions(**wallet).entries
     stamped = [(e.event_type, e.occurred_at) for e in entries if e.occurred_at is not None]
-    assert stamped == [("WalletOpened", first), ("Deposited", first), ("Deposited", last),
-                       ("BonusGranted", first)]  # fmt: skip
+    assert stamped == [
+        ("WalletOpened", first),
+        ("Deposited", first),
+        ("Deposited", last),
+        ("BonusGranted", first),
+    ]
     _wait_for_balance(server.client("auditor"), f"player:{p}:cash:EUR", "2")
 
 
@@ -73,10 +89,23 @@ def _wait_for_balance(client, account: str, balance: str) -> None:
 def test_an_out_of_range_timestamp_in_a_batch_names_its_entry(server):
     """Inside SubmitBatch the refusal carries the entry's prefix and nothing is applied."""
     p, client = _player(), server.client()
-    deposit = pb.DepositRequest(idempotency_key=f"{p}-d", player_id=p, currency="EUR",
-                                amount="1", rail="psp", rail_id="stripe")  # fmt: skip
-    late = pb.BetRequest(idempotency_key=f"{p}-b", provider="hub88", player_id=p, currency="EUR",
-                         amount="1", round_id="r", occurred_at=Timestamp(nanos=-1))  # fmt: skip
+    deposit = pb.DepositRequest(
+        idempotency_key=f"{p}-d",
+        player_id=p,
+        currency="EUR",
+        amount="1",
+        rail="psp",
+        rail_id="stripe",
+    )
+    late = pb.BetRequest(
+        idempotency_key=f"{p}-b",
+        provider="hub88",
+        player_id=p,
+        currency="EUR",
+        amount="1",
+        round_id="r",
+        occurred_at=Timestamp(nanos=-1),
+    )
     with pytest.raises(InvalidRequest) as caught:
         client.submit_batch([pb.Command(deposit=deposit), pb.Command(bet=late)])
     assert caught.value.field == "commands[1].bet.occurred_at"
@@ -87,21 +116,34 @@ def test_an_out_of_range_timestamp_in_a_batch_names_its_entry(server):
 @pytest.mark.parametrize(
     ("name", "request_", "field"),
     [
-        ("ListTransactions", pb.ListTransactionsRequest(player_id="p-1", currency="EUR",
-                                                        page_token="\u00b2"), "page_token"),
-        ("ListTransactions", pb.ListTransactionsRequest(player_id="p-1", currency="EUR",
-                                                        page_token="\u0661"), "page_token"),
-        ("SubscribeEvents", pb.SubscribeEventsRequest(after_position=2**64 - 1),
-         "after_position"),
+        (
+            "ListTransactions",
+            pb.ListTransactionsRequest(player_id="p-1", currency="EUR", page_token="\u00b2"),
+            "page_token",
+        ),
+        (
+            "ListTransactions",
+            pb.ListTransactionsRequest(player_id="p-1", currency="EUR", page_token="\u0661"),
+            "page_token",
+        ),
+        ("SubscribeEvents", pb.SubscribeEventsRequest(after_position=2**64 - 1), "after_position"),
         ("GetAccountBalance", pb.GetAccountBalanceRequest(account="a\x00:b:EUR"), "account"),
-        ("GetTransaction", pb.GetTransactionRequest(idempotency_key="nul\x00"),
-         "idempotency_key"),
-        ("GetTransaction", pb.GetTransactionRequest(idempotency_key="k", provider="a\x00"),
-         "provider"),
+        ("GetTransaction", pb.GetTransactionRequest(idempotency_key="nul\x00"), "idempotency_key"),
+        (
+            "GetTransaction",
+            pb.GetTransactionRequest(idempotency_key="k", provider="a\x00"),
+            "provider",
+        ),
     ],
-    ids=["superscript-digit", "arabic-digit", "position-past-64-bits", "account-nul",
-         "key-nul", "provider-nul"],
-)  # fmt: skip
+    ids=[
+        "superscript-digit",
+        "arabic-digit",
+        "position-past-64-bits",
+        "account-nul",
+        "key-nul",
+        "provider-nul",
+    ],
+)
 def test_malformed_query_fields_are_invalid_argument_naming_the_field(
     server, channel, name, request_, field
 ):

@@ -42,11 +42,23 @@ def _play(server: RunningServer) -> None:
     """Three deposits, one bet refused for funds, one balance read."""
     with server.client("payments") as payments:
         for n in range(3):
-            payments.deposit(idempotency_key=f"m-d{n}", player_id="m1", currency="EUR",
-                             amount="10", rail="psp", rail_id="adyen")  # fmt: skip
+            payments.deposit(
+                idempotency_key=f"m-d{n}",
+                player_id="m1",
+                currency="EUR",
+                amount="10",
+                rail="psp",
+                rail_id="adyen",
+            )
     with server.client("hub88") as hub88:
-        refused = hub88.bet(idempotency_key="m-b1", provider="hub88", player_id="m1",
-                            currency="EUR", amount="1000", round_id="r1")  # fmt: skip
+        refused = hub88.bet(
+            idempotency_key="m-b1",
+            provider="hub88",
+            player_id="m1",
+            currency="EUR",
+            amount="1000",
+            round_id="r1",
+        )
         assert refused.outcome == "INSUFFICIENT_FUNDS"
     with server.client("backoffice") as backoffice:
         backoffice.get_balance(player_id="m1", currency="EUR")
@@ -76,8 +88,11 @@ def test_a_real_server_serves_its_calls_outcomes_latency_groups_and_lag(tmp_path
     assert samples[refused] == 1
     latency = "ledger_call_duration_milliseconds"
     assert samples[(f"{latency}_count", *deposit_ok)] == 3
-    buckets = [float(labels[0][1]) for (name, *labels) in samples
-               if name == f"{latency}_bucket" and ("method", "Deposit") in labels]  # fmt: skip
+    buckets = [
+        float(labels[0][1])
+        for (name, *labels) in samples
+        if name == f"{latency}_bucket" and ("method", "Deposit") in labels
+    ]
     assert sorted(buckets)[:-1] == [float(bound) for bound in LATENCY_BUCKETS_MS]
     assert samples[("ledger_group_commit_size_sum",)] == 4  # the four commands, grouped
 
@@ -90,11 +105,20 @@ def test_a_port_in_use_or_a_malformed_address_names_the_option(tmp_path):
         taken.listen()
         port = taken.getsockname()[1]
         for listen, said in ((f"127.0.0.1:{port}", "cannot listen on"), ("nowhere", "HOST:PORT")):
-            result = CliRunner().invoke(main, [
-                "serve", "--database-url", f"sqlite:///{tmp_path}/ledger.sqlite3",
-                "--listen", "127.0.0.1:0", "--state-dir", str(tmp_path / "state"),
-                "--metrics-listen", listen,
-            ])  # fmt: skip
+            result = CliRunner().invoke(
+                main,
+                [
+                    "serve",
+                    "--database-url",
+                    f"sqlite:///{tmp_path}/ledger.sqlite3",
+                    "--listen",
+                    "127.0.0.1:0",
+                    "--state-dir",
+                    str(tmp_path / "state"),
+                    "--metrics-listen",
+                    listen,
+                ],
+            )
             assert result.exit_code == 2, result.output
             assert "'--metrics-listen'" in result.output and said in result.output
             assert "Traceback" not in result.output

@@ -40,17 +40,22 @@ class CallContext:
 
 
 def _servicer(ledger: Ledger, executor: ThreadPoolExecutor) -> LedgerServicer:
-    committer = GroupCommitter(ledger, executor, enabled=True, window_ms=0, group_size_max=2,
-                               queue_length_max=2)  # fmt: skip
+    committer = GroupCommitter(
+        ledger, executor, enabled=True, window_ms=0, group_size_max=2, queue_length_max=2
+    )
     clients = [ClientConfig(name="admin", role="admin", token_sha256=token_sha256(TOKEN))]
     return LedgerServicer(ledger, committer, Authenticator(clients), Telemetry(), executor)
 
 
 def _invalid_bet_request() -> pb.BetRequest:
     return pb.BetRequest(
-        idempotency_key="b1", provider="hub88", player_id="p1", currency="EUR",
-        amount="not a number", round_id="r1",
-    )  # fmt: skip
+        idempotency_key="b1",
+        provider="hub88",
+        player_id="p1",
+        currency="EUR",
+        amount="not a number",
+        round_id="r1",
+    )
 
 
 def _invalid_bet() -> pb.Command:
@@ -89,8 +94,9 @@ def test_a_full_queue_refuses_a_call_before_converting_it(tmp_path, kind):
         servicer = _servicer(ledger, executor)
         executor.submit(store_busy.wait, WAIT_S)  # the store thread is busy: calls queue
         if kind == "batch":
-            call = servicer.SubmitBatch(pb.SubmitBatchRequest(commands=[_invalid_bet()]),
-                                        CallContext())  # fmt: skip
+            call = servicer.SubmitBatch(
+                pb.SubmitBatchRequest(commands=[_invalid_bet()]), CallContext()
+            )
         else:
             call = servicer.Bet(_invalid_bet_request(), CallContext())
         refusals, results = asyncio.run(_with_full_queue(servicer, store_busy, [call]))

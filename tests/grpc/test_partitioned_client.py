@@ -19,8 +19,19 @@ PLAYERS = [f"part-p{n}" for n in range(24)]
 
 
 def _start(database_url: str, auth: Path, log: Path):
-    command = [sys.executable, "-m", "ledger", "serve", "--listen", "127.0.0.1:0",
-               "--database-url", database_url, "--auth-config", str(auth), "--no-projections"]  # fmt: skip
+    command = [
+        sys.executable,
+        "-m",
+        "ledger",
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--database-url",
+        database_url,
+        "--auth-config",
+        str(auth),
+        "--no-projections",
+    ]
     return start_announcing(command, log)
 
 
@@ -50,8 +61,14 @@ def _calls(log: Path, method: str) -> int:
 
 
 def _deposit(player: str, key: str, amount: str) -> dict:
-    return {"idempotency_key": key, "player_id": player, "currency": "EUR", "amount": amount,
-            "rail": "psp", "rail_id": "stripe"}  # fmt: skip
+    return {
+        "idempotency_key": key,
+        "player_id": player,
+        "currency": "EUR",
+        "amount": amount,
+        "rail": "psp",
+        "rail_id": "stripe",
+    }
 
 
 def test_each_players_calls_reach_its_owner(engines):

@@ -34,8 +34,14 @@ def _play(client, player: str) -> None:
         idempotency_key=f"{player}-d", amount="20", rail="psp", rail_id="adyen", **wallet
     )
     client.bet(idempotency_key=f"{player}-b", provider="hub88", amount="5", round_id="r", **wallet)
-    client.win(idempotency_key=f"{player}-w", provider="hub88", bet_key=f"{player}-b",
-               amount="1.25", round_closed=True, **wallet)  # fmt: skip
+    client.win(
+        idempotency_key=f"{player}-w",
+        provider="hub88",
+        bet_key=f"{player}-b",
+        amount="1.25",
+        round_closed=True,
+        **wallet,
+    )
 
 
 def _last_position(client) -> int:
@@ -111,9 +117,17 @@ def test_a_subscriber_receives_new_events_live(server):
     last = _last_position(auditor)
     stream = auditor.subscribe_events(after_position=last)
     player = f"live-{uuid.uuid4().hex[:8]}"
-    threading.Timer(0.3, lambda: server.client().deposit(
-        idempotency_key=f"{player}-d", player_id=player, currency="EUR", amount="1",
-        rail="psp", rail_id="adyen")).start()  # fmt: skip
+    threading.Timer(
+        0.3,
+        lambda: server.client().deposit(
+            idempotency_key=f"{player}-d",
+            player_id=player,
+            currency="EUR",
+            amount="1",
+            rail="psp",
+            rail_id="adyen",
+        ),
+    ).start()
     events = _take(stream, idle_s=1.0)
     assert [e.event_type for e in events][:2] == ["WalletOpened", "Deposited"]
     assert events[0].position > last
@@ -131,8 +145,11 @@ def _logged_call(server, request_id: str) -> dict:
     """The canonical log line of the call with request_id, once the server has written it."""
     deadline = time.monotonic() + LOG_TIMEOUT_S
     while True:
-        lines = [line for line in log_lines(server)
-                 if line.get("event") == "call" and line.get("request_id") == request_id]  # fmt: skip
+        lines = [
+            line
+            for line in log_lines(server)
+            if line.get("event") == "call" and line.get("request_id") == request_id
+        ]
         if lines:
             [line] = lines
             return line

@@ -16,9 +16,10 @@ PATHS = {
 
 def _ask(channel: grpc.Channel, version: str, **request) -> wire.ServerReflectionResponse:
     call = channel.stream_stream(
-        PATHS[version], request_serializer=wire.ServerReflectionRequest.SerializeToString,
+        PATHS[version],
+        request_serializer=wire.ServerReflectionRequest.SerializeToString,
         response_deserializer=wire.ServerReflectionResponse.FromString,
-    )  # fmt: skip
+    )
     [response] = call(iter([wire.ServerReflectionRequest(**request)]), timeout=TIMEOUT_S)
     return response
 
@@ -28,17 +29,21 @@ def test_reflection_lists_every_service_over_both_versions(server, channel, vers
     """Both reflection services list the ledger, health and both reflection services."""
     response = _ask(channel, version, list_services="")
     assert {service.name for service in response.list_services_response.service} == {
-        "ledger.v1.LedgerService", "grpc.health.v1.Health",
-        "grpc.reflection.v1.ServerReflection", "grpc.reflection.v1alpha.ServerReflection",
-    }  # fmt: skip
+        "ledger.v1.LedgerService",
+        "grpc.health.v1.Health",
+        "grpc.reflection.v1.ServerReflection",
+        "grpc.reflection.v1alpha.ServerReflection",
+    }
 
 
 @pytest.mark.parametrize("version", PATHS)
 def test_reflection_describes_the_ledger_service_with_its_dependencies(server, channel, version):
     """The service's file comes with the files it imports, enough to build any request."""
     response = _ask(channel, version, file_containing_symbol="ledger.v1.LedgerService")
-    files = [descriptor_pb2.FileDescriptorProto.FromString(raw)
-             for raw in response.file_descriptor_response.file_descriptor_proto]  # fmt: skip
+    files = [
+        descriptor_pb2.FileDescriptorProto.FromString(raw)
+        for raw in response.file_descriptor_response.file_descriptor_proto
+    ]
     names = {file.name for file in files}
     assert {"ledger/v1/ledger.proto", "google/protobuf/timestamp.proto"} <= names
     [ledger] = [file for file in files if file.name == "ledger/v1/ledger.proto"]

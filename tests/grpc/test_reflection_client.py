@@ -31,9 +31,12 @@ def example(tmp_path_factory) -> Path:
         shutil.copy(EXAMPLE / name, folder / name)
     try:
         installed = subprocess.run(
-            ["npm", "ci", "--no-audit", "--no-fund"], cwd=folder, capture_output=True,
-            text=True, timeout=INSTALL_TIMEOUT_S,
-        )  # fmt: skip
+            ["npm", "ci", "--no-audit", "--no-fund"],
+            cwd=folder,
+            capture_output=True,
+            text=True,
+            timeout=INSTALL_TIMEOUT_S,
+        )
     except subprocess.TimeoutExpired:
         pytest.skip(f"npm ci took over {INSTALL_TIMEOUT_S} s: is the npm registry reachable?")
     if installed.returncode != 0:
@@ -43,11 +46,21 @@ def example(tmp_path_factory) -> Path:
 
 def _run(example: Path, server, player: str, key: str) -> dict:
     """Runs the example once; its JSON lines merged into one dict."""
-    environment = {"PATH": os.environ["PATH"], "LEDGER_TARGET": server.target,
-                   "LEDGER_TOKEN": server.tokens["admin"], "LEDGER_PLAYER": player,
-                   "LEDGER_KEY": key}  # fmt: skip
-    ran = subprocess.run(["node", "call.mjs"], cwd=example, env=environment,
-                         capture_output=True, text=True, timeout=RUN_TIMEOUT_S)  # fmt: skip
+    environment = {
+        "PATH": os.environ["PATH"],
+        "LEDGER_TARGET": server.target,
+        "LEDGER_TOKEN": server.tokens["admin"],
+        "LEDGER_PLAYER": player,
+        "LEDGER_KEY": key,
+    }
+    ran = subprocess.run(
+        ["node", "call.mjs"],
+        cwd=example,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=RUN_TIMEOUT_S,
+    )
     assert ran.returncode == 0, ran.stderr
     answers: dict = {}
     for line in ran.stdout.splitlines():

@@ -36,8 +36,9 @@ pytestmark = pytest.mark.slow
 
 # Per method, by whether it streams: a valid subscription costs its whole deadline.
 EXAMPLES = {False: 120, True: 30}
-SETTINGS = settings(deadline=None, suppress_health_check=[HealthCheck.too_slow,
-                                                          HealthCheck.data_too_large])  # fmt: skip
+SETTINGS = settings(
+    deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
+)
 ALSO_ACCEPTED = {
     "GetTransaction": {StatusCode.NOT_FOUND},
     "SubscribeEvents": {StatusCode.DEADLINE_EXCEEDED},
@@ -49,24 +50,44 @@ FIELD_FIRST = re.compile(r"[a-z_0-9]+(\[\d+\])?(\.[a-z_0-9]+)*: ")
 MESSAGE_DEPTH_MAX = 4  # SubmitBatchRequest > Command > BetRequest > Timestamp
 F = FieldDescriptor
 INTEGER_RANGES = {
-    F.TYPE_INT32: (-(2**31), 2**31 - 1), F.TYPE_SINT32: (-(2**31), 2**31 - 1),
-    F.TYPE_SFIXED32: (-(2**31), 2**31 - 1), F.TYPE_ENUM: (-(2**31), 2**31 - 1),
-    F.TYPE_UINT32: (0, 2**32 - 1), F.TYPE_FIXED32: (0, 2**32 - 1),
-    F.TYPE_INT64: (-(2**63), 2**63 - 1), F.TYPE_SINT64: (-(2**63), 2**63 - 1),
+    F.TYPE_INT32: (-(2**31), 2**31 - 1),
+    F.TYPE_SINT32: (-(2**31), 2**31 - 1),
+    F.TYPE_SFIXED32: (-(2**31), 2**31 - 1),
+    F.TYPE_ENUM: (-(2**31), 2**31 - 1),
+    F.TYPE_UINT32: (0, 2**32 - 1),
+    F.TYPE_FIXED32: (0, 2**32 - 1),
+    F.TYPE_INT64: (-(2**63), 2**63 - 1),
+    F.TYPE_SINT64: (-(2**63), 2**63 - 1),
     F.TYPE_SFIXED64: (-(2**63), 2**63 - 1),
-    F.TYPE_UINT64: (0, 2**64 - 1), F.TYPE_FIXED64: (0, 2**64 - 1),
-}  # fmt: skip
+    F.TYPE_UINT64: (0, 2**64 - 1),
+    F.TYPE_FIXED64: (0, 2**64 - 1),
+}
 ODD_INTEGERS = [
-    -(2**63), -(2**31), -1, 2**31 - 1, 2**31, 2**32 - 1, 2**53 + 1, 2**63 - 2, 2**63 - 1, 2**63,
+    -(2**63),
+    -(2**31),
+    -1,
+    2**31 - 1,
+    2**31,
+    2**32 - 1,
+    2**53 + 1,
+    2**63 - 2,
+    2**63 - 1,
+    2**63,
     2**64 - 1,
-]  # fmt: skip
+]
 PLAUSIBLE = {
-    "player_id": ["p-1", "p-2"], "currency": ["EUR", "BTC"],
-    "amount": ["1", "0.5", "0", "1000000000000"], "rail": ["psp", "chain"],
-    "rail_id": ["stripe", "ethereum"], "provider": ["hub88"], "round_id": ["r-1"],
-    "game_category": ["slots", ""], "reason": ["unknown_address"],
-    "account": ["house:games:hub88:EUR", "player:p-1:cash:EUR"], "page_token": ["", "1"],
-}  # fmt: skip
+    "player_id": ["p-1", "p-2"],
+    "currency": ["EUR", "BTC"],
+    "amount": ["1", "0.5", "0", "1000000000000"],
+    "rail": ["psp", "chain"],
+    "rail_id": ["stripe", "ethereum"],
+    "provider": ["hub88"],
+    "round_id": ["r-1"],
+    "game_category": ["slots", ""],
+    "reason": ["unknown_address"],
+    "account": ["house:games:hub88:EUR", "player:p-1:cash:EUR"],
+    "page_token": ["", "1"],
+}
 # A field with presence is set on either of two coin flips and a field is odd on both, so a
 # message usually mixes plausible and odd values, and now and then is plausible throughout.
 PRESENT = st.tuples(st.booleans(), st.booleans()).map(any)
@@ -74,21 +95,48 @@ ODD = st.tuples(st.booleans(), st.booleans()).map(all)
 # Separators, control and non-ASCII characters, and digits that are not ASCII: str.isdigit
 # admits all four of the last (superscripts, circled, Arabic-Indic), int() only the last.
 ODD_CHARACTERS = [
-    "\x00", " ", ":", "\n", "\u00e9", "\U0001f600", "\u00b2", "\u2075", "\u2460", "\u0661",
-]  # fmt: skip
+    "\x00",
+    " ",
+    ":",
+    "\n",
+    "\u00e9",
+    "\U0001f600",
+    "\u00b2",
+    "\u2075",
+    "\u2460",
+    "\u0661",
+]
 ODD_STRINGS = st.one_of(
     st.text(max_size=24),
-    st.sampled_from([
-        "", " ", "\x00", "k\x00", "\u00b2", "\u0661\u0662", "1e3", "-1", "NaN", "0x10",
-        "1.0000001", "EUR ", "a:b", "x" * 300, "\u202e", "\ufeff1", "p:1:cash:EUR",
-    ]),
-)  # fmt: skip
+    st.sampled_from(
+        [
+            "",
+            " ",
+            "\x00",
+            "k\x00",
+            "\u00b2",
+            "\u0661\u0662",
+            "1e3",
+            "-1",
+            "NaN",
+            "0x10",
+            "1.0000001",
+            "EUR ",
+            "a:b",
+            "x" * 300,
+            "\u202e",
+            "\ufeff1",
+            "p:1:cash:EUR",
+        ]
+    ),
+)
 
 
 def _strings(name: str, odd: bool) -> st.SearchStrategy[str]:
     if name.endswith("_key"):
-        plausible = st.one_of(st.sampled_from(["k-1", "k-2"]),
-                              st.uuids().map(lambda u: f"k-{u.hex[:12]}"))  # fmt: skip
+        plausible = st.one_of(
+            st.sampled_from(["k-1", "k-2"]), st.uuids().map(lambda u: f"k-{u.hex[:12]}")
+        )
     elif name.startswith(("max_", "deposit_limit", "loss_limit")):
         plausible = st.sampled_from(["1", "0.5", "0"])
     else:
@@ -100,8 +148,10 @@ def _near_misses(plausible: st.SearchStrategy[str]) -> st.SearchStrategy[str]:
     """A plausible value with one odd character put in: what slips past a loose check."""
     return st.builds(
         lambda text, at, odd: text[:at] + odd + text[at:],
-        plausible, st.integers(0, 24), st.sampled_from(ODD_CHARACTERS),
-    )  # fmt: skip
+        plausible,
+        st.integers(0, 24),
+        st.sampled_from(ODD_CHARACTERS),
+    )
 
 
 def _timestamps(odd: bool) -> st.SearchStrategy[Timestamp]:
@@ -119,7 +169,7 @@ def _timestamps(odd: bool) -> st.SearchStrategy[Timestamp]:
         st.builds(Timestamp, seconds=st.sampled_from([low - 1, high + 1, 2**62]), nanos=nanos),
         st.builds(Timestamp, seconds=wrong_seconds, nanos=nanos),
         st.builds(Timestamp, seconds=any_seconds, nanos=wrong_nanos),
-    )  # fmt: skip
+    )
 
 
 def _integers(low: int, high: int, odd: bool) -> st.SearchStrategy[int]:
@@ -193,8 +243,9 @@ def _truncations(data: bytes) -> st.SearchStrategy[bytes]:
 def _payloads(method: MethodDescriptor) -> st.SearchStrategy[bytes]:
     encoded = _messages(method.input_type).map(lambda message: message.SerializeToString())
     # Whole encodings three times in five: they are what reaches conversion and the engine.
-    return st.one_of(st.binary(max_size=64), encoded.flatmap(_truncations), encoded, encoded,
-                     encoded)  # fmt: skip
+    return st.one_of(
+        st.binary(max_size=64), encoded.flatmap(_truncations), encoded, encoded, encoded
+    )
 
 
 PAYLOADS = {method.name: _payloads(method) for method in METHODS}

@@ -2,7 +2,6 @@
 reached through the Python client over a loopback port."""
 
 import uuid
-from datetime import UTC, datetime, timedelta
 
 import grpc
 import pytest
@@ -20,21 +19,46 @@ def _player() -> str:
 
 
 def _deposit_item(player: str, key: str, amount: str) -> pb.Command:
-    request = pb.DepositRequest(idempotency_key=key, player_id=player, currency="EUR",
-                                amount=amount, rail="psp", rail_id="stripe")  # fmt: skip
+    request = pb.DepositRequest(
+        idempotency_key=key,
+        player_id=player,
+        currency="EUR",
+        amount=amount,
+        rail="psp",
+        rail_id="stripe",
+    )
     return pb.Command(deposit=request)
 
 
 def _bet_item(player: str, key: str, amount: str) -> pb.Command:
-    request = pb.BetRequest(idempotency_key=key, provider="hub88", player_id=player,
-                            currency="EUR", amount=amount, round_id="r")  # fmt: skip
+    request = pb.BetRequest(
+        idempotency_key=key,
+        provider="hub88",
+        player_id=player,
+        currency="EUR",
+        amount=amount,
+        round_id="r",
+    )
     return pb.Command(bet=request)
 
 
-def _deposit(client, player: str, key: str, amount: str, currency: str = "EUR",
-             rail: str = "psp", rail_id: str = "stripe"):  # fmt: skip
-    return client.deposit(idempotency_key=key, player_id=player, currency=currency,
-                          amount=amount, rail=rail, rail_id=rail_id)  # fmt: skip
+def _deposit(
+    client,
+    player: str,
+    key: str,
+    amount: str,
+    currency: str = "EUR",
+    rail: str = "psp",
+    rail_id: str = "stripe",
+):
+    return client.deposit(
+        idempotency_key=key,
+        player_id=player,
+        currency=currency,
+        amount=amount,
+        rail=rail,
+        rail_id=rail_id,
+    )
 
 
 def _code(call) -> tuple[grpc.StatusCode, str]:
@@ -226,8 +250,14 @@ def test_a_refused_bet_is_on_the_statement_with_its_outcome(server):
     player's statement, and it moves nothing."""
     p, c = _player(), server.client()
     _deposit(c, p, f"{p}-d", "1")
-    refused = c.bet(idempotency_key=f"{p}-b", provider="hub88", player_id=p, currency="EUR",
-                    amount="5", round_id="r")  # fmt: skip
+    refused = c.bet(
+        idempotency_key=f"{p}-b",
+        provider="hub88",
+        player_id=p,
+        currency="EUR",
+        amount="5",
+        round_id="r",
+    )
     assert refused.outcome == "INSUFFICIENT_FUNDS"
     [entry] = c.get_transaction(idempotency_key=f"{p}-b", provider="hub88").entries
     assert (entry.event_type, list(entry.postings)) == ("CommandRefused", [])
@@ -243,37 +273,52 @@ def test_missing_or_unknown_tokens_are_unauthenticated(server):
     from ledger.client import LedgerClient
 
     for token in ("", "not-a-token"):
-        code, _ = _code(lambda: stub_call(LedgerClient(server.target, token)))
+        code, _ = _code(lambda token=token: stub_call(LedgerClient(server.target, token)))
         assert code is grpc.StatusCode.UNAUTHENTICATED
 
 
 @pytest.mark.parametrize(
     ("role", "method", "allowed"),
     [
-        ("hub88", "bet", True), ("hub88", "deposit", False), ("hub88", "balance", True),
-        ("hub88", "grant", False), ("payments", "deposit", True), ("payments", "bet", False),
-        ("payments", "withdraw", True), ("chain", "deposit", True), ("chain", "withdraw", False),
-        ("chain", "balance", False), ("backoffice", "grant", True), ("backoffice", "deposit", False),
-        ("backoffice", "balance", True), ("auditor", "balance", True), ("auditor", "deposit", False),
-        ("auditor", "batch", False), ("admin", "grant", True), ("admin", "bet", True),
+        ("hub88", "bet", True),
+        ("hub88", "deposit", False),
+        ("hub88", "balance", True),
+        ("hub88", "grant", False),
+        ("payments", "deposit", True),
+        ("payments", "bet", False),
+        ("payments", "withdraw", True),
+        ("chain", "deposit", True),
+        ("chain", "withdraw", False),
+        ("chain", "balance", False),
+        ("backoffice", "grant", True),
+        ("backoffice", "deposit", False),
+        ("backoffice", "balance", True),
+        ("auditor", "balance", True),
+        ("auditor", "deposit", False),
+        ("auditor", "batch", False),
+        ("admin", "grant", True),
+        ("admin", "bet", True),
     ],
-)  # fmt: skip
+)
 def test_each_role_reaches_only_its_method_classes(server, role, method, allowed):
     """Each role against each method class: allowed calls pass, others are denied."""
     p, c = _player(), server.client(role)
     wallet, psp = {"player_id": p, "currency": "EUR"}, {"rail": "psp", "rail_id": "stripe"}
     forfeit = pb.ForfeitBonusRequest(idempotency_key=f"{p}-f", **wallet)
     calls = {
-        "bet": lambda: c.bet(idempotency_key=f"{p}-b", provider="hub88", amount="1",
-                             round_id="r", **wallet),
+        "bet": lambda: c.bet(
+            idempotency_key=f"{p}-b", provider="hub88", amount="1", round_id="r", **wallet
+        ),
         "deposit": lambda: c.deposit(idempotency_key=f"{p}-d", amount="1", **wallet, **psp),
-        "withdraw": lambda: c.request_withdrawal(idempotency_key=f"{p}-w", amount="1",
-                                                 **wallet, **psp),
-        "grant": lambda: c.grant_bonus(idempotency_key=f"{p}-g", amount="1",
-                                       wagering_multiplier=1, **wallet),
+        "withdraw": lambda: c.request_withdrawal(
+            idempotency_key=f"{p}-w", amount="1", **wallet, **psp
+        ),
+        "grant": lambda: c.grant_bonus(
+            idempotency_key=f"{p}-g", amount="1", wagering_multiplier=1, **wallet
+        ),
         "balance": lambda: c.get_balance(**wallet),
         "batch": lambda: c.submit_batch([pb.Command(forfeit_bonus=forfeit)]),
-    }  # fmt: skip
+    }
     if allowed:
         calls[method]()
     else:
@@ -313,12 +358,22 @@ def test_a_game_provider_reads_back_only_its_own_transactions(server):
     client scope, where cashier commands live."""
     p, c = _player(), server.client("hub88")
     _deposit(server.client(), p, f"{p}-d", "5")
-    bet = c.bet(idempotency_key=f"{p}-b", provider="hub88", player_id=p, currency="EUR",
-                amount="1", round_id="r")  # fmt: skip
+    bet = c.bet(
+        idempotency_key=f"{p}-b",
+        provider="hub88",
+        player_id=p,
+        currency="EUR",
+        amount="1",
+        round_id="r",
+    )
     assert bet.outcome == "OK"
     assert c.get_transaction(idempotency_key=f"{p}-b", provider="hub88").command_type == "Bet"
     for key, provider in ((f"{p}-b", "evolution"), (f"{p}-d", None)):
-        code, _ = _code(lambda: c.get_transaction(idempotency_key=key, provider=provider))
+        code, _ = _code(
+            lambda key=key, provider=provider: c.get_transaction(
+                idempotency_key=key, provider=provider
+            )
+        )
         assert code is grpc.StatusCode.PERMISSION_DENIED
 
 
@@ -340,8 +395,12 @@ def test_each_component_has_a_health_name_and_checkpoints_only_when_signed(serve
     without --checkpoint-key has no checkpoints name (NOT_FOUND)."""
     with grpc.insecure_channel(server.target) as channel:
         health = health_pb2_grpc.HealthStub(channel)
-        for name in ("", "ledger.v1.LedgerService", "ledger.v1.LedgerService/store",
-                     "ledger.v1.LedgerService/projections"):  # fmt: skip
+        for name in (
+            "",
+            "ledger.v1.LedgerService",
+            "ledger.v1.LedgerService/store",
+            "ledger.v1.LedgerService/projections",
+        ):
             status = health.Check(health_pb2.HealthCheckRequest(service=name)).status
             assert status == health_pb2.HealthCheckResponse.SERVING, name
         unsigned = health_pb2.HealthCheckRequest(service="ledger.v1.LedgerService/checkpoints")

@@ -36,16 +36,25 @@ def _metadata(server, name: str = "admin") -> tuple:
 
 
 def _bet(key: str, amount: str) -> pb.Command:
-    return pb.Command(bet=pb.BetRequest(idempotency_key=key, provider="hub88", player_id="d1",
-                                        currency="EUR", amount=amount, round_id="r"))  # fmt: skip
+    return pb.Command(
+        bet=pb.BetRequest(
+            idempotency_key=key,
+            provider="hub88",
+            player_id="d1",
+            currency="EUR",
+            amount=amount,
+            round_id="r",
+        )
+    )
 
 
 def test_invalid_argument_names_the_batch_field_in_a_bad_request(server, channel):
     """A malformed batch item is INVALID_ARGUMENT whose BadRequest names its field path."""
     stub = pb_grpc.LedgerServiceStub(channel)
     request = pb.SubmitBatchRequest(commands=[_bet("details-1", "1"), _bet("details-2", "1e3")])
-    error, status = _refusal(lambda: stub.SubmitBatch(request, metadata=_metadata(server),
-                                                      timeout=TIMEOUT_S))  # fmt: skip
+    error, status = _refusal(
+        lambda: stub.SubmitBatch(request, metadata=_metadata(server), timeout=TIMEOUT_S)
+    )
     assert error.code() is grpc.StatusCode.INVALID_ARGUMENT
     [violation] = _unpacked(status, error_details_pb2.BadRequest).field_violations
     assert violation.field == "commands[1].bet.amount"
@@ -56,8 +65,7 @@ def test_a_refused_subscription_carries_its_field_violation(server, channel):
     """SubscribeEvents refuses through the same mapping: its BadRequest names after_position."""
     stub = pb_grpc.LedgerServiceStub(channel)
     request = pb.SubscribeEventsRequest(after_position=limits.event_position_max)
-    stream = stub.SubscribeEvents(request, metadata=_metadata(server, "auditor"),
-                                  timeout=TIMEOUT_S)  # fmt: skip
+    stream = stub.SubscribeEvents(request, metadata=_metadata(server, "auditor"), timeout=TIMEOUT_S)
     error, status = _refusal(lambda: next(stream))
     assert error.code() is grpc.StatusCode.INVALID_ARGUMENT
     [violation] = _unpacked(status, error_details_pb2.BadRequest).field_violations
@@ -68,9 +76,11 @@ def test_a_batch_over_its_bound_is_resource_exhausted_without_retry_info(server,
     """A request over a fixed bound has no RetryInfo: resending it unchanged cannot help."""
     stub = pb_grpc.LedgerServiceStub(channel)
     commands = [_bet(f"bound-{n}", "1") for n in range(limits.batch_size_max + 1)]
-    error, status = _refusal(lambda: stub.SubmitBatch(
-        pb.SubmitBatchRequest(commands=commands), metadata=_metadata(server), timeout=TIMEOUT_S
-    ))  # fmt: skip
+    error, status = _refusal(
+        lambda: stub.SubmitBatch(
+            pb.SubmitBatchRequest(commands=commands), metadata=_metadata(server), timeout=TIMEOUT_S
+        )
+    )
     assert error.code() is grpc.StatusCode.RESOURCE_EXHAUSTED
     assert not status.details
 
@@ -79,9 +89,11 @@ def test_permission_denied_carries_a_status_without_details(server, channel):
     """Every refusal has the trailer, so a client reads all of them one way."""
     stub = pb_grpc.LedgerServiceStub(channel)
     request = pb.GetTrialBalanceRequest()
-    error, status = _refusal(lambda: stub.GetTrialBalance(
-        request, metadata=_metadata(server, "hub88"), timeout=TIMEOUT_S
-    ))  # fmt: skip
+    error, status = _refusal(
+        lambda: stub.GetTrialBalance(
+            request, metadata=_metadata(server, "hub88"), timeout=TIMEOUT_S
+        )
+    )
     assert error.code() is grpc.StatusCode.PERMISSION_DENIED
     assert status.message == error.details() and not status.details
 
@@ -92,9 +104,11 @@ def test_unavailable_carries_the_retry_delay(tmp_path):
     try:
         with grpc.insecure_channel(server.target) as channel:
             stub = pb_grpc.LedgerServiceStub(channel)
-            error, status = _refusal(lambda: stub.GetTrialBalance(
-                pb.GetTrialBalanceRequest(), metadata=_metadata(server), timeout=TIMEOUT_S
-            ))  # fmt: skip
+            error, status = _refusal(
+                lambda: stub.GetTrialBalance(
+                    pb.GetTrialBalanceRequest(), metadata=_metadata(server), timeout=TIMEOUT_S
+                )
+            )
     finally:
         assert stop_server(server) == 0
     assert error.code() is grpc.StatusCode.UNAVAILABLE

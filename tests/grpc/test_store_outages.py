@@ -49,9 +49,13 @@ class Writer(threading.Thread):
         while True:
             try:
                 reply = self.client.deposit(
-                    idempotency_key=f"{self.player}-{key}", player_id=self.player,
-                    currency="EUR", amount=str(amount), rail="psp", rail_id="adyen",
-                )  # fmt: skip
+                    idempotency_key=f"{self.player}-{key}",
+                    player_id=self.player,
+                    currency="EUR",
+                    amount=str(amount),
+                    rail="psp",
+                    rail_id="adyen",
+                )
             except (Unavailable, Overloaded):
                 if time.monotonic() > deadline:
                     raise
@@ -99,8 +103,12 @@ def _views_hold(server: RunningServer, confirmed: dict[str, Decimal]) -> bool:
     with server.client("auditor", retry_count_max=1) as auditor:
         try:
             [eur] = auditor.get_trial_balance().currencies
-            players = {player: Decimal(auditor.get_account_balance(
-                account=f"player:{player}:cash:EUR").balance) for player in confirmed}  # fmt: skip
+            players = {
+                player: Decimal(
+                    auditor.get_account_balance(account=f"player:{player}:cash:EUR").balance
+                )
+                for player in confirmed
+            }
         except (LedgerCallError, ValueError):
             return False  # still recovering, or nothing projected yet
     total = sum(confirmed.values())
@@ -133,8 +141,11 @@ def test_views_and_health_survive_terminated_backends_and_a_cluster_restart(
         confirmed = _restarted_under_writes(server, private_postgres, confirmed)
         _wait_until(lambda: _views_hold(server, confirmed), RECOVER_S, "the views catch up")
         serving = health_pb2.HealthCheckResponse.SERVING
-        _wait_until(lambda: _health_is(server, serving, ("", PROJECTIONS)), DETECT_S,
-                    "health says the projections are SERVING")  # fmt: skip
+        _wait_until(
+            lambda: _health_is(server, serving, ("", PROJECTIONS)),
+            DETECT_S,
+            "health says the projections are SERVING",
+        )
     finally:
         assert stop_server(server) == 0
     events = [line["event"] for line in log_lines(server)]
@@ -144,7 +155,7 @@ def test_views_and_health_survive_terminated_backends_and_a_cluster_restart(
 
 
 def _terminated_under_writes(server: RunningServer, cluster) -> dict[str, Decimal]:
-    writers = _writers(server, range(0, 40))
+    writers = _writers(server, range(40))
     _wait_until(lambda: all(w.confirmed for w in writers), WRITE_S, "deposits are confirmed")
     assert cluster.terminate_backends("outages") > 0
     with server.client("auditor", retry_count_max=1) as auditor:

@@ -123,8 +123,10 @@ def test_latency_and_group_sizes_use_their_explicit_buckets():
 
 def _without_the_otlp_extra(monkeypatch) -> None:
     """Makes the OTLP exporter's import fail, as it does where the extra is not installed."""
-    for module in ("opentelemetry.exporter.otlp.proto.grpc.metric_exporter",
-                   "opentelemetry.exporter.otlp.proto.grpc.trace_exporter"):  # fmt: skip
+    for module in (
+        "opentelemetry.exporter.otlp.proto.grpc.metric_exporter",
+        "opentelemetry.exporter.otlp.proto.grpc.trace_exporter",
+    ):
         monkeypatch.setitem(sys.modules, module, None)
 
 
@@ -144,8 +146,15 @@ def test_serve_with_otlp_but_no_extra_is_a_usage_error_without_traceback(monkeyp
 
     _without_the_otlp_extra(monkeypatch)
     store = tmp_path / "ledger.sqlite3"
-    arguments = ["serve", "--otel-exporter", "otlp", "--database-url", f"sqlite:///{store}",
-                 "--state-dir", str(tmp_path)]  # fmt: skip
+    arguments = [
+        "serve",
+        "--otel-exporter",
+        "otlp",
+        "--database-url",
+        f"sqlite:///{store}",
+        "--state-dir",
+        str(tmp_path),
+    ]
     result = CliRunner().invoke(main, arguments)
     assert result.exit_code == 2, result.output
     assert "'--otel-exporter'" in result.output

@@ -62,15 +62,17 @@ def _code(call) -> tuple[str, str]:
 
 def _funded(client: LedgerClient, player: str, amount: str = "100") -> dict:
     wallet = {"player_id": player, "currency": "EUR"}
-    reply = client.deposit(idempotency_key=f"{player}-fund", amount=amount, rail="psp",
-                           rail_id="stripe", **wallet)  # fmt: skip
+    reply = client.deposit(
+        idempotency_key=f"{player}-fund", amount=amount, rail="psp", rail_id="stripe", **wallet
+    )
     assert reply.outcome == "OK"
     return wallet
 
 
 def _bet(client: LedgerClient, wallet: dict, key: str, amount: str) -> str:
-    return client.bet(idempotency_key=key, provider="hub88", amount=amount, round_id=key,
-                      **wallet).outcome  # fmt: skip
+    return client.bet(
+        idempotency_key=key, provider="hub88", amount=amount, round_id=key, **wallet
+    ).outcome
 
 
 def test_a_loss_limit_window_reopens_after_an_advance(clock_server):
@@ -119,12 +121,16 @@ def test_a_bonus_expires_when_the_clock_passes_its_expiry(clock_server):
     p, c = _player(), clock_server.client()
     wallet = _funded(c, p, "10")
     expires_at = c.advance_clock().ledger_time + 7 * DAY
-    reply = c.grant_bonus(idempotency_key=f"{p}-g", amount="20", wagering_multiplier=10,
-                          expires_at=expires_at, **wallet)  # fmt: skip
+    reply = c.grant_bonus(
+        idempotency_key=f"{p}-g",
+        amount="20",
+        wagering_multiplier=10,
+        expires_at=expires_at,
+        **wallet,
+    )
     assert reply.balances.bonus == "20"
     expired_at = _advance(c, 7 * DAY + SECOND)
-    reply = c.deposit(idempotency_key=f"{p}-d", amount="1", rail="psp", rail_id="stripe",
-                      **wallet)  # fmt: skip
+    reply = c.deposit(idempotency_key=f"{p}-d", amount="1", rail="psp", rail_id="stripe", **wallet)
     assert (reply.outcome, reply.balances.cash, reply.balances.bonus) == ("OK", "11", "0")
     entries = c.list_transactions(**wallet).entries
     forfeits = [entry for entry in entries if entry.event_type == "BonusForfeited"]
@@ -159,18 +165,28 @@ def test_an_anonymous_caller_is_told_only_that_it_is_one(clock_server):
 
 def test_the_audit_passes_on_the_test_store_after_advances(clock_server):
     """The log of a test store advanced many times passes the audit."""
-    result = CliRunner().invoke(main, ["audit", "--database-url", clock_server.database_url,
-                                       "--no-projections"])  # fmt: skip
+    result = CliRunner().invoke(
+        main, ["audit", "--database-url", clock_server.database_url, "--no-projections"]
+    )
     assert result.exit_code == 0, result.output
     assert "audit passed" in result.output
 
 
 def _refused_start(database_url: str, workdir, *extra: str) -> subprocess.CompletedProcess:
-    command = [sys.executable, "-m", "ledger", "serve", "--listen", "127.0.0.1:0",
-               "--database-url", database_url, "--auth-config", str(workdir / "auth.toml"),
-               *extra]  # fmt: skip
-    return subprocess.run(command, capture_output=True, text=True,
-                          timeout=REFUSED_START_TIMEOUT_S)  # fmt: skip
+    command = [
+        sys.executable,
+        "-m",
+        "ledger",
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--database-url",
+        database_url,
+        "--auth-config",
+        str(workdir / "auth.toml"),
+        *extra,
+    ]
+    return subprocess.run(command, capture_output=True, text=True, timeout=REFUSED_START_TIMEOUT_S)
 
 
 def test_a_production_store_refuses_the_test_clock(database_url, tmp_path):

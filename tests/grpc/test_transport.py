@@ -20,18 +20,34 @@ pytestmark = pytest.mark.slow
 
 
 def _deposit(client, key: str, player: str = "p1"):
-    return client.deposit(idempotency_key=key, player_id=player, currency="EUR", amount="1",
-                          rail="psp", rail_id="stripe")  # fmt: skip
+    return client.deposit(
+        idempotency_key=key,
+        player_id=player,
+        currency="EUR",
+        amount="1",
+        rail="psp",
+        rail_id="stripe",
+    )
 
 
 def test_tls_server_accepts_trusting_clients_only(tmp_path):
     """With --tls-cert/--tls-key a client trusting the CA gets through; plaintext does not."""
     certs = write_certificates(tmp_path)
-    server = start_server(f"sqlite:///{tmp_path}/tls.sqlite3", tmp_path,
-                          "--tls-cert", str(certs["server"]), "--tls-key", str(certs["server_key"]))  # fmt: skip
+    server = start_server(
+        f"sqlite:///{tmp_path}/tls.sqlite3",
+        tmp_path,
+        "--tls-cert",
+        str(certs["server"]),
+        "--tls-key",
+        str(certs["server_key"]),
+    )
     try:
-        client = LedgerClient(server.target, server.tokens["admin"],
-                              root_certificates=certs["ca"].read_bytes(), retry_count_max=1)  # fmt: skip
+        client = LedgerClient(
+            server.target,
+            server.tokens["admin"],
+            root_certificates=certs["ca"].read_bytes(),
+            retry_count_max=1,
+        )
         assert _deposit(client, "d1").outcome == "OK"
         plain = LedgerClient(server.target, server.tokens["admin"], retry_count_max=1, timeout_s=2)
         with pytest.raises(Unavailable) as caught:
@@ -44,19 +60,34 @@ def test_tls_server_accepts_trusting_clients_only(tmp_path):
 def test_mutual_tls_requires_a_client_certificate(tmp_path):
     """With --tls-client-ca only clients presenting a certificate from that CA get through."""
     certs = write_certificates(tmp_path)
-    server = start_server(f"sqlite:///{tmp_path}/mtls.sqlite3", tmp_path,
-                          "--tls-cert", str(certs["server"]), "--tls-key", str(certs["server_key"]),
-                          "--tls-client-ca", str(certs["ca"]))  # fmt: skip
+    server = start_server(
+        f"sqlite:///{tmp_path}/mtls.sqlite3",
+        tmp_path,
+        "--tls-cert",
+        str(certs["server"]),
+        "--tls-key",
+        str(certs["server_key"]),
+        "--tls-client-ca",
+        str(certs["ca"]),
+    )
     try:
         root = certs["ca"].read_bytes()
         with_cert = LedgerClient(
-            server.target, server.tokens["admin"], root_certificates=root,
+            server.target,
+            server.tokens["admin"],
+            root_certificates=root,
             private_key=certs["client_key"].read_bytes(),
-            certificate_chain=certs["client"].read_bytes(), retry_count_max=1,
-        )  # fmt: skip
+            certificate_chain=certs["client"].read_bytes(),
+            retry_count_max=1,
+        )
         assert _deposit(with_cert, "d1").outcome == "OK"
-        without = LedgerClient(server.target, server.tokens["admin"], root_certificates=root,
-                               retry_count_max=1, timeout_s=2)  # fmt: skip
+        without = LedgerClient(
+            server.target,
+            server.tokens["admin"],
+            root_certificates=root,
+            retry_count_max=1,
+            timeout_s=2,
+        )
         with pytest.raises(Unavailable) as caught:
             _deposit(without, "d2")
         assert caught.value.status == "UNAVAILABLE"
@@ -69,11 +100,19 @@ def test_async_client_applies_commands_concurrently(server):
 
     async def run():
         async with AsyncLedgerClient(server.target, server.tokens["payments"]) as client:
-            replies = await asyncio.gather(*(
-                client.deposit(idempotency_key=f"async-{n}", player_id="async-player",
-                               currency="USD", amount="2.5", rail="psp", rail_id="stripe")
-                for n in range(20)
-            ))  # fmt: skip
+            replies = await asyncio.gather(
+                *(
+                    client.deposit(
+                        idempotency_key=f"async-{n}",
+                        player_id="async-player",
+                        currency="USD",
+                        amount="2.5",
+                        rail="psp",
+                        rail_id="stripe",
+                    )
+                    for n in range(20)
+                )
+            )
             balances, version = await client.get_balance(player_id="async-player", currency="USD")
         return replies, balances, version
 
@@ -85,8 +124,18 @@ def test_async_client_applies_commands_concurrently(server):
 def test_first_start_writes_an_admin_token_readable_by_the_owner_only(tmp_path):
     """Without --auth-config the server creates a 0600 admin token file and keeps its hash."""
     state = tmp_path / "state"
-    command = [sys.executable, "-m", "ledger", "serve", "--listen", "127.0.0.1:0",
-               "--database-url", f"sqlite:///{tmp_path}/boot.sqlite3", "--state-dir", str(state)]  # fmt: skip
+    command = [
+        sys.executable,
+        "-m",
+        "ledger",
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--database-url",
+        f"sqlite:///{tmp_path}/boot.sqlite3",
+        "--state-dir",
+        str(state),
+    ]
     process = subprocess.Popen(
         command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
     )
@@ -106,8 +155,14 @@ def test_first_start_writes_an_admin_token_readable_by_the_owner_only(tmp_path):
 
 def test_calls_past_the_concurrency_bound_are_resource_exhausted(tmp_path):
     """With a bound of 2 concurrent calls and a slow group window, extra calls are refused."""
-    server = start_server(f"sqlite:///{tmp_path}/bound.sqlite3", tmp_path,
-                          "--max-concurrent-calls", "2", "--group-window-ms", "100")  # fmt: skip
+    server = start_server(
+        f"sqlite:///{tmp_path}/bound.sqlite3",
+        tmp_path,
+        "--max-concurrent-calls",
+        "2",
+        "--group-window-ms",
+        "100",
+    )
     codes: list[str] = []
 
     def send(n: int) -> None:

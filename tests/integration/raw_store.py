@@ -50,8 +50,9 @@ class RawStore:
             (originator_id, version),
         )
 
-    def insert_at(self, position: int, originator_id: UUID, version: int, topic: str,
-                  state: bytes) -> None:  # fmt: skip
+    def insert_at(
+        self, position: int, originator_id: UUID, version: int, topic: str, state: bytes
+    ) -> None:
         """Inserts a row at an explicit log position (notification id, or SQLite rowid)."""
         self._run(
             "INSERT INTO stored_events (rowid, originator_id, originator_version, topic, state) "
@@ -66,8 +67,10 @@ class RawStore:
         another id."""
         self._run(
             "UPDATE stored_events SET originator_id = upper(originator_id) "
-            "WHERE originator_id = ? AND originator_version = ?", "", (originator_id, version),
-        )  # fmt: skip
+            "WHERE originator_id = ? AND originator_version = ?",
+            "",
+            (originator_id, version),
+        )
 
     def count(self) -> int:
         rows = self._run("SELECT COUNT(*) FROM stored_events", "SELECT COUNT(*) FROM ledger_events")

@@ -84,18 +84,23 @@ def test_the_loop_driven_attempt_decides_as_the_threaded_one(database_url):
 
     def commands(first: str, second: str):
         """The same batch for other players, under keys of their own."""
-        return [deposit(f"{first}-d1", 5 * EUR, player=first),
-                bet(f"{first}-b1", 2 * EUR, player=first),
-                bet(f"{first}-b2", 9 * EUR, round_id="r2", player=first),
-                deposit(f"{second}-d2", EUR, player=second),
-                deposit(f"{first}-d1", 5 * EUR, player=first)]  # fmt: skip
+        return [
+            deposit(f"{first}-d1", 5 * EUR, player=first),
+            bet(f"{first}-b1", 2 * EUR, player=first),
+            bet(f"{first}-b2", 9 * EUR, round_id="r2", player=first),
+            deposit(f"{second}-d2", EUR, player=second),
+            deposit(f"{first}-d1", 5 * EUR, player=first),
+        ]
 
     with Ledger(database_url) as ledger:
         threaded = ledger.execute_validated(commands("p1", "p2"))
         looped = run_on_loop(ledger, commands("p3", "p4"))
     assert [(r.outcome, r.balances) for r in looped] == [(r.outcome, r.balances) for r in threaded]
-    assert [r.outcome for r in looped][2:] == [Outcome.INSUFFICIENT_FUNDS, Outcome.OK,
-                                               Outcome.DUPLICATE]  # fmt: skip
+    assert [r.outcome for r in looped][2:] == [
+        Outcome.INSUFFICIENT_FUNDS,
+        Outcome.OK,
+        Outcome.DUPLICATE,
+    ]
 
 
 def test_the_loop_driven_attempt_refuses_to_wait_for_another_writer(database_url):

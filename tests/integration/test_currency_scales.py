@@ -15,10 +15,10 @@ from tests.builders import EUR, deposit
 from tests.integration.raw_store import RawStore
 
 
-
 def _config(**scales: int) -> bytes:
-    return "".join(f'[[currencies]]\ncode = "{code}"\nscale = {scale}\n'
-                   for code, scale in scales.items()).encode()  # fmt: skip
+    return "".join(
+        f'[[currencies]]\ncode = "{code}"\nscale = {scale}\n' for code, scale in scales.items()
+    ).encode()
 
 
 EUR_AT_2 = _config(EUR=2, USD=6, BTC=8, ETH=18)
@@ -36,8 +36,14 @@ def test_the_first_start_records_every_configured_scale(database_url):
     with Ledger(database_url) as ledger:
         ledger.execute(deposit("d1", EUR))
     assert _scales(database_url) == {
-        "EUR": 6, "USD": 6, "GBP": 6, "USDT": 6, "BTC": 8, "ETH": 18, "TON": 9,
-    }  # fmt: skip
+        "EUR": 6,
+        "USD": 6,
+        "GBP": 6,
+        "USDT": 6,
+        "BTC": 8,
+        "ETH": 18,
+        "TON": 9,
+    }
 
 
 def test_a_changed_scale_or_a_dropped_currency_is_refused_and_writes_nothing(database_url):
@@ -62,7 +68,7 @@ def test_an_added_currency_extends_the_record_and_then_binds_too(database_url):
     with Ledger(database_url, rules=rules_from_toml(EUR_AND_DOGE)) as ledger:
         assert ledger.execute(deposit("d1", EUR)).outcome is Outcome.OK
     assert _scales(database_url) == {"EUR": 6, "DOGE": 8}
-    with pytest.raises(InvalidArgument, match="DOGE is in the store .scale 8."):
+    with pytest.raises(InvalidArgument, match=r"DOGE is in the store .scale 8."):
         Ledger(database_url, rules=rules_from_toml(EUR_ONLY))
 
 
@@ -75,12 +81,25 @@ def test_serve_and_demo_refuse_a_configuration_the_store_contradicts(tmp_path):
     with Ledger(url) as ledger:
         ledger.execute(deposit("d1", 44_066_859))
     runner = CliRunner()
-    served = runner.invoke(main, ["--config", str(config), "serve", "--database-url", url,
-                                  "--listen", "127.0.0.1:0", "--state-dir", str(tmp_path)])  # fmt: skip
+    served = runner.invoke(
+        main,
+        [
+            "--config",
+            str(config),
+            "serve",
+            "--database-url",
+            url,
+            "--listen",
+            "127.0.0.1:0",
+            "--state-dir",
+            str(tmp_path),
+        ],
+    )
     assert served.exit_code == 2
     assert "EUR has scale 2 in the configuration but 6 in the store" in served.output
-    played = runner.invoke(main, ["--config", str(config), "demo", "--database-url", url,
-                                  "--no-fresh"])  # fmt: skip
+    played = runner.invoke(
+        main, ["--config", str(config), "demo", "--database-url", url, "--no-fresh"]
+    )
     assert played.exit_code == 2
     assert "EUR has scale 2" in played.output
 
@@ -96,8 +115,9 @@ def test_the_export_checks_scales_and_the_audit_needs_none(tmp_path):
     runner = CliRunner()
     exported = runner.invoke(main, ["--config", str(config), "export", "--database-url", url])
     assert exported.exit_code == 2 and "EUR has scale 2" in exported.output
-    audited = runner.invoke(main, ["--config", str(config), "audit", "--database-url", url,
-                                   "--no-projections"])  # fmt: skip
+    audited = runner.invoke(
+        main, ["--config", str(config), "audit", "--database-url", url, "--no-projections"]
+    )
     assert audited.exit_code == 0, audited.output
 
 
@@ -110,8 +130,10 @@ def test_a_store_with_events_but_no_recorded_scales_is_adopted_only_on_request(t
     RawStore(url).delete(CURRENCIES_STREAM_ID, 1)  # as a store from before the record
     with pytest.raises(InvalidArgument, match="no recorded currency scales"):
         Ledger(url, rules=rules_from_toml(EUR_AT_2))
-    result = CliRunner().invoke(main, ["serve", "--database-url", url, "--listen", "127.0.0.1:0",
-                                       "--state-dir", str(tmp_path)])  # fmt: skip
+    result = CliRunner().invoke(
+        main,
+        ["serve", "--database-url", url, "--listen", "127.0.0.1:0", "--state-dir", str(tmp_path)],
+    )
     assert result.exit_code == 2 and "--adopt-currency-scales" in result.output
     Ledger(url, currency_scales="adopt").close()
     assert _scales(url)["EUR"] == 6

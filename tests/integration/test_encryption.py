@@ -41,6 +41,8 @@ def test_chain_is_verified_through_the_cipher(database_url):
     second, third = raw.state(wallet, 2), raw.state(wallet, 3)
     raw.set_state(wallet, 2, third)
     raw.set_state(wallet, 3, second)
-    with Ledger(database_url, environment=environment) as reopened:
-        with pytest.raises(RecordUndecodable, match="holds event"):
-            reopened.balances("p1", "EUR")
+    with (
+        Ledger(database_url, environment=environment) as reopened,
+        pytest.raises(RecordUndecodable, match="holds event"),
+    ):
+        reopened.balances("p1", "EUR")

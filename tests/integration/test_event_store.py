@@ -89,8 +89,14 @@ def test_eth_amounts_beyond_64_bits_round_trip_through_the_store(database_url):
 
 def test_every_stored_event_type_decodes_to_an_equal_event(ledger):
     """Each event written comes back from the store equal, field for field."""
-    for command in (deposit("d1", 10 * EUR), grant("g1", EUR, multiplier=10), bet("b1", EUR),
-                    win("w1", "b1", 0), rollback("rb1", "unknown"), withdraw("wd1", EUR)):  # fmt: skip
+    for command in (
+        deposit("d1", 10 * EUR),
+        grant("g1", EUR, multiplier=10),
+        bet("b1", EUR),
+        win("w1", "b1", 0),
+        rollback("rb1", "unknown"),
+        withdraw("wd1", EUR),
+    ):
         ledger.execute(command)
     record, events = ledger.transaction("client", "d1")
     assert [type(event) for event in events] == [e.WalletOpened, e.Deposited]
@@ -195,15 +201,21 @@ def test_rejections_on_stale_cached_wallets_are_decided_again(database_url, driv
     A refusal appends to its wallet's stream, so a stale cached version conflicts like any
     other write and the attempt is decided again on the fresh state."""
     with Ledger(database_url) as first, Ledger(database_url) as second:
-        first.execute_batch([deposit("seed-1", EUR), deposit("seed-2", EUR, player="p2"),
-                             deposit("seed-3", EUR, player="p3")])  # fmt: skip
+        first.execute_batch(
+            [
+                deposit("seed-1", EUR),
+                deposit("seed-2", EUR, player="p2"),
+                deposit("seed-3", EUR, player="p3"),
+            ]
+        )
         second.execute_batch([deposit("top-1", 9 * EUR), deposit("top-2", 9 * EUR, player="p2")])
-        bets = [bet("b1", 5 * EUR), bet("b2", 5 * EUR, player="p2"),
-                bet("b3", 5 * EUR, player="p3")]  # fmt: skip
-        if driver == "threaded":
-            results = first.execute_batch(bets)
-        else:
-            results = run_on_loop(first, bets)
+        bets = [
+            bet("b1", 5 * EUR),
+            bet("b2", 5 * EUR, player="p2"),
+            bet("b3", 5 * EUR, player="p3"),
+        ]
+        threaded = driver == "threaded"
+        results = first.execute_batch(bets) if threaded else run_on_loop(first, bets)
         outcomes = [result.outcome for result in results]
         assert outcomes == [Outcome.OK, Outcome.OK, Outcome.INSUFFICIENT_FUNDS]
         assert [result.balances.cash for result in results] == [5 * EUR, 5 * EUR, EUR]
@@ -214,8 +226,12 @@ def test_a_running_summary_equals_a_full_fold(ledger):
     from ledger.cli.summary import RunningSummary, summarize
 
     running = RunningSummary()
-    for command in (deposit("d1", 10 * EUR), bet("b1", 4 * EUR), deposit("d2", EUR, player="p2"),
-                    bet("b2", 50 * EUR)):
+    for command in (
+        deposit("d1", 10 * EUR),
+        bet("b1", 4 * EUR),
+        deposit("d2", EUR, player="p2"),
+        bet("b2", 50 * EUR),
+    ):
         ledger.execute(command)
         running.update(ledger)
     assert running.update(ledger) == summarize(ledger)

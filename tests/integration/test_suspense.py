@@ -41,8 +41,9 @@ def test_held_money_moves_from_the_rail_to_suspense_and_touches_no_player(ledger
     result = ledger.execute(hold("tx1:0", 7 * EUR))
     assert result.outcome is Outcome.OK and result.journal_id is not None
     assert _postings(ledger, _item_stream("tx1:0")) == {
-        "chain:ethereum:EUR": -7 * EUR, "suspense:EUR": 7 * EUR,
-    }  # fmt: skip
+        "chain:ethereum:EUR": -7 * EUR,
+        "suspense:EUR": 7 * EUR,
+    }
     assert ledger.wallet("", "EUR") is None
     assert ledger.execute(hold("tx1:0", 7 * EUR)).outcome is Outcome.DUPLICATE
 
@@ -54,8 +55,9 @@ def test_attribution_is_a_late_deposit_that_closes_the_item(ledger):
     assert result.outcome is Outcome.OK
     assert result.balances.cash == 7 * EUR
     assert _postings(ledger, wallet_id("p1", "EUR")) == {
-        "suspense:EUR": -7 * EUR, "player:p1:cash:EUR": 7 * EUR,
-    }  # fmt: skip
+        "suspense:EUR": -7 * EUR,
+        "player:p1:cash:EUR": 7 * EUR,
+    }
     resolved = ledger.wallet_events(_item_stream("tx1:0"))[-1]
     assert isinstance(resolved, e.SuspenseResolved)
     assert (resolved.resolution, resolved.player_id, resolved.postings) == ("attributed", "p1", ())
@@ -114,12 +116,19 @@ def test_attribution_obeys_the_deposit_rules(ledger):
 def test_an_attribution_in_a_batch_is_seen_by_the_next_command(ledger):
     """Inside one batch, a hold, its attribution and a second attribution decide in order."""
     results = ledger.execute_batch(
-        [hold("tx1:0", 7 * EUR), attribute("fix-1", "tx1:0"),
-         attribute("fix-2", "tx1:0", player="p2"), deposit("d1", EUR)]
-    )  # fmt: skip
+        [
+            hold("tx1:0", 7 * EUR),
+            attribute("fix-1", "tx1:0"),
+            attribute("fix-2", "tx1:0", player="p2"),
+            deposit("d1", EUR),
+        ]
+    )
     assert [r.outcome for r in results] == [
-        Outcome.OK, Outcome.OK, Outcome.INVALID_STATE, Outcome.OK,
-    ]  # fmt: skip
+        Outcome.OK,
+        Outcome.OK,
+        Outcome.INVALID_STATE,
+        Outcome.OK,
+    ]
     assert ledger.balances("p1", "EUR").cash == 8 * EUR
 
 

@@ -135,10 +135,12 @@ def test_the_audit_catches_a_mark_slipped_into_a_production_store(database_url):
     advanceable, is a finding."""
     with Ledger(database_url) as ledger:
         ledger.execute(deposit("d1", 10 * EUR))
-    mark = e.TestClockStarted(originator_id=CLOCK_STREAM_ID, originator_version=1,
-                              recorded_at=datetime.now(UTC))  # fmt: skip
-    RawStore(database_url).insert_at(1000, CLOCK_STREAM_ID, 1, "TestClockStarted",
-                                     encode_event(mark))  # fmt: skip
+    mark = e.TestClockStarted(
+        originator_id=CLOCK_STREAM_ID, originator_version=1, recorded_at=datetime.now(UTC)
+    )
+    RawStore(database_url).insert_at(
+        1000, CLOCK_STREAM_ID, 1, "TestClockStarted", encode_event(mark)
+    )
     assert "a TestClockStarted after the log's first event" in _problems(_audit(database_url))
 
 
@@ -148,14 +150,16 @@ def test_the_audit_catches_a_clock_that_went_back(database_url):
     with _test_store(database_url) as ledger:
         start = ledger.clock()
     raw, times = RawStore(database_url), (start - DAY, start - 2 * DAY, start)
-    back = e.ClockAdvanced(originator_id=CLOCK_STREAM_ID, originator_version=2,
-                           recorded_at=times[1], advanced_from=times[0],
-                           wall_time=times[2])  # fmt: skip
+    back = e.ClockAdvanced(
+        originator_id=CLOCK_STREAM_ID,
+        originator_version=2,
+        recorded_at=times[1],
+        advanced_from=times[0],
+        wall_time=times[2],
+    )
     raw.insert_at(1000, CLOCK_STREAM_ID, 2, "ClockAdvanced", encode_event(back))
     problems = _problems(_audit(database_url))
     assert "it went back" in problems
     assert "not forward within the bound" in problems
     raw.delete(CLOCK_STREAM_ID, 1)
-    assert "a ClockAdvanced on a store that is not a test store" in _problems(
-        _audit(database_url)
-    )
+    assert "a ClockAdvanced on a store that is not a test store" in _problems(_audit(database_url))

@@ -31,8 +31,9 @@ def test_wallet_documents_equal_each_wallets_fold(history):
                 limits = doc.get("limits") or {}
                 assert limits.get("deposit_limit_24h") == (
                     str(state.limits.deposit_limit_24h)
-                    if state.limits.deposit_limit_24h is not None else None
-                )  # fmt: skip
+                    if state.limits.deposit_limit_24h is not None
+                    else None
+                )
     store.close()
 
 

@@ -9,7 +9,6 @@ server in tests/grpc/test_store_outages.py.
 import sqlite3
 import time
 
-import pytest
 from structlog.testing import capture_logs
 
 from ledger.service.application import Ledger
@@ -44,9 +43,7 @@ def test_a_locked_store_pauses_the_follower_once_and_it_catches_up_exactly(tmp_p
         ledger.execute(deposit("d1", 10 * EUR))
         ledger.execute(deposit("d2", 5 * EUR))
         store = SqliteProjectionStore(str(path), lock_timeout_s=LOCK_TIMEOUT_S)
-        follower = ProjectionFollower(
-            ProjectionRunner(ledger.log, store)
-        )
+        follower = ProjectionFollower(ProjectionRunner(ledger.log, store))
         blocker = sqlite3.connect(path, isolation_level=None)
         blocker.execute("BEGIN EXCLUSIVE")  # readers go on (WAL); writers wait, then fail
         with capture_logs() as logs:
@@ -74,9 +71,7 @@ def test_an_undecodable_event_stops_the_follower_with_one_logged_traceback(datab
         ledger.execute(deposit("d1", 10 * EUR))
         RawStore(database_url).set_state(wallet_id("p1", "EUR"), 1, b"not an event")
         store = open_projection_store(database_url)
-        follower = ProjectionFollower(
-            ProjectionRunner(ledger.log, store)
-        )
+        follower = ProjectionFollower(ProjectionRunner(ledger.log, store))
         with capture_logs() as logs:
             follower.start()
             follower.thread.join(timeout=WAIT_S)

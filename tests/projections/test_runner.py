@@ -27,9 +27,7 @@ KILL_WAIT_S = 30
 
 def _runner(ledger: Ledger, database_url: str, page_size: int = 100):
     store = open_projection_store(database_url)
-    return ProjectionRunner(
-        ledger.log, store, page_size=page_size
-    ), store
+    return ProjectionRunner(ledger.log, store, page_size=page_size), store
 
 
 def test_views_equal_an_independent_fold_of_the_log(history):
@@ -40,8 +38,11 @@ def test_views_equal_an_independent_fold_of_the_log(history):
         fold = PostingFold()
         for event in stored_events(ledger):
             fold.add(event)
-        expected = {account: balance for accounts in fold.balances.values()
-                    for account, balance in accounts.items()}  # fmt: skip
+        expected = {
+            account: balance
+            for accounts in fold.balances.values()
+            for account, balance in accounts.items()
+        }
         assert {a: b for a, (_, b) in store.balances().items()} == expected
         assert all(debits == credits for debits, credits in store.trial_balance().values())
         assert applied == ledger.log.max_position() == store.position()
@@ -57,8 +58,7 @@ def test_the_lag_is_reported_after_every_page_of_a_catch_up(database_url):
             ledger.execute(deposit(f"d{n}", 10 * EUR))
         lags: list[int] = []
         store = open_projection_store(database_url)
-        runner = ProjectionRunner(ledger.log, store,
-                                  page_size=2, on_lag=lags.append)  # fmt: skip
+        runner = ProjectionRunner(ledger.log, store, page_size=2, on_lag=lags.append)
         runner.catch_up()
         total = ledger.log.max_position()
         assert lags == [max(total - 2 * k, 0) for k in range(1, (total + 1) // 2 + 1)] + [0]
@@ -94,7 +94,7 @@ def test_a_second_runner_cannot_apply_the_same_page_twice(database_url):
     with Ledger(database_url) as ledger:
         ledger.execute(deposit("d1", EUR))
         first, first_store = _runner(ledger, database_url)
-        second, second_store = _runner(ledger, database_url)
+        _, second_store = _runner(ledger, database_url)
         position = first_store.position()
         first.run_page()
         from projections.page import fold_page
@@ -121,8 +121,16 @@ def test_driver_errors_leave_a_projection_store_as_the_persistence_family(databa
 def test_kill_9_at_any_moment_misses_nothing_and_doubles_nothing(database_url):
     """A runner killed with SIGKILL again and again, then resumed, ends exactly right."""
     make_history(database_url, players=60, rounds=8)
-    command = [sys.executable, "-m", "ledger", "project", "--database-url", database_url,
-               "--page-size", "5"]  # fmt: skip
+    command = [
+        sys.executable,
+        "-m",
+        "ledger",
+        "project",
+        "--database-url",
+        database_url,
+        "--page-size",
+        "5",
+    ]
     rng = random.Random(4)
     kills = 0
     with Ledger(database_url) as ledger:
@@ -136,7 +144,7 @@ def test_kill_9_at_any_moment_misses_nothing_and_doubles_nothing(database_url):
             process.wait(timeout=30)
             if store.position() == total:
                 break
-        assert kills >= 1 and 0 < store.position()
+        assert kills >= 1 and store.position() > 0
         subprocess.run(command, check=True, timeout=120, capture_output=True)
         report = audit(ledger.log, store)
         assert report.passed, [str(finding) for finding in report.findings]

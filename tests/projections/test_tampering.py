@@ -33,16 +33,22 @@ def _history(database_url: str) -> None:
     """Six commands on p1's wallet (v1 opens it): d2 is v5, the refused bet b2 v6 (a
     CommandRefused), the last deposit d3 v7."""
     with Ledger(database_url, clock=SteppingClock()) as ledger:
-        for command in (deposit("d1", 10 * EUR), bet("b1", 4 * EUR), win("w1", "b1", 3 * EUR),
-                        deposit("d2", 5 * EUR), bet("b2", 100 * EUR, round_id="r2"),
-                        deposit("d3", EUR)):
-            ledger.execute(command)  # fmt: skip
+        for command in (
+            deposit("d1", 10 * EUR),
+            bet("b1", 4 * EUR),
+            win("w1", "b1", 3 * EUR),
+            deposit("d2", 5 * EUR),
+            bet("b2", 100 * EUR, round_id="r2"),
+            deposit("d3", EUR),
+        ):
+            ledger.execute(command)
 
 
 def _audit(database_url: str, checkpoints=(), key=None) -> AuditReport:
     with Ledger(database_url, currency_scales="ignore") as ledger:
-        return audit(ledger.log, None, checkpoints=checkpoints,
-                     trusted_keys=[key] if key is not None else [])  # fmt: skip
+        return audit(
+            ledger.log, None, checkpoints=checkpoints, trusted_keys=[key] if key is not None else []
+        )
 
 
 def _problems(report: AuditReport) -> str:
@@ -88,13 +94,21 @@ def test_a_forged_event_with_a_valid_hash_is_caught(database_url):
     with Ledger(database_url) as ledger:
         head = ledger.wallet("p1", "EUR")
         forged = e.Deposited(
-            originator_id=WALLET, originator_version=head.version + 1,
-            recorded_at=datetime(2026, 6, 1, tzinfo=UTC), previous_hash=head.head_hash,
-            journal_id=ledger.new_id(), key="forged", currency="EUR", amount=500 * EUR,
-            rail="psp", rail_id="stripe",
-            postings=(e.Posting("psp:stripe:EUR", -500 * EUR),
-                      e.Posting("player:p1:cash:EUR", 500 * EUR)),
-        )  # fmt: skip
+            originator_id=WALLET,
+            originator_version=head.version + 1,
+            recorded_at=datetime(2026, 6, 1, tzinfo=UTC),
+            previous_hash=head.head_hash,
+            journal_id=ledger.new_id(),
+            key="forged",
+            currency="EUR",
+            amount=500 * EUR,
+            rail="psp",
+            rail_id="stripe",
+            postings=(
+                e.Posting("psp:stripe:EUR", -500 * EUR),
+                e.Posting("player:p1:cash:EUR", 500 * EUR),
+            ),
+        )
         ledger.log.append([forged])
         assert ledger.wallet("p1", "EUR").cash == 515 * EUR  # the engine takes it as valid
     report = _audit(database_url)
@@ -142,8 +156,9 @@ def _truncate_newest(database_url: str) -> None:
 
 def _checkpoint(database_url: str, key: Ed25519PrivateKey, previous=None):
     with Ledger(database_url, currency_scales="ignore") as ledger:
-        return write_checkpoint(ledger.log, key,
-                                datetime(2026, 7, 1, tzinfo=UTC), previous=previous)  # fmt: skip
+        return write_checkpoint(
+            ledger.log, key, datetime(2026, 7, 1, tzinfo=UTC), previous=previous
+        )
 
 
 def test_a_truncated_newest_command_passes_without_a_checkpoint_and_fails_with_one(database_url):
@@ -235,11 +250,29 @@ def test_the_cli_proves_a_kept_checkpoint_and_fails_a_truncated_history(database
     key, kept = tmp_path / "signing.pem", tmp_path / "kept.json"
     runner = CliRunner()
     assert runner.invoke(main, ["checkpoint-key", str(key)]).exit_code == 0
-    made = runner.invoke(main, ["checkpoint", "--database-url", database_url,
-                                "--signing-key", str(key), "--output", str(kept)])  # fmt: skip
+    made = runner.invoke(
+        main,
+        [
+            "checkpoint",
+            "--database-url",
+            database_url,
+            "--signing-key",
+            str(key),
+            "--output",
+            str(kept),
+        ],
+    )
     assert made.exit_code == 0, made.output
-    arguments = ["audit", "--database-url", database_url, "--no-projections",
-                 "--checkpoint", str(kept), "--verify-key", f"{key}.pub"]  # fmt: skip
+    arguments = [
+        "audit",
+        "--database-url",
+        database_url,
+        "--no-projections",
+        "--checkpoint",
+        str(kept),
+        "--verify-key",
+        f"{key}.pub",
+    ]
     passed = runner.invoke(main, arguments)
     assert passed.exit_code == 0, passed.output
     assert f"the history extends checkpoint file {kept}" in passed.output
@@ -260,8 +293,10 @@ def test_a_checkpoint_file_signed_by_another_key_or_edited_is_refused(database_u
     path = tmp_path / "edited.json"
     write_checkpoint_file(path, foreign)
     path.write_text(path.read_text().replace('"position": ', '"position": 1'))
-    result = CliRunner().invoke(main, ["audit", "--database-url", database_url,
-                                       "--no-projections", "--checkpoint", str(path)])  # fmt: skip
+    result = CliRunner().invoke(
+        main,
+        ["audit", "--database-url", database_url, "--no-projections", "--checkpoint", str(path)],
+    )
     assert result.exit_code == 1
     assert "its signature does not verify" in result.output
 
@@ -269,10 +304,16 @@ def test_a_checkpoint_file_signed_by_another_key_or_edited_is_refused(database_u
 def test_refusal_events_hash_like_any_event():
     """A CommandRefused digests over its canonical bytes like every stored event."""
     refused = e.CommandRefused(
-        originator_id=WALLET, originator_version=2, recorded_at=datetime(2026, 1, 1, tzinfo=UTC),
-        previous_hash="0" * 64, journal_id=WALLET, key="b", currency="EUR",
-        command_type="Bet", outcome="INSUFFICIENT_FUNDS",
-    )  # fmt: skip
+        originator_id=WALLET,
+        originator_version=2,
+        recorded_at=datetime(2026, 1, 1, tzinfo=UTC),
+        previous_hash="0" * 64,
+        journal_id=WALLET,
+        key="b",
+        currency="EUR",
+        command_type="Bet",
+        outcome="INSUFFICIENT_FUNDS",
+    )
     assert len(digest(encode_event(refused))) == 64
 
 
@@ -285,11 +326,14 @@ def test_a_record_moved_where_the_engine_cannot_find_it_is_caught(database_url):
         record["originator_id"] = str(moved)
 
     _edit(raw, _record("d2"), 1, move)
-    raw._run("UPDATE stored_events SET originator_id = ? WHERE originator_id = ?",
-             "UPDATE ledger_events SET originator_id = %s WHERE originator_id = %s",
-             (moved, _record("d2")))  # fmt: skip
-    assert "record is not stored in the stream of its scope and key" in _problems(_audit(
-        database_url))  # fmt: skip
+    raw._run(
+        "UPDATE stored_events SET originator_id = ? WHERE originator_id = ?",
+        "UPDATE ledger_events SET originator_id = %s WHERE originator_id = %s",
+        (moved, _record("d2")),
+    )
+    assert "record is not stored in the stream of its scope and key" in _problems(
+        _audit(database_url)
+    )
 
 
 def test_a_row_stored_before_the_first_position_is_caught(database_url):
@@ -299,14 +343,24 @@ def test_a_row_stored_before_the_first_position_is_caught(database_url):
     with Ledger(database_url) as ledger:
         head = ledger.wallet("p1", "EUR")
         forged = e.Deposited(
-            originator_id=WALLET, originator_version=head.version + 1,
-            recorded_at=datetime(2026, 6, 1, tzinfo=UTC), previous_hash=head.head_hash,
-            journal_id=uuid4(), key="forged", currency="EUR", amount=500 * EUR, rail="psp",
-            rail_id="stripe", postings=(e.Posting("psp:stripe:EUR", -500 * EUR),
-                                        e.Posting("player:p1:cash:EUR", 500 * EUR)),
-        )  # fmt: skip
-    RawStore(database_url).insert_at(0, WALLET, forged.originator_version, "Deposited",
-                                     encode_event(forged))  # fmt: skip
+            originator_id=WALLET,
+            originator_version=head.version + 1,
+            recorded_at=datetime(2026, 6, 1, tzinfo=UTC),
+            previous_hash=head.head_hash,
+            journal_id=uuid4(),
+            key="forged",
+            currency="EUR",
+            amount=500 * EUR,
+            rail="psp",
+            rail_id="stripe",
+            postings=(
+                e.Posting("psp:stripe:EUR", -500 * EUR),
+                e.Posting("player:p1:cash:EUR", 500 * EUR),
+            ),
+        )
+    RawStore(database_url).insert_at(
+        0, WALLET, forged.originator_version, "Deposited", encode_event(forged)
+    )
     problems = _problems(_audit(database_url))
     assert "stored at position #0, before the log's first position" in problems
 
@@ -338,22 +392,28 @@ def test_a_success_relabelled_as_a_refusal_is_caught(database_url):
     with Ledger(database_url) as ledger:
         head, newest = ledger.wallet("p1", "EUR"), ledger.wallet_events(WALLET)[-1]
     refusal = e.CommandRefused(
-        originator_id=WALLET, originator_version=head.version + 1,
-        recorded_at=newest.recorded_at, previous_hash=head.head_hash,
-        journal_id=uuid4(), key="d3", currency="EUR", command_type="Deposit",
+        originator_id=WALLET,
+        originator_version=head.version + 1,
+        recorded_at=newest.recorded_at,
+        previous_hash=head.head_hash,
+        journal_id=uuid4(),
+        key="d3",
+        currency="EUR",
+        command_type="Deposit",
         outcome="LIMIT_EXCEEDED",
-    )  # fmt: skip
+    )
     raw = RawStore(database_url)
-    raw.insert_at(1000, WALLET, refusal.originator_version, "CommandRefused",
-                  encode_event(refusal))  # fmt: skip
+    raw.insert_at(1000, WALLET, refusal.originator_version, "CommandRefused", encode_event(refusal))
 
     def relabel(record: dict) -> None:
         record.update(outcome="LIMIT_EXCEEDED", journal_id=None, wallet_version_last=8)
 
     _edit(raw, _record("d3"), 1, relabel)
-    raw._run("UPDATE stored_events SET rowid = 1001 WHERE originator_id = ?",
-             "UPDATE ledger_events SET notification_id = 1001 WHERE originator_id = %s",
-             (_record("d3"),))  # fmt: skip
+    raw._run(
+        "UPDATE stored_events SET rowid = 1001 WHERE originator_id = ?",
+        "UPDATE ledger_events SET notification_id = 1001 WHERE originator_id = %s",
+        (_record("d3"),),
+    )
     assert "a refusal after events that are not a bonus expiry" in _problems(_audit(database_url))
 
 
@@ -361,7 +421,11 @@ def test_a_foreign_record_type_in_a_wallet_stream_is_caught(database_url):
     """A CurrenciesRecorded stored as a wallet's next version (which would freeze the wallet)
     is reported, not skipped."""
     _history(database_url)
-    foreign = e.CurrenciesRecorded(originator_id=WALLET, originator_version=8,
-                                   recorded_at=datetime(2026, 6, 1, tzinfo=UTC), currencies=())
+    foreign = e.CurrenciesRecorded(
+        originator_id=WALLET,
+        originator_version=8,
+        recorded_at=datetime(2026, 6, 1, tzinfo=UTC),
+        currencies=(),
+    )
     RawStore(database_url).insert_at(1000, WALLET, 8, "CurrenciesRecorded", encode_event(foreign))
     assert "a CurrenciesRecorded outside its own stream" in _problems(_audit(database_url))

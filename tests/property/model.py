@@ -261,8 +261,13 @@ class Model:
         if w.active_bonus is not None:
             w.active_bonus["progress"] += amount  # slots count 100 %
             round_["wager_live"] += amount
-        w.bets[key] = {"cash": from_cash, "bonus": amount - from_cash, "round": round_id,
-                       "status": "open", "bonus_id": bonus_id}  # fmt: skip
+        w.bets[key] = {
+            "cash": from_cash,
+            "bonus": amount - from_cash,
+            "round": round_id,
+            "status": "open",
+            "bonus_id": bonus_id,
+        }
         return self._settled(w)
 
     def win(self, player: str, key: str, bet_key: str, amount: int, closes: bool) -> str:
@@ -286,8 +291,13 @@ class Model:
         w.bonus += to_bonus
         self.games -= amount
         self.house_bonus += bonus_share - to_bonus
-        w.wins[key] = {"cash": amount - bonus_share, "bonus": to_bonus, "rolled": False,
-                       "bonus_id": bet["bonus_id"], "house": bonus_share - to_bonus}  # fmt: skip
+        w.wins[key] = {
+            "cash": amount - bonus_share,
+            "bonus": to_bonus,
+            "rolled": False,
+            "bonus_id": bet["bonus_id"],
+            "house": bonus_share - to_bonus,
+        }
         bet["status"] = "settled"
         if closes:
             w.rounds[bet["round"]]["closed"] = True

@@ -12,9 +12,14 @@ import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
-    Bundle, RuleBasedStateMachine, initialize, invariant, precondition, rule,
+    Bundle,
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    precondition,
+    rule,
     run_state_machine_as_test,
-)  # fmt: skip
+)
 
 from ledger.cli.summary import RunningSummary
 from ledger.core.outcomes import Outcome
@@ -78,12 +83,21 @@ class LedgerMachine(RuleBasedStateMachine):
     @initialize()
     def open_wallets(self) -> None:
         """Alice plays on cash; bob on a little cash and a bonus, so stakes mix the two."""
-        self._run(b.deposit("seed-a", 20_000_000, player="alice"),
-                  self.model.deposit("alice", 20_000_000, self.now, "seed-a"), "alice")  # fmt: skip
-        self._run(b.deposit("seed-b", 1_000_003, player="bob"),
-                  self.model.deposit("bob", 1_000_003, self.now, "seed-b"), "bob")  # fmt: skip
-        self._run(b.grant("seed-g", 9_000_007, multiplier=3, player="bob"),
-                  self.model.grant("bob", "seed-g", 9_000_007, 3, None, self.now), "bob")  # fmt: skip
+        self._run(
+            b.deposit("seed-a", 20_000_000, player="alice"),
+            self.model.deposit("alice", 20_000_000, self.now, "seed-a"),
+            "alice",
+        )
+        self._run(
+            b.deposit("seed-b", 1_000_003, player="bob"),
+            self.model.deposit("bob", 1_000_003, self.now, "seed-b"),
+            "bob",
+        )
+        self._run(
+            b.grant("seed-g", 9_000_007, multiplier=3, player="bob"),
+            self.model.grant("bob", "seed-g", 9_000_007, 3, None, self.now),
+            "bob",
+        )
 
     @rule(player=st.sampled_from(PLAYERS), amount=amounts)
     def deposit(self, player, amount):
@@ -91,13 +105,19 @@ class LedgerMachine(RuleBasedStateMachine):
         if self.model.balances(player)[0] >= LOW_CASH:
             return
         key = self._key(player, "d")
-        self._run(b.deposit(key, amount, player=player),
-                  self.model.deposit(player, amount, self.now, key), player)  # fmt: skip
+        self._run(
+            b.deposit(key, amount, player=player),
+            self.model.deposit(player, amount, self.now, key),
+            player,
+        )
 
     @rule(player=st.sampled_from(PLAYERS), amount=amounts)
     def chargeback(self, player, amount):
-        self._run(b.reverse(self._key(player, "cb"), amount, player=player),
-                  self.model.reverse(player, amount), player)  # fmt: skip
+        self._run(
+            b.reverse(self._key(player, "cb"), amount, player=player),
+            self.model.reverse(player, amount),
+            player,
+        )
 
     @rule(target=items, amount=amounts)
     def hold_in_suspense(self, amount):
@@ -111,8 +131,11 @@ class LedgerMachine(RuleBasedStateMachine):
         if self.model.balances(player)[0] >= LOW_CASH:
             return
         key = self._key(player, "fix")
-        self._run(b.attribute(key, item, player=player),
-                  self.model.attribute(player, item, self.now, key), player)  # fmt: skip
+        self._run(
+            b.attribute(key, item, player=player),
+            self.model.attribute(player, item, self.now, key),
+            player,
+        )
 
     @rule(item=items)
     def return_suspense(self, item):
@@ -128,11 +151,19 @@ class LedgerMachine(RuleBasedStateMachine):
         left = wallet.unreversed[key] if key in known else 0
         edges = st.sampled_from([max(left, 1), left + 1, max(left // 2, 1)])
         amount = data.draw(edges | amounts)
-        self._run(b.reverse(self._key(player, "cbk"), amount, player=player, deposit=key),
-                  self.model.reverse_deposit(player, key, amount), player)  # fmt: skip
+        self._run(
+            b.reverse(self._key(player, "cbk"), amount, player=player, deposit=key),
+            self.model.reverse_deposit(player, key, amount),
+            player,
+        )
 
-    @rule(target=bets, player=st.sampled_from(PLAYERS), amount=amounts, round_id=rounds,
-          late=st.booleans())  # fmt: skip
+    @rule(
+        target=bets,
+        player=st.sampled_from(PLAYERS),
+        amount=amounts,
+        round_id=rounds,
+        late=st.booleans(),
+    )
     def bet(self, player, amount, round_id, late):
         # A "late" bet reuses a key a rollback may already have named (out of order).
         key = f"{player}-late-{round_id}" if late else self._key(player, "b")
@@ -151,8 +182,7 @@ class LedgerMachine(RuleBasedStateMachine):
         self._run(b.bet(key, amount, round_id=round_id, player=player), expected, player)
         return (player, key)
 
-    @rule(target=wins, bet=bets, amount=st.integers(0, 10_000_000),
-          closes=st.booleans())  # fmt: skip
+    @rule(target=wins, bet=bets, amount=st.integers(0, 10_000_000), closes=st.booleans())
     def win(self, bet, amount, closes):
         player, bet_key = bet
         key = self._key(player, "w")
@@ -199,8 +229,12 @@ class LedgerMachine(RuleBasedStateMachine):
         expected = self.model.finish_withdrawal(player, key, complete)
         self._run(build(self._key(player, "wf"), key, player=player), expected, player)
 
-    @rule(player=st.sampled_from(PLAYERS), amount=amounts, multiplier=st.sampled_from((0, 1, 3)),
-          cap=st.none() | amounts)  # fmt: skip
+    @rule(
+        player=st.sampled_from(PLAYERS),
+        amount=amounts,
+        multiplier=st.sampled_from((0, 1, 3)),
+        cap=st.none() | amounts,
+    )
     def grant_bonus(self, player, amount, multiplier, cap):
         key = self._key(player, "g")
         expected = self.model.grant(player, key, amount, multiplier, cap, self.now)
@@ -238,17 +272,22 @@ class LedgerMachine(RuleBasedStateMachine):
             self._run(msgspec.structs.replace(command, player_id=other), "CONFLICT", other)
         self.history.pop()
 
-    @rule(player=st.sampled_from(PLAYERS), limit=st.none() | amounts,
-          exclude_hours=st.sampled_from((None, None, 1, 30)))  # fmt: skip
+    @rule(
+        player=st.sampled_from(PLAYERS),
+        limit=st.none() | amounts,
+        exclude_hours=st.sampled_from((None, None, 1, 30)),
+    )
     def set_limits(self, player, limit, exclude_hours):
         until = self.clock.now + timedelta(hours=exclude_hours) if exclude_hours else None
         expected = self.model.set_limits(
             player, limit, int(until.timestamp()) if until else None, self.now
         )
         command = b.set_limits(
-            self._key(player, "l"), player=player, deposit_limit_24h=limit,
+            self._key(player, "l"),
+            player=player,
+            deposit_limit_24h=limit,
             self_excluded_until=until,
-        )  # fmt: skip
+        )
         self._run(command, expected, player)
 
     @rule(hours=st.sampled_from((1, 12, 25)))

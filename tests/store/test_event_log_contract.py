@@ -18,14 +18,18 @@ from ledger.event_log import (
     log_digests,
     log_events,
     log_pages,
-)  # fmt: skip
+)
 
 AT = datetime(2026, 12, 5, tzinfo=UTC)
 
 
 def event(stream: UUID, version: int, code: str = "EUR") -> CurrenciesRecorded:
-    return CurrenciesRecorded(originator_id=stream, originator_version=version, recorded_at=AT,
-                              currencies=(CurrencyScale(code, version),))  # fmt: skip
+    return CurrenciesRecorded(
+        originator_id=stream,
+        originator_version=version,
+        recorded_at=AT,
+        currencies=(CurrencyScale(code, version),),
+    )
 
 
 def history(log: EventLog, streams: int, versions: int) -> list[CurrenciesRecorded]:
@@ -150,8 +154,11 @@ def test_log_pages_cover_every_record_once_and_stop_at_until(event_log):
     positions = [r.position for page in pages for r in page]
     assert positions == [r.position for r in event_log.read_page(0, 100)]
     cut = positions[12]
-    bounded = [r.position for page in log_pages(event_log, positions[2], until=cut,
-                                                 page_size=4) for r in page]  # fmt: skip
+    bounded = [
+        r.position
+        for page in log_pages(event_log, positions[2], until=cut, page_size=4)
+        for r in page
+    ]
     assert bounded == positions[3:13]
 
 

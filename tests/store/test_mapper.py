@@ -17,11 +17,18 @@ NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
 def _deposited(version: int = 2) -> e.Deposited:
     return e.Deposited(
-        originator_id=uuid4(), originator_version=version, recorded_at=NOW, previous_hash="00",
-        journal_id=uuid4(), key="d1", currency="EUR",
+        originator_id=uuid4(),
+        originator_version=version,
+        recorded_at=NOW,
+        previous_hash="00",
+        journal_id=uuid4(),
+        key="d1",
+        currency="EUR",
         postings=(e.Posting("psp:stripe:EUR", -5), e.Posting("player:p1:cash:EUR", 5)),
-        amount=5, rail="psp", rail_id="stripe",
-    )  # fmt: skip
+        amount=5,
+        rail="psp",
+        rail_id="stripe",
+    )
 
 
 def test_stored_state_is_the_canonical_bytes_the_chain_hashes():

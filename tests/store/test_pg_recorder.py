@@ -41,8 +41,10 @@ class TestArrayInsertRecorder(ApplicationRecorderTestCase[ArrayInsertPostgresApp
         recorder = self.create_recorder()
         assert recorder.max_notification_id() is None
         first, second = uuid4(), uuid4()
-        events = [StoredEvent(first, 1, "topic1", b"state1"),
-                  StoredEvent(first, 2, "topic2", b"state2")]  # fmt: skip
+        events = [
+            StoredEvent(first, 1, "topic1", b"state1"),
+            StoredEvent(first, 2, "topic2", b"state2"),
+        ]
         assert recorder.insert_events(events) is None
         assert recorder.insert_events([StoredEvent(second, 1, "topic3", b"state3")]) is None
         assert [e.state for e in recorder.select_events(first)] == [b"state1", b"state2"]
@@ -50,8 +52,11 @@ class TestArrayInsertRecorder(ApplicationRecorderTestCase[ArrayInsertPostgresApp
             recorder.insert_events([StoredEvent(second, 1, "topic4", b"state4")])
         notes = recorder.select_notifications(start=1, limit=10)
         assert [(n.id, n.topic, n.state) for n in notes] == [
-            (1, "topic1", b"state1"), (2, "topic2", b"state2"), (3, "topic3", b"state3"),
-        ]  # fmt: skip
+            (1, "topic1", b"state1"),
+            (2, "topic2", b"state2"),
+            (3, "topic3", b"state3"),
+        ]
         assert recorder.max_notification_id() == 3
-        assert [n.id for n in recorder.select_notifications(start=1, limit=10, topics=["topic2"])
-                ] == [2]  # fmt: skip
+        assert [
+            n.id for n in recorder.select_notifications(start=1, limit=10, topics=["topic2"])
+        ] == [2]

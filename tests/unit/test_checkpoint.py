@@ -11,9 +11,13 @@ from msgspec.structs import replace
 
 from ledger.core.checkpoint import EMPTY_ROOT, Frontier, checkpoint_of, leaf_hash, node_hash
 from ledger.service.checkpoints import (
-    CheckpointRefused, keep_checkpoint_file, newest_kept_checkpoint, public_key_hex, sign,
+    CheckpointRefused,
+    keep_checkpoint_file,
+    newest_kept_checkpoint,
+    public_key_hex,
+    sign,
     signature_problem,
-)  # fmt: skip
+)
 
 NOW = datetime(2026, 12, 5, tzinfo=UTC)
 
@@ -29,8 +33,10 @@ def _reference_root(leaves: list[bytes]) -> bytes:
 
 
 def _leaves(count: int) -> list[bytes]:
-    return [leaf_hash(n, uuid4(), 1, hashlib.sha256(bytes([n % 256])).digest())
-            for n in range(1, count + 1)]  # fmt: skip
+    return [
+        leaf_hash(n, uuid4(), 1, hashlib.sha256(bytes([n % 256])).digest())
+        for n in range(1, count + 1)
+    ]
 
 
 @pytest.mark.parametrize("count", [0, 1, 2, 3, 4, 5, 7, 8, 9, 31, 64, 100])
@@ -62,8 +68,12 @@ def test_a_leaf_pins_position_stream_version_and_digest():
     assert leaf != leaf_hash(7, uuid4(), 3, digest)
     assert leaf != leaf_hash(7, stream, 4, digest)
     assert leaf != leaf_hash(7, stream, 3, b"\xcd" * 32)
-    assert leaf == hashlib.sha256(b"\x00" + (7).to_bytes(8, "big") + stream.bytes
-                                  + (3).to_bytes(8, "big") + digest).digest()  # fmt: skip
+    assert (
+        leaf
+        == hashlib.sha256(
+            b"\x00" + (7).to_bytes(8, "big") + stream.bytes + (3).to_bytes(8, "big") + digest
+        ).digest()
+    )
     assert Frontier().root() == EMPTY_ROOT
 
 

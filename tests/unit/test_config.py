@@ -10,8 +10,14 @@ def test_defaults_without_a_file():
     """No config file means the spec's default currencies and a 10x wagering cap."""
     rules = load_rules(None)
     assert [(c.code, c.scale) for c in rules.currencies][:7] == [
-        ("EUR", 6), ("USD", 6), ("GBP", 6), ("BTC", 8), ("ETH", 18), ("USDT", 6), ("TON", 9),
-    ]  # fmt: skip
+        ("EUR", 6),
+        ("USD", 6),
+        ("GBP", 6),
+        ("BTC", 8),
+        ("ETH", 18),
+        ("USDT", 6),
+        ("TON", 9),
+    ]
     assert rules.policy.bonus_multiplier_max == 10
 
 
@@ -32,15 +38,19 @@ def test_listed_currencies_replace_the_registry_and_set_maximums():
     [
         (b'[[currencies]]\ncode = "EUR"\nscale = 19\n', "config.currencies[0].scale"),
         (b'[[currencies]]\ncode = "eur"\nscale = 2\n', "config.currencies[0].code"),
-        (b'[[currencies]]\ncode = "EUR"\nscale = 2\namount_max = "0.001"\n',
-         "config.currencies[0].amount_max"),
-        (b'[[currencies]]\ncode = "EUR"\nscale = 2\n[[currencies]]\ncode = "EUR"\nscale = 2\n',
-         "config.currencies[1].code"),
+        (
+            b'[[currencies]]\ncode = "EUR"\nscale = 2\namount_max = "0.001"\n',
+            "config.currencies[0].amount_max",
+        ),
+        (
+            b'[[currencies]]\ncode = "EUR"\nscale = 2\n[[currencies]]\ncode = "EUR"\nscale = 2\n',
+            "config.currencies[1].code",
+        ),
         (b"[policy]\nbonus_multiplier_max = 1000\n", "config.policy.bonus_multiplier_max"),
         (b"[policy]\nsurprise = 1\n", "config.policy"),
         (b"not toml =", "config"),
     ],
-)  # fmt: skip
+)
 def test_malformed_config_is_refused_naming_the_field(toml, field):
     """Each malformed setting is refused with its path in the file."""
     with pytest.raises(InvalidArgument) as caught:

@@ -55,9 +55,13 @@ def _declarations(pattern: str) -> list[tuple[str, str]]:
     return found
 
 
-@pytest.mark.parametrize(("kind", "pattern"), [
-    ("method", r"rpc (\w+)\("), ("outcome", r"(OUTCOME_\w+) = \d+;"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("kind", "pattern"),
+    [
+        ("method", r"rpc (\w+)\("),
+        ("outcome", r"(OUTCOME_\w+) = \d+;"),
+    ],
+)
 def test_every_method_and_outcome_has_a_comment_in_the_proto(kind, pattern):
     """Nothing a client can call or be answered is left undescribed on the wire contract."""
     declarations = _declarations(pattern)
@@ -69,9 +73,18 @@ def test_every_method_and_outcome_has_a_comment_in_the_proto(kind, pattern):
 def test_every_status_the_server_sends_is_documented_with_its_resend_rule():
     """The status table names every code the server's mapping or gRPC itself can answer."""
     table = _section("Status codes and when to resend")
-    for code in ("INVALID_ARGUMENT", "UNAUTHENTICATED", "PERMISSION_DENIED", "NOT_FOUND",
-                 "RESOURCE_EXHAUSTED", "UNAVAILABLE", "DEADLINE_EXCEEDED", "CANCELLED",
-                 "INTERNAL", "UNIMPLEMENTED"):  # fmt: skip
+    for code in (
+        "INVALID_ARGUMENT",
+        "UNAUTHENTICATED",
+        "PERMISSION_DENIED",
+        "NOT_FOUND",
+        "RESOURCE_EXHAUSTED",
+        "UNAVAILABLE",
+        "DEADLINE_EXCEEDED",
+        "CANCELLED",
+        "INTERNAL",
+        "UNIMPLEMENTED",
+    ):
         assert f"| `{code}`" in table, code
         assert f"//   {code}" in PROTO, code
 
@@ -79,8 +92,15 @@ def test_every_status_the_server_sends_is_documented_with_its_resend_rule():
 def test_nothing_cites_the_unshipped_specification():
     """Users have docs/, not the product specification: no 'spec section' citations remain."""
     folders = ("ledger", "projections", "adapters", "tests", "docs", "protos", "benchmarks")
-    paths = [ROOT / "README.md", *(p for f in folders for p in (ROOT / f).rglob("*")
-                                   if p.suffix in {".py", ".md", ".proto"})]  # fmt: skip
+    paths = [
+        ROOT / "README.md",
+        *(
+            p
+            for f in folders
+            for p in (ROOT / f).rglob("*")
+            if p.suffix in {".py", ".md", ".proto"}
+        ),
+    ]
     citation = re.compile(r"spec(ification)? (section|§)|spec §|LEDGER\.md")
     for path in paths:
         if path.parent.name == "v1" and path.parent.parent.name == "ledger":

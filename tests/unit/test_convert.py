@@ -22,24 +22,46 @@ SECONDS_BELOW = Timestamp(seconds=limits.timestamp_seconds_min - 1)
 @pytest.mark.parametrize(
     ("method", "request_", "field"),
     [
-        ("Deposit", pb.DepositRequest(**DEPOSIT, occurred_at=Timestamp(seconds=2**62)),
-         "occurred_at"),
+        (
+            "Deposit",
+            pb.DepositRequest(**DEPOSIT, occurred_at=Timestamp(seconds=2**62)),
+            "occurred_at",
+        ),
         ("Deposit", pb.DepositRequest(**DEPOSIT, occurred_at=SECONDS_ABOVE), "occurred_at"),
         ("Deposit", pb.DepositRequest(**DEPOSIT, occurred_at=SECONDS_BELOW), "occurred_at"),
-        ("Deposit", pb.DepositRequest(**DEPOSIT, occurred_at=Timestamp(nanos=-1)),
-         "occurred_at"),
-        ("Deposit", pb.DepositRequest(**DEPOSIT, occurred_at=Timestamp(nanos=10**9)),
-         "occurred_at"),
-        ("GrantBonus", pb.GrantBonusRequest(**WALLET, amount="1", expires_at=SECONDS_ABOVE),
-         "expires_at"),
-        ("SetLimits", pb.SetLimitsRequest(**WALLET, self_excluded_until=Timestamp(nanos=-1)),
-         "self_excluded_until"),
-        ("ForfeitBonus", pb.ForfeitBonusRequest(**WALLET, occurred_at=SECONDS_BELOW),
-         "occurred_at"),
+        ("Deposit", pb.DepositRequest(**DEPOSIT, occurred_at=Timestamp(nanos=-1)), "occurred_at"),
+        (
+            "Deposit",
+            pb.DepositRequest(**DEPOSIT, occurred_at=Timestamp(nanos=10**9)),
+            "occurred_at",
+        ),
+        (
+            "GrantBonus",
+            pb.GrantBonusRequest(**WALLET, amount="1", expires_at=SECONDS_ABOVE),
+            "expires_at",
+        ),
+        (
+            "SetLimits",
+            pb.SetLimitsRequest(**WALLET, self_excluded_until=Timestamp(nanos=-1)),
+            "self_excluded_until",
+        ),
+        (
+            "ForfeitBonus",
+            pb.ForfeitBonusRequest(**WALLET, occurred_at=SECONDS_BELOW),
+            "occurred_at",
+        ),
     ],
-    ids=["seconds-2**62", "seconds-above", "seconds-below", "nanos-negative", "nanos-above",
-         "bonus-expiry", "self-exclusion", "any-command"],
-)  # fmt: skip
+    ids=[
+        "seconds-2**62",
+        "seconds-above",
+        "seconds-below",
+        "nanos-negative",
+        "nanos-above",
+        "bonus-expiry",
+        "self-exclusion",
+        "any-command",
+    ],
+)
 def test_out_of_range_timestamps_are_refused_naming_the_field(method, request_, field):
     """Seconds or nanos a datetime cannot hold are InvalidArgument naming the field."""
     with pytest.raises(InvalidArgument) as caught:
@@ -50,9 +72,12 @@ def test_out_of_range_timestamps_are_refused_naming_the_field(method, request_, 
 def test_the_timestamp_bounds_convert_to_the_first_and_last_datetime():
     """The lowest and highest accepted Timestamps are datetime's own range, in UTC."""
     lowest = pb.DepositRequest(occurred_at=Timestamp(seconds=limits.timestamp_seconds_min))
-    highest = pb.DepositRequest(occurred_at=Timestamp(
-        seconds=limits.timestamp_seconds_max, nanos=limits.timestamp_nanos_max,
-    ))  # fmt: skip
+    highest = pb.DepositRequest(
+        occurred_at=Timestamp(
+            seconds=limits.timestamp_seconds_max,
+            nanos=limits.timestamp_nanos_max,
+        )
+    )
     assert to_datetime(lowest, "occurred_at") == datetime.min.replace(tzinfo=UTC)
     assert to_datetime(highest, "occurred_at") == datetime.max.replace(tzinfo=UTC)
 

@@ -20,8 +20,9 @@ def test_every_method_of_the_service_gets_a_handler_of_its_kind():
         handler = HANDLERS[method.name]
         assert isinstance(handler, grpc.RpcMethodHandler)
         assert (handler.request_streaming, handler.response_streaming) == (
-            False, method.server_streaming,
-        )  # fmt: skip
+            False,
+            method.server_streaming,
+        )
 
 
 def test_valid_bytes_decode_to_the_request_message():

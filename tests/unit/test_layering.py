@@ -11,9 +11,22 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 CORE = ROOT / "ledger" / "core"
 CORE_ALLOWED = {
-    "__future__", "abc", "collections", "dataclasses", "datetime", "enum", "functools",
-    "hashlib", "re", "struct", "typing", "uuid", "immutables", "msgspec", "ledger",
-}  # fmt: skip
+    "__future__",
+    "abc",
+    "collections",
+    "dataclasses",
+    "datetime",
+    "enum",
+    "functools",
+    "hashlib",
+    "re",
+    "struct",
+    "typing",
+    "uuid",
+    "immutables",
+    "msgspec",
+    "ledger",
+}
 # Names from allowed modules that read ambient state and are therefore banned in the core.
 CORE_BANNED_CALLS = {"now", "utcnow", "today", "uuid1", "uuid4", "time", "random"}
 
@@ -61,8 +74,11 @@ RINGS = (
     ("service", ("ledger.service", "projections")),
     ("api", ("ledger.api",)),
     ("console", ("ledger.console",)),
-    ("entry points", ("ledger.cli", "ledger.__main__", "projections.cli", "projections.export_cli")),
-)  # fmt: skip
+    (
+        "entry points",
+        ("ledger.cli", "ledger.__main__", "projections.cli", "projections.export_cli"),
+    ),
+)
 GENERATED = "ledger.v1"
 # What code outside the store may take from it: the URL's environment, which errors are
 # outages, and the adapter to open. Nothing else (recorders, mapper, queries) leaves it.
@@ -85,8 +101,12 @@ def _ring(module: str) -> int | None:
 
 def _engine_files() -> list[Path]:
     paths = [*(ROOT / "ledger").rglob("*.py"), *(ROOT / "projections").rglob("*.py")]
-    return sorted(p for p in paths if _module(p) not in {"ledger", "ledger.__init__"}
-                  and not _module(p).startswith((GENERATED, "ledger.client")))  # fmt: skip
+    return sorted(
+        p
+        for p in paths
+        if _module(p) not in {"ledger", "ledger.__init__"}
+        and not _module(p).startswith((GENERATED, "ledger.client"))
+    )
 
 
 ENGINE_FILES = _engine_files()
@@ -138,8 +158,12 @@ def test_the_client_imports_only_the_core_and_the_generated_code():
 
 def _names_from(path: Path, module: str) -> set[str]:
     tree = ast.parse(path.read_text())
-    return {alias.name for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)
-            and node.module == module for alias in node.names}  # fmt: skip
+    return {
+        alias.name
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom) and node.module == module
+        for alias in node.names
+    }
 
 
 def test_functions_stay_under_70_lines_and_lines_under_100_columns():
@@ -159,9 +183,14 @@ def test_functions_stay_under_70_lines_and_lines_under_100_columns():
 
 def test_generated_code_stays_at_the_edge():
     """Only the gRPC conversion, servicer, server and client import generated protobuf code."""
-    allowed = {"api/convert.py", "api/servicer.py", "api/server.py", "client/client.py",
-               "client/results.py",
-               "client/batching.py"}  # fmt: skip
+    allowed = {
+        "api/convert.py",
+        "api/servicer.py",
+        "api/server.py",
+        "client/client.py",
+        "client/results.py",
+        "client/batching.py",
+    }
     for path in sorted((ROOT / "ledger").rglob("*.py")):
         if path.parent.name == "v1" or path.relative_to(ROOT / "ledger").as_posix() in allowed:
             continue

@@ -59,9 +59,13 @@ def test_zero_is_allowed_where_the_caller_says_so():
 
 @pytest.mark.parametrize(
     ("minor", "currency", "text"),
-    [(10_500_000, EUR, "10.5"), (10**18 + 1, ETH, "1.000000000000000001"), (-5, BTC, "-0.00000005"),
-     (3 * 10**8, BTC, "3")],
-)  # fmt: skip
+    [
+        (10_500_000, EUR, "10.5"),
+        (10**18 + 1, ETH, "1.000000000000000001"),
+        (-5, BTC, "-0.00000005"),
+        (3 * 10**8, BTC, "3"),
+    ],
+)
 def test_formats_with_trailing_zeros_trimmed(minor, currency, text):
     """Formatting is exact and round-trips through parsing for positive amounts."""
     assert format_amount(minor, currency) == text

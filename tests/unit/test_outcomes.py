@@ -11,9 +11,19 @@ from ledger.core.events import CommandRefused
 from ledger.core.outcomes import Outcome
 from ledger.service.application import Ledger
 from tests.builders import (
-    EUR, bet, cancel, complete, deposit, forfeit, grant, reverse, rollback, set_limits,
-    win, withdraw,
-)  # fmt: skip
+    EUR,
+    bet,
+    cancel,
+    complete,
+    deposit,
+    forfeit,
+    grant,
+    reverse,
+    rollback,
+    set_limits,
+    win,
+    withdraw,
+)
 from tests.conftest import SteppingClock
 
 FAR = SteppingClock().now + timedelta(days=365)
@@ -64,20 +74,33 @@ ROWS = [
 CHECK_ORDER_ROWS = [
     (  # blocks before negative balance, round state, limits and funds
         Outcome.PLAYER_BLOCKED,
-        [deposit("d1", EUR), bet("b0", EUR, round_id="r0"), win("w0", "b0", 0),
-         reverse("cb", 5 * EUR), set_limits("l1", self_excluded_until=FAR)],
+        [
+            deposit("d1", EUR),
+            bet("b0", EUR, round_id="r0"),
+            win("w0", "b0", 0),
+            reverse("cb", 5 * EUR),
+            set_limits("l1", self_excluded_until=FAR),
+        ],
         bet("b1", 100 * EUR, round_id="r0"),
     ),
     (  # negative balance before round state and funds
         Outcome.NEGATIVE_BALANCE,
-        [deposit("d1", EUR), bet("b0", EUR, round_id="r0"), win("w0", "b0", 0),
-         reverse("cb", 5 * EUR)],
+        [
+            deposit("d1", EUR),
+            bet("b0", EUR, round_id="r0"),
+            win("w0", "b0", 0),
+            reverse("cb", 5 * EUR),
+        ],
         bet("b1", 100 * EUR, round_id="r0"),
     ),
     (  # round state before limits and funds
         Outcome.ROUND_CLOSED,
-        [deposit("d1", EUR), set_limits("l1", loss_limit_24h=2 * EUR),
-         bet("b0", EUR, round_id="r0"), win("w0", "b0", 0)],
+        [
+            deposit("d1", EUR),
+            set_limits("l1", loss_limit_24h=2 * EUR),
+            bet("b0", EUR, round_id="r0"),
+            win("w0", "b0", 0),
+        ],
         bet("b1", 100 * EUR, round_id="r0"),
     ),
     (  # limits before funds
@@ -97,11 +120,15 @@ CHECK_ORDER_ROWS = [
     ),
     (  # a win settles an earlier bet even for a blocked, negative player
         Outcome.OK,
-        [deposit("d1", 10 * EUR), bet("b1", EUR), reverse("cb", 50 * EUR),
-         set_limits("l1", self_excluded_until=FAR)],
+        [
+            deposit("d1", 10 * EUR),
+            bet("b1", EUR),
+            reverse("cb", 50 * EUR),
+            set_limits("l1", self_excluded_until=FAR),
+        ],
         win("w1", "b1", 3 * EUR),
     ),
-]  # fmt: skip
+]
 
 
 def _run(tmp_path, setup, probe):

@@ -18,6 +18,8 @@ def test_tuning_sets_the_limits_thresholds_and_freezes_what_startup_left_alive()
     ).stdout.split()
     young, middle, old, frozen = map(int, output)
     assert (young, middle, old) == (
-        limits.gc_young_threshold, limits.gc_middle_threshold, limits.gc_old_threshold
+        limits.gc_young_threshold,
+        limits.gc_middle_threshold,
+        limits.gc_old_threshold,
     )
     assert frozen > 1_000  # modules, classes and functions imported before the freeze

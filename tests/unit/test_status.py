@@ -3,14 +3,18 @@
 import grpc
 import pytest
 from eventsourcing.persistence import IntegrityError, InterfaceError, OperationalError
-
-from ledger.api.auth import PermissionDenied, Unauthenticated
 from google.rpc import error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
+from ledger.api.auth import PermissionDenied, Unauthenticated
 from ledger.api.status import (
-    BoundExceeded, NotFound, Overloaded, Unavailable, cancelled_status, status_for,
-)  # fmt: skip
+    BoundExceeded,
+    NotFound,
+    Overloaded,
+    Unavailable,
+    cancelled_status,
+    status_for,
+)
 from ledger.core import limits
 from ledger.core.errors import ChainBroken, ConcurrencyExhausted, InvalidArgument, NotATestStore
 
@@ -87,7 +91,10 @@ def test_invalid_argument_carries_a_bad_request_field_violation():
     bad_request = error_details_pb2.BadRequest()
     assert detail.Unpack(bad_request)
     [violation] = bad_request.field_violations
-    assert (violation.field, violation.description) == ("commands[3].bet.amount", "must be positive")
+    assert (violation.field, violation.description) == (
+        "commands[3].bet.amount",
+        "must be positive",
+    )
 
 
 @pytest.mark.parametrize(

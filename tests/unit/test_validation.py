@@ -10,8 +10,10 @@ from ledger.core.errors import InvalidArgument
 from ledger.core.money import CurrencyRegistry
 from ledger.core.policy import Policy, Rules
 from ledger.core.validation import (
-    validate, validate_account_reference, validate_transaction_reference,
-)  # fmt: skip
+    validate,
+    validate_account_reference,
+    validate_transaction_reference,
+)
 from tests.builders import EUR, bet, deposit, grant, win
 
 RULES = Rules(CurrencyRegistry(), Policy())
@@ -72,9 +74,18 @@ def test_malformed_transaction_references_are_refused_naming_the_field(key, prov
 
 @pytest.mark.parametrize(
     "account",
-    ["", "nonsense", "house:EUR", "house:ga mes:hub88:EUR", "a\x00:b:EUR", "h:g:ü:EUR",
-     "house::EUR", "house:games:" + "x" * 256 + ":EUR", "house:games:hub88:XXX"],
-)  # fmt: skip
+    [
+        "",
+        "nonsense",
+        "house:EUR",
+        "house:ga mes:hub88:EUR",
+        "a\x00:b:EUR",
+        "h:g:ü:EUR",
+        "house::EUR",
+        "house:games:" + "x" * 256 + ":EUR",
+        "house:games:hub88:XXX",
+    ],
+)
 def test_malformed_account_names_are_refused_naming_the_account(account):
     """An account name no account could have (shape, characters, length, currency) is refused."""
     with pytest.raises(InvalidArgument) as caught:

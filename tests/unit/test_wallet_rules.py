@@ -12,8 +12,18 @@ from ledger.core.outcomes import Outcome
 from ledger.core.policy import Policy, Rules
 from ledger.core.validation import validate
 from tests.builders import (
-    EUR, bet, complete, deposit, forfeit, grant, reverse, rollback, set_limits, win, withdraw,
-)  # fmt: skip
+    EUR,
+    bet,
+    complete,
+    deposit,
+    forfeit,
+    grant,
+    reverse,
+    rollback,
+    set_limits,
+    win,
+    withdraw,
+)
 
 RULES = Rules(CurrencyRegistry(), Policy())
 START = datetime(2026, 3, 1, tzinfo=UTC)
@@ -72,8 +82,12 @@ def test_win_is_split_pro_rata_with_the_bonus_share_rounded_down():
 def test_every_event_balances_per_currency():
     """Each event's postings sum to zero, including bonus conversions and forfeits."""
     w = CoreWallet()
-    w.ok(deposit("d", 10 * EUR), grant("g", 5 * EUR, multiplier=1, max_conversion=EUR),
-         bet("b", 12 * EUR), win("w", "b", 30 * EUR))  # fmt: skip
+    w.ok(
+        deposit("d", 10 * EUR),
+        grant("g", 5 * EUR, multiplier=1, max_conversion=EUR),
+        bet("b", 12 * EUR),
+        win("w", "b", 30 * EUR),
+    )
     assert all(sum(p.amount for p in event.postings) == 0 for event in w.events)
     assert any(isinstance(event, e.BonusConverted) for event in w.events)
 
@@ -333,7 +347,11 @@ def test_a_refusal_appends_one_event_that_moves_nothing_and_continues_the_chain(
     assert w.run(bet("b", 5 * EUR)) is Outcome.INSUFFICIENT_FUNDS
     refused = w.events[-1]
     assert isinstance(refused, e.CommandRefused) and refused.postings == ()
-    assert (refused.outcome, refused.command_type, refused.key) == ("INSUFFICIENT_FUNDS", "Bet", "b")
+    assert (refused.outcome, refused.command_type, refused.key) == (
+        "INSUFFICIENT_FUNDS",
+        "Bet",
+        "b",
+    )
     assert (refused.originator_version, refused.previous_hash) == (version + 1, head)
     assert w.balances == (3 * EUR, 0, 0) and "b" not in {k for _, k in w.state.bets}
 
