@@ -13,8 +13,11 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
+import grpc
 import psycopg
 import pytest
+
+from ledger.v1 import ledger_pb2_grpc as pb_grpc
 
 PG_ADMIN_URL = os.environ.get(
     "LEDGER_TEST_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -119,3 +122,21 @@ def private_postgres():
         yield cluster
     finally:
         cluster.remove()
+
+
+@pytest.fixture
+def fake_engine():
+    """Starts in-process gRPC servers for hand-written servicers; returns each one's target."""
+    servers = []
+
+    def start(servicer) -> str:
+        server = grpc.server(ThreadPoolExecutor(4))
+        pb_grpc.add_LedgerServiceServicer_to_server(servicer, server)
+        port = server.add_insecure_port("127.0.0.1:0")
+        server.start()
+        servers.append(server)
+        return f"127.0.0.1:{port}"
+
+    yield start
+    for server in servers:
+        server.stop(None)

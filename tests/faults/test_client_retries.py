@@ -5,7 +5,6 @@ A tiny real gRPC server in this process stands in for the engine, so the status 
 is the one a draining `ledger serve` sends, and nothing of the client is mocked."""
 
 import asyncio
-from concurrent.futures import ThreadPoolExecutor
 
 import grpc
 import pytest
@@ -27,24 +26,6 @@ class CancelsFirst(pb_grpc.LedgerServiceServicer):
         if len(self.keys) <= self.cancelled_count:
             context.abort(grpc.StatusCode.CANCELLED, "the server is draining")
         return pb.CommandResponse(outcome=pb.OUTCOME_OK, journal_id="journal-1")
-
-
-@pytest.fixture
-def serve():
-    """Starts an in-process server with a servicer; returns its target."""
-    servers = []
-
-    def start(servicer) -> str:
-        server = grpc.server(ThreadPoolExecutor(4))
-        pb_grpc.add_LedgerServiceServicer_to_server(servicer, server)
-        port = server.add_insecure_port("127.0.0.1:0")
-        server.start()
-        servers.append(server)
-        return f"127.0.0.1:{port}"
-
-    yield start
-    for server in servers:
-        server.stop(None)
 
 
 def _deposit(client):
@@ -72,19 +53,19 @@ def _deposit_with(client_class, target: str, retry_count_max: int = 5):
 
 
 @pytest.mark.parametrize("client_class", [LedgerClient, AsyncLedgerClient])
-def test_cancelled_is_resent_with_the_same_key(serve, client_class):
+def test_cancelled_is_resent_with_the_same_key(fake_engine, client_class):
     """A call answered CANCELLED is resent, same key and body, until the server answers."""
     servicer = CancelsFirst(cancelled_count=2)
-    reply = _deposit_with(client_class, serve(servicer))
+    reply = _deposit_with(client_class, fake_engine(servicer))
     assert (reply.outcome, reply.journal_id) == ("OK", "journal-1")
     assert servicer.keys == ["d-1", "d-1", "d-1"]
 
 
 @pytest.mark.parametrize("client_class", [LedgerClient, AsyncLedgerClient])
-def test_cancelled_is_resent_only_up_to_the_retry_bound(serve, client_class):
+def test_cancelled_is_resent_only_up_to_the_retry_bound(fake_engine, client_class):
     """A server that keeps cancelling gets retry_count_max attempts, then Unavailable is raised."""
     servicer = CancelsFirst(cancelled_count=100)
     with pytest.raises(Unavailable) as caught:
-        _deposit_with(client_class, serve(servicer), retry_count_max=3)
+        _deposit_with(client_class, fake_engine(servicer), retry_count_max=3)
     assert (caught.value.status, caught.value.attempts) == ("CANCELLED", 3)
     assert servicer.keys == ["d-1"] * 3

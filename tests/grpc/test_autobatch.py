@@ -214,24 +214,6 @@ class Frames(pb_grpc.LedgerServiceServicer):
         )
 
 
-@pytest.fixture
-def fake_engine():
-    """Starts an in-process gRPC server with a servicer; returns its target."""
-    servers = []
-
-    def start(servicer) -> str:
-        engine = grpc.server(ThreadPoolExecutor(4))
-        pb_grpc.add_LedgerServiceServicer_to_server(servicer, engine)
-        port = engine.add_insecure_port("127.0.0.1:0")
-        engine.start()
-        servers.append(engine)
-        return f"127.0.0.1:{port}"
-
-    yield start
-    for engine in servers:
-        engine.stop(None)
-
-
 def test_frames_hold_at_most_commands_max(fake_engine):
     """Ten concurrent calls with commands_max=4 leave in frames of at most four."""
     engine = Frames(delay_s=0.05)

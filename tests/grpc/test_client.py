@@ -7,7 +7,6 @@ import asyncio
 import dataclasses
 import itertools
 import time
-from concurrent.futures import ThreadPoolExecutor
 
 import grpc
 import pytest
@@ -160,24 +159,6 @@ class Refuses(pb_grpc.LedgerServiceServicer):
                 status.details.add().Pack(error_details_pb2.RetryInfo(retry_delay=delay))
             context.abort_with_status(rpc_status.to_status(status))
         return pb.CommandResponse(outcome=pb.OUTCOME_OK, journal_id="journal-1")
-
-
-@pytest.fixture
-def fake_engine():
-    """Starts an in-process gRPC server with a servicer; returns its target."""
-    servers = []
-
-    def start(servicer) -> str:
-        server = grpc.server(ThreadPoolExecutor(2))
-        pb_grpc.add_LedgerServiceServicer_to_server(servicer, server)
-        port = server.add_insecure_port("127.0.0.1:0")
-        server.start()
-        servers.append(server)
-        return f"127.0.0.1:{port}"
-
-    yield start
-    for server in servers:
-        server.stop(None)
 
 
 @pytest.mark.parametrize("code", [grpc.StatusCode.RESOURCE_EXHAUSTED, grpc.StatusCode.UNAVAILABLE])
