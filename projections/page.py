@@ -17,7 +17,7 @@ from projections.views import Operations, fold_views
 class PostingRow:
     """One journal line: a posting with everything a statement or an auditor needs."""
 
-    position: int  # the event's notification id
+    position: int  # the event's position in its partition
     index: int  # the posting's place in its event
     journal_id: UUID
     wallet_id: UUID
@@ -32,13 +32,15 @@ class PostingRow:
     occurred_at: datetime | None
     provider: str | None = None  # of a game event
     round_id: str | None = None  # of a bet or win
+    partition: int = 0  # the log partition the event is stored in
 
 
 @dataclass
 class PageChanges:
-    """What one page of events changes in the read models."""
+    """What one page of a log partition's events changes in the read models."""
 
     last_position: int
+    partition: int = 0
     balance_deltas: defaultdict[tuple[str, str], int] = field(
         default_factory=lambda: defaultdict(int)
     )  # (account, currency) -> change
@@ -48,9 +50,11 @@ class PageChanges:
     documents: Operations = field(default_factory=lambda: defaultdict(list))
 
 
-def fold_page(page: list[tuple[int, StoredEventBase]], first_position: int) -> PageChanges:
-    """The view changes of (notification id, event) pairs, in notification order."""
-    changes = PageChanges(last_position=first_position - 1)
+def fold_page(
+    page: list[tuple[int, StoredEventBase]], first_position: int, partition: int = 0
+) -> PageChanges:
+    """The view changes of (position, event) pairs of one partition, in position order."""
+    changes = PageChanges(last_position=first_position - 1, partition=partition)
     for position, event in page:
         assert position > changes.last_position, (position, changes.last_position)
         changes.last_position = position
@@ -86,6 +90,7 @@ def _fold_event(changes: PageChanges, position: int, event: WalletEvent) -> None
                 occurred_at=event.occurred_at,
                 provider=provider,
                 round_id=round_id,
+                partition=changes.partition,
             )
         )
 

@@ -23,6 +23,9 @@ PG_ADMIN_URL = os.environ.get(
     "LEDGER_TEST_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres"
 )
 IS_CI = os.environ.get("CI", "").lower() == "true"
+# The event tables' layout the PostgreSQL stores of this run use (`?layout=` of the URL):
+# unset, the default; `partitioned` runs every PostgreSQL test on the partitioned log.
+PG_LAYOUT = os.environ.get("LEDGER_TEST_PG_LAYOUT", "")
 
 
 def _pg_connect(url: str) -> psycopg.Connection:
@@ -52,13 +55,15 @@ def new_pg_schema(pg_database: str) -> str:
     schema = f"t_{uuid.uuid4().hex[:12]}"
     with _pg_connect(pg_database) as conn:
         conn.execute(f'CREATE SCHEMA "{schema}"')
-    return f"{pg_database}?schema={schema}"
+    layout = f"&layout={PG_LAYOUT}" if PG_LAYOUT else ""
+    return f"{pg_database}?schema={schema}{layout}"
 
 
 def drop_pg_schema(url: str) -> None:
     base, _, query = url.partition("?schema=")
+    schema = query.split("&")[0]
     with _pg_connect(base) as conn:
-        conn.execute(f'DROP SCHEMA IF EXISTS "{query}" CASCADE')
+        conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

@@ -61,7 +61,7 @@ from ledger.service.wallets import (
     wallet_id,
 )
 from ledger.store.database import startup_lock, store_environment
-from ledger.store.recorder_log import RecorderEventLog
+from ledger.store.open import open_event_log
 
 _LOCK_STRIPES = 256
 
@@ -110,8 +110,8 @@ class Ledger:
         self.new_id = new_id
         store_env = {**store_environment(database_url), **(environment or {})}
         with startup_lock(store_env):
-            self.log: EventLog = RecorderEventLog(store_env)
-            empty = self._guarded(self.log.max_position) == 0
+            self.log: EventLog = open_event_log(store_env)
+            empty = not any(self._guarded(self.log.heads))
             # The clock first: a test store is marked while it is still empty.
             self.clock = self._guarded(open_clock, self.log, store_kind, clock)
             if currency_scales == "record" and empty:

@@ -15,6 +15,11 @@ DEFAULT_DATABASE_URL = "sqlite:///ledger.sqlite3"
 POSTGRES_POOL_SIZE_DEFAULT = 8
 POSTGRES_POOL_OVERFLOW_DEFAULT = 8
 LOCK_TIMEOUT_S = 10
+# The event tables' layout on PostgreSQL (`?layout=` in the URL): the library's single log,
+# or the partitioned log (`ledger.store.partitioned_log`).
+LOG_LAYOUT = "LEDGER_LOG_LAYOUT"
+LAYOUT_SINGLE, LAYOUT_PARTITIONED = "single", "partitioned"
+LAYOUTS = (LAYOUT_SINGLE, LAYOUT_PARTITIONED)
 
 
 def store_environment(url: str) -> dict[str, str]:
@@ -65,7 +70,14 @@ def _postgres_environment(parts) -> dict[str, str]:
         "APPLICATION_RECORDER_TOPIC": (
             "ledger.store.pg_recorder:ArrayInsertPostgresApplicationRecorder"
         ),
+        LOG_LAYOUT: _layout(query.get("layout", [LAYOUT_SINGLE])[0]),
     }
+
+
+def _layout(name: str) -> str:
+    if name not in LAYOUTS:
+        raise InvalidArgument("database_url", f"layout must be one of {', '.join(LAYOUTS)}")
+    return name
 
 
 def redact(url: str) -> str:
