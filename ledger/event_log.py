@@ -64,6 +64,9 @@ class EventLog(Protocol):
     """The event store, as the ledger uses it."""
 
     partitions: int  # 1 for a log of one partition
+    # Whether the store itself refuses an idempotency record written for a second wallet in
+    # another partition (one node); if not (a distributed engine), followers flag it.
+    refuses_reused_keys: bool
 
     def append(self, events: Sequence[StoredEventBase]) -> None:
         """Appends events in one transaction, each at its `originator_version`, which must be

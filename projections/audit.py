@@ -62,13 +62,12 @@ class Finding:
     partition: int | None = None  # its partition, in a log of several
 
     def __str__(self) -> str:
+        of = f" of partition {self.partition}" if self.partition is not None else ""
         where = (
-            f"event #{self.position} ({self.stream} v{self.version})"
+            f"event #{self.position}{of} ({self.stream} v{self.version})"
             if self.position is not None
             else "store"
         )
-        if self.partition is not None:
-            where = f"{where} in partition {self.partition}"
         return f"{where}: {self.problem}"
 
 
@@ -93,14 +92,16 @@ class _Replay:
         self.log = log
         self.report = report
         self.checkpoints = checkpoints
-        self.claims = RecordClaims(lambda *where: _event_finding(report, *where))
+        self.claims = RecordClaims(
+            lambda *where: _event_finding(report, *where), partitioned=log.partitions > 1
+        )
         # Streams are keyed by their id as an int: an int hashes in C, a UUID in Python, and
         # these maps are read several times per event.
         self.heads: dict[int, tuple[int, str]] = {}  # stream -> (version, digest)
         self.players: dict[int, tuple[str, str]] = {}  # stream -> (player, currency)
         self.balances: defaultdict[str, int] = defaultdict(int)
         self.currency_of: dict[str, str] = {}
-        self.records: set[int] = set()
+        self.records: dict[int, int] = {}  # record stream -> its wallet
         self.others: dict[int, int] = {}  # the currencies', checkpoints' and clock's -> version
         self.clock_time: datetime | None = None  # a test store's clock after its newest event
         self.postings = 0
@@ -183,9 +184,16 @@ class _Replay:
 
     def _command_record(self, note: LogRecord, record: CommandRecorded) -> None:
         stream, wallet = record.originator_id.int, record.wallet_id.int
-        if record.originator_version != 1 or stream in self.records:
+        first_wallet = self.records.get(stream)
+        if record.originator_version == 1 and first_wallet not in (None, wallet):
+            self.find(
+                note,
+                f"key {record.key!r} ({record.scope}) was used for a second wallet "
+                f"{record.wallet_id}, first for {UUID(int=first_wallet)}: reconcile it",
+            )
+        elif record.originator_version != 1 or first_wallet is not None:
             self.find(note, "idempotency record is not the single event of its stream")
-        self.records.add(stream)
+        self.records.setdefault(stream, wallet)
         for problem in identity_problems(record):
             self.find(note, problem)
         opened = self.players.get(wallet)

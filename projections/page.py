@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from uuid import UUID
 
-from ledger.core.events import StoredEventBase, WalletEvent, event_tag
+from ledger.core.events import CommandRecorded, StoredEventBase, WalletEvent, event_tag
 from projections.views import Operations, fold_views
 
 
@@ -35,6 +35,19 @@ class PostingRow:
     partition: int = 0  # the log partition the event is stored in
 
 
+@dataclass(frozen=True, slots=True)
+class KeyUse:
+    """An idempotency record as a follower sees it: the wallet that used the key, and where
+    the record is stored. The same record id stored twice is one key sent for two wallets."""
+
+    record_id: UUID
+    wallet_id: UUID
+    scope: str
+    key: str
+    partition: int
+    position: int
+
+
 @dataclass
 class PageChanges:
     """What one page of a log partition's events changes in the read models."""
@@ -48,18 +61,36 @@ class PageChanges:
     credits: defaultdict[str, int] = field(default_factory=lambda: defaultdict(int))
     postings: list[PostingRow] = field(default_factory=list)
     documents: Operations = field(default_factory=lambda: defaultdict(list))
+    key_uses: list[KeyUse] = field(default_factory=list)  # when the follower tracks keys
 
 
 def fold_page(
-    page: list[tuple[int, StoredEventBase]], first_position: int, partition: int = 0
+    page: list[tuple[int, StoredEventBase]],
+    first_position: int,
+    partition: int = 0,
+    *,
+    track_keys: bool = False,
 ) -> PageChanges:
-    """The view changes of (position, event) pairs of one partition, in position order."""
+    """The view changes of (position, event) pairs of one partition, in position order;
+    with track_keys, every idempotency record's key use too (for a store that cannot refuse
+    a key reused across partitions itself)."""
     changes = PageChanges(last_position=first_position - 1, partition=partition)
     for position, event in page:
         assert position > changes.last_position, (position, changes.last_position)
         changes.last_position = position
         if isinstance(event, WalletEvent):
             _fold_event(changes, position, event)
+        elif track_keys and isinstance(event, CommandRecorded):
+            changes.key_uses.append(
+                KeyUse(
+                    event.originator_id,
+                    event.wallet_id,
+                    event.scope,
+                    event.key,
+                    partition,
+                    position,
+                )
+            )
     return changes
 
 

@@ -30,7 +30,7 @@ import psycopg
 from eventsourcing import persistence
 
 from ledger.store.database import connection_settings, search_path_option, store_environment
-from projections.page import PageChanges, PostingRow
+from projections.page import KeyUse, PageChanges, PostingRow
 from projections.views import DocumentKey, Operation, apply_operations, note_key
 
 TRACKING_NAME = "ledger_views"
@@ -61,6 +61,8 @@ VIEW_TABLES = (
     "trial_balance",
     "journal_postings",
     "view_documents",
+    "key_owners",
+    "key_reuses",
 )
 
 
@@ -256,6 +258,15 @@ class ProjectionStore(ABC):
         )
         return [msgspec.json.decode(doc) for (doc,) in rows]
 
+    def key_reuses(self, limit: int = 100) -> list[tuple]:
+        """Keys a follower saw used for a second wallet, for reconciliation: (scope, key,
+        wallet, first wallet, partition, position), oldest flag first."""
+        return self._rows(
+            "SELECT scope, key, wallet_id, first_wallet_id, partition_id, position "
+            "FROM key_reuses ORDER BY flagged LIMIT ?",
+            (limit,),
+        )
+
     def record_audit(self, run: dict) -> None:
         """Keeps one `ledger audit` result for the console (not a view: never rebuilt)."""
         self._write(
@@ -362,6 +373,8 @@ class SqliteProjectionStore(ProjectionStore):
                 [_posting_tuple(row, str(row.amount)) for row in changes.postings],
             )
             self._apply_documents(changes.documents)
+            # A SQLite log is one partition: the table's key refuses a reused key itself.
+            assert not changes.key_uses, "keys are tracked only beside a partitioned log"
         except BaseException:
             db.execute("ROLLBACK")
             raise
@@ -547,6 +560,7 @@ class PostgresProjectionStore(ProjectionStore):
             )
             _copy_postings(db, changes.postings)
             _apply_documents(db, changes.documents)
+            _flag_key_reuses(db, changes.key_uses)
 
     def balances(self) -> dict[str, tuple[str, int]]:
         rows = self._rows("SELECT account, currency, balance FROM account_balances")
@@ -603,6 +617,39 @@ def _copy_postings(db: psycopg.Connection, rows: list[PostingRow]) -> None:
                     row.round_id,
                 )
             )
+
+
+def _flag_key_reuses(db: psycopg.Connection, uses: list[KeyUse]) -> None:
+    """Records each key's first wallet, and flags a record id seen again (the same key
+    sent for another wallet, stored in another partition) for reconciliation."""
+    if not uses:
+        return
+    ids = [use.record_id for use in uses]
+    owners = dict(
+        db.execute(
+            "SELECT record_id, wallet_id FROM key_owners WHERE record_id = ANY(%s)", (ids,)
+        ).fetchall()
+    )
+    first = [use for use in uses if use.record_id not in owners]
+    again = [use for use in uses if use.record_id in owners]
+    db.execute(
+        "INSERT INTO key_owners SELECT * FROM unnest(%s::uuid[], %s::uuid[]) "
+        "ON CONFLICT (record_id) DO NOTHING",
+        ([u.record_id for u in first], [u.wallet_id for u in first]),
+    )
+    db.execute(
+        "INSERT INTO key_reuses (scope, key, wallet_id, first_wallet_id, partition_id, "
+        "position) SELECT * FROM unnest(%s::text[], %s::text[], %s::uuid[], %s::uuid[], "
+        "%s::smallint[], %s::bigint[]) ON CONFLICT DO NOTHING",
+        (
+            [u.scope for u in again],
+            [u.key for u in again],
+            [u.wallet_id for u in again],
+            [owners[u.record_id] for u in again],
+            [u.partition for u in again],
+            [u.position for u in again],
+        ),
+    )
 
 
 def _apply_documents(db: psycopg.Connection, documents: dict) -> None:
@@ -671,6 +718,11 @@ CREATE INDEX IF NOT EXISTS view_documents_players ON view_documents (kind, playe
 CREATE INDEX IF NOT EXISTS view_documents_queues ON view_documents (kind, status, sort);
 CREATE INDEX IF NOT EXISTS view_documents_days ON view_documents (kind, currency, sort);
 CREATE TABLE IF NOT EXISTS audit_runs (finished_at TEXT NOT NULL, result TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS key_owners (record_id TEXT PRIMARY KEY, wallet_id TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS key_reuses (
+    scope TEXT NOT NULL, key TEXT NOT NULL, wallet_id TEXT NOT NULL,
+    first_wallet_id TEXT NOT NULL, partition_id INTEGER NOT NULL, position INTEGER NOT NULL,
+    flagged TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP, PRIMARY KEY (partition_id, position));
 """
 
 _POSTGRES_SCHEMA = """
@@ -698,4 +750,9 @@ CREATE INDEX IF NOT EXISTS view_documents_players ON view_documents (kind, playe
 CREATE INDEX IF NOT EXISTS view_documents_queues ON view_documents (kind, status, sort);
 CREATE INDEX IF NOT EXISTS view_documents_days ON view_documents (kind, currency, sort);
 CREATE TABLE IF NOT EXISTS audit_runs (finished_at text NOT NULL, result text NOT NULL);
+CREATE TABLE IF NOT EXISTS key_owners (record_id uuid PRIMARY KEY, wallet_id uuid NOT NULL);
+CREATE TABLE IF NOT EXISTS key_reuses (
+    scope text NOT NULL, key text NOT NULL, wallet_id uuid NOT NULL,
+    first_wallet_id uuid NOT NULL, partition_id smallint NOT NULL, position bigint NOT NULL,
+    flagged timestamptz NOT NULL DEFAULT clock_timestamp(), PRIMARY KEY (partition_id, position));
 """

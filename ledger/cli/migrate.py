@@ -6,8 +6,6 @@ Errors are translated here, once: a URL of the wrong kind is a usage error namin
 option, a store that fails or a copy that cannot be trusted a one-line error.
 """
 
-from urllib.parse import parse_qsl, urlencode, urlsplit
-
 import click
 
 from ledger.cli.support import database_url_option, require_store, store_errors
@@ -19,6 +17,7 @@ from ledger.store.database import (
     LOG_LAYOUT,
     redact,
     store_environment,
+    with_layout,
 )
 from ledger.store.open import open_copy_target, open_event_log
 
@@ -81,10 +80,3 @@ def _run(source_environment: dict[str, str], target_environment: dict[str, str])
             target.close()
     finally:
         source.close()
-
-
-def with_layout(url: str, layout: str) -> str:
-    """The URL with its `layout` query parameter set to layout."""
-    parts = urlsplit(url)
-    query = [(k, v) for k, v in parse_qsl(parts.query) if k != "layout"]
-    return parts._replace(query=urlencode([*query, ("layout", layout)])).geturl()

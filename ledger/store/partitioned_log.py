@@ -37,6 +37,8 @@ from psycopg.sql import SQL, Composed, Identifier
 from ledger.core.events import StoredEventBase
 from ledger.core.partition import PARTITION_COUNT, partition_of, partition_stream
 from ledger.event_log import AppendConflict, LogRecord, RecordUndecodable, StoreProbe
+from ledger.store.citus import CitusStatements, by_partition
+from ledger.store.database import LAYOUT_CITUS, LOG_LAYOUT
 from ledger.store.mapper import MsgspecMapper
 from ledger.store.probe import open_store_probe
 
@@ -47,8 +49,9 @@ HEADS_TABLE = "ledger_log_heads"
 # again on a fresh one: the library's own policy for its recorders.
 _retry_broken_connection = retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
 
-_CREATE = (
-    """CREATE TABLE IF NOT EXISTS {events} (
+# On one node the key (stream_id, version) spans partitions; Citus refuses a unique key
+# without the distribution column, so there a record id can repeat across partitions.
+_CREATE_EVENTS = """CREATE TABLE IF NOT EXISTS {events} (
         partition_id smallint NOT NULL,
         position bigint NOT NULL,
         stream_id uuid NOT NULL,
@@ -56,14 +59,17 @@ _CREATE = (
         recorded_at timestamptz NOT NULL,
         topic text NOT NULL,
         state bytea NOT NULL,
-        PRIMARY KEY (stream_id, version))""",
+        PRIMARY KEY ({key}))"""
+_CREATE_REST = (
     "CREATE UNIQUE INDEX IF NOT EXISTS {position_index} ON {events} (partition_id, position)",
     """CREATE TABLE IF NOT EXISTS {heads} (
         partition_id smallint PRIMARY KEY,
         last_position bigint NOT NULL CHECK (last_position >= 0)
     ) WITH (fillfactor = 50)""",
-    # The count is fixed when the heads are first created; later opens find them.
-    "INSERT INTO {heads} SELECT p, 0 FROM generate_series(0, {last}) AS p ON CONFLICT DO NOTHING",
+)
+# The count is fixed when the heads are first created; later opens find them.
+_CREATE_HEADS = (
+    "INSERT INTO {heads} SELECT p, 0 FROM generate_series(0, {last}) AS p ON CONFLICT DO NOTHING"
 )
 _LOCK_HEADS = (
     "SELECT partition_id FROM {heads} WHERE partition_id = ANY(%b::smallint[]) "
@@ -109,18 +115,29 @@ class PartitionedEventLog:
         factory = PostgresFactory(Environment("ledger", environment))
         self.datastore: PostgresDatastore = factory.datastore
         self.mapper = MsgspecMapper(cipher=factory.cipher(), compressor=factory.compressor())
-        self.statements = _Statements(
-            self.datastore.schema, int(environment.get("POSTGRES_LOCK_TIMEOUT") or 0)
-        )
+        self.citus = environment.get(LOG_LAYOUT) == LAYOUT_CITUS
+        lock_timeout_s = int(environment.get("POSTGRES_LOCK_TIMEOUT") or 0)
+        self.statements = _Statements(self.datastore.schema, lock_timeout_s, citus=self.citus)
         if factory.env_create_table():
             self._create_tables()
+        # One node's primary key (stream_id, version) spans partitions; Citus's cannot.
+        self.refuses_reused_keys = not self.citus
         self.partitions = len(self.heads())
         assert self.partitions > 0, "the heads table holds no partition"
 
     def _create_tables(self) -> None:
-        with self.datastore.transaction(commit=True) as cursor:
-            for statement in self.statements.create:
+        statements = self.statements
+        if statements.citus is None:
+            with self.datastore.transaction(commit=True) as cursor:
+                for statement in statements.create:
+                    cursor.execute(statement)
+            return
+        # Citus distributes a table outside a transaction block, statement by statement.
+        with self.datastore.get_connection() as connection, connection.cursor() as cursor:
+            for statement in statements.create[:-1]:
                 cursor.execute(statement)
+            statements.citus.distribute(cursor)
+            cursor.execute(statements.create[-1])
 
     @_retry_broken_connection
     def append(self, events: Sequence[StoredEventBase]) -> None:
@@ -162,6 +179,9 @@ class PartitionedEventLog:
             raise AppendConflict(str(error)) from error
 
     def _insert_rows(self, columns: tuple[list, ...]) -> None:
+        if self.statements.citus is not None:
+            self._insert_by_partition(columns)
+            return
         statements, failed = self.statements, None
         with self.datastore.get_connection() as connection:
             with connection.pipeline() as pipeline, connection.transaction():
@@ -177,6 +197,21 @@ class PartitionedEventLog:
                     failed = error
             if failed is not None:
                 raise failed
+
+    def _insert_by_partition(self, columns: tuple[list, ...]) -> None:
+        """Citus: the distributed append function once per partition, in partition order;
+        a single call runs on its shard's worker, several share one transaction."""
+        call = self.statements.citus.call
+        calls = by_partition(columns)
+        with self.datastore.get_connection() as connection:
+            if len(calls) == 1:
+                partition, rows = calls[0]
+                connection.execute(call, (partition, *rows), prepare=True)
+                return
+            with connection.transaction():
+                connection.execute(self.statements.lock_timeout)
+                for partition, rows in calls:
+                    connection.execute(call, (partition, *rows), prepare=True)
 
     def read_stream(
         self,
@@ -258,7 +293,7 @@ class PartitionedEventLog:
 class _Statements:
     """The log's statements, composed once for a schema."""
 
-    def __init__(self, schema: str, lock_timeout_s: int) -> None:
+    def __init__(self, schema: str, lock_timeout_s: int, *, citus: bool) -> None:
         names = {
             "events": Identifier(schema, EVENTS_TABLE),
             "heads": Identifier(schema, HEADS_TABLE),
@@ -268,7 +303,13 @@ class _Statements:
         def compose(template: str, **extra: Any) -> Composed:
             return SQL(template).format(**names, **extra)
 
-        self.create = [compose(s, last=PARTITION_COUNT - 1) for s in _CREATE]
+        key = SQL("partition_id, stream_id, version" if citus else "stream_id, version")
+        self.create = [
+            compose(_CREATE_EVENTS, key=key),
+            *(compose(s) for s in _CREATE_REST),
+            compose(_CREATE_HEADS, last=PARTITION_COUNT - 1),
+        ]
+        self.citus = CitusStatements(schema, EVENTS_TABLE, HEADS_TABLE) if citus else None
         self.lock_heads = compose(_LOCK_HEADS)
         self.append = compose(_APPEND)
         self.lock_timeout = SQL("SET LOCAL lock_timeout = {0}").format(f"{lock_timeout_s}s")

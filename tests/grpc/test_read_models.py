@@ -180,21 +180,22 @@ def _logged_call(server, request_id: str) -> dict:
         time.sleep(0.05)
 
 
-def _stream(client, request_id: str, **options):
+def _stream(client, request_id: str, partition: int = 0, **options):
     metadata = (*client.metadata, ("x-request-id", request_id))
-    return client.stub.SubscribeEvents(pb.SubscribeEventsRequest(), metadata=metadata, **options)
+    request = pb.SubscribeEventsRequest(partition=partition)
+    return client.stub.SubscribeEvents(request, metadata=metadata, **options)
 
 
 def test_a_stream_past_its_deadline_or_cancelled_is_logged_with_that_status(server):
     """The call's log line says DEADLINE_EXCEEDED or CANCELLED, as the client saw it, not OK."""
-    auditor = server.client("auditor")
-    _play(server.client(), f"dl-{uuid.uuid4().hex[:8]}")  # something to stream
+    auditor, player = server.client("auditor"), f"dl-{uuid.uuid4().hex[:8]}"
+    _play(server.client(), player)  # something to stream
     timed_out, cancelled = f"deadline-{uuid.uuid4().hex}", f"cancel-{uuid.uuid4().hex}"
     with pytest.raises(grpc.RpcError) as caught:
-        for _ in _stream(auditor, timed_out, timeout=1.0):
+        for _ in _stream(auditor, timed_out, _partition(auditor, player), timeout=1.0):
             pass
     assert caught.value.code() is grpc.StatusCode.DEADLINE_EXCEEDED
-    stream = _stream(auditor, cancelled, timeout=30)
+    stream = _stream(auditor, cancelled, _partition(auditor, player), timeout=30)
     next(iter(stream))
     stream.cancel()
     line = _logged_call(server, timed_out)

@@ -13,6 +13,7 @@ _PARTITIONED_NAMES = (
     ("ledger_events", "ledger_log"),
     ("originator_id", "stream_id"),
     ("originator_version", "version"),
+    ("notification_id", "position"),
 )
 
 
@@ -67,13 +68,13 @@ class RawStore:
         self, position: int, originator_id: UUID, version: int, topic: str, state: bytes
     ) -> None:
         """Inserts a row at an explicit log position (notification id, or SQLite rowid; in
-        the partitioned log, in its stream's partition, at the Unix epoch)."""
+        the partitioned log, in its stream's partition, stamped now)."""
         if self.is_partitioned:
             partition = partition_of(originator_id, PARTITION_COUNT)
             self._run(
                 "",
                 "INSERT INTO ledger_log (partition_id, position, stream_id, version, "
-                "recorded_at, topic, state) VALUES (%s, %s, %s, %s, 'epoch', %s, %s)",
+                "recorded_at, topic, state) VALUES (%s, %s, %s, %s, now(), %s, %s)",
                 (partition, position, originator_id, version, topic, state),
             )
             return

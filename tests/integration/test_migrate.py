@@ -7,13 +7,12 @@ import pytest
 from click.testing import CliRunner
 
 from ledger.cli.main import main
-from ledger.cli.migrate import with_layout
 from ledger.core import limits
 from ledger.core.outcomes import Outcome
 from ledger.event_log import log_size, merged_records
 from ledger.service.application import Ledger
 from ledger.service.migration import MigrationRefused, migrate
-from ledger.store.database import store_environment
+from ledger.store.database import store_environment, with_layout
 from ledger.store.partitioned_log import PartitionedEventLog
 from ledger.store.recorder_log import RecorderEventLog
 from projections.audit import audit

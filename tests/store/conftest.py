@@ -19,6 +19,7 @@ MEMORY_ENVIRONMENT = {"PERSISTENCE_MODULE": "eventsourcing.popo"}
         "sqlite",
         pytest.param("postgres", marks=pytest.mark.postgres),
         pytest.param("partitioned", marks=pytest.mark.postgres),
+        pytest.param("citus", marks=pytest.mark.citus),
         "memory",
     ]
 )
@@ -32,6 +33,12 @@ def event_log(request, tmp_path) -> Iterator[EventLog]:
         return
     if request.param == "sqlite":
         log = RecorderEventLog(store_environment(f"sqlite:///{tmp_path}/log.sqlite3"))
+        yield log
+        log.close()
+        return
+    if request.param == "citus":
+        url = request.getfixturevalue("citus_url")
+        log = open_event_log(store_environment(url))
         yield log
         log.close()
         return
