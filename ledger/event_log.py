@@ -64,9 +64,11 @@ class EventLog(Protocol):
     """The event store, as the ledger uses it."""
 
     partitions: int  # 1 for a log of one partition
-    # Whether the store itself refuses an idempotency record written for a second wallet in
-    # another partition (one node); if not (a distributed engine), followers flag it.
-    refuses_reused_keys: bool
+    # Whether partitions live on several nodes (Citus). Then a transaction over several
+    # partitions is a distributed one, so the service writes each partition's commands in a
+    # transaction of its own; and an idempotency record written for a second wallet in
+    # another partition is not refused by the store, so followers flag it.
+    distributed: bool
 
     def append(self, events: Sequence[StoredEventBase]) -> None:
         """Appends events in one transaction, each at its `originator_version`, which must be

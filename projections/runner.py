@@ -54,7 +54,7 @@ class ProjectionRunner:
         if not page:
             return 0
         events = [(r.position, log.decode(r, log.plaintext(r))) for r in page]
-        changes = fold_page(events, position + 1, partition, track_keys=not log.refuses_reused_keys)
+        changes = fold_page(events, position + 1, partition, track_keys=log.distributed)
         self.store.apply(changes, expected_position=position)
         return len(page)
 

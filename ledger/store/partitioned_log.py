@@ -121,7 +121,7 @@ class PartitionedEventLog:
         if factory.env_create_table():
             self._create_tables()
         # One node's primary key (stream_id, version) spans partitions; Citus's cannot.
-        self.refuses_reused_keys = not self.citus
+        self.distributed = self.citus
         self.partitions = len(self.heads())
         assert self.partitions > 0, "the heads table holds no partition"
 

@@ -38,7 +38,7 @@ class RecorderEventLog:
     """`EventLog` over one of the library's application recorders: one partition."""
 
     partitions = 1
-    refuses_reused_keys = True
+    distributed = False
 
     def __init__(self, environment: dict[str, str]) -> None:
         """Opens (and creates, if the environment says so) the store `environment` names."""

@@ -113,3 +113,18 @@ def _players_in_two_partitions() -> tuple[str, str]:
     home = partition_of(wallet_id(first, "EUR"), 256)
     second = next(p for p in players if partition_of(wallet_id(p, "EUR"), 256) != home)
     return first, second
+
+
+def test_a_batch_over_several_partitions_answers_each_command_in_order(citus_url):
+    """On Citus a batch is written one partition per transaction: each command still gets
+    its own result, in the order sent, and a resend of the batch is all DUPLICATE."""
+    players = [f"split-{n}" for n in range(6)]
+    homes = {partition_of(wallet_id(p, "EUR"), 256) for p in players}
+    assert len(homes) > 1
+    batch = [deposit(f"d-{p}", (n + 1) * EUR, player=p) for n, p in enumerate(players)]
+    with Ledger(citus_url) as ledger:
+        results = ledger.execute_batch(batch)
+        assert [r.outcome for r in results] == [Outcome.OK] * len(players)
+        assert [r.balances.cash for r in results] == [(n + 1) * EUR for n in range(6)]
+        again = ledger.execute_batch(batch)
+        assert [r.outcome for r in again] == [Outcome.DUPLICATE] * len(players)
