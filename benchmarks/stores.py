@@ -1,5 +1,6 @@
-"""The databases of a throughput run, on PostgreSQL (the default) or SQLite: created fresh,
-dropped afterwards, and the plain connections of the raw-store baseline (a)."""
+"""The databases of a throughput run, on PostgreSQL (the default, its single log), PostgreSQL
+with the partitioned log (`?layout=partitioned`) or SQLite: created fresh, dropped afterwards,
+and the plain connections of the raw-store baseline (a)."""
 
 import sqlite3
 from contextlib import closing
@@ -7,7 +8,14 @@ from pathlib import Path
 
 import psycopg
 
-STORES = ("postgresql", "sqlite")
+from ledger.store.database import LAYOUT_PARTITIONED, with_layout
+
+STORES = ("postgresql", "partitioned", "sqlite")
+NAMES = {
+    "postgresql": "PostgreSQL",
+    "partitioned": "PostgreSQL, partitioned log",
+    "sqlite": "SQLite",
+}
 SQLITE_BUSY_TIMEOUT_S = 30  # raw writers queue for SQLite's single write lock
 
 
@@ -17,7 +25,9 @@ class BenchStore:
         self.kind = kind
         self.pg_admin = pg_admin
         self.workdir = workdir
-        self.name = "PostgreSQL" if kind == "postgresql" else "SQLite"
+        self.name = NAMES[kind]
+        # The raw baseline (a) writes plain rows: the log's layout plays no part in it.
+        self.engine = "SQLite" if kind == "sqlite" else "PostgreSQL"
 
     def fresh(self, name: str) -> str:
         """The URL of a new, empty database called name."""
@@ -28,17 +38,18 @@ class BenchStore:
         with psycopg.connect(self.pg_admin, autocommit=True) as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
             admin.execute(f'CREATE DATABASE "{name}"')
-        return self.pg_admin.rsplit("/", 1)[0] + f"/{name}"
+        url = self.pg_admin.rsplit("/", 1)[0] + f"/{name}"
+        return with_layout(url, LAYOUT_PARTITIONED) if self.kind == "partitioned" else url
 
     def drop(self, url: str) -> None:
         if self.kind == "sqlite":
             self._remove_files(Path(url.removeprefix("sqlite:///")))
             return
         with psycopg.connect(self.pg_admin, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)')
+            admin.execute(f'DROP DATABASE IF EXISTS "{_dbname(url)}" WITH (FORCE)')
 
     def create_raw_table(self, url: str) -> None:
-        key = "bigserial" if self.kind == "postgresql" else "INTEGER"
+        key = "INTEGER" if self.kind == "sqlite" else "bigserial"
         with closing(self.connect(url)) as conn:
             conn.execute(f"CREATE TABLE IF NOT EXISTS raw_ops (id {key} PRIMARY KEY, payload text)")
             conn.commit()
@@ -46,18 +57,27 @@ class BenchStore:
     def connect(self, url: str):
         """A plain connection (execute, commit, close) for the raw baseline; SQLite in WAL,
         as the library's recorder opens it."""
-        if self.kind == "postgresql":
-            return psycopg.connect(url)
+        if self.kind != "sqlite":
+            return psycopg.connect(_without_query(url))
         conn = sqlite3.connect(url.removeprefix("sqlite:///"), timeout=SQLITE_BUSY_TIMEOUT_S)
         conn.execute("PRAGMA journal_mode=WAL")
         return conn
 
     @property
     def insert_sql(self) -> str:
-        placeholder = "%s" if self.kind == "postgresql" else "?"
+        placeholder = "?" if self.kind == "sqlite" else "%s"
         return f"INSERT INTO raw_ops (payload) VALUES ({placeholder})"
 
     @staticmethod
     def _remove_files(path: Path) -> None:
         for suffix in ("", "-wal", "-shm"):
             Path(f"{path}{suffix}").unlink(missing_ok=True)
+
+
+def _without_query(url: str) -> str:
+    """The URL without its query (`?layout=`): libpq refuses parameters it does not know."""
+    return url.split("?", 1)[0]
+
+
+def _dbname(url: str) -> str:
+    return _without_query(url).rsplit("/", 1)[1]

@@ -3,6 +3,7 @@
     python benchmarks/throughput.py                 # full: 16/64/256 clients, 10 s per cell
     python benchmarks/throughput.py --smoke         # a few seconds, tiny load (CI)
     python benchmarks/throughput.py --store sqlite  # the embedded store instead of PostgreSQL
+    python benchmarks/throughput.py --store partitioned  # PostgreSQL's partitioned event log
     python benchmarks/throughput.py --cells batch --clients 64 --processes 2   # one cell
 
 Everything runs on this machine: the store, the server (a separate process started here)
@@ -288,7 +289,7 @@ def raw_store(store: BenchStore, url: str, clients: int, duration_s: float, suff
             thread.start()
         for thread in threads:
             thread.join()
-    return _row(f"raw {store.name} insert+commit{suffix}", clients, tally, now_s() - started, cpu)
+    return _row(f"raw {store.engine} insert+commit{suffix}", clients, tally, now_s() - started, cpu)
 
 
 def check_books(database_url: str, tallies: list[Tally]) -> dict:
@@ -424,7 +425,7 @@ def markdown(rows: list[dict], context: dict) -> str:
 
 
 def _store_cpu_note(store: str) -> str:
-    if store == "PostgreSQL":
+    if store.startswith("PostgreSQL"):
         return ""
     return (
         f"\n\n{store} runs inside the server (and, for baseline a, the load generator): its "
@@ -540,7 +541,7 @@ def main() -> None:
         RESULTS.mkdir(exist_ok=True)
         name = (
             "throughput"
-            + ("-sqlite" if args.store == "sqlite" else "")
+            + (f"-{args.store}" if args.store != "postgresql" else "")
             + (f"-{args.processes}-processes" if args.processes > 1 else "")
         )
         (RESULTS / f"{name}.json").write_text(

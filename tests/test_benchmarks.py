@@ -107,3 +107,26 @@ def test_engine_inprocess_benchmark_smoke(pg_database):
         check=True,
     )
     assert "1000 commands in" in run.stdout and "engine CPU per command" in run.stdout
+
+
+@pytest.mark.postgres
+def test_layout_comparison_smoke(pg_database, tmp_path):
+    """The layout comparison runs each cell on the single and the partitioned log, checks both
+    stores' books and reports a ratio per cell."""
+    run = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "benchmarks" / "compare_layouts.py"),
+            "--smoke",
+            "--workdir",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    )
+    result = json.loads(run.stdout.strip().splitlines()[-1])
+    assert [b["audit"] for b in result["books"].values()] == ["passed", "passed"]
+    assert {(s["mode"], s["clients"]) for s in result["summary"]} == {("unary", 4), ("batch", 4)}
+    assert all(s["ratio"] > 0 for s in result["summary"])
