@@ -130,3 +130,33 @@ def test_layout_comparison_smoke(pg_database, tmp_path):
     assert [b["audit"] for b in result["books"].values()] == ["passed", "passed"]
     assert {(s["mode"], s["clients"]) for s in result["summary"]} == {("unary", 4), ("batch", 4)}
     assert all(s["ratio"] > 0 for s in result["summary"])
+
+
+@pytest.mark.postgres
+def test_append_cost_benchmark_smoke(pg_database):
+    """The append-cost benchmark times both logs at every batch size and writer count and
+    reports a ratio per cell."""
+    run = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "benchmarks" / "append_cost.py"),
+            "--seconds",
+            "0.1",
+            "--repeats",
+            "1",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    summaries = json.loads(run.stdout.strip().splitlines()[-1])
+    assert [(s["batch"], s["writers"]) for s in summaries] == [
+        (1, 1),
+        (1, 2),
+        (1, 4),
+        (64, 1),
+        (64, 2),
+        (64, 4),
+    ]
+    assert all(s["single"]["events_per_s"] > 0 and s["ratio"] > 0 for s in summaries)
