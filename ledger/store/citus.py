@@ -66,6 +66,16 @@ class CitusStatements:
         cursor.execute(_DISTRIBUTE_FUNCTION, (function, events))
 
 
+def is_remote_unique_violation(error: Exception) -> bool:
+    """Whether a Citus error is a worker's unique violation: inside a multi-shard
+    transaction the coordinator passes it on as an internal error (XX000) with the worker's
+    message, not as SQLSTATE 23505."""
+    cause = error.__cause__
+    diagnostic = getattr(cause, "diag", None)
+    message = getattr(diagnostic, "message_primary", None) or ""
+    return message.startswith("duplicate key value violates unique constraint")
+
+
 def by_partition(columns: tuple[list, ...]) -> list[tuple[int, tuple[list, ...]]]:
     """The append's columns split by partition (the first column), in partition order,
     each partition's rows in the order given."""

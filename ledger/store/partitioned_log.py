@@ -26,6 +26,7 @@ from uuid import UUID
 from eventsourcing.persistence import (
     IntegrityError,
     InterfaceError,
+    InternalError,
     MapperDeserialisationError,
     OperationalError,
 )
@@ -37,7 +38,7 @@ from psycopg.sql import SQL, Composed, Identifier
 from ledger.core.events import StoredEventBase
 from ledger.core.partition import PARTITION_COUNT, partition_of, partition_stream
 from ledger.event_log import AppendConflict, LogRecord, RecordUndecodable, StoreProbe
-from ledger.store.citus import CitusStatements, by_partition
+from ledger.store.citus import CitusStatements, by_partition, is_remote_unique_violation
 from ledger.store.database import LAYOUT_CITUS, LOG_LAYOUT
 from ledger.store.mapper import MsgspecMapper
 from ledger.store.probe import open_store_probe
@@ -133,7 +134,10 @@ class PartitionedEventLog:
                     cursor.execute(statement)
             return
         # Citus distributes a table outside a transaction block, statement by statement.
-        with self.datastore.get_connection() as connection, connection.cursor() as cursor:
+        with (
+            self.datastore.get_connection() as connection,
+            connection.cursor(row_factory=tuple_row) as cursor,
+        ):
             for statement in statements.create[:-1]:
                 cursor.execute(statement)
             statements.citus.distribute(cursor)
@@ -176,6 +180,10 @@ class PartitionedEventLog:
         try:
             self._insert_rows(columns)
         except IntegrityError as error:
+            raise AppendConflict(str(error)) from error
+        except InternalError as error:
+            if not (self.citus and is_remote_unique_violation(error)):
+                raise
             raise AppendConflict(str(error)) from error
 
     def _insert_rows(self, columns: tuple[list, ...]) -> None:
