@@ -29,7 +29,7 @@ _APPEND_FUNCTION = """CREATE OR REPLACE FUNCTION {function}(
         FROM unnest(streams, versions, recorded, topics, states) WITH ORDINALITY
             AS e(stream_id, version, recorded_at, topic, state, ord);
     END $$"""
-_IS_DISTRIBUTED = "SELECT count(*) AS n FROM pg_dist_partition WHERE logicalrelid = %s::regclass"
+_IS_DISTRIBUTED = "SELECT count(*) FROM pg_dist_partition WHERE logicalrelid = %s::regclass"
 _DISTRIBUTE_EVENTS = "SELECT create_distributed_table(%s, 'partition_id', shard_count => %s)"
 _DISTRIBUTE_HEADS = "SELECT create_distributed_table(%s, 'partition_id', colocate_with => %s)"
 _DISTRIBUTE_FUNCTION = (
@@ -58,9 +58,9 @@ class CitusStatements:
         """Distributes the tables and the append function, unless done before."""
         events, heads = f"{self.schema}.{self.events}", f"{self.schema}.{self.heads}"
         cursor.execute(self.append_function)
-        if cursor.execute(_IS_DISTRIBUTED, (events,)).fetchone()["n"] == 0:
+        if cursor.execute(_IS_DISTRIBUTED, (events,)).fetchone()[0] == 0:
             cursor.execute(_DISTRIBUTE_EVENTS, (events, SHARD_COUNT))
-        if cursor.execute(_IS_DISTRIBUTED, (heads,)).fetchone()["n"] == 0:
+        if cursor.execute(_IS_DISTRIBUTED, (heads,)).fetchone()[0] == 0:
             cursor.execute(_DISTRIBUTE_HEADS, (heads, events))
         function = f"{self.schema}.ledger_log_append{FUNCTION_SIGNATURE}"
         cursor.execute(_DISTRIBUTE_FUNCTION, (function, events))
