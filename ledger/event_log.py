@@ -86,9 +86,18 @@ class EventLog(Protocol):
         newest first), at most `limit`; RecordUndecodable for a record that does not open.
         For a stream in its own partition: an idempotency record is read by first_events."""
 
-    def first_events(self, stream_ids: Sequence[UUID]) -> list[StoredEventBase]:
+    def first_events(
+        self, stream_ids: Sequence[UUID], near: Sequence[UUID] = ()
+    ) -> list[StoredEventBase]:
         """The version-1 event of each stream in stream_ids that has one, in one round trip
-        where the store allows it; in no particular order."""
+        where the store allows it; in no particular order.
+
+        Args:
+            near: streams in whose partitions the events are looked for (an idempotency record
+                lives in its wallet's) on a distributed log, where reading every shard would
+                cost more than the write; a record in another partition (a key reused for
+                another player) is then not found, and the followers flag it. Ignored on one
+                node, which reads every partition."""
 
     def read_page(self, after: int, limit: int, partition: int = 0) -> list[LogRecord]:
         """At most `limit` records of a partition after position `after`, in position order."""

@@ -294,7 +294,8 @@ class Ledger:
         attempt = BatchAttempt(self.loader, self.cache, self.rules, self.clock(), self.new_id)
         record_ids, wanted = attempt.record_ids(commands)
         if wanted:
-            attempt.adopt_records(wanted, (yield self.loader.key_records, (wanted,)))
+            near = [command_stream_ids(c)[0] for c in commands]
+            attempt.adopt_records(wanted, (yield self.loader.key_records, (wanted, near)))
         to_read = attempt.wallets_to_read(commands)
         if to_read:
             attempt.adopt_wallets((yield self.loader.fold_all, (to_read,)))

@@ -98,6 +98,7 @@ _FIRST_EVENTS = (
     "SELECT stream_id, version, topic, state FROM {events} "
     "WHERE stream_id = ANY(%s) AND version = 1"
 )
+_FIRST_EVENTS_NEAR = _FIRST_EVENTS + " AND partition_id = ANY(%s::smallint[])"
 _PAGE = (
     "SELECT position, stream_id, version, topic, state, partition_id, recorded_at "
     "FROM {events} WHERE partition_id = %s AND position > %s ORDER BY position LIMIT %s"
@@ -241,10 +242,17 @@ class PartitionedEventLog:
             raise RecordUndecodable(str(error)) from error
         return read
 
-    def first_events(self, stream_ids: Sequence[UUID]) -> list[StoredEventBase]:
+    def first_events(
+        self, stream_ids: Sequence[UUID], near: Sequence[UUID] = ()
+    ) -> list[StoredEventBase]:
         if not stream_ids:
             return []
-        rows = self._rows(self.statements.first_events, (list(stream_ids),))
+        if self.distributed and near:
+            partitions = sorted({partition_of(stream, self.partitions) for stream in near})
+            statement, params = self.statements.first_events_near, (list(stream_ids), partitions)
+        else:
+            statement, params = self.statements.first_events, (list(stream_ids),)
+        rows = self._rows(statement, params)
         opened, decode = self.mapper.opened, self.mapper.decode_record
         try:
             return [decode(t, s, v, opened(state)) for s, v, t, state in rows]
@@ -324,6 +332,7 @@ class _Statements:
         self.read_oldest = compose(_READ_STREAM, direction=SQL("ASC"))
         self.read_newest = compose(_READ_STREAM, direction=SQL("DESC"))
         self.first_events = compose(_FIRST_EVENTS)
+        self.first_events_near = compose(_FIRST_EVENTS_NEAR)
         self.page = compose(_PAGE)
         self.heads = compose(_HEADS)
         self.stored_rows = compose(_STORED_ROWS)

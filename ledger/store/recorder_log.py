@@ -78,7 +78,9 @@ class RecorderEventLog:
             raise RecordUndecodable(str(error)) from error
         return read
 
-    def first_events(self, stream_ids: Sequence[UUID]) -> list[StoredEventBase]:
+    def first_events(
+        self, stream_ids: Sequence[UUID], near: Sequence[UUID] = ()
+    ) -> list[StoredEventBase]:
         to_event = self.mapper.to_domain_event
         try:
             return [to_event(stored) for stored in self.reads.first_events(stream_ids)]
