@@ -10,6 +10,7 @@ import hashlib
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Sequence
 from functools import lru_cache
 from uuid import NAMESPACE_URL, UUID, uuid5
 
@@ -159,18 +160,18 @@ class WalletLoader:
             item = evolve_item(item, event, digest(plaintext))
         return item
 
-    def key_records(self, record_ids: list[UUID]) -> dict[UUID, CommandRecorded]:
-        """The idempotency records that exist among record_ids, fetched in one query."""
+    def key_records(
+        self, record_ids: list[UUID], near: Sequence[UUID] = ()
+    ) -> dict[UUID, CommandRecorded]:
+        """The idempotency records that exist among record_ids, fetched in one query; on a
+        distributed log, looked for in the partitions of the streams `near` only."""
         found = {}
-        for event in self.log.first_events(record_ids):
+        for event in self.log.first_events(record_ids, near):
             assert isinstance(event, CommandRecorded), type(event)
             found[event.originator_id] = event
         return found
 
     def key_record(self, record_id: UUID) -> CommandRecorded | None:
-        stored = self.log.read_stream(record_id, limit=1)
-        if not stored:
-            return None
-        event = stored[0][0]
-        assert isinstance(event, CommandRecorded), type(event)
-        return event
+        """The idempotency record `record_id`, if written: read as a first event, since a
+        partitioned log keeps it in its wallet's partition, not its own stream's."""
+        return self.key_records([record_id]).get(record_id)
