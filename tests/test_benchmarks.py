@@ -131,7 +131,7 @@ def test_layouts_benchmark_smoke(pg_database):
         check=True,
     )
     books = next(
-        json.loads(line)["books"] for line in run.stdout.splitlines() if line.startswith("{")
+        json.loads(line)["books"] for line in run.stdout.splitlines() if line.startswith('{"books"')
     )
     assert {layout: book["audit"] for layout, book in books.items()} == {
         "single": "passed",
