@@ -107,3 +107,50 @@ def test_engine_inprocess_benchmark_smoke(pg_database):
         check=True,
     )
     assert "1000 commands in" in run.stdout and "engine CPU per command" in run.stdout
+
+
+@pytest.mark.postgres
+def test_layouts_benchmark_smoke(pg_database):
+    """The layouts harness runs the batch cell on the single and the partitioned log, audits
+    both, and gives the partitioned one's ratio to the single one."""
+    run = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "benchmarks" / "layouts.py"),
+            "--smoke",
+            "--processes",
+            "1",
+            "--cells",
+            "batch",
+            "--workdir",
+            "/tmp/ledger-bench-layouts-smoke",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    )
+    books = next(
+        json.loads(line)["books"] for line in run.stdout.splitlines() if line.startswith('{"books"')
+    )
+    assert {layout: book["audit"] for layout, book in books.items()} == {
+        "single": "passed",
+        "partitioned": "passed",
+    }
+    assert "| partitioned | batch |" in run.stdout
+
+
+@pytest.mark.postgres
+def test_append_cost_benchmark_smoke(pg_database):
+    """The append-cost harness measures both layouts at each batch size and writer count."""
+    run = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "append_cost.py"), "--smoke"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    )
+    rows = [
+        line for line in run.stdout.splitlines() if line.startswith(("| single", "| partitioned"))
+    ]
+    assert len(rows) == 12
