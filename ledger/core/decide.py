@@ -68,7 +68,7 @@ def decide(state: WalletState | None, command: c.Command, context: Context) -> D
     the rejection's balances must already reflect them. A wallet that does not exist gets
     no events at all: a rejection never opens one.
     """
-    assert state is None or state.wallet_id == context.wallet_id
+    assert state is None or state.wallet_id.int == context.wallet_id.int
     assert not isinstance(command, c.ITEM_COMMANDS), "suspense items have their own decide"
     foreign_target = _names_another_wallets_key(command, context)
     if state is None and (foreign_target or not isinstance(command, c.WALLET_OPENING)):

@@ -6,23 +6,26 @@ conversion after a win, say) see its effect, and the events `decide` returns are
 those the store will hold.
 """
 
-from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
 
+import msgspec
+
 from ledger.core import events as e
-from ledger.core.chain import digest, encode_event, genesis_hash
+from ledger.core.chain import chain_digest, genesis_hash
 from ledger.core.commands import Command
 from ledger.core.evolve import evolve
 from ledger.core.policy import Rules
 from ledger.core.state import SuspenseItem, WalletState
 
 
-@dataclass(frozen=True, slots=True)
-class Context:
+class Context(msgspec.Struct, frozen=True, kw_only=True):
     """What the shell passes in: the time, the new journal's id, the wallet id, the rules,
     for a suspense attribution the item it resolves (None if there is no such item), and
-    for a rollback the wallet whose command holds the target key (None if no command does)."""
+    for a rollback the wallet whose command holds the target key (None if no command does).
+
+    A frozen msgspec Struct rather than a frozen dataclass: one is built per command, and
+    the dataclass's __init__ sets each field through object.__setattr__, far slower."""
 
     now: datetime
     journal_id: UUID
@@ -47,8 +50,8 @@ class Draft:
 
     def emit(self, event_type: type[e.WalletEvent], postings: tuple[e.Posting, ...], **fields):
         """Builds the next event of the stream, checks its journal balances, folds it."""
-        postings = tuple(posting for posting in postings if posting.amount != 0)
-        assert sum(posting.amount for posting in postings) == 0, postings
+        postings = tuple([posting for posting in postings if posting.amount != 0])
+        assert sum([posting.amount for posting in postings]) == 0, postings
         version = 1 if self.state is None else self.state.version + 1
         previous = (
             genesis_hash(self.context.wallet_id) if self.state is None else self.state.head_hash
@@ -65,7 +68,7 @@ class Draft:
             occurred_at=self.command.occurred_at,
             **fields,
         )
-        self.state = evolve(self.state, event, digest(encode_event(event)))
+        self.state = evolve(self.state, event, chain_digest(event))
         self.events.append(event)
 
 

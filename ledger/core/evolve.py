@@ -5,7 +5,8 @@ Each event first proves it belongs (right wallet, next version, predecessor's ha
 its effect is applied; the version and head hash move last.
 """
 
-from functools import singledispatch
+from collections.abc import Callable
+from typing import Any
 
 from msgspec.structs import replace
 
@@ -42,12 +43,16 @@ def evolve(state: WalletState | None, event: e.WalletEvent, event_digest: str) -
         raise ChainBroken(
             f"event {event.originator_id} v{event.originator_version}: previous_hash mismatch"
         )
-    applied = _apply(event, state)
+    rule = _RULES.get(type(event))
+    if rule is None:
+        raise AssertionError(f"no evolve rule for {type(event).__name__}")
+    applied = rule(event, state)
     return replace(applied, version=event.originator_version, head_hash=event_digest)
 
 
 def _check_belongs(state: WalletState, event: e.WalletEvent) -> None:
-    if event.originator_id != state.wallet_id:
+    # Compared as ints: UUID equality is a Python-level call, and this runs for every event.
+    if event.originator_id.int != state.wallet_id.int:
         raise ChainBroken(f"event of {event.originator_id} applied to wallet {state.wallet_id}")
     if event.originator_version != state.version + 1:
         raise ChainBroken(
@@ -56,12 +61,24 @@ def _check_belongs(state: WalletState, event: e.WalletEvent) -> None:
     assert event.currency == state.currency, (event.currency, state.currency)
 
 
-@singledispatch
-def _apply(event: e.WalletEvent, state: WalletState | None) -> WalletState:
-    raise AssertionError(f"no evolve rule for {type(event).__name__}")
+# The rule for each event type, looked up by exact type: one dict lookup, where
+# functools.singledispatch went through a weak-keyed cache and a wrapper on every event.
+_RULES: dict[type, Callable[[Any, Any], WalletState]] = {}
 
 
-@_apply.register
+def _rule(*event_types: type[e.WalletEvent]):
+    """Registers the decorated function as the evolve rule of each of event_types."""
+
+    def register(function):
+        for event_type in event_types:
+            assert event_type not in _RULES, event_type
+            _RULES[event_type] = function
+        return function
+
+    return register
+
+
+@_rule(e.WalletOpened)
 def _(event: e.WalletOpened, state: None) -> WalletState:
     assert state is None
     return WalletState(
@@ -73,7 +90,7 @@ def _(event: e.WalletOpened, state: None) -> WalletState:
     )
 
 
-@_apply.register
+@_rule(e.Deposited, e.SuspenseAttributed)
 def _(event: e.Deposited | e.SuspenseAttributed, state: WalletState) -> WalletState:
     window = _window_add(state.deposit_window, event, event.amount)
     return replace(
@@ -84,7 +101,7 @@ def _(event: e.Deposited | e.SuspenseAttributed, state: WalletState) -> WalletSt
     )
 
 
-@_apply.register
+@_rule(e.DepositReversed)
 def _(event: e.DepositReversed, state: WalletState) -> WalletState:
     deposits = state.deposits
     if event.deposit_key is not None and event.deposit_key in deposits:
@@ -92,7 +109,7 @@ def _(event: e.DepositReversed, state: WalletState) -> WalletState:
     return replace(state, cash=state.cash - event.amount, deposits=deposits)
 
 
-@_apply.register
+@_rule(e.BetPlaced)
 def _(event: e.BetPlaced, state: WalletState) -> WalletState:
     bet = BetRecord(
         round_id=event.round_id,
@@ -121,7 +138,7 @@ def _(event: e.BetPlaced, state: WalletState) -> WalletState:
     )
 
 
-@_apply.register
+@_rule(e.BetVoided)
 def _(event: e.BetVoided, state: WalletState) -> WalletState:
     bet = BetRecord(
         round_id=event.round_id,
@@ -134,7 +151,7 @@ def _(event: e.BetVoided, state: WalletState) -> WalletState:
     return replace(state, bets=state.bets.set((event.provider, event.key), bet))
 
 
-@_apply.register
+@_rule(e.WinPaid)
 def _(event: e.WinPaid, state: WalletState) -> WalletState:
     bet_key = (event.provider, event.bet_key)
     bet = state.bets[bet_key]
@@ -162,7 +179,7 @@ def _(event: e.WinPaid, state: WalletState) -> WalletState:
     )
 
 
-@_apply.register
+@_rule(e.WinVoided)
 def _(event: e.WinVoided, state: WalletState) -> WalletState:
     win = WinRecord(
         bet_key=event.bet_key, cash_amount=0, bonus_amount=0, bonus_id=None, rolled_back=True
@@ -170,7 +187,7 @@ def _(event: e.WinVoided, state: WalletState) -> WalletState:
     return replace(state, wins=state.wins.set((event.provider, event.key), win))
 
 
-@_apply.register
+@_rule(e.BetRolledBack)
 def _(event: e.BetRolledBack, state: WalletState) -> WalletState:
     bet_key = (event.provider, event.target_key)
     bet = state.bets[bet_key]
@@ -194,7 +211,7 @@ def _(event: e.BetRolledBack, state: WalletState) -> WalletState:
     )
 
 
-@_apply.register
+@_rule(e.WinRolledBack)
 def _(event: e.WinRolledBack, state: WalletState) -> WalletState:
     win_key = (event.provider, event.target_key)
     win = state.wins[win_key]
@@ -209,18 +226,18 @@ def _(event: e.WinRolledBack, state: WalletState) -> WalletState:
     )
 
 
-@_apply.register
+@_rule(e.RollbackTombstoned)
 def _(event: e.RollbackTombstoned, state: WalletState) -> WalletState:
     key = (event.provider, event.target_key)
     return replace(state, tombstones=state.tombstones.set(key, event.key))
 
 
-@_apply.register
+@_rule(e.RollbackRepeated, e.CommandRefused)
 def _(event: e.RollbackRepeated | e.CommandRefused, state: WalletState) -> WalletState:
     return state
 
 
-@_apply.register
+@_rule(e.WithdrawalRequested)
 def _(event: e.WithdrawalRequested, state: WalletState) -> WalletState:
     record = WithdrawalRecord(amount=event.amount, rail=event.rail, rail_id=event.rail_id)
     return replace(
@@ -231,7 +248,7 @@ def _(event: e.WithdrawalRequested, state: WalletState) -> WalletState:
     )
 
 
-@_apply.register
+@_rule(e.WithdrawalCompleted)
 def _(event: e.WithdrawalCompleted, state: WalletState) -> WalletState:
     record = state.withdrawals[event.withdrawal_key]
     withdrawals = state.withdrawals.set(
@@ -240,7 +257,7 @@ def _(event: e.WithdrawalCompleted, state: WalletState) -> WalletState:
     return replace(state, held=state.held - event.amount, withdrawals=withdrawals)
 
 
-@_apply.register
+@_rule(e.WithdrawalReleased)
 def _(event: e.WithdrawalReleased, state: WalletState) -> WalletState:
     record = state.withdrawals[event.withdrawal_key]
     withdrawals = state.withdrawals.set(event.withdrawal_key, replace(record, status=event.reason))
@@ -252,7 +269,7 @@ def _(event: e.WithdrawalReleased, state: WalletState) -> WalletState:
     )
 
 
-@_apply.register
+@_rule(e.BonusGranted)
 def _(event: e.BonusGranted, state: WalletState) -> WalletState:
     assert state.bonus_record is None
     record = BonusRecord(
@@ -265,24 +282,24 @@ def _(event: e.BonusGranted, state: WalletState) -> WalletState:
     return replace(state, bonus=state.bonus + event.amount, bonus_record=record)
 
 
-@_apply.register
+@_rule(e.BonusForfeited)
 def _(event: e.BonusForfeited, state: WalletState) -> WalletState:
     return replace(state, bonus=state.bonus - event.amount, bonus_record=None)
 
 
-@_apply.register
+@_rule(e.BonusDeficitCharged)
 def _(event: e.BonusDeficitCharged, state: WalletState) -> WalletState:
     return replace(state, cash=state.cash - event.amount, bonus=state.bonus + event.amount)
 
 
-@_apply.register
+@_rule(e.BonusConverted)
 def _(event: e.BonusConverted, state: WalletState) -> WalletState:
     return replace(
         state, bonus=state.bonus - event.amount, cash=state.cash + event.amount, bonus_record=None
     )
 
 
-@_apply.register
+@_rule(e.LimitsChanged)
 def _(event: e.LimitsChanged, state: WalletState) -> WalletState:
     return replace(
         state,

@@ -82,6 +82,10 @@ id_cache_size_max = 65_536  # derived stream ids (uuid5) remembered per process
 wallet_contention_s = 5
 wallet_contended_count_max = 10_000
 page_size_max = 1000
+# New events whose canonical bytes are kept from their digest until the store maps them
+# (ledger/core/chain.py): room for the events of several full groups at once; past it the
+# memo is dropped and the events it held are encoded again.
+encoding_memo_size_max = 8 * batch_size_max
 # Reading the event log in position order (ledger/event_log.py, log_pages): every loop over
 # the log (projections, audit, export, checkpoints, SubscribeEvents) pages with these.
 log_page_size = 5000
@@ -149,6 +153,7 @@ assert bonus_multiplier_max_default <= bonus_multiplier_max
 assert len(str(amount_minor_max)) <= amount_digits_max
 assert concurrency_retry_count_max >= 2
 assert page_size_max <= batch_size_max
+assert encoding_memo_size_max >= batch_size_max
 assert 0 < console_page_rows <= console_csv_rows_max
 assert 0 < log_page_size <= log_page_size_max
 assert gc_young_threshold > 0 and gc_middle_threshold > 0 and gc_old_threshold > 0

@@ -14,7 +14,7 @@ from msgspec.structs import replace
 from ledger.core import accounts as a
 from ledger.core import commands as c
 from ledger.core import events as e
-from ledger.core.chain import digest, encode_event, genesis_hash
+from ledger.core.chain import chain_digest, genesis_hash
 from ledger.core.decide_limits import deposit_exceeds_limit, is_self_excluded
 from ledger.core.draft import Context, Draft, posting
 from ledger.core.errors import ChainBroken
@@ -162,4 +162,4 @@ def _item_event(
 
 
 def _digest(event: e.WalletEvent) -> str:
-    return digest(encode_event(event))
+    return chain_digest(event)

@@ -9,7 +9,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from uuid import UUID
 
-from ledger.core.chain import digest, encode_event
+from ledger.core.chain import chain_digest
 from ledger.core.commands import (
     ITEM_COMMANDS,
     AttributeSuspense,
@@ -198,7 +198,7 @@ class BatchAttempt:
 
     def _append_item_events(self, item: SuspenseItem | None, events) -> None:
         for event in events:
-            item = evolve_item(item, event, digest(encode_event(event)))
+            item = evolve_item(item, event, chain_digest(event))
             self.items[event.originator_id] = item
             self.to_save.append(event)
 

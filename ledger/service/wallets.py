@@ -57,9 +57,12 @@ def command_stream_ids(command: Command) -> tuple[UUID, ...]:
 
 
 def key_record_id(scope: str, key: str) -> UUID:
-    """The stream of the idempotency record of (scope, key). Not memoised like the wallet
-    ids: nearly every key is new, so a cache would only hold garbage for the collector."""
-    return uuid5(LEDGER_NAMESPACE, f"key\x1f{scope}\x1f{key}")
+    """The stream of the idempotency record of (scope, key): `uuid5(LEDGER_NAMESPACE,
+    "key\x1f{scope}\x1f{key}")`, built from its integer (`key_record_int`) because `uuid5`
+    takes the same SHA-1 the long way round, once for every command. Not memoised like the
+    wallet ids: nearly every key is new, so a cache would only hold garbage for the
+    collector."""
+    return UUID(int=key_record_int(scope, key))
 
 
 def key_record_int(scope: str, key: str) -> int:

@@ -90,9 +90,14 @@ def test_event_decoding_validates_types():
         MsgspecMapper().to_domain_event(stored)
 
 
-def test_a_record_ids_int_is_derived_as_uuid5_derives_it():
-    """The audit's fast derivation of a record id equals the engine's uuid5, key by key."""
-    from ledger.service.wallets import key_record_id, key_record_int
+def test_a_record_id_is_derived_as_uuid5_derives_it():
+    """Record ids, and the audit's integers of them, equal uuid5 of (scope, key) as stored."""
+    from uuid import uuid5
+
+    from ledger.service.wallets import LEDGER_NAMESPACE, key_record_id, key_record_int
 
     for scope, key in [("client", "d1"), ("provider:hub88", "bet:ü-42"), ("client", "x" * 128)]:
-        assert key_record_int(scope, key) == key_record_id(scope, key).int
+        expected = uuid5(LEDGER_NAMESPACE, f"key\x1f{scope}\x1f{key}")
+        assert key_record_id(scope, key) == expected
+        assert key_record_id(scope, key).version == 5
+        assert key_record_int(scope, key) == expected.int
