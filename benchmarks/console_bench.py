@@ -27,6 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.projections_bench import Clock, fresh_postgres, write_history
 from ledger.core import commands as c
+from ledger.event_log import log_size
 from ledger.service.application import Ledger
 from ledger.service.runtime import tune_garbage_collector
 from projections.runner import ProjectionRunner
@@ -121,7 +122,7 @@ def run(url: str, args) -> dict:
     with Ledger(url, clock=Clock()) as ledger:
         write_history(ledger, args.events - 4 * EXTRAS, seed=1)
         write_extras(ledger)
-        events = ledger.log.max_position()
+        events = log_size(ledger.log)
     written_s = time.perf_counter() - started
     auth_path, tokens = write_auth_config(Path(tempfile.mkdtemp()))
     started = time.perf_counter()

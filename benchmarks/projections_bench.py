@@ -23,6 +23,7 @@ import psycopg
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from ledger.core import commands as c
+from ledger.event_log import log_size
 from ledger.service.application import Ledger
 from ledger.service.checkpoints import write_checkpoint
 from ledger.service.runtime import tune_garbage_collector
@@ -68,7 +69,7 @@ def _commands(rng: random.Random, serial: int):
 
 def write_history(ledger: Ledger, events_wanted: int, seed: int) -> None:
     rng, serial, batch = random.Random(seed), 0, []
-    while ledger.log.max_position() < events_wanted:
+    while log_size(ledger.log) < events_wanted:
         while len(batch) < BATCH:
             serial += 1
             batch.extend(_commands(rng, serial))

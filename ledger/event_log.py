@@ -6,13 +6,19 @@ first events, reading the log in position order, and its newest position. The ad
 `ledger.store` are the only code that speaks SQL to the event tables; `tests/store/` holds
 the contract every adapter passes.
 
-Positions are the log's total order (1, 2, ...; PostgreSQL's may have gaps). A record read
+A log has one or more partitions (`EventLog.partitions`; `ledger.core.partition` says which
+holds a stream). Positions order each partition (1, 2, ...; the single-partition PostgreSQL
+recorder's may have gaps); there is no order across partitions, by design: readers follow
+each partition, and a reader that wants one sequence merges them (`merged_records`, in the
+order documented there), which is not causal. A record read
 from the log is handed over still encrypted and compressed (`LogRecord.state`): the audit
 reports a record it cannot read and goes on, so opening it is a separate step
 (`EventLog.plaintext`, `EventLog.decode`) that fails for that record alone.
 """
 
+import heapq
 from collections.abc import Iterator, Sequence
+from datetime import datetime
 from typing import Protocol
 from uuid import UUID
 
@@ -34,13 +40,17 @@ class RecordUndecodable(Exception):
 
 
 class LogRecord(msgspec.Struct, frozen=True, gc=False):
-    """One record of the log, as stored: `state` is the encrypted, compressed event."""
+    """One record of the log, as stored: `state` is the encrypted, compressed event.
+    `recorded_at` is the event's ledger time where the store keeps it beside the event
+    (the partitioned store, which merges partitions by it), else None."""
 
     position: int
     stream_id: UUID
     version: int
     topic: str
     state: bytes
+    partition: int = 0
+    recorded_at: datetime | None = None
 
 
 class StoreProbe(Protocol):
@@ -52,6 +62,13 @@ class StoreProbe(Protocol):
 
 class EventLog(Protocol):
     """The event store, as the ledger uses it."""
+
+    partitions: int  # 1 for a log of one partition
+    # Whether partitions live on several nodes (Citus). Then a transaction over several
+    # partitions is a distributed one, so the service writes each partition's commands in a
+    # transaction of its own; and an idempotency record written for a second wallet in
+    # another partition is not refused by the store, so followers flag it.
+    distributed: bool
 
     def append(self, events: Sequence[StoredEventBase]) -> None:
         """Appends events in one transaction, each at its `originator_version`, which must be
@@ -66,14 +83,15 @@ class EventLog(Protocol):
         newest_first: bool = False,
     ) -> list[tuple[StoredEventBase, bytes]]:
         """(event, plaintext) of a stream's events after version `after`, oldest first (or
-        newest first), at most `limit`; RecordUndecodable for a record that does not open."""
+        newest first), at most `limit`; RecordUndecodable for a record that does not open.
+        For a stream in its own partition: an idempotency record is read by first_events."""
 
     def first_events(self, stream_ids: Sequence[UUID]) -> list[StoredEventBase]:
         """The version-1 event of each stream in stream_ids that has one, in one round trip
         where the store allows it; in no particular order."""
 
-    def read_page(self, after: int, limit: int) -> list[LogRecord]:
-        """At most `limit` records of the log after position `after`, in position order."""
+    def read_page(self, after: int, limit: int, partition: int = 0) -> list[LogRecord]:
+        """At most `limit` records of a partition after position `after`, in position order."""
 
     def plaintext(self, record: LogRecord) -> bytes:
         """The record's canonical event bytes (what its digest is computed over)."""
@@ -81,13 +99,13 @@ class EventLog(Protocol):
     def decode(self, record: LogRecord, plaintext: bytes) -> StoredEventBase:
         """The record's event, upcast to its class's current version."""
 
-    def max_position(self) -> int:
-        """The log's newest position; 0 for an empty log."""
+    def heads(self) -> list[int]:
+        """Each partition's newest position (0 for an empty one), by partition, in one read."""
 
-    def stored_rows(self, position: int) -> tuple[int, int] | None:
-        """How many rows the event table holds up to position (or with none), and how many
-        of them spell their stream id otherwise than the adapter writes it; None where the
-        adapter cannot tell (the audit then skips the check)."""
+    def stored_rows(self, heads: Sequence[int]) -> tuple[int, int] | None:
+        """How many rows the event table holds at or before each partition's position in
+        heads (or with none), and how many of them spell their stream id otherwise than the
+        adapter writes it; None where the adapter cannot tell (the audit skips the check)."""
 
     def open_probe(self) -> StoreProbe:
         """A cheap health check of the store, on a connection of its own."""
@@ -95,19 +113,29 @@ class EventLog(Protocol):
     def close(self) -> None: ...
 
 
+class CopyTarget(EventLog, Protocol):
+    """A log that takes records copied from another as they are stored (`ledger migrate`)."""
+
+    def copy_in(self, records: Sequence[tuple[LogRecord, StoredEventBase]]) -> None:
+        """Appends records read from another log, as stored there (the same topic and
+        state bytes, so the same digests), each with its decoded event, in one transaction;
+        AppendConflict (and nothing written) if a (stream, version) is taken."""
+
+
 def log_pages(
     log: EventLog,
     after: int,
     *,
+    partition: int = 0,
     until: int | None = None,
     page_size: int = limits.log_page_size,
 ) -> Iterator[list[LogRecord]]:
-    """The log after position `after` (and up to `until`), a page at a time, until a page
-    comes back short. Every loop over the log pages through here, so page sizes are set in
-    one place (`limits.log_page_size`, at most `limits.log_page_size_max`)."""
+    """A partition after position `after` (and up to `until`), a page at a time, until a
+    page comes back short. Every loop over the log pages through here, so page sizes are set
+    in one place (`limits.log_page_size`, at most `limits.log_page_size_max`)."""
     assert 0 < page_size <= limits.log_page_size_max, page_size
     while True:
-        page = log.read_page(after, page_size)
+        page = log.read_page(after, page_size, partition)
         if until is not None and page and page[-1].position > until:
             page = [record for record in page if record.position <= until]
             if page:
@@ -120,18 +148,59 @@ def log_pages(
         after = page[-1].position
 
 
-def log_events(
-    log: EventLog, after: int = 0, *, page_size: int = limits.log_page_size
-) -> Iterator[tuple[int, StoredEventBase]]:
-    """(position, event) of every event after `after`, in order, read in pages."""
-    for page in log_pages(log, after, page_size=page_size):
-        for record in page:
-            yield record.position, log.decode(record, log.plaintext(record))
+def log_size(log: EventLog) -> int:
+    """The sum of the partitions' newest positions: the number of events in a dense log,
+    0 for an empty one; what lags and progress bars count against."""
+    return sum(log.heads())
 
 
-def log_digests(log: EventLog, after: int, until: int) -> Iterator[tuple[LogRecord, bytes]]:
-    """(record, SHA-256 of its plaintext) of each record after `after` up to `until`: what
-    checkpoints are computed over."""
-    for page in log_pages(log, after, until=until):
+def new_records(log: EventLog, seen: Sequence[int]) -> Iterator[LogRecord]:
+    """The records after each partition's position in `seen` (one per partition), partition
+    by partition, each in position order; a partition whose head has not moved is not read."""
+    assert len(seen) == log.partitions, (len(seen), log.partitions)
+    for partition, head in enumerate(log.heads()):
+        if head > seen[partition]:
+            yield from _records(log, seen[partition], partition, limits.log_page_size)
+
+
+def merged_records(log: EventLog, after: int = 0) -> Iterator[LogRecord]:
+    """Every record after position `after` of every partition, as one sequence: each
+    partition in position order, and between partitions the record with the earliest
+    `(recorded_at, partition, position)` first. Ledger times come from several processes'
+    clocks, so this order is not causal; it is only the same every time it is read."""
+    if log.partitions == 1:
+        for page in log_pages(log, after):
+            yield from page
+        return
+    heads = log.heads()
+    partitions = [
+        _records(log, after, partition, limits.log_merge_page_size)
+        for partition, head in enumerate(heads)
+        if head > after
+    ]
+    yield from heapq.merge(*partitions, key=_merge_key)
+
+
+def _records(log: EventLog, after: int, partition: int, page_size: int) -> Iterator[LogRecord]:
+    for page in log_pages(log, after, partition=partition, page_size=page_size):
+        yield from page
+
+
+def _merge_key(record: LogRecord) -> tuple[datetime | None, int, int]:
+    return record.recorded_at, record.partition, record.position
+
+
+def log_events(log: EventLog, after: int = 0) -> Iterator[tuple[int, StoredEventBase]]:
+    """(position, event) of every event after `after`, in `merged_records` order."""
+    for record in merged_records(log, after):
+        yield record.position, log.decode(record, log.plaintext(record))
+
+
+def log_digests(
+    log: EventLog, after: int, until: int, partition: int = 0
+) -> Iterator[tuple[LogRecord, bytes]]:
+    """(record, SHA-256 of its plaintext) of each record of a partition after `after` up to
+    `until`: what checkpoints are computed over."""
+    for page in log_pages(log, after, partition=partition, until=until):
         for record in page:
             yield record, raw_digest(log.plaintext(record))

@@ -1,6 +1,7 @@
 """The audit replay: the whole stored history folded again, independently, and checked.
 
-It reads raw stored records in notification order and trusts nothing the engine computed:
+It reads raw stored records in log order (a partitioned log's partitions merged, as
+`ledger.event_log.merged_records` documents) and trusts nothing the engine computed:
 it recomputes every digest from the stored plaintext, follows each wallet stream's hash
 chain and version numbers, checks every journal balances within one currency, holds every
 idempotency record against the events it claims (`projections.record_claims`: each event
@@ -30,7 +31,7 @@ from ledger.core.events import (
     WalletEvent,
     WalletOpened,
 )
-from ledger.event_log import EventLog, LogRecord, log_pages
+from ledger.event_log import EventLog, LogRecord, merged_records
 from ledger.service.checkpoints import CHECKPOINT_STREAM_ID, stored_checkpoints
 from ledger.service.clock import CLOCK_STREAM_ID
 from ledger.service.currency_scales import CURRENCIES_STREAM_ID
@@ -54,14 +55,16 @@ _PLAYER_ACCOUNTS = (accounts.player_cash, accounts.player_bonus, accounts.player
 
 @dataclass(frozen=True)
 class Finding:
-    position: int | None  # notification id of the offending event, if one
+    position: int | None  # position of the offending event, if one
     stream: UUID | None
     version: int | None
     problem: str
+    partition: int | None = None  # its partition, in a log of several
 
     def __str__(self) -> str:
+        of = f" of partition {self.partition}" if self.partition is not None else ""
         where = (
-            f"event #{self.position} ({self.stream} v{self.version})"
+            f"event #{self.position}{of} ({self.stream} v{self.version})"
             if self.position is not None
             else "store"
         )
@@ -89,23 +92,28 @@ class _Replay:
         self.log = log
         self.report = report
         self.checkpoints = checkpoints
-        self.claims = RecordClaims(lambda *where: _event_finding(report, *where))
+        self.claims = RecordClaims(
+            lambda *where: _event_finding(report, *where), partitioned=log.partitions > 1
+        )
         # Streams are keyed by their id as an int: an int hashes in C, a UUID in Python, and
         # these maps are read several times per event.
         self.heads: dict[int, tuple[int, str]] = {}  # stream -> (version, digest)
         self.players: dict[int, tuple[str, str]] = {}  # stream -> (player, currency)
         self.balances: defaultdict[str, int] = defaultdict(int)
         self.currency_of: dict[str, str] = {}
-        self.records: set[int] = set()
+        self.records: dict[int, int] = {}  # record stream -> its wallet
         self.others: dict[int, int] = {}  # the currencies', checkpoints' and clock's -> version
         self.clock_time: datetime | None = None  # a test store's clock after its newest event
         self.postings = 0
+        self.last_positions = [0] * log.partitions  # each partition's last position read
 
     def find(self, note: LogRecord, problem: str) -> None:
-        _event_finding(self.report, note.position, note.stream_id, note.version, problem)
+        partition = note.partition if self.log.partitions > 1 else None
+        _event_finding(self.report, note.position, note.stream_id, note.version, problem, partition)
 
     def add(self, note: LogRecord) -> None:
         self.report.events += 1
+        self.last_positions[note.partition] = note.position
         try:
             plaintext = self.log.plaintext(note)
         except Exception as error:  # an auditor reports unreadable records, it does not stop
@@ -176,9 +184,16 @@ class _Replay:
 
     def _command_record(self, note: LogRecord, record: CommandRecorded) -> None:
         stream, wallet = record.originator_id.int, record.wallet_id.int
-        if record.originator_version != 1 or stream in self.records:
+        first_wallet = self.records.get(stream)
+        if record.originator_version == 1 and first_wallet not in (None, wallet):
+            self.find(
+                note,
+                f"key {record.key!r} ({record.scope}) was used for a second wallet "
+                f"{record.wallet_id}, first for {UUID(int=first_wallet)}: reconcile it",
+            )
+        elif record.originator_version != 1 or first_wallet is not None:
             self.find(note, "idempotency record is not the single event of its stream")
-        self.records.add(stream)
+        self.records.setdefault(stream, wallet)
         for problem in identity_problems(record):
             self.find(note, problem)
         opened = self.players.get(wallet)
@@ -258,26 +273,41 @@ def audit(
     against trusted_keys when given)."""
     report = AuditReport()
     check = CheckpointCheck(
-        [*checkpoints, *_stored(log, report)],
+        _checkpoints_to_check(log, [*checkpoints, *_stored(log, report)], report),
         trusted_keys,
         lambda problem: _store_finding(report, problem),
     )
     replay = _Replay(log, report, check)
-    last_position = 0
-    for page in log_pages(log, POSITION_MIN):
-        for note in page:
-            replay.add(note)
-        last_position = page[-1].position
-        on_progress(report.events)
+    for note in merged_records(log, POSITION_MIN):
+        replay.add(note)
+        if report.events % limits.log_page_size == 0:
+            on_progress(report.events)
+    on_progress(report.events)
     replay.claims.finish()
-    check.finish(last_position)
+    last = replay.last_positions
+    check.finish(last[0])
     report.checkpoints_verified = check.verified
     report.wallets = len(replay.heads)
-    _check_every_row(replay, log.stored_rows(last_position), report)
+    _check_every_row(replay, log.stored_rows(last), report)
     _check_trial_balance(replay, report)
     if projection is not None:
-        _check_projection(replay, projection, last_position, report)
+        _check_projection(replay, projection, last, report)
     return report
+
+
+def _checkpoints_to_check(
+    log: EventLog, checkpoints: list[NamedCheckpoint], report: AuditReport
+) -> list[NamedCheckpoint]:
+    """The checkpoints to hold the log against: none for a partitioned log, whose
+    checkpoints are not built yet (a finding, if any were given or stored)."""
+    if log.partitions == 1 or not checkpoints:
+        return checkpoints
+    _store_finding(
+        report,
+        f"{len(checkpoints)} checkpoints cannot be checked: checkpoints cover a log of one "
+        f"partition, and this one has {log.partitions}",
+    )
+    return []
 
 
 def _check_every_row(replay: _Replay, counted: tuple[int, int] | None, report) -> None:
@@ -308,14 +338,27 @@ def _check_trial_balance(replay: _Replay, report: AuditReport) -> None:
             _store_finding(report, f"trial balance of {currency} is {total}, not zero")
 
 
-def _check_projection(replay: _Replay, projection: ProjectionStore, last: int, report) -> None:
-    position = projection.position()
-    if position != last:
+def _check_projection(
+    replay: _Replay, projection: ProjectionStore, last: list[int], report
+) -> None:
+    positions = projection.positions(len(last))
+    if positions != last:
+        behind = [
+            p
+            for p, (mine, theirs) in enumerate(zip(last, positions, strict=True))
+            if mine != theirs
+        ]
+        where = (
+            f"event #{positions[0]}, the log at #{last[0]}"
+            if len(last) == 1
+            else f"other positions than the log in {len(behind)} partitions "
+            f"(first: partition {behind[0]}, views at #{positions[behind[0]]}, "
+            f"log at #{last[behind[0]]})"
+        )
         _store_finding(
             report,
-            f"the views are at event #{position}, the log at #{last}: run "
-            "`ledger project` to bring them up to date, or audit the log "
-            "alone with --no-projections",
+            f"the views are at {where}: run `ledger project` to bring them up to date, "
+            "or audit the log alone with --no-projections",
         )
         return
     projected = projection.balances()
@@ -345,10 +388,17 @@ def _stored(log: EventLog, report: AuditReport) -> list[NamedCheckpoint]:
     return [NamedCheckpoint(f"stored checkpoint {n}", signed) for n, signed in enumerate(stored, 1)]
 
 
-def _event_finding(report: AuditReport, position: int, stream: UUID, version: int, problem: str):
+def _event_finding(
+    report: AuditReport,
+    position: int,
+    stream: UUID,
+    version: int,
+    problem: str,
+    partition: int | None = None,
+):
     report.finding_count += 1
     if len(report.findings) < FINDINGS_MAX:
-        report.findings.append(Finding(position, stream, version, problem))
+        report.findings.append(Finding(position, stream, version, problem, partition))
 
 
 def _store_finding(report: AuditReport, problem: str) -> None:

@@ -11,6 +11,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from ledger.cli.support import database_url_option, require_store, store_errors
 from ledger.core import limits
 from ledger.core.errors import InvalidArgument
+from ledger.event_log import log_size
 from ledger.service.application import Ledger
 from ledger.service.checkpoints import load_verify_key, read_checkpoint_file
 from ledger.service.runtime import tune_garbage_collector
@@ -115,7 +116,7 @@ def audit_command(
         Ledger(database_url, currency_scales="ignore", store_kind="either") as ledger,
     ):
         store = open_projection_store(database_url)
-        total = ledger.log.max_position()
+        total = log_size(ledger.log)
         progress, task = _progress(console, total)
         with progress:
             report = audit(

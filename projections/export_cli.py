@@ -28,6 +28,7 @@ from ledger.config import load_rules
 from ledger.core.errors import InvalidArgument
 from ledger.core.money import format_amount
 from ledger.core.policy import Rules
+from ledger.event_log import log_size
 from ledger.service.application import Ledger
 from ledger.store.database import redact
 from projections.export import ExportStats, write_ledger_journal
@@ -149,7 +150,7 @@ def _export_with_progress(ledger: Ledger, out: TextIO, console: Console) -> Expo
     # Off when standard error is not a terminal, so logs and pipes get the summary alone.
     is_shown = console.is_terminal
     with Progress(*columns, console=console, transient=True, disable=not is_shown) as progress:
-        total = ledger.log.max_position() if is_shown else None
+        total = log_size(ledger.log) if is_shown else None
         task = progress.add_task("exporting", total=total)
 
         def show(events_read: int) -> None:

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from uuid import UUID
 
-from ledger.core.events import StoredEventBase, WalletEvent, event_tag
+from ledger.core.events import CommandRecorded, StoredEventBase, WalletEvent, event_tag
 from projections.views import Operations, fold_views
 
 
@@ -17,7 +17,7 @@ from projections.views import Operations, fold_views
 class PostingRow:
     """One journal line: a posting with everything a statement or an auditor needs."""
 
-    position: int  # the event's notification id
+    position: int  # the event's position in its partition
     index: int  # the posting's place in its event
     journal_id: UUID
     wallet_id: UUID
@@ -32,13 +32,28 @@ class PostingRow:
     occurred_at: datetime | None
     provider: str | None = None  # of a game event
     round_id: str | None = None  # of a bet or win
+    partition: int = 0  # the log partition the event is stored in
+
+
+@dataclass(frozen=True, slots=True)
+class KeyUse:
+    """An idempotency record as a follower sees it: the wallet that used the key, and where
+    the record is stored. The same record id stored twice is one key sent for two wallets."""
+
+    record_id: UUID
+    wallet_id: UUID
+    scope: str
+    key: str
+    partition: int
+    position: int
 
 
 @dataclass
 class PageChanges:
-    """What one page of events changes in the read models."""
+    """What one page of a log partition's events changes in the read models."""
 
     last_position: int
+    partition: int = 0
     balance_deltas: defaultdict[tuple[str, str], int] = field(
         default_factory=lambda: defaultdict(int)
     )  # (account, currency) -> change
@@ -46,16 +61,36 @@ class PageChanges:
     credits: defaultdict[str, int] = field(default_factory=lambda: defaultdict(int))
     postings: list[PostingRow] = field(default_factory=list)
     documents: Operations = field(default_factory=lambda: defaultdict(list))
+    key_uses: list[KeyUse] = field(default_factory=list)  # when the follower tracks keys
 
 
-def fold_page(page: list[tuple[int, StoredEventBase]], first_position: int) -> PageChanges:
-    """The view changes of (notification id, event) pairs, in notification order."""
-    changes = PageChanges(last_position=first_position - 1)
+def fold_page(
+    page: list[tuple[int, StoredEventBase]],
+    first_position: int,
+    partition: int = 0,
+    *,
+    track_keys: bool = False,
+) -> PageChanges:
+    """The view changes of (position, event) pairs of one partition, in position order;
+    with track_keys, every idempotency record's key use too (for a store that cannot refuse
+    a key reused across partitions itself)."""
+    changes = PageChanges(last_position=first_position - 1, partition=partition)
     for position, event in page:
         assert position > changes.last_position, (position, changes.last_position)
         changes.last_position = position
         if isinstance(event, WalletEvent):
             _fold_event(changes, position, event)
+        elif track_keys and isinstance(event, CommandRecorded):
+            changes.key_uses.append(
+                KeyUse(
+                    event.originator_id,
+                    event.wallet_id,
+                    event.scope,
+                    event.key,
+                    partition,
+                    position,
+                )
+            )
     return changes
 
 
@@ -86,6 +121,7 @@ def _fold_event(changes: PageChanges, position: int, event: WalletEvent) -> None
                 occurred_at=event.occurred_at,
                 provider=provider,
                 round_id=round_id,
+                partition=changes.partition,
             )
         )
 

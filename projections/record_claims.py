@@ -7,7 +7,9 @@ nothing was written); every event carries the command's key, time and journal id
 on an existing wallet writes one `CommandRefused` as its last event; an attribution's
 `SuspenseAttributed` also resolves its item with the item's version 2.
 
-So every wallet and suspense event must be claimed by exactly one record that follows it,
+So every wallet and suspense event must be claimed by exactly one record that follows it
+(in a partitioned log, an attribution's item may sit in another partition than its record,
+and partitions have no order between them: that one claim may come before its event),
 with the same key, time and provider scope; a record's outcome must be what its chained
 events show (a success, or the refusal they name, after nothing but a bonus expiry that came
 due); a record that wrote nothing must be a refusal where there was no stream to write to;
@@ -70,13 +72,20 @@ Waiting = tuple[int, WalletEvent]
 class RecordClaims:
     """Events waiting for their record, and the checks made when it comes."""
 
-    def __init__(self, find: Find) -> None:
+    def __init__(self, find: Find, *, partitioned: bool = False) -> None:
         self.find = find
+        self.partitioned = partitioned
         # Keyed by (stream id as an int, version): an int hashes in C, a UUID in Python.
         self.unclaimed: dict[tuple[int, int], Waiting] = {}
+        # A partitioned log's item claims made before their event was read: the record.
+        self.early: dict[tuple[int, int], tuple[int, CommandRecorded]] = {}
 
     def event(self, position: int, event: WalletEvent) -> None:
-        self.unclaimed[(event.originator_id.int, event.originator_version)] = (position, event)
+        key = (event.originator_id.int, event.originator_version)
+        self.unclaimed[key] = (position, event)
+        early = self.early.pop(key, None)
+        if early is not None:
+            self._claim(*early, event.originator_id, event.originator_version)
 
     def record(self, position: int, record: CommandRecorded) -> None:
         first, last = record.wallet_version_first, record.wallet_version_last
@@ -91,13 +100,25 @@ class RecordClaims:
         found = [event for event in claimed if event is not None]
         for event in found:
             if isinstance(event, SuspenseAttributed):  # it resolves its item, version 2
-                item = suspense_item_id(event.currency, event.item_key)
-                self._claim(position, record, item, 2)
+                self._claim_item(position, record, event)
         if len(found) == len(claimed):
             self._check_outcome(position, record, found)
 
+    def _claim_item(self, position: int, record: CommandRecorded, event: SuspenseAttributed):
+        item = suspense_item_id(event.currency, event.item_key)
+        if self.partitioned and (item.int, 2) not in self.unclaimed:
+            self.early[(item.int, 2)] = (position, record)  # claimed when it is read
+            return
+        self._claim(position, record, item, 2)
+
     def finish(self) -> None:
-        """Reports every event no record claimed, in log order."""
+        """Reports every event no record claimed, in log order, and every early claim
+        whose event never came."""
+        for (stream, version), (position, record) in self.early.items():
+            self._find(
+                position, record, f"record claims {UUID(int=stream)} v{version}, which is missing"
+            )
+        self.early.clear()
         for at, event in sorted(self.unclaimed.values(), key=lambda waiting: waiting[0]):
             self.find(
                 at,

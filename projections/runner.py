@@ -1,5 +1,6 @@
-"""The projection runner: reads the event log in pages after its tracking position, folds
-each page into view changes, and writes them with the new position in one transaction.
+"""The projection runner: reads each partition of the event log in pages after its tracking
+position there, folds each page into view changes, and writes them with the partition's new
+position in one transaction (so exactly-once holds per partition).
 
 Catch-up of a long history is a batch job (one commit per page, never per event). After a
 crash, even `kill -9` mid-page, the next run resumes at the last committed position: the
@@ -14,7 +15,7 @@ import time
 from collections.abc import Callable
 
 from ledger.core import limits
-from ledger.event_log import EventLog, log_pages
+from ledger.event_log import EventLog, log_pages, log_size
 from projections.page import fold_page
 from projections.stores import ProjectionStore
 
@@ -37,19 +38,29 @@ class ProjectionRunner:
         self.on_lag = on_lag
 
     def run_page(self) -> int:
-        """Applies the next page; returns how many events it held (0: caught up)."""
-        position = self.store.position()
-        page = next(log_pages(self.log, position, page_size=self.page_size), [])
+        """Applies the next page of each partition with events the views do not hold yet;
+        returns how many events they held (0: caught up)."""
+        log, applied = self.log, 0
+        positions = self.store.positions(log.partitions)
+        for partition, head in enumerate(log.heads()):
+            if head > positions[partition]:
+                applied += self._apply_page(partition, positions[partition])
+        return applied
+
+    def _apply_page(self, partition: int, position: int) -> int:
+        log = self.log
+        pages = log_pages(log, position, partition=partition, page_size=self.page_size)
+        page = next(pages, [])
         if not page:
             return 0
-        log = self.log
         events = [(r.position, log.decode(r, log.plaintext(r))) for r in page]
-        self.store.apply(fold_page(events, position + 1), expected_position=position)
+        changes = fold_page(events, position + 1, partition, track_keys=log.distributed)
+        self.store.apply(changes, expected_position=position)
         return len(page)
 
     def lag(self) -> int:
         """Events in the log not yet in the views."""
-        lag = self.log.max_position() - self.store.position()
+        lag = log_size(self.log) - self.store.position()
         self.on_lag(lag)
         return lag
 

@@ -1,9 +1,10 @@
 """Where the read models live: tables beside the event store, in the same database.
 
-Every page of view changes is written in one transaction together with the tracking
-position, guarded by compare-and-set on the position: a page is applied exactly once even
-after a crash, and a second runner that races the first fails instead of double-applying.
-The journal's primary key (position, posting index) is a second guard.
+Every page of view changes (a page of one log partition) is written in one transaction
+together with that partition's tracking position, guarded by compare-and-set on the
+position: a page is applied exactly once even after a crash, and a second runner that races
+the first fails instead of double-applying. The journal's primary key (partition, position,
+posting index) is a second guard.
 
 PostgreSQL keeps amounts as NUMERIC (minor units, arbitrary precision) and adds deltas in
 SQL. SQLite has no exact decimal type (its NUMERIC falls back to floating point), so amounts
@@ -29,11 +30,12 @@ import psycopg
 from eventsourcing import persistence
 
 from ledger.store.database import connection_settings, search_path_option, store_environment
-from projections.page import PageChanges, PostingRow
+from projections.page import KeyUse, PageChanges, PostingRow
 from projections.views import DocumentKey, Operation, apply_operations, note_key
 
 TRACKING_NAME = "ledger_views"
 POSTING_COLUMNS = (
+    "partition_id",
     "position",
     "posting_index",
     "journal_id",
@@ -52,17 +54,20 @@ POSTING_COLUMNS = (
 )
 # Bumped whenever a view's tables change: a store at another layout drops its views on open
 # and rebuilds them from the log (they are derived data; the log is never touched).
-LAYOUT_VERSION = 2
+LAYOUT_VERSION = 3
 VIEW_TABLES = (
     "projection_tracking",
     "account_balances",
     "trial_balance",
     "journal_postings",
     "view_documents",
+    "key_owners",
+    "key_reuses",
 )
 
 
 _POSTING_TYPES = (
+    "int2",
     "int8",
     "int4",
     "uuid",
@@ -123,13 +128,29 @@ _POSTGRES_ERRORS = _translations(psycopg)
 
 
 class ProjectionStore(ABC):
-    @abstractmethod
+    def positions(self, partitions: int) -> list[int]:
+        """Each log partition's last applied position (0 before any), by partition."""
+        found = [0] * partitions
+        for partition, position in self._rows(
+            "SELECT partition_id, position FROM projection_tracking WHERE name = ?",
+            (TRACKING_NAME,),
+        ):
+            found[partition] = int(position)
+        return found
+
     def position(self) -> int:
-        """The notification id of the last event applied (0 before any)."""
+        """The sum of the partitions' last applied positions: the events applied, in a dense
+        log (0 before any); for a log of one partition, its last applied position."""
+        rows = self._rows(
+            "SELECT coalesce(sum(position), 0) FROM projection_tracking WHERE name = ?",
+            (TRACKING_NAME,),
+        )
+        return int(rows[0][0])
 
     @abstractmethod
     def apply(self, changes: PageChanges, expected_position: int) -> None:
-        """Writes a page's changes and its new position atomically, or raises PositionMoved."""
+        """Writes a page's changes and its partition's new position atomically, or raises
+        PositionMoved if the partition's position is not expected_position."""
 
     @abstractmethod
     def balances(self) -> dict[str, tuple[str, int]]:
@@ -237,6 +258,15 @@ class ProjectionStore(ABC):
         )
         return [msgspec.json.decode(doc) for (doc,) in rows]
 
+    def key_reuses(self, limit: int = 100) -> list[tuple]:
+        """Keys a follower saw used for a second wallet, for reconciliation: (scope, key,
+        wallet, first wallet, partition, position), oldest flag first."""
+        return self._rows(
+            "SELECT scope, key, wallet_id, first_wallet_id, partition_id, position "
+            "FROM key_reuses ORDER BY flagged LIMIT ?",
+            (limit,),
+        )
+
     def record_audit(self, run: dict) -> None:
         """Keeps one `ledger audit` result for the console (not a view: never rebuilt)."""
         self._write(
@@ -262,6 +292,7 @@ def open_projection_store(database_url: str) -> ProjectionStore:
 
 def _posting_tuple(row: PostingRow, amount) -> tuple:
     return (
+        row.partition,
         row.position,
         row.index,
         str(row.journal_id),
@@ -305,7 +336,6 @@ class SqliteProjectionStore(ProjectionStore):
             for statement in _SQLITE_SCHEMA.split(";"):
                 if statement.strip():
                     db.execute(statement)
-            db.execute("INSERT OR IGNORE INTO projection_tracking VALUES (?, 0)", (TRACKING_NAME,))
         except BaseException:
             db.execute("ROLLBACK")
             raise
@@ -319,12 +349,6 @@ class SqliteProjectionStore(ProjectionStore):
         with _translated(_SQLITE_ERRORS):
             return self.connection.execute(statement, params).fetchall()
 
-    def position(self) -> int:
-        rows = self._rows(
-            "SELECT position FROM projection_tracking WHERE name = ?", (TRACKING_NAME,)
-        )
-        return int(rows[0][0])
-
     def apply(self, changes: PageChanges, expected_position: int) -> None:
         with _translated(_SQLITE_ERRORS):
             self._apply(changes, expected_position)
@@ -333,9 +357,12 @@ class SqliteProjectionStore(ProjectionStore):
         db = self.connection
         db.execute("BEGIN IMMEDIATE")
         try:
+            tracked = (TRACKING_NAME, changes.partition)
+            db.execute("INSERT OR IGNORE INTO projection_tracking VALUES (?, ?, 0)", tracked)
             moved = db.execute(
-                "UPDATE projection_tracking SET position = ? WHERE name = ? AND position = ?",
-                (changes.last_position, TRACKING_NAME, expected_position),
+                "UPDATE projection_tracking SET position = ? "
+                "WHERE name = ? AND partition_id = ? AND position = ?",
+                (changes.last_position, *tracked, expected_position),
             )
             if moved.rowcount != 1:
                 raise PositionMoved(f"tracking is not at {expected_position}")
@@ -346,6 +373,8 @@ class SqliteProjectionStore(ProjectionStore):
                 [_posting_tuple(row, str(row.amount)) for row in changes.postings],
             )
             self._apply_documents(changes.documents)
+            # A SQLite log is one partition: the table's key refuses a reused key itself.
+            assert not changes.key_uses, "keys are tracked only beside a partitioned log"
         except BaseException:
             db.execute("ROLLBACK")
             raise
@@ -452,10 +481,6 @@ class PostgresProjectionStore(ProjectionStore):
                 self.connection.execute("SELECT pg_advisory_xact_lock(hashtext('ledger_views'))")
                 self._drop_other_layout()
                 self.connection.execute(_POSTGRES_SCHEMA)
-                self.connection.execute(
-                    "INSERT INTO projection_tracking VALUES (%s, 0) ON CONFLICT DO NOTHING",
-                    (TRACKING_NAME,),
-                )
 
     def _drop_other_layout(self) -> None:
         """Drops views of another layout (they rebuild from the log) and records this one."""
@@ -491,21 +516,21 @@ class PostgresProjectionStore(ProjectionStore):
                     raise  # the statement failed, not the connection
             return self._connected().execute(statement, params).fetchall()
 
-    def position(self) -> int:
-        rows = self._rows(
-            "SELECT position FROM projection_tracking WHERE name = %s", (TRACKING_NAME,)
-        )
-        return int(rows[0][0])
-
     def apply(self, changes: PageChanges, expected_position: int) -> None:
         with _translated(_POSTGRES_ERRORS):
             self._apply(self._connected(), changes, expected_position)
 
     def _apply(self, db: psycopg.Connection, changes: PageChanges, expected_position: int) -> None:
         with db.transaction():
+            tracked = (TRACKING_NAME, changes.partition)
+            db.execute(
+                "INSERT INTO projection_tracking VALUES (%s, %s, 0) ON CONFLICT DO NOTHING",
+                tracked,
+            )
             moved = db.execute(
-                "UPDATE projection_tracking SET position = %s WHERE name = %s AND position = %s",
-                (changes.last_position, TRACKING_NAME, expected_position),
+                "UPDATE projection_tracking SET position = %s "
+                "WHERE name = %s AND partition_id = %s AND position = %s",
+                (changes.last_position, *tracked, expected_position),
             )
             if moved.rowcount != 1:
                 raise PositionMoved(f"tracking is not at {expected_position}")
@@ -535,6 +560,7 @@ class PostgresProjectionStore(ProjectionStore):
             )
             _copy_postings(db, changes.postings)
             _apply_documents(db, changes.documents)
+            _flag_key_reuses(db, changes.key_uses)
 
     def balances(self) -> dict[str, tuple[str, int]]:
         rows = self._rows("SELECT account, currency, balance FROM account_balances")
@@ -573,6 +599,7 @@ def _copy_postings(db: psycopg.Connection, rows: list[PostingRow]) -> None:
         for row in rows:
             copy.write_row(
                 (
+                    row.partition,
                     row.position,
                     row.index,
                     row.journal_id,
@@ -590,6 +617,39 @@ def _copy_postings(db: psycopg.Connection, rows: list[PostingRow]) -> None:
                     row.round_id,
                 )
             )
+
+
+def _flag_key_reuses(db: psycopg.Connection, uses: list[KeyUse]) -> None:
+    """Records each key's first wallet, and flags a record id seen again (the same key
+    sent for another wallet, stored in another partition) for reconciliation."""
+    if not uses:
+        return
+    ids = [use.record_id for use in uses]
+    owners = dict(
+        db.execute(
+            "SELECT record_id, wallet_id FROM key_owners WHERE record_id = ANY(%s)", (ids,)
+        ).fetchall()
+    )
+    first = [use for use in uses if use.record_id not in owners]
+    again = [use for use in uses if use.record_id in owners]
+    db.execute(
+        "INSERT INTO key_owners SELECT * FROM unnest(%s::uuid[], %s::uuid[]) "
+        "ON CONFLICT (record_id) DO NOTHING",
+        ([u.record_id for u in first], [u.wallet_id for u in first]),
+    )
+    db.execute(
+        "INSERT INTO key_reuses (scope, key, wallet_id, first_wallet_id, partition_id, "
+        "position) SELECT * FROM unnest(%s::text[], %s::text[], %s::uuid[], %s::uuid[], "
+        "%s::smallint[], %s::bigint[]) ON CONFLICT DO NOTHING",
+        (
+            [u.scope for u in again],
+            [u.key for u in again],
+            [u.wallet_id for u in again],
+            [owners[u.record_id] for u in again],
+            [u.partition for u in again],
+            [u.position for u in again],
+        ),
+    )
 
 
 def _apply_documents(db: psycopg.Connection, documents: dict) -> None:
@@ -635,17 +695,20 @@ def _integer(value: Decimal | int) -> int:
 
 
 _SQLITE_SCHEMA = """
-CREATE TABLE IF NOT EXISTS projection_tracking (name TEXT PRIMARY KEY, position INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS projection_tracking (
+    name TEXT NOT NULL, partition_id INTEGER NOT NULL, position INTEGER NOT NULL,
+    PRIMARY KEY (name, partition_id));
 CREATE TABLE IF NOT EXISTS account_balances (
     account TEXT PRIMARY KEY, currency TEXT NOT NULL, balance TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS trial_balance (
     currency TEXT PRIMARY KEY, debits TEXT NOT NULL, credits TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS journal_postings (
+    partition_id INTEGER NOT NULL,
     position INTEGER NOT NULL, posting_index INTEGER NOT NULL, journal_id TEXT NOT NULL,
     wallet_id TEXT NOT NULL, wallet_version INTEGER NOT NULL, event_type TEXT NOT NULL,
     idempotency_key TEXT NOT NULL, account TEXT NOT NULL, currency TEXT NOT NULL,
     amount TEXT NOT NULL, player_id TEXT, recorded_at TEXT NOT NULL, occurred_at TEXT,
-    provider TEXT, round_id TEXT, PRIMARY KEY (position, posting_index));
+    provider TEXT, round_id TEXT, PRIMARY KEY (partition_id, position, posting_index));
 CREATE INDEX IF NOT EXISTS journal_postings_statement
     ON journal_postings (player_id, currency, position) WHERE player_id IS NOT NULL;
 CREATE TABLE IF NOT EXISTS view_documents (
@@ -655,21 +718,29 @@ CREATE INDEX IF NOT EXISTS view_documents_players ON view_documents (kind, playe
 CREATE INDEX IF NOT EXISTS view_documents_queues ON view_documents (kind, status, sort);
 CREATE INDEX IF NOT EXISTS view_documents_days ON view_documents (kind, currency, sort);
 CREATE TABLE IF NOT EXISTS audit_runs (finished_at TEXT NOT NULL, result TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS key_owners (record_id TEXT PRIMARY KEY, wallet_id TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS key_reuses (
+    scope TEXT NOT NULL, key TEXT NOT NULL, wallet_id TEXT NOT NULL,
+    first_wallet_id TEXT NOT NULL, partition_id INTEGER NOT NULL, position INTEGER NOT NULL,
+    flagged TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP, PRIMARY KEY (partition_id, position));
 """
 
 _POSTGRES_SCHEMA = """
-CREATE TABLE IF NOT EXISTS projection_tracking (name text PRIMARY KEY, position bigint NOT NULL);
+CREATE TABLE IF NOT EXISTS projection_tracking (
+    name text NOT NULL, partition_id smallint NOT NULL, position bigint NOT NULL,
+    PRIMARY KEY (name, partition_id));
 CREATE TABLE IF NOT EXISTS account_balances (
     account text PRIMARY KEY, currency text NOT NULL, balance numeric NOT NULL);
 CREATE TABLE IF NOT EXISTS trial_balance (
     currency text PRIMARY KEY, debits numeric NOT NULL, credits numeric NOT NULL);
 CREATE TABLE IF NOT EXISTS journal_postings (
+    partition_id smallint NOT NULL,
     position bigint NOT NULL, posting_index integer NOT NULL, journal_id uuid NOT NULL,
     wallet_id uuid NOT NULL, wallet_version bigint NOT NULL, event_type text NOT NULL,
     idempotency_key text NOT NULL, account text NOT NULL, currency text NOT NULL,
     amount numeric NOT NULL, player_id text, recorded_at timestamptz NOT NULL,
     occurred_at timestamptz, provider text, round_id text,
-    PRIMARY KEY (position, posting_index));
+    PRIMARY KEY (partition_id, position, posting_index));
 CREATE INDEX IF NOT EXISTS journal_postings_statement
     ON journal_postings (player_id, currency, position) WHERE player_id IS NOT NULL;
 CREATE TABLE IF NOT EXISTS view_documents (
@@ -679,4 +750,9 @@ CREATE INDEX IF NOT EXISTS view_documents_players ON view_documents (kind, playe
 CREATE INDEX IF NOT EXISTS view_documents_queues ON view_documents (kind, status, sort);
 CREATE INDEX IF NOT EXISTS view_documents_days ON view_documents (kind, currency, sort);
 CREATE TABLE IF NOT EXISTS audit_runs (finished_at text NOT NULL, result text NOT NULL);
+CREATE TABLE IF NOT EXISTS key_owners (record_id uuid PRIMARY KEY, wallet_id uuid NOT NULL);
+CREATE TABLE IF NOT EXISTS key_reuses (
+    scope text NOT NULL, key text NOT NULL, wallet_id uuid NOT NULL,
+    first_wallet_id uuid NOT NULL, partition_id smallint NOT NULL, position bigint NOT NULL,
+    flagged timestamptz NOT NULL DEFAULT clock_timestamp(), PRIMARY KEY (partition_id, position));
 """

@@ -72,7 +72,7 @@ BATCH = frozenset({"SubmitBatch"})
 WALLET_READS = frozenset({"GetBalance"})
 TRANSACTION_READS = frozenset({"GetTransaction"})
 LEDGER_READS = frozenset({"ListTransactions", "GetAccountBalance", "GetTrialBalance"})
-EVENT_STREAM = frozenset({"SubscribeEvents"})
+EVENT_STREAM = frozenset({"SubscribeEvents", "GetLogHeads"})
 # Moving a test store's clock changes what every later decision sees, for every player: an
 # operator's act, so admin only (and only on a test store, which the ledger checks).
 TEST_CLOCK = frozenset({"AdvanceClock"})
@@ -100,6 +100,7 @@ METHODS = (
     "GetAccountBalance",
     "GetTrialBalance",
     "SubscribeEvents",
+    "GetLogHeads",
     "AdvanceClock",
 )
 

@@ -241,9 +241,17 @@ class LedgerServicer(pb_grpc.LedgerServiceServicer):
 
         async def work(principal: Principal, record: CallRecord) -> None:
             authorize(principal, "SubscribeEvents", principal.provider)
-            await self._stream_events(_subscription_start(request), context, record)
+            start = _subscription_start(request, self.ledger.log.partitions)
+            await self._stream_events(*start, context, record)
 
         await self._handle("SubscribeEvents", request, context, work)
+
+    async def GetLogHeads(self, request, context) -> pb.GetLogHeadsResponse:
+        async def work(principal: Principal, record: CallRecord) -> pb.GetLogHeadsResponse:
+            authorize(principal, "GetLogHeads", principal.provider)
+            return pb.GetLogHeadsResponse(heads=await self._read(self.ledger.log.heads))
+
+        return await self._handle("GetLogHeads", request, context, work)
 
     async def AdvanceClock(self, request, context) -> pb.AdvanceClockResponse:
         """Moves a test store's clock forward (or reads it); UNIMPLEMENTED on a production one."""
@@ -260,12 +268,15 @@ class LedgerServicer(pb_grpc.LedgerServiceServicer):
 
         return await self._handle("AdvanceClock", request, context, work)
 
-    async def _stream_events(self, position: int, context, record: CallRecord) -> None:
-        """Writes every event after position, then each new one, until the call ends."""
+    async def _stream_events(
+        self, position: int, partition: int, context, record: CallRecord
+    ) -> None:
+        """Writes every event of a partition after position, then each new one, until the
+        call ends."""
         record.fields["events"] = 0
         while True:
             # Each page is read on the executor: the generator is resumed there, never here.
-            pages = log_pages(self.ledger.log, position)
+            pages = log_pages(self.ledger.log, position, partition=partition)
             while page := await self._read(next, pages, None):
                 for log_record in page:
                     await context.write(self._stored_event_message(log_record))
@@ -282,6 +293,7 @@ class LedgerServicer(pb_grpc.LedgerServiceServicer):
             event_type=record.topic.partition("@")[0],
             payload=payload,
             digest=digest(payload),
+            partition=record.partition,
         )
 
     def _projection(self) -> ProjectionStore:
@@ -339,8 +351,11 @@ def _page(request) -> tuple[int, int]:
     return page_size, int(token)
 
 
-def _subscription_start(request) -> int:
-    """The position to stream after; one past the log's 64-bit ids can never be reached."""
+def _subscription_start(request, partitions: int) -> tuple[int, int]:
+    """The position to stream after, and the partition; one past the log's 64-bit ids can
+    never be reached."""
     if request.after_position >= limits.event_position_max:
         raise InvalidArgument("after_position", f"must be below {limits.event_position_max}")
-    return request.after_position
+    if request.partition >= partitions:
+        raise InvalidArgument("partition", f"must be below {partitions}, the store's partitions")
+    return request.after_position, request.partition

@@ -417,6 +417,7 @@ def serve(
             currency_scales="adopt" if adopt_currency_scales else "record",
             store_kind="test" if test_clock else "production",
         )
+    _refuse_checkpoints_of_partitions(ledger, settings)
     if ledger.test_clock is not None:
         structlog.get_logger("ledger.cli").warning(
             "serving a test store: an admin may advance its clock", ledger_time=str(ledger.clock())
@@ -437,6 +438,15 @@ def serve(
         await serve_until_signalled(server, _announce(listen))
 
     asyncio.run(run())
+
+
+def _refuse_checkpoints_of_partitions(ledger: Ledger, settings: ServerSettings) -> None:
+    if settings.checkpoints is not None and ledger.log.partitions > 1:
+        ledger.close()
+        raise click.BadParameter(
+            "checkpoints cover a log of one partition; this store's log is partitioned",
+            param_hint="'--checkpoint-key'",
+        )
 
 
 def _metrics_endpoint(listen: str | None) -> MetricsEndpoint | None:
@@ -564,6 +574,7 @@ def _register_projection_commands() -> None:
     # Imported here: projections depend on the ledger, never the other way round.
     from ledger.cli.checkpoint import checkpoint_command, checkpoint_key_command
     from ledger.cli.console import console_command
+    from ledger.cli.migrate import migrate_command
     from projections.cli import audit_command, project_command
     from projections.export_cli import export_command
 
@@ -573,6 +584,7 @@ def _register_projection_commands() -> None:
     main.add_command(checkpoint_command)
     main.add_command(checkpoint_key_command)
     main.add_command(console_command)
+    main.add_command(migrate_command)
 
 
 _register_projection_commands()

@@ -19,7 +19,7 @@ from ledger.core import accounts
 from ledger.core.errors import ChainBroken
 from ledger.core.events import StoredEventBase, WalletEvent, WalletOpened
 from ledger.core.state import Balances
-from ledger.event_log import log_events
+from ledger.event_log import log_events, new_records
 from ledger.service.application import Ledger
 
 PLAYER_ACCOUNT_KINDS = ("cash", "bonus", "held")
@@ -54,14 +54,9 @@ class LedgerSummary:
 
 
 def stored_events(ledger: Ledger) -> Iterator[StoredEventBase]:
-    """Every event in the store, in notification order, read in bounded pages."""
-    for _, event in events_after(ledger, 0):
+    """Every event in the store, in the log's merged order, read in bounded pages."""
+    for _, event in log_events(ledger.log):
         yield event
-
-
-def events_after(ledger: Ledger, position: int) -> Iterator[tuple[int, StoredEventBase]]:
-    """(position, event) of every event after `position`, in order, in bounded pages."""
-    return log_events(ledger.log, position)
 
 
 class PostingFold:
@@ -125,12 +120,15 @@ class RunningSummary:
 
     def __init__(self) -> None:
         self.fold = PostingFold()
-        self.position = 0
+        self.positions: list[int] | None = None  # each partition's, once the log is known
 
     def update(self, ledger: Ledger) -> LedgerSummary:
-        for position, event in events_after(ledger, self.position):
-            self.fold.add(event)
-            self.position = position
+        log = ledger.log
+        if self.positions is None:
+            self.positions = [0] * log.partitions
+        for record in new_records(log, self.positions):
+            self.fold.add(log.decode(record, log.plaintext(record)))
+            self.positions[record.partition] = record.position
         return _summary(ledger, self.fold)
 
 

@@ -168,6 +168,7 @@ _METHODS = {
     "ListTransactions": (pb.ListTransactionsRequest, results.transaction_page_from),
     "GetAccountBalance": (pb.GetAccountBalanceRequest, results.account_balance_from),
     "GetTrialBalance": (pb.GetTrialBalanceRequest, results.trial_balance_from),
+    "GetLogHeads": (pb.GetLogHeadsRequest, results.log_heads_from),
     "AdvanceClock": (pb.AdvanceClockRequest, results.clock_reply_from),
 }
 _TIMESTAMP_FIELDS = ("occurred_at", "expires_at", "self_excluded_until", "advance_to")
@@ -184,6 +185,7 @@ _BATCH_FIELDS = {
         "ListTransactions",
         "GetAccountBalance",
         "GetTrialBalance",
+        "GetLogHeads",
         "AdvanceClock",
     }
 }
@@ -461,6 +463,11 @@ class _Commands(_CommandMethods):
         """The `TrialBalance`: debits and credits per currency, from the read models."""
         return self._call("GetTrialBalance", {})
 
+    def get_log_heads(self):
+        """Each log partition's newest position, by partition: as many as the store has
+        partitions (one for SQLite and the single PostgreSQL log)."""
+        return self._call("GetLogHeads", {})
+
     def advance_clock(self, *, advance_to: datetime | None = None):
         """A test store's clock moved forward to advance_to (admin only), or only read
         without it: a ClockReply. A target at or before the ledger's time moves nothing, so
@@ -591,9 +598,10 @@ class LedgerClient(_Commands):
                 continue
             return _METHODS[method][1](reply)
 
-    def subscribe_events(self, *, after_position: int = 0) -> EventSubscription:
-        """Stored events after a position, then new ones live; `cancel()` it to stop."""
-        request = pb.SubscribeEventsRequest(after_position=after_position)
+    def subscribe_events(self, *, after_position: int = 0, partition: int = 0) -> EventSubscription:
+        """A partition's stored events after a position, then new ones live; `cancel()` it
+        to stop."""
+        request = pb.SubscribeEventsRequest(after_position=after_position, partition=partition)
         return EventSubscription(self.stub.SubscribeEvents(request, metadata=self.metadata))
 
     def close(self) -> None:
@@ -658,9 +666,12 @@ class AsyncLedgerClient(_Commands):
             return self.lane.submit(method, command, fields.get("player_id") or "")
         return self._call_async(method, build_request(method, fields))
 
-    async def subscribe_events(self, *, after_position: int = 0) -> AsyncIterator[StoredEvent]:
-        """Stored events after a position, then new ones live; leave the loop to stop."""
-        request = pb.SubscribeEventsRequest(after_position=after_position)
+    async def subscribe_events(
+        self, *, after_position: int = 0, partition: int = 0
+    ) -> AsyncIterator[StoredEvent]:
+        """A partition's stored events after a position, then new ones live; leave the loop
+        to stop."""
+        request = pb.SubscribeEventsRequest(after_position=after_position, partition=partition)
         call = self.stub.SubscribeEvents(request, metadata=self.metadata)
         try:
             async for message in call:

@@ -114,6 +114,7 @@ class StoredEvent:
     event_type: str
     payload: bytes
     digest: str
+    partition: int = 0
 
 
 def outcome_name(value: int) -> str:
@@ -196,6 +197,10 @@ def trial_balance_from(message: pb.GetTrialBalanceResponse) -> TrialBalance:
     return TrialBalance(currencies=currencies, as_of_position=message.as_of_position)
 
 
+def log_heads_from(message: pb.GetLogHeadsResponse) -> list[int]:
+    return list(message.heads)
+
+
 def stored_event_from(message: pb.StoredEventMessage) -> StoredEvent:
     return StoredEvent(
         position=message.position,
@@ -204,6 +209,7 @@ def stored_event_from(message: pb.StoredEventMessage) -> StoredEvent:
         event_type=message.event_type,
         payload=message.payload,
         digest=message.digest,
+        partition=message.partition,
     )
 
 

@@ -15,6 +15,7 @@ from ledger.console.actions import allowed_actions
 from ledger.console.reads import Reads
 from ledger.console.security import SESSION_COOKIE, Session, SessionCodec, cookie_settings
 from ledger.core import limits
+from ledger.event_log import log_size
 from ledger.service.application import Ledger
 from projections.stores import ProjectionStore
 
@@ -47,7 +48,7 @@ class ConsoleContext:
 
     def lag(self) -> int:
         """Events in the log not yet in the views the console reads."""
-        return self.ledger.log.max_position() - self.store.position()
+        return log_size(self.ledger.log) - self.store.position()
 
     def wait_for_views(self) -> bool:
         """Waits (bounded) until the views hold every event written so far."""

@@ -86,6 +86,12 @@ page_size_max = 1000
 # the log (projections, audit, export, checkpoints, SubscribeEvents) pages with these.
 log_page_size = 5000
 log_page_size_max = 10_000  # events per page (a projection page is one transaction)
+# Merging a partitioned log's partitions into one sequence (audit, export) holds one page per
+# partition in memory: smaller pages, so even 256 partitions hold a few tens of megabytes.
+log_merge_page_size = 500
+# `ledger migrate` copies the old log into the partitioned one this many events per
+# transaction (the unit a crashed copy resumes after).
+migration_page_size = 2000
 
 # Auto-batching client (ledger.client.batching.py): commands per SubmitBatch frame, how long a
 # lane waits for more calls once it has one, frames one lane keeps in flight (several keep the

@@ -37,6 +37,7 @@ from ledger.core.commands import Command
 from ledger.core.errors import ConcurrencyExhausted, InvalidArgument, NotATestStore
 from ledger.core.events import CommandRecorded, WalletEvent
 from ledger.core.money import CurrencyRegistry
+from ledger.core.partition import partition_of
 from ledger.core.policy import Policy, Rules
 from ledger.core.state import ZERO_BALANCES, Balances, WalletState
 from ledger.core.validation import validate
@@ -61,7 +62,7 @@ from ledger.service.wallets import (
     wallet_id,
 )
 from ledger.store.database import startup_lock, store_environment
-from ledger.store.recorder_log import RecorderEventLog
+from ledger.store.open import open_event_log
 
 _LOCK_STRIPES = 256
 
@@ -110,8 +111,8 @@ class Ledger:
         self.new_id = new_id
         store_env = {**store_environment(database_url), **(environment or {})}
         with startup_lock(store_env):
-            self.log: EventLog = RecorderEventLog(store_env)
-            empty = self._guarded(self.log.max_position) == 0
+            self.log: EventLog = open_event_log(store_env)
+            empty = not any(self._guarded(self.log.heads))
             # The clock first: a test store is marked while it is still empty.
             self.clock = self._guarded(open_clock, self.log, store_kind, clock)
             if currency_scales == "record" and empty:
@@ -187,9 +188,27 @@ class Ledger:
         call cannot fail its neighbours); validating the group again would be wasted work.
         """
         assert 0 < len(commands) <= limits.batch_size_max, len(commands)
+        shards = self._by_partition(commands)
+        if len(shards) > 1:
+            answers = [self.execute_validated([commands[i] for i in s]) for s in shards]
+            return _reassembled(shards, answers)
         wallets = {stream for c in commands for stream in command_stream_ids(c)}
         with self._locked(wallets):
             return self._execute_with_retries(commands, wallets)
+
+    def _by_partition(self, commands: Sequence[Command]) -> list[list[int]]:
+        """On a distributed log, the commands' indices split by the partition of their
+        stream, each part in order (one transaction per shard, not a distributed one); else
+        all of them. A command is applied on its own merits whatever shares its transaction,
+        so a failed part leaves the parts before it applied: resending is safe (the keys)."""
+        if not self.log.distributed:
+            return [list(range(len(commands)))]
+        partitions = self.log.partitions
+        parts: dict[int, list[int]] = {}
+        for index, command in enumerate(commands):
+            home = partition_of(command_stream_ids(command)[0], partitions)
+            parts.setdefault(home, []).append(index)
+        return list(parts.values())
 
     def _validate(self, command: Command, prefix: str) -> None:
         if not isinstance(command, Command):
@@ -207,6 +226,12 @@ class Ledger:
         (the server's group commit): the wallet locks are held across those awaits, and a
         suspense item is still read on the loop's thread."""
         assert 0 < len(commands) <= limits.batch_size_max, len(commands)
+        shards = self._by_partition(commands)
+        if len(shards) > 1:
+            answers = [
+                await self.execute_validated_async([commands[i] for i in s], run) for s in shards
+            ]
+            return _reassembled(shards, answers)
         wallets = {stream for c in commands for stream in command_stream_ids(c)}
         with self._locked(wallets, blocking=False):
             retrying = AsyncRetrying(**self._retry_policy(wallets))
@@ -326,6 +351,14 @@ class Ledger:
         return [
             event for event, _ in self.log.read_stream(wallet, after=after_version, limit=limit)
         ]
+
+
+def _reassembled(parts: list[list[int]], answers: list[list[CommandResult]]) -> list[CommandResult]:
+    """The parts' results put back in the order of the commands' indices."""
+    placed: dict[int, CommandResult] = {}
+    for indices, results in zip(parts, answers, strict=True):
+        placed.update(zip(indices, results, strict=True))
+    return [placed[index] for index in range(len(placed))]
 
 
 class _MultiLock:

@@ -216,8 +216,13 @@ def write_checkpoint(
     """Signs a checkpoint of the log and appends it to the log, continuing from `previous`
     (which must verify against key); None if the log holds nothing but checkpoints since
     previous (or nothing at all)."""
+    if log.partitions != 1:
+        raise CheckpointRefused(
+            "checkpoints cover a log of one partition; this store's log has "
+            f"{log.partitions} (per-partition checkpoints are not built yet)"
+        )
     frontier, start = _continue_from(previous, key)
-    position = log.max_position()
+    (position,) = log.heads()
     if position < start - 1:
         raise CheckpointRefused(
             f"the log ends at #{position}, before the previous checkpoint's position "

@@ -139,7 +139,7 @@ def open_clock(log: EventLog, kind: StoreKind, wall: WallClock) -> WallClock | T
 
 
 def _start_test_clock(log: EventLog, wall: WallClock) -> ClockState:
-    if log.max_position() > 0:
+    if any(log.heads()):
         raise InvalidArgument("test_clock", PRODUCTION_STORE)
     started = clock_started(CLOCK_STREAM_ID, wall())
     try:

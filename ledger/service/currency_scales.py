@@ -75,7 +75,7 @@ def reconcile_currencies(
         wanted = recorded | {currency.code: currency.scale for currency in configured}
         if not record or wanted == recorded:
             return
-        if version == 0 and not adopt and log.max_position() > 0:
+        if version == 0 and not adopt and any(log.heads()):
             raise InvalidArgument("config.currencies", _UNRECORDED)
         try:
             log.append([_recorded(version + 1, wanted, now)])

@@ -165,9 +165,6 @@ class WalletLoader:
         return found
 
     def key_record(self, record_id: UUID) -> CommandRecorded | None:
-        stored = self.log.read_stream(record_id, limit=1)
-        if not stored:
-            return None
-        event = stored[0][0]
-        assert isinstance(event, CommandRecorded), type(event)
-        return event
+        """The idempotency record `record_id`, if written: read as a first event, since a
+        partitioned log keeps it in its wallet's partition, not its own stream's."""
+        return self.key_records([record_id]).get(record_id)

@@ -5,7 +5,7 @@ eventsourcing library's environment for its SQLite or PostgreSQL (psycopg 3, poo
 import contextlib
 import zlib
 from collections.abc import Iterator
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import parse_qs, parse_qsl, unquote, urlencode, urlsplit
 
 import psycopg
 
@@ -15,6 +15,12 @@ DEFAULT_DATABASE_URL = "sqlite:///ledger.sqlite3"
 POSTGRES_POOL_SIZE_DEFAULT = 8
 POSTGRES_POOL_OVERFLOW_DEFAULT = 8
 LOCK_TIMEOUT_S = 10
+# The event tables' layout on PostgreSQL (`?layout=` in the URL): the library's single log,
+# the partitioned log (`ledger.store.partitioned_log`), or the partitioned log distributed on
+# a Citus cluster (`ledger.store.citus`; the URL names the coordinator).
+LOG_LAYOUT = "LEDGER_LOG_LAYOUT"
+LAYOUT_SINGLE, LAYOUT_PARTITIONED, LAYOUT_CITUS = "single", "partitioned", "citus"
+LAYOUTS = (LAYOUT_SINGLE, LAYOUT_PARTITIONED, LAYOUT_CITUS)
 
 
 def store_environment(url: str) -> dict[str, str]:
@@ -65,7 +71,21 @@ def _postgres_environment(parts) -> dict[str, str]:
         "APPLICATION_RECORDER_TOPIC": (
             "ledger.store.pg_recorder:ArrayInsertPostgresApplicationRecorder"
         ),
+        LOG_LAYOUT: _layout(query.get("layout", [LAYOUT_SINGLE])[0]),
     }
+
+
+def _layout(name: str) -> str:
+    if name not in LAYOUTS:
+        raise InvalidArgument("database_url", f"layout must be one of {', '.join(LAYOUTS)}")
+    return name
+
+
+def with_layout(url: str, layout: str) -> str:
+    """The URL with its `layout` query parameter set to layout."""
+    parts = urlsplit(url)
+    query = [(k, v) for k, v in parse_qsl(parts.query) if k != "layout"]
+    return parts._replace(query=urlencode([*query, ("layout", layout)])).geturl()
 
 
 def redact(url: str) -> str:

@@ -35,7 +35,10 @@ class LedgerStore(Application[UUID]):
 
 
 class RecorderEventLog:
-    """`EventLog` over one of the library's application recorders."""
+    """`EventLog` over one of the library's application recorders: one partition."""
+
+    partitions = 1
+    distributed = False
 
     def __init__(self, environment: dict[str, str]) -> None:
         """Opens (and creates, if the environment says so) the store `environment` names."""
@@ -82,7 +85,8 @@ class RecorderEventLog:
         except MapperDeserialisationError as error:
             raise RecordUndecodable(str(error)) from error
 
-    def read_page(self, after: int, limit: int) -> list[LogRecord]:
+    def read_page(self, after: int, limit: int, partition: int = 0) -> list[LogRecord]:
+        assert partition == 0, partition
         return self.reads.page(after, limit)
 
     def plaintext(self, record: LogRecord) -> bytes:
@@ -101,10 +105,11 @@ class RecorderEventLog:
         except MapperDeserialisationError as error:
             raise RecordUndecodable(str(error)) from error
 
-    def max_position(self) -> int:
-        return self.recorder.max_notification_id() or 0
+    def heads(self) -> list[int]:
+        return [self.recorder.max_notification_id() or 0]
 
-    def stored_rows(self, position: int) -> tuple[int, int] | None:
+    def stored_rows(self, heads: Sequence[int]) -> tuple[int, int] | None:
+        (position,) = heads
         return self.reads.stored_rows(position)
 
     def open_probe(self) -> StoreProbe:

@@ -9,6 +9,7 @@ import time
 import pytest
 
 from ledger.core.outcomes import Outcome
+from ledger.event_log import log_size
 from ledger.service.application import Ledger
 from projections.stores import open_projection_store
 from tests.builders import EUR, deposit
@@ -65,7 +66,7 @@ def test_postgres_faults_under_load_lose_and_double_nothing(
 def _wait_for_views(server: RunningServer, url: str) -> None:
     """The server's read models answer again and catch up with the log."""
     with Ledger(url) as ledger:
-        last = ledger.log.max_position()
+        last = log_size(ledger.log)
     with server.client() as client:
         wait_until(
             lambda: client.get_trial_balance().as_of_position >= last,

@@ -12,6 +12,8 @@ import grpc
 import pytest
 
 from ledger.client import InvalidRequest, LedgerCallError, PermissionDenied
+from ledger.core.partition import partition_of
+from ledger.service.wallets import wallet_id
 from ledger.v1 import ledger_pb2 as pb
 from tests.grpc.conftest import log_lines
 
@@ -44,8 +46,14 @@ def _play(client, player: str) -> None:
     )
 
 
-def _last_position(client) -> int:
-    return max(event.position for event in _take(client.subscribe_events(after_position=0)))
+def _log_size(client) -> int:
+    """The sum of the log's partition heads: what the views' as_of_position reaches."""
+    return sum(client.get_log_heads())
+
+
+def _partition(client, player: str) -> int:
+    """The log partition that holds the player's EUR wallet."""
+    return partition_of(wallet_id(player, "EUR"), len(client.get_log_heads()))
 
 
 def _take(stream, idle_s: float = 0.5):
@@ -75,7 +83,7 @@ def test_any_account_balance_and_the_trial_balance_come_from_the_views(server):
     c, auditor = server.client(), server.client("auditor")
     before_games = auditor.get_account_balance(account="house:games:hub88:EUR").balance
     _play(c, f"rm-{uuid.uuid4().hex[:8]}")
-    _wait_for_views(auditor, _last_position(auditor))
+    _wait_for_views(auditor, _log_size(auditor))
     after_games = auditor.get_account_balance(account="house:games:hub88:EUR").balance
     from decimal import Decimal
 
@@ -96,9 +104,11 @@ def test_a_malformed_account_is_invalid_argument(server):
 
 def test_the_event_stream_carries_verifiable_stored_bytes(server):
     """Each streamed event's digest is SHA-256 of its payload, and streams chain."""
-    player = f"st-{uuid.uuid4().hex[:8]}"
+    player, auditor = f"st-{uuid.uuid4().hex[:8]}", server.client("auditor")
     _play(server.client(), player)
-    events = _take(server.client("auditor").subscribe_events(after_position=0))
+    partition = _partition(auditor, player)
+    events = _take(auditor.subscribe_events(after_position=0, partition=partition))
+    assert {event.partition for event in events} == {partition}
     heads: dict[str, str] = {}
     for event in events:
         assert hashlib.sha256(event.payload).hexdigest() == event.digest
@@ -113,10 +123,10 @@ def test_the_event_stream_carries_verifiable_stored_bytes(server):
 
 def test_a_subscriber_receives_new_events_live(server):
     """After catching up, the stream delivers an event written later, without polling by us."""
-    auditor = server.client("auditor")
-    last = _last_position(auditor)
-    stream = auditor.subscribe_events(after_position=last)
-    player = f"live-{uuid.uuid4().hex[:8]}"
+    auditor, player = server.client("auditor"), f"live-{uuid.uuid4().hex[:8]}"
+    partition = _partition(auditor, player)
+    last = auditor.get_log_heads()[partition]
+    stream = auditor.subscribe_events(after_position=last, partition=partition)
     threading.Timer(
         0.3,
         lambda: server.client().deposit(
@@ -131,6 +141,19 @@ def test_a_subscriber_receives_new_events_live(server):
     events = _take(stream, idle_s=1.0)
     assert [e.event_type for e in events][:2] == ["WalletOpened", "Deposited"]
     assert events[0].position > last
+
+
+def test_the_log_heads_count_the_partitions_and_a_stream_follows_one_of_them(server):
+    """GetLogHeads gives each partition's newest position; a partition past the count is
+    refused, naming the field."""
+    auditor = server.client("auditor")
+    _play(server.client(), f"lh-{uuid.uuid4().hex[:8]}")
+    heads = auditor.get_log_heads()
+    assert heads and sum(heads) > 0 and all(head >= 0 for head in heads)
+    stream = auditor.subscribe_events(after_position=0, partition=len(heads))
+    with pytest.raises(InvalidRequest) as caught:
+        next(iter(stream))
+    assert caught.value.field == "partition"
 
 
 def test_subscribing_needs_a_reading_role(server):
@@ -157,21 +180,22 @@ def _logged_call(server, request_id: str) -> dict:
         time.sleep(0.05)
 
 
-def _stream(client, request_id: str, **options):
+def _stream(client, request_id: str, partition: int = 0, **options):
     metadata = (*client.metadata, ("x-request-id", request_id))
-    return client.stub.SubscribeEvents(pb.SubscribeEventsRequest(), metadata=metadata, **options)
+    request = pb.SubscribeEventsRequest(partition=partition)
+    return client.stub.SubscribeEvents(request, metadata=metadata, **options)
 
 
 def test_a_stream_past_its_deadline_or_cancelled_is_logged_with_that_status(server):
     """The call's log line says DEADLINE_EXCEEDED or CANCELLED, as the client saw it, not OK."""
-    auditor = server.client("auditor")
-    _play(server.client(), f"dl-{uuid.uuid4().hex[:8]}")  # something to stream
+    auditor, player = server.client("auditor"), f"dl-{uuid.uuid4().hex[:8]}"
+    _play(server.client(), player)  # something to stream
     timed_out, cancelled = f"deadline-{uuid.uuid4().hex}", f"cancel-{uuid.uuid4().hex}"
     with pytest.raises(grpc.RpcError) as caught:
-        for _ in _stream(auditor, timed_out, timeout=1.0):
+        for _ in _stream(auditor, timed_out, _partition(auditor, player), timeout=1.0):
             pass
     assert caught.value.code() is grpc.StatusCode.DEADLINE_EXCEEDED
-    stream = _stream(auditor, cancelled, timeout=30)
+    stream = _stream(auditor, cancelled, _partition(auditor, player), timeout=30)
     next(iter(stream))
     stream.cancel()
     line = _logged_call(server, timed_out)

@@ -6,6 +6,16 @@ from uuid import UUID
 
 import psycopg
 
+from ledger.core.partition import PARTITION_COUNT, partition_of
+
+# The partitioned log's names for the single PostgreSQL log's table and columns.
+_PARTITIONED_NAMES = (
+    ("ledger_events", "ledger_log"),
+    ("originator_id", "stream_id"),
+    ("originator_version", "version"),
+    ("notification_id", "position"),
+)
+
 
 class RawStore:
     """The event table of a test store, reached with plain SQL."""
@@ -13,6 +23,7 @@ class RawStore:
     def __init__(self, database_url: str) -> None:
         self.url = database_url
         self.is_sqlite = database_url.startswith("sqlite")
+        self.is_partitioned = "layout=partitioned" in database_url
 
     def _run(self, sqlite_sql: str, pg_sql: str, params: tuple = ()) -> list[tuple]:
         # The SQLite recorder keeps UUIDs as 32 hex digits, PostgreSQL as native uuid.
@@ -20,9 +31,12 @@ class RawStore:
         if self.is_sqlite:
             with sqlite3.connect(urlsplit(self.url).path[1:]) as conn:
                 return conn.execute(sqlite_sql, params).fetchall()
-        base, _, schema = self.url.partition("?schema=")
+        base, _, query = self.url.partition("?schema=")
+        if self.is_partitioned:
+            for single, partitioned in _PARTITIONED_NAMES:
+                pg_sql = pg_sql.replace(single, partitioned)
         with psycopg.connect(base, autocommit=True) as conn:
-            conn.execute(f'SET search_path TO "{schema}"')
+            conn.execute(f'SET search_path TO "{query.split("&")[0]}"')
             cursor = conn.execute(pg_sql, params)
             return cursor.fetchall() if cursor.description else []
 
@@ -53,7 +67,17 @@ class RawStore:
     def insert_at(
         self, position: int, originator_id: UUID, version: int, topic: str, state: bytes
     ) -> None:
-        """Inserts a row at an explicit log position (notification id, or SQLite rowid)."""
+        """Inserts a row at an explicit log position (notification id, or SQLite rowid; in
+        the partitioned log, in its stream's partition, stamped now)."""
+        if self.is_partitioned:
+            partition = partition_of(originator_id, PARTITION_COUNT)
+            self._run(
+                "",
+                "INSERT INTO ledger_log (partition_id, position, stream_id, version, "
+                "recorded_at, topic, state) VALUES (%s, %s, %s, %s, now(), %s, %s)",
+                (partition, position, originator_id, version, topic, state),
+            )
+            return
         self._run(
             "INSERT INTO stored_events (rowid, originator_id, originator_version, topic, state) "
             "VALUES (?, ?, ?, ?, ?)",

@@ -235,4 +235,4 @@ def test_a_running_summary_equals_a_full_fold(ledger):
         ledger.execute(command)
         running.update(ledger)
     assert running.update(ledger) == summarize(ledger)
-    assert running.position == ledger.log.max_position()
+    assert running.positions == ledger.log.heads()

@@ -10,6 +10,7 @@ from ledger.core import events as e
 from ledger.core.chain import encode_event
 from ledger.core.errors import InvalidArgument, NotATestStore
 from ledger.core.outcomes import Outcome
+from ledger.event_log import merged_records
 from ledger.service.application import Ledger
 from ledger.service.clock import CLOCK_STREAM_ID
 from projections.audit import AuditReport, audit
@@ -42,7 +43,7 @@ def test_an_empty_store_opened_as_a_test_store_is_marked_first(database_url):
     """The mark is the log's first event, written before the currencies' record."""
     with _test_store(database_url) as ledger:
         assert ledger.test_clock is not None
-        first = ledger.log.read_page(0, 1)[0]
+        first = next(merged_records(ledger.log))
         assert (first.stream_id, first.topic) == (CLOCK_STREAM_ID, "TestClockStarted")
 
 

@@ -11,6 +11,7 @@ import time
 
 from structlog.testing import capture_logs
 
+from ledger.event_log import log_size
 from ledger.service.application import Ledger
 from ledger.service.wallets import wallet_id
 from projections.follower import FollowerState, ProjectionFollower
@@ -52,7 +53,7 @@ def test_a_locked_store_pauses_the_follower_once_and_it_catches_up_exactly(tmp_p
             time.sleep(PAUSED_S)
             assert not follower.healthy and store.position() == 0
             blocker.execute("ROLLBACK")
-            last = ledger.log.max_position()
+            last = log_size(ledger.log)
             _wait_until(lambda: store.position() == last, "the views catch up")
             follower.stop()
         assert follower.healthy and not follower.thread.is_alive()

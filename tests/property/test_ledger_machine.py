@@ -25,6 +25,7 @@ from ledger.cli.summary import RunningSummary
 from ledger.core.outcomes import Outcome
 from ledger.service.application import Ledger
 from ledger.service.wallets import wallet_id
+from ledger.store.database import with_layout
 from tests import builders as b
 from tests.conftest import SteppingClock, drop_pg_schema, new_pg_schema
 from tests.property.model import Model
@@ -382,3 +383,16 @@ def test_ledger_matches_model_on_postgres(pg_database):
             return new_pg_schema(pg_database)
 
     run_state_machine_as_test(OnPostgres, settings=settings(MACHINE_SETTINGS, max_examples=20))
+
+
+@pytest.mark.postgres
+def test_ledger_matches_model_on_the_partitioned_log(pg_database):
+    """The engine on PostgreSQL's partitioned log agrees with the model after every step."""
+
+    class OnPartitionedLog(LedgerMachine):
+        def new_database_url(self) -> str:
+            return with_layout(new_pg_schema(pg_database), "partitioned")
+
+    run_state_machine_as_test(
+        OnPartitionedLog, settings=settings(MACHINE_SETTINGS, max_examples=15)
+    )

@@ -4,7 +4,9 @@ from collections.abc import Iterator
 
 import pytest
 
+from ledger.event_log import EventLog
 from ledger.store.database import store_environment
+from ledger.store.open import open_event_log
 from ledger.store.recorder_log import RecorderEventLog
 from tests.conftest import drop_pg_schema, new_pg_schema
 
@@ -12,9 +14,18 @@ from tests.conftest import drop_pg_schema, new_pg_schema
 MEMORY_ENVIRONMENT = {"PERSISTENCE_MODULE": "eventsourcing.popo"}
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres), "memory"])
-def event_log(request, tmp_path) -> Iterator[RecorderEventLog]:
-    """A fresh, empty event log on SQLite, PostgreSQL or the library's in-memory store."""
+@pytest.fixture(
+    params=[
+        "sqlite",
+        pytest.param("postgres", marks=pytest.mark.postgres),
+        pytest.param("partitioned", marks=pytest.mark.postgres),
+        pytest.param("citus", marks=pytest.mark.citus),
+        "memory",
+    ]
+)
+def event_log(request, tmp_path) -> Iterator[EventLog]:
+    """A fresh, empty event log on SQLite, PostgreSQL (the single log or the partitioned
+    one) or the library's in-memory store."""
     if request.param == "memory":
         log = RecorderEventLog(dict(MEMORY_ENVIRONMENT))
         yield log
@@ -25,8 +36,16 @@ def event_log(request, tmp_path) -> Iterator[RecorderEventLog]:
         yield log
         log.close()
         return
+    if request.param == "citus":
+        url = request.getfixturevalue("citus_url")
+        log = open_event_log(store_environment(url))
+        yield log
+        log.close()
+        return
     url = new_pg_schema(request.getfixturevalue("pg_database"))
-    log = RecorderEventLog(store_environment(url))
+    if request.param == "partitioned":
+        url += "&layout=partitioned"
+    log = open_event_log(store_environment(url))
     yield log
     log.close()
     drop_pg_schema(url)

@@ -1,5 +1,7 @@
 """The event-log contract (`ledger.event_log.EventLog`): every implementation passes these,
-on SQLite, PostgreSQL and the library's in-memory store (the `event_log` fixture)."""
+on SQLite, PostgreSQL (single and partitioned) and the library's in-memory store (the
+`event_log` fixture). Histories are written to streams of partition 0, so a partitioned log
+reads them back in one partition, as a single log does."""
 
 import threading
 from datetime import UTC, datetime
@@ -10,6 +12,7 @@ import pytest
 from ledger.core import limits
 from ledger.core.chain import encode_event, raw_digest
 from ledger.core.events import CurrenciesRecorded, CurrencyScale
+from ledger.core.partition import partition_of
 from ledger.event_log import (
     AppendConflict,
     EventLog,
@@ -18,6 +21,7 @@ from ledger.event_log import (
     log_digests,
     log_events,
     log_pages,
+    log_size,
 )
 
 AT = datetime(2026, 12, 5, tzinfo=UTC)
@@ -32,9 +36,20 @@ def event(stream: UUID, version: int, code: str = "EUR") -> CurrenciesRecorded:
     )
 
 
+def stream_ids(log: EventLog, count: int, partition: int = 0) -> list[UUID]:
+    """`count` new stream ids whose events the log keeps in `partition`."""
+    found: list[UUID] = []
+    while len(found) < count:
+        stream = uuid4()
+        if partition_of(stream, log.partitions) == partition:
+            found.append(stream)
+    return found
+
+
 def history(log: EventLog, streams: int, versions: int) -> list[CurrenciesRecorded]:
-    """Appends `versions` events to each of `streams` new streams, one append per version."""
-    ids = [uuid4() for _ in range(streams)]
+    """Appends `versions` events to each of `streams` new streams of partition 0, one append
+    per version."""
+    ids = stream_ids(log, streams)
     appended = []
     for version in range(1, versions + 1):
         batch = [event(stream, version) for stream in ids]
@@ -45,7 +60,7 @@ def history(log: EventLog, streams: int, versions: int) -> list[CurrenciesRecord
 
 def test_an_empty_log_has_nothing_to_read(event_log):
     """An empty log is at position 0, its pages are empty and an unknown stream reads empty."""
-    assert event_log.max_position() == 0
+    assert event_log.heads() == [0] * event_log.partitions
     assert event_log.read_page(0, 10) == []
     assert list(log_pages(event_log, 0)) == []
     assert event_log.read_stream(uuid4()) == []
@@ -87,7 +102,7 @@ def test_an_append_at_a_taken_version_conflicts_and_writes_nothing(event_log):
         event_log.append([event(other, 1), event(taken, 1, "USD")])
     assert event_log.read_stream(other) == []
     assert [e.currencies[0].code for e, _ in event_log.read_stream(taken)] == ["EUR"]
-    assert event_log.max_position() == 1
+    assert log_size(event_log) == 1
 
 
 def test_racing_appends_of_one_version_let_exactly_one_through(event_log):
@@ -136,7 +151,7 @@ def test_the_log_reads_in_position_order_after_a_position(event_log):
     page = event_log.read_page(0, 100)
     positions = [record.position for record in page]
     assert positions == sorted(positions) and len(set(positions)) == len(events)
-    assert event_log.max_position() == positions[-1]
+    assert event_log.heads()[0] == positions[-1]
     decoded = [event_log.decode(r, event_log.plaintext(r)) for r in page]
     assert decoded == events
     assert [(r.stream_id, r.version) for r in page] == [
@@ -182,7 +197,7 @@ def test_log_events_and_digests_follow_the_log(event_log):
 
 def test_a_record_holding_another_streams_event_does_not_decode(event_log):
     """decode checks the event against the record's stream and version: RecordUndecodable."""
-    stream = uuid4()
+    [stream] = stream_ids(event_log, 1)
     event_log.append([event(stream, 1)])
     [record] = event_log.read_page(0, 1)
     moved = LogRecord(record.position, uuid4(), record.version, record.topic, record.state)
@@ -198,12 +213,13 @@ def test_stored_rows_count_the_table_up_to_a_position(event_log):
     and finds no misspelled stream id in what it wrote."""
     history(event_log, streams=2, versions=2)
     middle = event_log.read_page(0, 2)[-1].position
-    counted = event_log.stored_rows(middle)
+    others = [0] * (event_log.partitions - 1)
+    counted = event_log.stored_rows([middle, *others])
     if counted is None:  # the in-memory store has no table to count
         assert event_log.read_page(0, 10)  # and still serves the log the audit reads
         return
     assert counted == (2, 0)
-    assert event_log.stored_rows(event_log.max_position()) == (4, 0)
+    assert event_log.stored_rows(event_log.heads()) == (4, 0)
 
 
 def test_the_probe_answers_for_a_live_store(event_log):

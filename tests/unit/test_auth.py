@@ -72,6 +72,7 @@ EXPECTED_ALLOWED = {
         "GetAccountBalance",
         "GetTrialBalance",
         "SubscribeEvents",
+        "GetLogHeads",
     },
     "admin": {
         "Deposit",
@@ -96,6 +97,7 @@ EXPECTED_ALLOWED = {
         "GetAccountBalance",
         "GetTrialBalance",
         "SubscribeEvents",
+        "GetLogHeads",
         "AdvanceClock",
     },
 }
@@ -121,7 +123,7 @@ def test_expected_matrix_covers_every_role_and_method():
     """The test's matrix names exactly the module's roles and every method of the service."""
     assert tuple(EXPECTED_ALLOWED) == ROLES
     assert EXPECTED_ALLOWED["admin"] == set(METHODS)
-    assert len(METHODS) == 23
+    assert len(METHODS) == 24
 
 
 def test_every_rpc_of_the_proto_is_in_the_table():

@@ -82,7 +82,7 @@ RINGS = (
 GENERATED = "ledger.v1"
 # What code outside the store may take from it: the URL's environment, which errors are
 # outages, and the adapter to open. Nothing else (recorders, mapper, queries) leaves it.
-STORE_ENTRANCES = {"ledger.store.database", "ledger.store.outages", "ledger.store.recorder_log"}
+STORE_ENTRANCES = {"ledger.store.database", "ledger.store.outages", "ledger.store.open"}
 
 
 def _module(path: Path) -> str:

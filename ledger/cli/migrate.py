@@ -1,0 +1,82 @@
+"""`ledger migrate`: copies a single-log PostgreSQL store into the partitioned layout and
+audits the copy (`ledger.service.migration`). Registered on the `ledger` group by
+`ledger.cli.main`.
+
+Errors are translated here, once: a URL of the wrong kind is a usage error naming the
+option, a store that fails or a copy that cannot be trusted a one-line error.
+"""
+
+import click
+
+from ledger.cli.support import database_url_option, require_store, store_errors
+from ledger.core.errors import InvalidArgument
+from ledger.service.migration import MigrationRefused, migrate
+from ledger.store.database import (
+    LAYOUT_PARTITIONED,
+    LAYOUT_SINGLE,
+    LOG_LAYOUT,
+    redact,
+    store_environment,
+    with_layout,
+)
+from ledger.store.open import open_copy_target, open_event_log
+
+
+@click.command("migrate")
+@database_url_option(creates_store=False)
+@click.option(
+    "--to",
+    "target_url",
+    default=None,
+    help="The partitioned store to copy into [default: the same database and schema, "
+    "layout=partitioned].",
+)
+def migrate_command(database_url: str, target_url: str | None) -> None:
+    """Copies a PostgreSQL store's single event log into the partitioned layout, then
+    audits the copy. The old tables are left untouched; stop every server first. Run it
+    again to resume a copy that was interrupted."""
+    source_environment = require_store(database_url, creates_store=False)
+    if source_environment.get(LOG_LAYOUT) != LAYOUT_SINGLE:
+        raise click.BadParameter(
+            "must name a PostgreSQL store with the single log (layout=single, the default)",
+            param_hint="'--database-url'",
+        )
+    target_url = target_url or with_layout(database_url, LAYOUT_PARTITIONED)
+    target_environment = _target_environment(target_url)
+    with store_errors(database_url):
+        report = _run(source_environment, target_environment)
+    click.echo(
+        f"copied {report.copied} of {report.events} events into {redact(target_url)}; "
+        f"the audit of the copy found {len(report.findings)} problems"
+    )
+    for finding in report.findings[:20]:
+        click.echo(f"  {finding}", err=True)
+    if not report.is_sound:
+        raise SystemExit(1)
+    click.echo(f"serve it with --database-url '{redact(target_url)}'")
+
+
+def _target_environment(target_url: str) -> dict[str, str]:
+    try:
+        environment = store_environment(target_url)
+    except InvalidArgument as error:
+        raise click.BadParameter(str(error), param_hint="'--to'") from None
+    if environment.get(LOG_LAYOUT) != LAYOUT_PARTITIONED:
+        raise click.BadParameter(
+            "must name a PostgreSQL store with layout=partitioned", param_hint="'--to'"
+        )
+    return environment
+
+
+def _run(source_environment: dict[str, str], target_environment: dict[str, str]):
+    source = open_event_log(source_environment)
+    try:
+        target = open_copy_target(target_environment)
+        try:
+            return migrate(source, target)
+        except MigrationRefused as error:
+            raise click.ClickException(str(error)) from None
+        finally:
+            target.close()
+    finally:
+        source.close()

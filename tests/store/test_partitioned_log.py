@@ -1,0 +1,200 @@
+"""The partitioned log's own promises, beyond the contract every log keeps: dense positions
+per partition in commit order under concurrent writers, idempotency records in their
+wallet's partition, the same key for two players refused on one node, and the merge order."""
+
+import random
+import threading
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from uuid import UUID, uuid4
+
+import pytest
+
+from ledger.core.events import CommandRecorded, CurrenciesRecorded, CurrencyScale
+from ledger.core.partition import PARTITION_COUNT, partition_of
+from ledger.event_log import AppendConflict, log_pages, merged_records
+from ledger.store.database import store_environment
+from ledger.store.partitioned_log import PartitionedEventLog
+from tests.conftest import drop_pg_schema, new_pg_schema
+from tests.store.test_event_log_contract import stream_ids
+
+pytestmark = pytest.mark.postgres
+
+AT = datetime(2026, 12, 6, tzinfo=UTC)
+WRITERS = 6
+APPENDS_PER_WRITER = 40
+RACE_S_MAX = 60
+
+
+@pytest.fixture
+def url(pg_database) -> Iterator[str]:
+    schema_url = new_pg_schema(pg_database)
+    yield f"{schema_url}&layout=partitioned"
+    drop_pg_schema(schema_url)
+
+
+@pytest.fixture
+def log(url) -> Iterator[PartitionedEventLog]:
+    opened = PartitionedEventLog(store_environment(url))
+    yield opened
+    opened.close()
+
+
+def scale(stream: UUID, version: int, at: datetime = AT) -> CurrenciesRecorded:
+    return CurrenciesRecorded(
+        originator_id=stream,
+        originator_version=version,
+        recorded_at=at,
+        currencies=(CurrencyScale("EUR", 2),),
+    )
+
+
+def record(record_id: UUID, wallet: UUID) -> CommandRecorded:
+    return CommandRecorded(
+        originator_id=record_id,
+        originator_version=1,
+        recorded_at=AT,
+        scope="provider:p",
+        key="k-1",
+        command_type="Bet",
+        fingerprint="f",
+        outcome="OK",
+        journal_id=None,
+        wallet_id=wallet,
+        wallet_version_first=1,
+        wallet_version_last=0,
+        cash=0,
+        bonus=0,
+        held=0,
+    )
+
+
+def positions_of(log: PartitionedEventLog, partition: int) -> list[tuple[int, UUID, int]]:
+    return [
+        (r.position, r.stream_id, r.version)
+        for page in log_pages(log, 0, partition=partition, page_size=1000)
+        for r in page
+    ]
+
+
+def test_a_new_store_has_its_fixed_partitions_and_keeps_them(log, url):
+    """A new store is created with 256 empty partitions; reopening finds the same ones and
+    the events written before."""
+    assert log.partitions == PARTITION_COUNT and log.heads() == [0] * PARTITION_COUNT
+    [stream] = stream_ids(log, 1, partition=7)
+    log.append([scale(stream, 1)])
+    reopened = PartitionedEventLog(store_environment(url))
+    try:
+        assert reopened.partitions == PARTITION_COUNT
+        assert reopened.heads()[7] == 1 and sum(reopened.heads()) == 1
+        assert [e for e, _ in reopened.read_stream(stream)] == [scale(stream, 1)]
+    finally:
+        reopened.close()
+
+
+def test_one_append_over_several_partitions_numbers_each_densely(log):
+    """An append's events get positions 1, 2, ... in each partition they fall in, in the
+    order given, and each partition's head moves by its share."""
+    first, second = stream_ids(log, 2, partition=3)
+    [third] = stream_ids(log, 1, partition=9)
+    log.append([scale(first, 1), scale(third, 1), scale(second, 1), scale(first, 2)])
+    assert positions_of(log, 3) == [(1, first, 1), (2, second, 1), (3, first, 2)]
+    assert positions_of(log, 9) == [(1, third, 1)]
+    assert log.heads()[3] == 3 and log.heads()[9] == 1
+
+
+def test_a_conflicting_append_moves_no_head(log):
+    """An append refused for a taken version leaves every partition's head where it was."""
+    [taken] = stream_ids(log, 1, partition=1)
+    [other] = stream_ids(log, 1, partition=2)
+    log.append([scale(taken, 1)])
+    with pytest.raises(AppendConflict):
+        log.append([scale(other, 1), scale(taken, 1)])
+    assert log.heads()[1] == 1 and log.heads()[2] == 0
+    log.append([scale(other, 1)])
+    assert positions_of(log, 2) == [(1, other, 1)]
+
+
+def test_an_idempotency_record_lives_in_its_wallets_partition(log):
+    """A CommandRecorded is stored in the partition of the wallet it names, not its own."""
+    record_id = next(i for i in iter(uuid4, None) if partition_of(i, log.partitions) != 0)
+    wallet = next(w for w in iter(uuid4, None) if partition_of(w, log.partitions) == 0)
+    log.append([record(record_id, wallet)])
+    [found] = log.read_page(0, 10, partition=0)
+    assert found.stream_id == record_id
+    assert log.first_events([record_id]) == [record(record_id, wallet)]
+
+
+def test_the_same_key_for_two_wallets_in_two_partitions_conflicts_on_one_node(log):
+    """A key reused for another player's wallet, in another partition, is still refused:
+    on one node the primary key spans partitions."""
+    [wallet_a] = stream_ids(log, 1, partition=10)
+    [wallet_b] = stream_ids(log, 1, partition=11)
+    record_id = uuid4()
+    log.append([record(record_id, wallet_a)])
+    with pytest.raises(AppendConflict):
+        log.append([record(record_id, wallet_b)])
+    assert log.heads()[11] == 0
+
+
+def test_concurrent_writers_leave_dense_positions_in_commit_order(log):
+    """Writers racing over a few partitions: every partition's positions are 1..n with no gap
+    or repeat, every stream's versions ascend with position, and a follower polling a
+    partition during the race only ever sees a prefix of it (never a gap filled later)."""
+    partitions = (0, 1, 2)
+    # Each writer has a stream in every partition, so versions need no lock between writers
+    # while every partition has several writers.
+    owned = [[stream_ids(log, 1, partition=p)[0] for p in partitions] for _ in range(WRITERS)]
+    versions = {stream: 0 for streams in owned for stream in streams}
+    done, seen_gaps = threading.Event(), []
+
+    def write(writer: int) -> None:
+        rng = random.Random(writer)
+        for _ in range(APPENDS_PER_WRITER):
+            batch = []
+            for stream in rng.sample(owned[writer], 2):
+                versions[stream] += 1
+                batch.append(scale(stream, versions[stream]))
+            log.append(batch)
+
+    def follow() -> None:
+        last = 0
+        while not done.is_set():
+            for r in log.read_page(last, 1000, partition=0):
+                if r.position != last + 1:
+                    seen_gaps.append((last, r.position))
+                last = r.position
+
+    writers = [threading.Thread(target=write, args=(n,)) for n in range(WRITERS)]
+    follower = threading.Thread(target=follow)
+    follower.start()
+    for thread in writers:
+        thread.start()
+    deadline = time.monotonic() + RACE_S_MAX
+    for thread in writers:
+        thread.join(timeout=max(0.1, deadline - time.monotonic()))
+    done.set()
+    follower.join(timeout=10)
+    assert not any(t.is_alive() for t in writers), "writers did not finish in time"
+    assert seen_gaps == []
+    total = 0
+    for partition in partitions:
+        read = positions_of(log, partition)
+        assert [position for position, _, _ in read] == list(range(1, len(read) + 1))
+        for stream in (streams[partition] for streams in owned):
+            stream_versions = [v for _, s, v in read if s == stream]
+            assert stream_versions == list(range(1, versions[stream] + 1))
+        total += len(read)
+    assert total == WRITERS * APPENDS_PER_WRITER * 2 == sum(log.heads())
+
+
+def test_merged_records_order_partitions_by_ledger_time_then_partition(log):
+    """merged_records yields every record once, each partition in position order, the
+    earliest (recorded_at, partition, position) first between partitions."""
+    [early] = stream_ids(log, 1, partition=5)
+    [late] = stream_ids(log, 1, partition=4)
+    log.append([scale(late, 1, AT + timedelta(seconds=2))])
+    log.append([scale(early, 1, AT), scale(early, 2, AT + timedelta(seconds=3))])
+    order = [(r.partition, r.position) for r in merged_records(log)]
+    assert order == [(5, 1), (4, 1), (5, 2)]
