@@ -172,3 +172,79 @@ def test_with_the_extra_installed_otlp_builds_its_exporters():
     assert type(metrics).__name__ == "OTLPMetricExporter"
     spans.shutdown()
     metrics.shutdown()
+
+
+def _points(reader) -> dict:
+    return {
+        metric.name: metric.data.data_points
+        for resource in reader.get_metrics_data().resource_metrics
+        for scope in resource.scope_metrics
+        for metric in scope.metrics
+    }
+
+
+def test_calls_are_counted_per_method_and_status_across_many_calls():
+    """Reused attribute sets still count each (method, status) and outcome apart."""
+    from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+
+    reader = InMemoryMetricReader()
+    telemetry = Telemetry("none", extra_readers=[reader])
+
+    async def calls():
+        for method, status, outcome in [("Bet", "OK", "OK")] * 3 + [
+            ("Bet", "INVALID_ARGUMENT", None),
+            ("Win", "OK", "DUPLICATE"),
+        ]:
+            with telemetry.call(method, []) as record:
+                record.status, record.outcome = status, outcome
+
+    asyncio.run(calls())
+    points = _points(reader)
+    counted = {tuple(sorted(p.attributes.items())): p.value for p in points["ledger.calls"]}
+    assert counted == {
+        (("method", "Bet"), ("status", "OK")): 3,
+        (("method", "Bet"), ("status", "INVALID_ARGUMENT")): 1,
+        (("method", "Win"), ("status", "OK")): 1,
+    }
+    outcomes = {tuple(sorted(p.attributes.items())): p.value for p in points["ledger.outcomes"]}
+    assert outcomes == {
+        (("method", "Bet"), ("outcome", "OK")): 3,
+        (("method", "Win"), ("outcome", "DUPLICATE")): 1,
+    }
+    assert sum(p.count for p in points["ledger.call.duration"]) == 5
+
+
+def test_the_request_id_is_bound_only_while_the_call_runs():
+    """Lines logged inside a call carry its request id; after it, the id is gone."""
+    from structlog.contextvars import get_contextvars
+
+    telemetry = Telemetry("none")
+
+    async def call():
+        with telemetry.call("Bet", [("x-request-id", "req-7")]):
+            inside = dict(get_contextvars())
+        return inside, dict(get_contextvars())
+
+    inside, after = asyncio.run(call())
+    assert inside == {"request_id": "req-7"}
+    assert "request_id" not in after
+
+
+def test_a_call_that_raises_is_logged_measured_and_its_span_records_the_error():
+    """An exception escaping the handler still leaves the line, and ends the span in error."""
+    from opentelemetry.trace import StatusCode
+
+    telemetry, spans = _traced()
+
+    async def call():
+        with telemetry.call("Bet", []) as record:
+            record.status = "INTERNAL"
+            raise RuntimeError("boom")
+
+    with capture_logs() as logs, pytest.raises(RuntimeError, match="boom"):
+        asyncio.run(call())
+    [line] = [log for log in logs if log["event"] == "call"]
+    assert line["status"] == "INTERNAL" and line["latency_ms"] >= 0
+    [span] = spans.get_finished_spans()
+    assert span.status.status_code is StatusCode.ERROR
+    assert span.attributes["rpc.grpc.status"] == "INTERNAL"
