@@ -18,6 +18,7 @@ loop's own thread, so a server's loop and its store thread do not pass the inter
 back and forth while a group is decided.
 """
 
+import asyncio
 import threading
 from collections.abc import Awaitable, Callable, Generator, Sequence
 from datetime import UTC, datetime
@@ -227,18 +228,26 @@ class Ledger:
         suspense item is still read on the loop's thread."""
         assert 0 < len(commands) <= limits.batch_size_max, len(commands)
         shards = self._by_partition(commands)
-        if len(shards) > 1:
-            answers = [
-                await self.execute_validated_async([commands[i] for i in s], run) for s in shards
-            ]
-            return _reassembled(shards, answers)
         wallets = {stream for c in commands for stream in command_stream_ids(c)}
         with self._locked(wallets, blocking=False):
-            retrying = AsyncRetrying(**self._retry_policy(wallets))
-            try:
-                return await retrying(self._attempt_async, commands, run)
-            except AppendConflict as error:
-                raise self._exhausted(wallets) from error
+            if len(shards) == 1:
+                return await self._attempts_async(commands, run)
+            # Each part holds other wallets (an attribution also touches its item, and the
+            # retries settle a clash there): their transactions run side by side.
+            parts = [[commands[i] for i in shard] for shard in shards]
+            answers = await asyncio.gather(*(self._attempts_async(p, run) for p in parts))
+            return _reassembled(shards, list(answers))
+
+    async def _attempts_async(
+        self, commands: Sequence[Command], run: StoreRunner
+    ) -> list[CommandResult]:
+        """Attempts until one is written or the retries run out (ConcurrencyExhausted)."""
+        wallets = {stream for c in commands for stream in command_stream_ids(c)}
+        retrying = AsyncRetrying(**self._retry_policy(wallets))
+        try:
+            return await retrying(self._attempt_async, commands, run)
+        except AppendConflict as error:
+            raise self._exhausted(wallets) from error
 
     def _execute_with_retries(self, commands, wallets: set[UUID]) -> list[CommandResult]:
         retrying = Retrying(**self._retry_policy(wallets))
