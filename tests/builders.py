@@ -1,6 +1,11 @@
-"""Terse builders for commands in tests: amounts are EUR minor units (6 decimals)."""
+"""Terse builders for commands in tests, and for the idempotency record a command leaves:
+amounts are EUR minor units (6 decimals)."""
+
+from datetime import UTC, datetime
+from uuid import UUID
 
 from ledger.core import commands as c
+from ledger.core.events import CommandRecorded
 
 EUR = 1_000_000  # one euro in minor units
 PLAYER = "p1"
@@ -148,3 +153,26 @@ def attribute(key: str, item: str, *, player: str = PLAYER) -> c.AttributeSuspen
 
 def give_back(key: str, item: str) -> c.ReturnSuspense:
     return c.ReturnSuspense(idempotency_key=key, currency="EUR", item_key=item)
+
+
+def command_recorded(
+    record_id: UUID, wallet: UUID, key: str = "k-1", *, scope: str = "provider:hub88"
+) -> CommandRecorded:
+    """A refused Bet's idempotency record that wrote nothing to `wallet`, as a store holds it."""
+    return CommandRecorded(
+        originator_id=record_id,
+        originator_version=1,
+        recorded_at=datetime(2026, 12, 6, tzinfo=UTC),
+        scope=scope,
+        key=key,
+        command_type="Bet",
+        fingerprint="f",
+        outcome="OK",
+        journal_id=None,
+        wallet_id=wallet,
+        wallet_version_first=1,
+        wallet_version_last=0,
+        cash=0,
+        bonus=0,
+        held=0,
+    )

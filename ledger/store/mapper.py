@@ -24,6 +24,7 @@ from eventsourcing.persistence import (
 
 from ledger.core.chain import encode_event
 from ledger.core.events import EVENT_TYPES, AnyEvent, StoredEventBase, event_tag
+from ledger.event_log import LogRecord, RecordUndecodable
 
 Upcaster = Callable[[dict[str, Any]], dict[str, Any]]
 
@@ -142,6 +143,29 @@ class MsgspecMapper(Mapper[UUID]):
 
     def to_domain_event(self, stored_event: StoredEvent) -> Any:
         return self.decode(stored_event, self.plaintext(stored_event))
+
+
+class RecordOpener:
+    """`EventLog.plaintext` and `EventLog.decode` for an adapter that holds a mapper: a
+    record that does not open or decode is RecordUndecodable, whatever the cause."""
+
+    mapper: MsgspecMapper
+
+    def plaintext(self, record: LogRecord) -> bytes:
+        try:
+            return self.mapper.opened(record.state)
+        except Exception as error:  # each cipher and compressor raises its own
+            raise RecordUndecodable(
+                f"cannot open {record.topic} {record.stream_id} v{record.version}: {error}"
+            ) from error
+
+    def decode(self, record: LogRecord, plaintext: bytes) -> StoredEventBase:
+        try:
+            return self.mapper.decode_record(
+                record.topic, record.stream_id, record.version, plaintext
+            )
+        except MapperDeserialisationError as error:
+            raise RecordUndecodable(str(error)) from error
 
 
 def _as_uuid(value: UUID | str) -> UUID:

@@ -40,7 +40,7 @@ from ledger.core.partition import PARTITION_COUNT, partition_of, partition_strea
 from ledger.event_log import AppendConflict, LogRecord, RecordUndecodable, StoreProbe
 from ledger.store.citus import CitusStatements, by_partition, is_remote_unique_violation
 from ledger.store.database import LAYOUT_CITUS, LOG_LAYOUT
-from ledger.store.mapper import MsgspecMapper
+from ledger.store.mapper import MsgspecMapper, RecordOpener
 from ledger.store.probe import open_store_probe
 
 EVENTS_TABLE = "ledger_log"
@@ -108,7 +108,7 @@ _HEADS = "SELECT partition_id, last_position FROM {heads} ORDER BY partition_id"
 _STORED_ROWS = "SELECT count(*), 0 FROM {events} WHERE position <= (%s::bigint[])[partition_id + 1]"
 
 
-class PartitionedEventLog:
+class PartitionedEventLog(RecordOpener):
     """`EventLog` over the partitioned tables on PostgreSQL."""
 
     def __init__(self, environment: dict[str, str]) -> None:
@@ -148,32 +148,32 @@ class PartitionedEventLog:
     def append(self, events: Sequence[StoredEventBase]) -> None:
         if not events:
             return
-        to_stored, partitions = self.mapper.to_stored_event, self.partitions
-        stored = [to_stored(event) for event in events]
-        columns = (
-            [partition_of(partition_stream(event), partitions) for event in events],
-            [s.originator_id for s in stored],
-            [s.originator_version for s in stored],
-            [event.recorded_at for event in events],
-            [s.topic for s in stored],
-            [s.state for s in stored],
-        )
-        self._insert(columns)
+        stored = [self.mapper.to_stored_event(event) for event in events]
+        self._insert(self._columns(events, [s.topic for s in stored], [s.state for s in stored]))
 
     def copy_in(self, records: Sequence[tuple[LogRecord, StoredEventBase]]) -> None:
         """Appends records read from another log, as stored there (the same topic and state
         bytes, so the same digests), each with its decoded event: `ledger migrate`'s copy.
         The cipher and compressor must be the ones the records were written with."""
+        events = [event for _, event in records]
+        topics, states = [r.topic for r, _ in records], [r.state for r, _ in records]
+        self._insert(self._columns(events, topics, states))
+
+    def _columns(
+        self, events: Sequence[StoredEventBase], topics: list[str], states: list[bytes]
+    ) -> tuple[list, ...]:
+        """The insert's columns: each event's partition, stream, version and time, beside
+        its stored topic and state (a decoded record's event is that record's stream and
+        version: the mapper checks it)."""
         partitions = self.partitions
-        columns = (
-            [partition_of(partition_stream(event), partitions) for _, event in records],
-            [record.stream_id for record, _ in records],
-            [record.version for record, _ in records],
-            [event.recorded_at for _, event in records],
-            [record.topic for record, _ in records],
-            [record.state for record, _ in records],
+        return (
+            [partition_of(partition_stream(event), partitions) for event in events],
+            [event.originator_id for event in events],
+            [event.originator_version for event in events],
+            [event.recorded_at for event in events],
+            topics,
+            states,
         )
-        self._insert(columns)
 
     def _insert(self, columns: tuple[list, ...]) -> None:
         """One transaction, its statements pipelined: one round trip and a commit;
@@ -263,22 +263,6 @@ class PartitionedEventLog:
         assert 0 <= partition < self.partitions, partition
         rows = self._rows(self.statements.page, (partition, after, limit))
         return [LogRecord(*row) for row in rows]
-
-    def plaintext(self, record: LogRecord) -> bytes:
-        try:
-            return self.mapper.opened(record.state)
-        except Exception as error:  # each cipher and compressor raises its own
-            raise RecordUndecodable(
-                f"cannot open {record.topic} {record.stream_id} v{record.version}: {error}"
-            ) from error
-
-    def decode(self, record: LogRecord, plaintext: bytes) -> StoredEventBase:
-        try:
-            return self.mapper.decode_record(
-                record.topic, record.stream_id, record.version, plaintext
-            )
-        except MapperDeserialisationError as error:
-            raise RecordUndecodable(str(error)) from error
 
     def heads(self) -> list[int]:
         rows = self._rows(self.statements.heads, ())

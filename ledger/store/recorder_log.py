@@ -20,7 +20,7 @@ from eventsourcing.persistence import (
 
 from ledger.core.events import StoredEventBase
 from ledger.event_log import AppendConflict, LogRecord, RecordUndecodable, StoreProbe
-from ledger.store.mapper import MsgspecMapper
+from ledger.store.mapper import MsgspecMapper, RecordOpener
 from ledger.store.probe import open_store_probe
 from ledger.store.reads import reads_for
 
@@ -34,7 +34,7 @@ class LedgerStore(Application[UUID]):
         return MsgspecMapper(cipher=self.factory.cipher(), compressor=self.factory.compressor())
 
 
-class RecorderEventLog:
+class RecorderEventLog(RecordOpener):
     """`EventLog` over one of the library's application recorders: one partition."""
 
     partitions = 1
@@ -90,22 +90,6 @@ class RecorderEventLog:
     def read_page(self, after: int, limit: int, partition: int = 0) -> list[LogRecord]:
         assert partition == 0, partition
         return self.reads.page(after, limit)
-
-    def plaintext(self, record: LogRecord) -> bytes:
-        try:
-            return self.mapper.opened(record.state)
-        except Exception as error:  # each cipher and compressor raises its own
-            raise RecordUndecodable(
-                f"cannot open {record.topic} {record.stream_id} v{record.version}: {error}"
-            ) from error
-
-    def decode(self, record: LogRecord, plaintext: bytes) -> StoredEventBase:
-        try:
-            return self.mapper.decode_record(
-                record.topic, record.stream_id, record.version, plaintext
-            )
-        except MapperDeserialisationError as error:
-            raise RecordUndecodable(str(error)) from error
 
     def heads(self) -> list[int]:
         return [self.recorder.max_notification_id() or 0]

@@ -4,38 +4,18 @@ and the audit names it. Fed pages as such a store would hold them, on a real Pos
 projection store; `tests/citus/` does the same through a real cluster."""
 
 from datetime import UTC, datetime
-from uuid import UUID, uuid4
+from uuid import uuid4
 
 import pytest
 
-from ledger.core.events import CommandRecorded
 from projections.page import fold_page
 from projections.stores import open_projection_store
+from tests.builders import command_recorded
 from tests.conftest import drop_pg_schema, new_pg_schema
 
 pytestmark = pytest.mark.postgres
 
 AT = datetime(2026, 12, 6, tzinfo=UTC)
-
-
-def record(record_id: UUID, wallet: UUID, key: str) -> CommandRecorded:
-    return CommandRecorded(
-        originator_id=record_id,
-        originator_version=1,
-        recorded_at=AT,
-        scope="provider:hub88",
-        key=key,
-        command_type="Bet",
-        fingerprint="f",
-        outcome="OK",
-        journal_id=None,
-        wallet_id=wallet,
-        wallet_version_first=1,
-        wallet_version_last=0,
-        cash=0,
-        bonus=0,
-        held=0,
-    )
 
 
 @pytest.fixture
@@ -55,7 +35,10 @@ def test_a_key_stored_for_a_second_wallet_is_flagged_once(store):
     first_wallet, second_wallet = uuid4(), uuid4()
     store.apply(
         fold_page(
-            [(1, record(reused, first_wallet, "tx-1")), (2, record(other, first_wallet, "tx-2"))],
+            [
+                (1, command_recorded(reused, first_wallet, "tx-1")),
+                (2, command_recorded(other, first_wallet, "tx-2")),
+            ],
             1,
             partition=3,
             track_keys=True,
@@ -64,7 +47,9 @@ def test_a_key_stored_for_a_second_wallet_is_flagged_once(store):
     )
     assert store.key_reuses() == []
     store.apply(
-        fold_page([(1, record(reused, second_wallet, "tx-1"))], 1, partition=9, track_keys=True),
+        fold_page(
+            [(1, command_recorded(reused, second_wallet, "tx-1"))], 1, partition=9, track_keys=True
+        ),
         expected_position=0,
     )
     assert store.key_reuses() == [("provider:hub88", "tx-1", second_wallet, first_wallet, 9, 1)]
@@ -73,7 +58,7 @@ def test_a_key_stored_for_a_second_wallet_is_flagged_once(store):
 
 def test_without_tracking_no_key_is_recorded(store):
     """Beside a store that refuses reused keys itself, the follower records no key uses."""
-    page = fold_page([(1, record(uuid4(), uuid4(), "tx-9"))], 1, partition=0)
+    page = fold_page([(1, command_recorded(uuid4(), uuid4(), "tx-9"))], 1, partition=0)
     assert page.key_uses == []
     store.apply(page, expected_position=0)
     assert store.key_reuses() == []

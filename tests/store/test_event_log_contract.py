@@ -27,11 +27,13 @@ from ledger.event_log import (
 AT = datetime(2026, 12, 5, tzinfo=UTC)
 
 
-def event(stream: UUID, version: int, code: str = "EUR") -> CurrenciesRecorded:
+def event(
+    stream: UUID, version: int, code: str = "EUR", *, at: datetime = AT
+) -> CurrenciesRecorded:
     return CurrenciesRecorded(
         originator_id=stream,
         originator_version=version,
-        recorded_at=AT,
+        recorded_at=at,
         currencies=(CurrencyScale(code, version),),
     )
 

@@ -11,13 +11,13 @@ from uuid import UUID, uuid4
 
 import pytest
 
-from ledger.core.events import CommandRecorded, CurrenciesRecorded, CurrencyScale
 from ledger.core.partition import PARTITION_COUNT, partition_of
 from ledger.event_log import AppendConflict, log_pages, merged_records
 from ledger.store.database import store_environment
 from ledger.store.partitioned_log import PartitionedEventLog
+from tests.builders import command_recorded
 from tests.conftest import drop_pg_schema, new_pg_schema
-from tests.store.test_event_log_contract import stream_ids
+from tests.store.test_event_log_contract import event, stream_ids
 
 pytestmark = pytest.mark.postgres
 
@@ -41,35 +41,6 @@ def log(url) -> Iterator[PartitionedEventLog]:
     opened.close()
 
 
-def scale(stream: UUID, version: int, at: datetime = AT) -> CurrenciesRecorded:
-    return CurrenciesRecorded(
-        originator_id=stream,
-        originator_version=version,
-        recorded_at=at,
-        currencies=(CurrencyScale("EUR", 2),),
-    )
-
-
-def record(record_id: UUID, wallet: UUID) -> CommandRecorded:
-    return CommandRecorded(
-        originator_id=record_id,
-        originator_version=1,
-        recorded_at=AT,
-        scope="provider:p",
-        key="k-1",
-        command_type="Bet",
-        fingerprint="f",
-        outcome="OK",
-        journal_id=None,
-        wallet_id=wallet,
-        wallet_version_first=1,
-        wallet_version_last=0,
-        cash=0,
-        bonus=0,
-        held=0,
-    )
-
-
 def positions_of(log: PartitionedEventLog, partition: int) -> list[tuple[int, UUID, int]]:
     return [
         (r.position, r.stream_id, r.version)
@@ -83,12 +54,12 @@ def test_a_new_store_has_its_fixed_partitions_and_keeps_them(log, url):
     the events written before."""
     assert log.partitions == PARTITION_COUNT and log.heads() == [0] * PARTITION_COUNT
     [stream] = stream_ids(log, 1, partition=7)
-    log.append([scale(stream, 1)])
+    log.append([event(stream, 1)])
     reopened = PartitionedEventLog(store_environment(url))
     try:
         assert reopened.partitions == PARTITION_COUNT
         assert reopened.heads()[7] == 1 and sum(reopened.heads()) == 1
-        assert [e for e, _ in reopened.read_stream(stream)] == [scale(stream, 1)]
+        assert [e for e, _ in reopened.read_stream(stream)] == [event(stream, 1)]
     finally:
         reopened.close()
 
@@ -98,7 +69,7 @@ def test_one_append_over_several_partitions_numbers_each_densely(log):
     order given, and each partition's head moves by its share."""
     first, second = stream_ids(log, 2, partition=3)
     [third] = stream_ids(log, 1, partition=9)
-    log.append([scale(first, 1), scale(third, 1), scale(second, 1), scale(first, 2)])
+    log.append([event(first, 1), event(third, 1), event(second, 1), event(first, 2)])
     assert positions_of(log, 3) == [(1, first, 1), (2, second, 1), (3, first, 2)]
     assert positions_of(log, 9) == [(1, third, 1)]
     assert log.heads()[3] == 3 and log.heads()[9] == 1
@@ -108,11 +79,11 @@ def test_a_conflicting_append_moves_no_head(log):
     """An append refused for a taken version leaves every partition's head where it was."""
     [taken] = stream_ids(log, 1, partition=1)
     [other] = stream_ids(log, 1, partition=2)
-    log.append([scale(taken, 1)])
+    log.append([event(taken, 1)])
     with pytest.raises(AppendConflict):
-        log.append([scale(other, 1), scale(taken, 1)])
+        log.append([event(other, 1), event(taken, 1)])
     assert log.heads()[1] == 1 and log.heads()[2] == 0
-    log.append([scale(other, 1)])
+    log.append([event(other, 1)])
     assert positions_of(log, 2) == [(1, other, 1)]
 
 
@@ -120,10 +91,10 @@ def test_an_idempotency_record_lives_in_its_wallets_partition(log):
     """A CommandRecorded is stored in the partition of the wallet it names, not its own."""
     record_id = next(i for i in iter(uuid4, None) if partition_of(i, log.partitions) != 0)
     wallet = next(w for w in iter(uuid4, None) if partition_of(w, log.partitions) == 0)
-    log.append([record(record_id, wallet)])
+    log.append([command_recorded(record_id, wallet)])
     [found] = log.read_page(0, 10, partition=0)
     assert found.stream_id == record_id
-    assert log.first_events([record_id]) == [record(record_id, wallet)]
+    assert log.first_events([record_id]) == [command_recorded(record_id, wallet)]
 
 
 def test_the_same_key_for_two_wallets_in_two_partitions_conflicts_on_one_node(log):
@@ -132,9 +103,9 @@ def test_the_same_key_for_two_wallets_in_two_partitions_conflicts_on_one_node(lo
     [wallet_a] = stream_ids(log, 1, partition=10)
     [wallet_b] = stream_ids(log, 1, partition=11)
     record_id = uuid4()
-    log.append([record(record_id, wallet_a)])
+    log.append([command_recorded(record_id, wallet_a)])
     with pytest.raises(AppendConflict):
-        log.append([record(record_id, wallet_b)])
+        log.append([command_recorded(record_id, wallet_b)])
     assert log.heads()[11] == 0
 
 
@@ -155,7 +126,7 @@ def test_concurrent_writers_leave_dense_positions_in_commit_order(log):
             batch = []
             for stream in rng.sample(owned[writer], 2):
                 versions[stream] += 1
-                batch.append(scale(stream, versions[stream]))
+                batch.append(event(stream, versions[stream]))
             log.append(batch)
 
     def follow() -> None:
@@ -194,7 +165,7 @@ def test_merged_records_order_partitions_by_ledger_time_then_partition(log):
     earliest (recorded_at, partition, position) first between partitions."""
     [early] = stream_ids(log, 1, partition=5)
     [late] = stream_ids(log, 1, partition=4)
-    log.append([scale(late, 1, AT + timedelta(seconds=2))])
-    log.append([scale(early, 1, AT), scale(early, 2, AT + timedelta(seconds=3))])
+    log.append([event(late, 1, at=AT + timedelta(seconds=2))])
+    log.append([event(early, 1, at=AT), event(early, 2, at=AT + timedelta(seconds=3))])
     order = [(r.partition, r.position) for r in merged_records(log)]
     assert order == [(5, 1), (4, 1), (5, 2)]
