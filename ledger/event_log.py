@@ -199,9 +199,9 @@ def _merge_key(record: LogRecord) -> tuple[datetime | None, int, int]:
     return record.recorded_at, record.partition, record.position
 
 
-def log_events(log: EventLog, after: int = 0) -> Iterator[tuple[int, StoredEventBase]]:
-    """(position, event) of every event after `after`, in `merged_records` order."""
-    for record in merged_records(log, after):
+def log_events(log: EventLog) -> Iterator[tuple[int, StoredEventBase]]:
+    """(position, event) of every event, in `merged_records` order."""
+    for record in merged_records(log):
         yield record.position, log.decode(record, log.plaintext(record))
 
 
