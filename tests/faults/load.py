@@ -36,10 +36,6 @@ from projections.stores import open_projection_store
 
 UNIT_DEADLINE_S = 90  # generous: a restart on a loaded 2-core machine takes seconds
 RESEND_PAUSE_S = 0.1
-RECONNECT_BACKOFF = (
-    ("grpc.initial_reconnect_backoff_ms", 200),
-    ("grpc.max_reconnect_backoff_ms", 1000),
-)
 UNITS_PER_WORKER_MAX = 5_000  # bounds a worker's loop whatever the stop signal does
 JOIN_TIMEOUT_S = UNIT_DEADLINE_S + 30
 WAIT_POLL_S = 0.05
@@ -245,9 +241,6 @@ class Load:
         self.tally = Tally()
         self.stopping = threading.Event()
         self.players = [f"{name}-p{n}" for n in range(player_count)]
-        # A restarted server is seen again within a second, as the adapters see their engine:
-        # gRPC's default reconnect backoff grows past the unit's deadline on a slow restart.
-        client_options.setdefault("channel_options", RECONNECT_BACKOFF)
         self.workers = [
             Worker(
                 LedgerClient(target, token, **client_options),
