@@ -79,6 +79,7 @@ class AuditReport:
     finding_count: int = 0
     trial_balance: dict[str, int] = field(default_factory=dict)
     checkpoints_verified: list[str] = field(default_factory=list)
+    checkpoints_skipped: list[str] = field(default_factory=list)  # of another layout
 
     @property
     def passed(self) -> bool:
@@ -125,7 +126,7 @@ class _Replay:
         if note.position < 1:
             self.find(note, f"stored at position #{note.position}, before the log's first position")
         else:
-            self.checkpoints.add(note.position, note.stream_id, note.version, raw)
+            self.checkpoints.add(note.partition, note.position, note.stream_id, note.version, raw)
         try:
             event = self.log.decode(note, plaintext)
         except Exception as error:  # an auditor reports undecodable records, it does not stop
@@ -273,9 +274,10 @@ def audit(
     against trusted_keys when given)."""
     report = AuditReport()
     check = CheckpointCheck(
-        _checkpoints_to_check(log, [*checkpoints, *_stored(log, report)], report),
+        [*checkpoints, *_stored(log, report)],
         trusted_keys,
         lambda problem: _store_finding(report, problem),
+        log.partitions,
     )
     replay = _Replay(log, report, check)
     for note in merged_records(log, POSITION_MIN):
@@ -285,29 +287,15 @@ def audit(
     on_progress(report.events)
     replay.claims.finish()
     last = replay.last_positions
-    check.finish(last[0])
+    check.finish(last)
     report.checkpoints_verified = check.verified
+    report.checkpoints_skipped = check.skipped
     report.wallets = len(replay.heads)
     _check_every_row(replay, log.stored_rows(last), report)
     _check_trial_balance(replay, report)
     if projection is not None:
         _check_projection(replay, projection, last, report)
     return report
-
-
-def _checkpoints_to_check(
-    log: EventLog, checkpoints: list[NamedCheckpoint], report: AuditReport
-) -> list[NamedCheckpoint]:
-    """The checkpoints to hold the log against: none for a partitioned log, whose
-    checkpoints are not built yet (a finding, if any were given or stored)."""
-    if log.partitions == 1 or not checkpoints:
-        return checkpoints
-    _store_finding(
-        report,
-        f"{len(checkpoints)} checkpoints cannot be checked: checkpoints cover a log of one "
-        f"partition, and this one has {log.partitions}",
-    )
-    return []
 
 
 def _check_every_row(replay: _Replay, counted: tuple[int, int] | None, report) -> None:
@@ -385,7 +373,10 @@ def _stored(log: EventLog, report: AuditReport) -> list[NamedCheckpoint]:
     except Exception as error:  # a tampered checkpoint stream is a finding, not a crash
         _store_finding(report, f"the stored checkpoints cannot be read: {error}")
         return []
-    return [NamedCheckpoint(f"stored checkpoint {n}", signed) for n, signed in enumerate(stored, 1)]
+    return [
+        NamedCheckpoint(f"stored checkpoint {n}", signed, stored=True)
+        for n, signed in enumerate(stored, 1)
+    ]
 
 
 def _event_finding(

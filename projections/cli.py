@@ -169,6 +169,8 @@ def _print_report(report, database_url: str, projections: bool) -> None:
         click.echo(f"trial balance {currency}: {total_minor}")
     for verified in report.checkpoints_verified:
         click.echo(f"the history extends {verified}")
+    for skipped in report.checkpoints_skipped:
+        click.echo(f"not checked: {skipped}")
     if report.passed:
         views = ", projections equal the replay" if projections else " (projections not compared)"
         click.echo(

@@ -83,13 +83,6 @@ def new_citus_schema() -> str:
     return f"{CITUS_URL}?schema={schema}&layout=citus"
 
 
-def skip_unless_one_partition(url: str) -> None:
-    """Skips a checkpoint test on a partitioned store: checkpoints cover a log of one
-    partition, and the partitioned log's are not built yet (issue 14)."""
-    if "layout=partitioned" in url or "layout=citus" in url:
-        pytest.skip("checkpoints cover a log of one partition; a partitioned log's are not built")
-
-
 def drop_pg_schema(url: str) -> None:
     base, _, query = url.partition("?schema=")
     schema = query.split("&")[0]

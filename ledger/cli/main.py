@@ -417,7 +417,6 @@ def serve(
             currency_scales="adopt" if adopt_currency_scales else "record",
             store_kind="test" if test_clock else "production",
         )
-    _refuse_checkpoints_of_partitions(ledger, settings)
     if ledger.test_clock is not None:
         structlog.get_logger("ledger.cli").warning(
             "serving a test store: an admin may advance its clock", ledger_time=str(ledger.clock())
@@ -438,15 +437,6 @@ def serve(
         await serve_until_signalled(server, _announce(listen))
 
     asyncio.run(run())
-
-
-def _refuse_checkpoints_of_partitions(ledger: Ledger, settings: ServerSettings) -> None:
-    if settings.checkpoints is not None and ledger.log.partitions > 1:
-        ledger.close()
-        raise click.BadParameter(
-            "checkpoints cover a log of one partition; this store's log is partitioned",
-            param_hint="'--checkpoint-key'",
-        )
 
 
 def _metrics_endpoint(listen: str | None) -> MetricsEndpoint | None:

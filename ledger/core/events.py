@@ -15,7 +15,7 @@ from uuid import UUID
 
 import msgspec
 
-from ledger.core.checkpoint import Checkpoint
+from ledger.core.checkpoint import AnyCheckpoint
 
 
 class Posting(msgspec.Struct, frozen=True, array_like=True):
@@ -280,7 +280,7 @@ class CheckpointRecorded(StoredEventBase, frozen=True, kw_only=True, tag="Checkp
     """A signed checkpoint of the log (`ledger.core.checkpoint`), kept in the log itself:
     later checkpoints cover it, so removing one is caught by the next."""
 
-    checkpoint: Checkpoint
+    checkpoint: AnyCheckpoint
     signature: str
 
 

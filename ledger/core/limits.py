@@ -113,6 +113,9 @@ checkpoint_interval_s_max = 7 * 24 * 3600
 # is more than this many whole intervals past due: one failed attempt is a blip the next
 # interval mends, failures past that are a fault an operator should see.
 checkpoint_overdue_intervals = 2
+# A checkpoint file, read whole: a partitioned log's carries every partition's frontier
+# (sizes in docs/decisions.md).
+checkpoint_file_size_max = 4 * 1024 * 1024
 
 # Store outages. The health probe runs one short query on the event store this often, and an
 # answer later than the timeout counts as none (libpq waits at least 2 s for a connection).

@@ -24,13 +24,17 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from ledger.core import limits
 from ledger.core.checkpoint import (
+    AnyCheckpoint,
     Checkpoint,
     Frontier,
+    PartitionedCheckpoint,
     SignedCheckpoint,
     checkpoint_digest,
     checkpoint_of,
     leaf_hash,
+    partitioned_checkpoint_of,
     signed_bytes,
 )
 from ledger.core.errors import InvalidArgument, LedgerError
@@ -41,7 +45,6 @@ from ledger.service.wallets import LEDGER_NAMESPACE
 
 CHECKPOINT_STREAM_ID = uuid5(LEDGER_NAMESPACE, "checkpoints")
 KEY_FILE_SIZE_MAX = 16 * 1024
-CHECKPOINT_FILE_SIZE_MAX = 64 * 1024
 
 
 class CheckpointRefused(LedgerError):
@@ -108,7 +111,7 @@ def public_key_hex(key: Ed25519PublicKey) -> str:
 # Signatures.
 
 
-def sign(checkpoint: Checkpoint, key: Ed25519PrivateKey) -> SignedCheckpoint:
+def sign(checkpoint: AnyCheckpoint, key: Ed25519PrivateKey) -> SignedCheckpoint:
     assert checkpoint.public_key == public_key_hex(key.public_key())
     signature = key.sign(signed_bytes(checkpoint)).hex()
     return SignedCheckpoint(checkpoint=checkpoint, signature=signature)
@@ -131,12 +134,9 @@ def signature_problem(
     try:
         key = keys.get(named) or Ed25519PublicKey.from_public_bytes(bytes.fromhex(named))
         key.verify(bytes.fromhex(signed.signature), signed_bytes(signed.checkpoint))
-        root = signed.checkpoint.frontier_state().root().hex()
     except (InvalidSignature, ValueError):
         return "its signature does not verify, or it is malformed"
-    if root != signed.checkpoint.merkle_root:
-        return "its frontier does not give its Merkle root"
-    return None
+    return signed.checkpoint.problem()
 
 
 # Files.
@@ -186,7 +186,7 @@ def _file_bytes(signed: SignedCheckpoint) -> bytes:
 
 
 def read_checkpoint_file(path: str | Path) -> SignedCheckpoint:
-    data = read_bounded(path, CHECKPOINT_FILE_SIZE_MAX, field="checkpoint")
+    data = read_bounded(path, limits.checkpoint_file_size_max, field="checkpoint")
     try:
         return msgspec.json.decode(data, type=SignedCheckpoint)
     except msgspec.DecodeError as error:
@@ -214,24 +214,24 @@ def write_checkpoint(
     previous: SignedCheckpoint | None = None,
 ) -> SignedCheckpoint | None:
     """Signs a checkpoint of the log and appends it to the log, continuing from `previous`
-    (which must verify against key); None if the log holds nothing but checkpoints since
-    previous (or nothing at all)."""
-    if log.partitions != 1:
-        raise CheckpointRefused(
-            "checkpoints cover a log of one partition; this store's log has "
-            f"{log.partitions} (per-partition checkpoints are not built yet)"
-        )
-    frontier, start = _continue_from(previous, key)
-    (position,) = log.heads()
-    if position < start - 1:
-        raise CheckpointRefused(
-            f"the log ends at #{position}, before the previous checkpoint's position "
-            f"#{start - 1}: it has been truncated; run `ledger audit` with that checkpoint"
-        )
-    if not _extend(frontier, log, start, position):
+    (which must verify against key, and cover a log of as many partitions); None if the log
+    holds nothing but checkpoints since previous (or nothing at all)."""
+    trees, covered = _continue_from(previous, key, log.partitions)
+    heads = log.heads()
+    _refuse_truncated(heads, covered)
+    is_new = False
+    for partition, head in enumerate(heads):
+        if head > covered[partition]:
+            tree = trees.setdefault(partition, Frontier())
+            is_new = _extend(tree, log, covered[partition], head, partition) or is_new
+    if not is_new:
         return None
     anchor = checkpoint_digest(previous) if previous is not None else ""
-    checkpoint = checkpoint_of(frontier, position, now, public_key_hex(key.public_key()), anchor)
+    signer = public_key_hex(key.public_key())
+    if log.partitions == 1:
+        checkpoint = checkpoint_of(trees.get(0, Frontier()), heads[0], now, signer, anchor)
+    else:
+        checkpoint = partitioned_checkpoint_of(trees, heads, now, signer, anchor)
     signed = sign(checkpoint, key)
     _append(log, signed, now)
     return signed
@@ -252,25 +252,64 @@ def _append(log: EventLog, signed: SignedCheckpoint, now: datetime) -> None:
         raise CheckpointRefused("another checkpoint was written at the same moment") from None
 
 
-def _continue_from(previous: SignedCheckpoint | None, key: Ed25519PrivateKey):
-    """The frontier and the first log position to read: after previous, which must be this
-    key's and verify, or the whole log."""
+def _continue_from(
+    previous: SignedCheckpoint | None, key: Ed25519PrivateKey, partitions: int
+) -> tuple[dict[int, Frontier], list[int]]:
+    """Each partition's tree and last position covered: previous's, which must be this key's,
+    verify and cover a log of as many partitions, or empty ones (the whole log is read)."""
+    covered = [0] * partitions
     if previous is None:
-        return Frontier(), 1
-    problem = signature_problem(previous, [key.public_key()])
+        return {}, covered
+    stated = previous.checkpoint
+    problem = signature_problem(previous, [key.public_key()]) or layout_problem(stated, partitions)
     if problem is not None:
         raise CheckpointRefused(
-            f"the previous checkpoint (#{previous.checkpoint.position}) "
-            f"cannot be continued: {problem}"
+            f"the previous checkpoint (#{stated.position}) cannot be continued: {problem}"
         )
-    return previous.checkpoint.frontier_state(), previous.checkpoint.position + 1
+    trees = {}
+    for head in stated.heads():
+        trees[head.partition] = head.frontier_state()
+        covered[head.partition] = head.position
+    if isinstance(stated, Checkpoint):  # positions may have gaps: the last one covered
+        covered[0] = stated.position
+    return trees, covered
 
 
-def _extend(frontier: Frontier, log: EventLog, start: int, position: int) -> bool:
-    """Appends the leaves of the events from start to position; False if they were only the
-    checkpoint stream's own (nothing new to pin)."""
-    is_new = False
-    for record, digest in log_digests(log, start - 1, position):
+def layout_problem(stated: AnyCheckpoint, partitions: int) -> str | None:
+    """Why a checkpoint cannot be of a log of this many partitions, or None: one signed over
+    the single log before `ledger migrate` cannot be checked against the partitioned copy."""
+    count = stated.partition_count if isinstance(stated, PartitionedCheckpoint) else 1
+    if count == partitions:
+        return None
+    return (
+        f"it covers a log of {count} partitions and this store's has {partitions} (a log "
+        "carried over by `ledger migrate` starts a new chain of checkpoints)"
+    )
+
+
+def _refuse_truncated(heads: Sequence[int], covered: Sequence[int]) -> None:
+    for partition, (head, start) in enumerate(zip(heads, covered, strict=True)):
+        if head < start:
+            where = f"partition {partition} of the log" if len(heads) > 1 else "the log"
+            raise CheckpointRefused(
+                f"{where} ends at #{head}, before the previous checkpoint's position "
+                f"#{start}: it has been truncated; run `ledger audit` with that checkpoint"
+            )
+
+
+def _extend(frontier: Frontier, log: EventLog, start: int, head: int, partition: int) -> bool:
+    """Appends the leaves of a partition's events after start up to head; False if they were
+    only the checkpoint stream's own (nothing new to pin). A partitioned log's positions
+    leave no gap, so one there is a deleted row, never signed over."""
+    is_new, read = False, 0
+    for record, digest in log_digests(log, start, head, partition):
         frontier.append(leaf_hash(record.position, record.stream_id, record.version, digest))
         is_new = is_new or record.stream_id != CHECKPOINT_STREAM_ID
+        read += 1
+    if log.partitions > 1 and read != head - start:
+        raise CheckpointRefused(
+            f"partition {partition} of the log holds {read} events from #{start + 1} to "
+            f"#{head}, where positions leave no gap: rows were deleted, it has been "
+            "truncated; run `ledger audit` with the previous checkpoint"
+        )
     return is_new

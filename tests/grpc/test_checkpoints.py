@@ -10,7 +10,6 @@ from click.testing import CliRunner
 from ledger.cli.main import main
 from ledger.core.checkpoint import checkpoint_digest
 from ledger.service.checkpoints import read_checkpoint_file
-from tests.conftest import skip_unless_one_partition
 from tests.grpc.conftest import start_server, stop_server
 
 pytestmark = pytest.mark.slow
@@ -28,7 +27,6 @@ def _wait_for_checkpoint_files(directory, count: int) -> list:
 def test_the_server_writes_checkpoints_the_audit_then_proves(database_url, tmp_path):
     """Every interval with new events gives a checkpoint file; after more play and a stop,
     the audit verifies the kept file and every stored checkpoint against the trusted key."""
-    skip_unless_one_partition(database_url)
     key, kept = tmp_path / "signing.pem", tmp_path / "kept"
     kept.mkdir()
     assert CliRunner().invoke(main, ["checkpoint-key", str(key)]).exit_code == 0

@@ -9,7 +9,15 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from msgspec.structs import replace
 
-from ledger.core.checkpoint import EMPTY_ROOT, Frontier, checkpoint_of, leaf_hash, node_hash
+from ledger.core.checkpoint import (
+    EMPTY_ROOT,
+    Frontier,
+    checkpoint_of,
+    leaf_hash,
+    node_hash,
+    partition_leaf_hash,
+    partitioned_checkpoint_of,
+)
 from ledger.service.checkpoints import (
     CheckpointRefused,
     keep_checkpoint_file,
@@ -127,3 +135,58 @@ def test_a_kept_checkpoint_file_is_never_replaced(tmp_path):
     with pytest.raises(CheckpointRefused, match="exists with another checkpoint"):
         keep_checkpoint_file(tmp_path, other)
     assert newest_kept_checkpoint(tmp_path, key.public_key()) == signed
+
+
+def _partitioned(key: Ed25519PrivateKey, sizes: dict[int, int], count: int = 8):
+    trees = {}
+    for partition, size in sizes.items():
+        trees[partition] = Frontier()
+        for leaf in _leaves(size):
+            trees[partition].append(leaf)
+    positions = [sizes.get(number, 0) for number in range(count)]
+    stated = partitioned_checkpoint_of(trees, positions, NOW, public_key_hex(key.public_key()))
+    return sign(stated, key)
+
+
+def test_a_partitioned_checkpoints_root_covers_every_partition_empty_ones_too():
+    """The root is RFC 6962's over one leaf per partition, an empty partition's included,
+    and only partitions holding events are listed."""
+    key = Ed25519PrivateKey.generate()
+    signed = _partitioned(key, {1: 3, 6: 5})
+    stated = signed.checkpoint
+    assert [head.partition for head in stated.partitions] == [1, 6]
+    assert (stated.event_count, stated.position) == (8, 8)
+    leaves = [partition_leaf_hash(n, 0, 0, EMPTY_ROOT) for n in range(8)]
+    for head in stated.partitions:
+        leaves[head.partition] = partition_leaf_hash(
+            head.partition, head.position, head.event_count, bytes.fromhex(head.merkle_root)
+        )
+    assert stated.merkle_root == _reference_root(leaves).hex()
+    assert signature_problem(signed, [key.public_key()]) is None
+
+
+@pytest.mark.parametrize(
+    ("change", "problem"),
+    [
+        (lambda heads: heads[::-1], "not distinct, in order"),
+        (lambda heads: [replace(heads[0], partition=99), heads[1]], "within its partition count"),
+        (
+            lambda heads: [replace(heads[0], merkle_root="00" * 32), heads[1]],
+            "a partition's frontier does not give",
+        ),
+        (
+            lambda heads: [replace(heads[0], frontier=heads[1].frontier[:2]), heads[1]],
+            "a partition's frontier does not give",
+        ),
+        (lambda heads: [replace(heads[0], position=9), heads[1]], "do not give its Merkle root"),
+        (lambda heads: [heads[0]], "do not add up"),
+    ],
+)
+def test_a_partitioned_checkpoint_that_contradicts_itself_is_refused(change, problem):
+    """Each way a partitioned checkpoint's fields can disagree is named, even when it is
+    signed so (a signer's bug, or a forger holding the key)."""
+    key = Ed25519PrivateKey.generate()
+    stated = _partitioned(key, {1: 3, 6: 5}).checkpoint
+    changed = replace(stated, partitions=tuple(change(list(stated.partitions))))
+    found = signature_problem(sign(changed, key), [key.public_key()])
+    assert found is not None and problem in found, found

@@ -1,0 +1,164 @@
+"""Signed checkpoints of a partitioned log: a tree per partition, continued partition by
+partition, checked by the audit partition by partition; and the single log's checkpoints
+after `ledger migrate`."""
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import msgspec
+import pytest
+from click.testing import CliRunner
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+import ledger.service.checkpoints as checkpoints
+from ledger.cli.main import main
+from ledger.core.partition import PARTITION_COUNT, partition_of
+from ledger.event_log import log_size
+from ledger.service.application import Ledger
+from ledger.service.checkpoints import CHECKPOINT_STREAM_ID, CheckpointRefused, write_checkpoint
+from ledger.service.wallets import wallet_id
+from ledger.store.database import with_layout
+from projections.audit import AuditReport, audit
+from projections.checkpoint_check import NamedCheckpoint
+from tests.builders import EUR, bet, deposit
+from tests.conftest import SteppingClock, drop_pg_schema, new_pg_schema
+from tests.integration.raw_store import RawStore
+
+pytestmark = pytest.mark.postgres
+
+PLAYERS = ("p1", "p2", "p3", "p4", "p5")
+NOW = datetime(2026, 12, 6, tzinfo=UTC)
+
+
+@pytest.fixture
+def schema(pg_database) -> Iterator[str]:
+    url = new_pg_schema(pg_database)
+    yield url
+    drop_pg_schema(url)
+
+
+@pytest.fixture
+def url(schema) -> str:
+    return with_layout(schema, "partitioned")
+
+
+def _history(url: str, players=PLAYERS) -> None:
+    with Ledger(url, clock=SteppingClock()) as ledger:
+        for player in players:
+            ledger.execute(deposit(f"d-{player}", 10 * EUR, player=player))
+            ledger.execute(bet(f"b-{player}", 2 * EUR, player=player))
+
+
+def _checkpoint(url: str, key: Ed25519PrivateKey, previous=None):
+    with Ledger(url, currency_scales="ignore") as ledger:
+        return write_checkpoint(ledger.log, key, NOW, previous=previous)
+
+
+def _audit(url: str, files=(), key=None) -> AuditReport:
+    with Ledger(url, currency_scales="ignore") as ledger:
+        return audit(ledger.log, None, checkpoints=files, trusted_keys=[key] if key else [])
+
+
+def _partition(stream) -> int:
+    return partition_of(stream, PARTITION_COUNT)
+
+
+def _problems(report: AuditReport) -> str:
+    return "\n".join(str(finding) for finding in report.findings)
+
+
+def test_a_checkpoint_states_every_partition_holding_events(url):
+    """The checkpoint has a head per partition that holds events, at that partition's
+    newest position, and the audit proves it and the stored copy."""
+    _history(url)
+    key = Ed25519PrivateKey.generate()
+    signed = _checkpoint(url, key)
+    stated = signed.checkpoint
+    wallets = {partition_of(wallet_id(player, "EUR"), PARTITION_COUNT) for player in PLAYERS}
+    assert stated.partition_count == 256
+    assert {head.partition for head in stated.partitions} >= wallets
+    assert stated.event_count == sum(head.position for head in stated.partitions)
+    report = _audit(url, [NamedCheckpoint("file", signed)], key.public_key())
+    assert report.passed, _problems(report)
+    assert [line.split(" (")[0] for line in report.checkpoints_verified] == [
+        "file",
+        "stored checkpoint 1",
+    ]
+
+
+def test_an_event_rewritten_in_one_partition_is_caught_naming_the_partition(url):
+    """A deposit rewritten consistently in one wallet's partition is caught by the kept
+    checkpoint, whose finding names that partition."""
+    _history(url)
+    key = Ed25519PrivateKey.generate()
+    signed = _checkpoint(url, key)
+    wallet = wallet_id("p3", "EUR")
+    raw = RawStore(url)
+    data = msgspec.json.decode(raw.state(wallet, 2))
+    data["recorded_at"] = "2020-01-01T00:00:00Z"
+    raw.set_state(wallet, 2, msgspec.json.encode(data))
+    report = _audit(url, [NamedCheckpoint("file", signed)], key.public_key())
+    assert "file: the history no longer extends it: at #" in _problems(report)
+    assert f"partition {partition_of(wallet, PARTITION_COUNT)} of the log holds" in _problems(
+        report
+    )
+
+
+def test_a_continued_checkpoint_reads_only_what_was_written_since(url, monkeypatch):
+    """The second checkpoint reads only the partitions written since the first (the one
+    player's and the checkpoints' own), names the first, and both verify."""
+    _history(url)
+    key = Ed25519PrivateKey.generate()
+    first = _checkpoint(url, key)
+    _history(url, players=("p9",))
+    read: set[int] = set()
+    real = checkpoints.log_digests
+
+    def counting(log, after, until, partition=0):
+        read.add(partition)
+        return real(log, after, until, partition)
+
+    monkeypatch.setattr(checkpoints, "log_digests", counting)
+    second = _checkpoint(url, key, first)
+    assert read == {_partition(wallet_id("p9", "EUR")), _partition(CHECKPOINT_STREAM_ID)}
+    with Ledger(url, currency_scales="ignore") as ledger:
+        assert second.checkpoint.event_count == log_size(ledger.log) - 1  # all but itself
+    report = _audit(url, [], key.public_key())
+    assert report.passed, _problems(report)
+    assert len(report.checkpoints_verified) == 2
+
+
+def test_a_deleted_row_in_a_partition_is_never_signed_over(url):
+    """A partition's positions leave no gap: a row deleted after the previous checkpoint is
+    refused by the writer, which names the partition."""
+    key = Ed25519PrivateKey.generate()
+    _history(url, players=("p1",))
+    first = _checkpoint(url, key)
+    _history(url, players=("p2",))
+    RawStore(url).delete(wallet_id("p2", "EUR"), 2)
+    partition = partition_of(wallet_id("p2", "EUR"), PARTITION_COUNT)
+    with pytest.raises(CheckpointRefused, match=f"partition {partition} of the log holds"):
+        _checkpoint(url, key, first)
+
+
+def test_a_single_log_checkpoint_is_not_continued_or_checked_on_the_migrated_copy(schema):
+    """After `ledger migrate`, the single log's checkpoint cannot be continued on the copy
+    (a new chain starts), a kept file of it is a finding there, and the stored copy of it
+    is listed as not checked, not failed."""
+    single = with_layout(schema, "single")
+    _history(single)
+    key = Ed25519PrivateKey.generate()
+    old = _checkpoint(single, key)
+    result = CliRunner().invoke(main, ["migrate", "--database-url", single])
+    assert result.exit_code == 0, result.output
+    target = with_layout(schema, "partitioned")
+    with pytest.raises(CheckpointRefused, match="covers a log of 1 partitions"):
+        _checkpoint(target, key, old)
+    report = _audit(target, [NamedCheckpoint("old file", old)], key.public_key())
+    assert "old file: it covers a log of 1 partitions" in _problems(report)
+    assert report.finding_count == 1
+    fresh = _checkpoint(target, key)
+    report = _audit(target, [NamedCheckpoint("new file", fresh)], key.public_key())
+    assert report.passed, _problems(report)
+    (skipped,) = report.checkpoints_skipped
+    assert skipped.startswith("stored checkpoint 1: it covers a log of 1 partitions")
