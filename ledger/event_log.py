@@ -130,6 +130,10 @@ class CopyTarget(EventLog, Protocol):
         state bytes, so the same digests), each with its decoded event, in one transaction;
         AppendConflict (and nothing written) if a (stream, version) is taken."""
 
+    def mark_copied(self, events: int) -> None:
+        """Records that the copy, of `events` records, is complete and proved: a store
+        whose URL names no layout is then opened with this log."""
+
 
 def log_pages(
     log: EventLog,

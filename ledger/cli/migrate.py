@@ -12,6 +12,7 @@ from ledger.cli.support import database_url_option, require_store, store_errors
 from ledger.core.errors import InvalidArgument
 from ledger.service.migration import MigrationRefused, migrate
 from ledger.store.database import (
+    LAYOUT_AUTO,
     LAYOUT_PARTITIONED,
     LAYOUT_SINGLE,
     LOG_LAYOUT,
@@ -19,6 +20,7 @@ from ledger.store.database import (
     store_environment,
     with_layout,
 )
+from ledger.store.layout import found_tables
 from ledger.store.open import open_copy_target, open_event_log
 
 
@@ -35,12 +37,8 @@ def migrate_command(database_url: str, target_url: str | None) -> None:
     """Copies a PostgreSQL store's single event log into the partitioned layout, then
     audits the copy. The old tables are left untouched; stop every server first. Run it
     again to resume a copy that was interrupted."""
-    source_environment = require_store(database_url, creates_store=False)
-    if source_environment.get(LOG_LAYOUT) != LAYOUT_SINGLE:
-        raise click.BadParameter(
-            "must name a PostgreSQL store with the single log (layout=single, the default)",
-            param_hint="'--database-url'",
-        )
+    with store_errors(database_url):
+        source_environment = _source_environment(database_url)
     target_url = target_url or with_layout(database_url, LAYOUT_PARTITIONED)
     target_environment = _target_environment(target_url)
     with store_errors(database_url):
@@ -54,6 +52,23 @@ def migrate_command(database_url: str, target_url: str | None) -> None:
     if not report.is_sound:
         raise SystemExit(1)
     click.echo(f"serve it with --database-url '{redact(target_url)}'")
+
+
+def _source_environment(database_url: str) -> dict[str, str]:
+    """The single log's environment: the URL's, which must name that layout or none (then
+    the store must hold a single log)."""
+    environment = require_store(database_url, creates_store=False)
+    layout = environment.get(LOG_LAYOUT)
+    if layout == LAYOUT_AUTO and not found_tables(environment).single:
+        raise click.BadParameter(
+            "this store holds no single event log to carry over", param_hint="'--database-url'"
+        )
+    if layout not in (LAYOUT_AUTO, LAYOUT_SINGLE):
+        raise click.BadParameter(
+            "must name a PostgreSQL store with the single log (layout=single, or no layout)",
+            param_hint="'--database-url'",
+        )
+    return {**environment, LOG_LAYOUT: LAYOUT_SINGLE}
 
 
 def _target_environment(target_url: str) -> dict[str, str]:

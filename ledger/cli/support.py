@@ -161,6 +161,8 @@ def store_errors(database_url: str) -> Iterator[None]:
     except InvalidArgument as error:
         if error.field == "test_clock":  # a test store opened as production, or the reverse
             raise click.BadParameter(error.reason, param_hint="'--test-clock'") from None
+        if error.field == "database_url":  # e.g. tables of two layouts, neither chosen
+            raise click.BadParameter(error.reason, param_hint="'--database-url'") from None
         if not error.field.startswith("config"):
             raise
         raise click.BadParameter(str(error), param_hint="'--config'") from None

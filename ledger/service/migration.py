@@ -12,7 +12,8 @@ skips as many records as the new log holds. The old log must not be written whil
 
 When the copy is complete it is proved, twice: the audit replays the copy (chains, journals,
 idempotency records, trial balance), and an order-independent fingerprint of every record's
-(stream, version, digest) must be the same on both sides.
+(stream, version, digest) must be the same on both sides. Only a proved copy is marked
+finished, and only then does a URL that names no layout open it instead of the old log.
 """
 
 import hashlib
@@ -69,6 +70,8 @@ def migrate(
     if source.heads() != heads:
         raise MigrationRefused("the old log was written during the copy: stop every server")
     _prove(target, source_fingerprint % _FINGERPRINT_MODULUS, report)
+    if report.is_sound:
+        target.mark_copied(report.events)
     return report
 
 

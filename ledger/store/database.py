@@ -17,10 +17,12 @@ POSTGRES_POOL_OVERFLOW_DEFAULT = 8
 LOCK_TIMEOUT_S = 10
 # The event tables' layout on PostgreSQL (`?layout=` in the URL): the library's single log,
 # the partitioned log (`ledger.store.partitioned_log`), or the partitioned log distributed on
-# a Citus cluster (`ledger.store.citus`; the URL names the coordinator).
+# a Citus cluster (`ledger.store.citus`; the URL names the coordinator). A URL naming none
+# leaves it to the store's tables (`ledger.store.layout`): a new store is partitioned.
 LOG_LAYOUT = "LEDGER_LOG_LAYOUT"
 LAYOUT_SINGLE, LAYOUT_PARTITIONED, LAYOUT_CITUS = "single", "partitioned", "citus"
 LAYOUTS = (LAYOUT_SINGLE, LAYOUT_PARTITIONED, LAYOUT_CITUS)
+LAYOUT_AUTO = "auto"
 
 
 def store_environment(url: str) -> dict[str, str]:
@@ -71,7 +73,7 @@ def _postgres_environment(parts) -> dict[str, str]:
         "APPLICATION_RECORDER_TOPIC": (
             "ledger.store.pg_recorder:ArrayInsertPostgresApplicationRecorder"
         ),
-        LOG_LAYOUT: _layout(query.get("layout", [LAYOUT_SINGLE])[0]),
+        LOG_LAYOUT: _layout(query["layout"][0]) if "layout" in query else LAYOUT_AUTO,
     }
 
 

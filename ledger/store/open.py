@@ -1,15 +1,18 @@
-"""Opening the event log a store environment names: the partitioned log on PostgreSQL when
-its URL asks for it (`?layout=partitioned`, or `citus` on a Citus cluster), else the
-library's recorder (SQLite, the single PostgreSQL log, or the in-memory one)."""
+"""Opening the event log a store environment names: the partitioned log on PostgreSQL (asked
+for by `?layout=partitioned` or `citus`, or chosen by `ledger.store.layout` when the URL
+names no layout), else the library's recorder (SQLite, the single PostgreSQL log, or the
+in-memory one)."""
 
 from ledger.event_log import CopyTarget, EventLog
 from ledger.store.database import LAYOUT_CITUS, LAYOUT_PARTITIONED, LOG_LAYOUT
+from ledger.store.layout import resolved
 from ledger.store.partitioned_log import PartitionedEventLog
 from ledger.store.recorder_log import RecorderEventLog
 
 
 def open_event_log(environment: dict[str, str]) -> EventLog:
     """The event log of a store environment (`ledger.store.database.store_environment`)."""
+    environment = resolved(environment)
     if environment.get(LOG_LAYOUT) in (LAYOUT_PARTITIONED, LAYOUT_CITUS):
         return PartitionedEventLog(environment)
     return RecorderEventLog(environment)

@@ -45,6 +45,9 @@ from ledger.store.probe import open_store_probe
 
 EVENTS_TABLE = "ledger_log"
 HEADS_TABLE = "ledger_log_heads"
+# A row per finished `ledger migrate` into these tables: a URL naming no layout then opens
+# them, not the single log beside them (`ledger.store.layout`).
+COPIED_TABLE = "ledger_log_copied"
 
 # A connection broken by a server restart is dropped from the pool and the statement tried
 # again on a fresh one: the library's own policy for its recorders.
@@ -90,6 +93,11 @@ _APPEND = """WITH counts AS (
     FROM unnest(%b::smallint[], %b::uuid[], %b::bigint[], %b::timestamptz[], %b::text[],
         %b::bytea[]) WITH ORDINALITY AS e(p, stream_id, version, recorded_at, topic, state, ord)
     JOIN bumped ON bumped.partition_id = e.p"""
+_MARK_COPIED = (
+    """CREATE TABLE IF NOT EXISTS {copied} (
+        copied_at timestamptz NOT NULL DEFAULT now(), events bigint NOT NULL)""",
+    "INSERT INTO {copied} (events) VALUES (%s)",
+)
 _READ_STREAM = (
     "SELECT version, topic, state FROM {events} WHERE partition_id = %s AND stream_id = %s "
     "AND version > %s ORDER BY version {direction} LIMIT %s"
@@ -158,6 +166,13 @@ class PartitionedEventLog(RecordOpener):
         events = [event for _, event in records]
         topics, states = [r.topic for r, _ in records], [r.state for r, _ in records]
         self._insert(self._columns(events, topics, states))
+
+    def mark_copied(self, events: int) -> None:
+        """Records that a copy of `events` records is complete and proved."""
+        create, insert = self.statements.mark_copied
+        with self.datastore.transaction(commit=True) as cursor:
+            cursor.execute(create)
+            cursor.execute(insert, (events,))
 
     def _columns(
         self, events: Sequence[StoredEventBase], topics: list[str], states: list[bytes]
@@ -297,6 +312,7 @@ class _Statements:
         names = {
             "events": Identifier(schema, EVENTS_TABLE),
             "heads": Identifier(schema, HEADS_TABLE),
+            "copied": Identifier(schema, COPIED_TABLE),
             "position_index": Identifier(f"{EVENTS_TABLE}_position"),
         }
 
@@ -320,3 +336,4 @@ class _Statements:
         self.page = compose(_PAGE)
         self.heads = compose(_HEADS)
         self.stored_rows = compose(_STORED_ROWS)
+        self.mark_copied = tuple(compose(statement) for statement in _MARK_COPIED)

@@ -34,6 +34,10 @@ class LedgerStore(Application[UUID]):
         return MsgspecMapper(cipher=self.factory.cipher(), compressor=self.factory.compressor())
 
 
+# The library names its events table after the application.
+SINGLE_EVENTS_TABLE = f"{LedgerStore.name}_events"
+
+
 class RecorderEventLog(RecordOpener):
     """`EventLog` over one of the library's application recorders: one partition."""
 

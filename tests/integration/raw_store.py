@@ -1,5 +1,6 @@
 """Direct SQL on the event table, bypassing the engine: for tampering and fault injection."""
 
+import functools
 import sqlite3
 from urllib.parse import urlsplit
 from uuid import UUID
@@ -7,6 +8,8 @@ from uuid import UUID
 import psycopg
 
 from ledger.core.partition import PARTITION_COUNT, partition_of
+from ledger.store.database import LAYOUT_CITUS, LAYOUT_PARTITIONED, LOG_LAYOUT, store_environment
+from ledger.store.layout import resolved
 
 # The partitioned log's names for the single PostgreSQL log's table and columns.
 _PARTITIONED_NAMES = (
@@ -23,7 +26,14 @@ class RawStore:
     def __init__(self, database_url: str) -> None:
         self.url = database_url
         self.is_sqlite = database_url.startswith("sqlite")
-        self.is_partitioned = "layout=partitioned" in database_url
+
+    @functools.cached_property
+    def is_partitioned(self) -> bool:
+        """Whether the store's layout, as the engine opens it, is a partitioned log."""
+        if self.is_sqlite:
+            return False
+        layout = resolved(store_environment(self.url))[LOG_LAYOUT]
+        return layout in (LAYOUT_PARTITIONED, LAYOUT_CITUS)
 
     def _run(self, sqlite_sql: str, pg_sql: str, params: tuple = ()) -> list[tuple]:
         # The SQLite recorder keeps UUIDs as 32 hex digits, PostgreSQL as native uuid.

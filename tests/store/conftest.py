@@ -5,7 +5,7 @@ from collections.abc import Iterator
 import pytest
 
 from ledger.event_log import EventLog
-from ledger.store.database import store_environment
+from ledger.store.database import store_environment, with_layout
 from ledger.store.open import open_event_log
 from ledger.store.recorder_log import RecorderEventLog
 from tests.conftest import drop_pg_schema, new_pg_schema
@@ -43,9 +43,8 @@ def event_log(request, tmp_path) -> Iterator[EventLog]:
         log.close()
         return
     url = new_pg_schema(request.getfixturevalue("pg_database"))
-    if request.param == "partitioned":
-        url += "&layout=partitioned"
-    log = open_event_log(store_environment(url))
+    layout = "partitioned" if request.param == "partitioned" else "single"
+    log = open_event_log(store_environment(with_layout(url, layout)))
     yield log
     log.close()
     drop_pg_schema(url)

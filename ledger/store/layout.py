@@ -1,0 +1,98 @@
+"""Which event-log layout a PostgreSQL store has, when its URL names none.
+
+A URL's `?layout=` wins. Without one, the store's own tables decide, looked at once when it
+is opened (under the startup lock, so two processes opening a new store agree):
+
+1. a partitioned log distributed by Citus: `citus`;
+2. a partitioned log, alone or beside a single log `ledger migrate` finished copying into
+   it: `partitioned`;
+3. a partitioned log beside a single log whose copy never finished: refused, naming both
+   ways on (finish the migration, or say `layout=single`), since either guess could serve a
+   player a balance from the wrong history;
+4. the single log alone (a store made before the partitioned log was the default):
+   `single`, until `ledger migrate` carries it over;
+5. nothing yet, on a database with the Citus extension: `citus`;
+6. nothing yet: `partitioned`, the default.
+"""
+
+from dataclasses import dataclass
+
+import psycopg
+
+from ledger.core.errors import InvalidArgument
+from ledger.store.database import (
+    LAYOUT_AUTO,
+    LAYOUT_CITUS,
+    LAYOUT_PARTITIONED,
+    LAYOUT_SINGLE,
+    LOG_LAYOUT,
+    connection_settings,
+)
+from ledger.store.partitioned_log import COPIED_TABLE, EVENTS_TABLE
+from ledger.store.recorder_log import SINGLE_EVENTS_TABLE
+
+_FOUND = """SELECT
+    to_regclass(%(single)s) IS NOT NULL,
+    to_regclass(%(partitioned)s) IS NOT NULL,
+    to_regclass(%(copied)s) IS NOT NULL,
+    EXISTS (SELECT FROM pg_extension WHERE extname = 'citus')"""
+_DISTRIBUTED = "SELECT EXISTS (SELECT FROM pg_dist_partition WHERE logicalrelid = %s::regclass)"
+
+
+@dataclass(frozen=True)
+class FoundTables:
+    """What a store's schema holds, as far as choosing its layout goes."""
+
+    single: bool  # the library's single log
+    partitioned: bool  # the partitioned log
+    copied: bool  # a finished `ledger migrate` into the partitioned log
+    citus: bool  # the database has the Citus extension
+    distributed: bool  # the partitioned log is distributed by Citus
+
+
+def chosen_layout(found: FoundTables) -> str:
+    """The layout of a store whose URL names none (the rules of this module's docstring)."""
+    if found.partitioned and found.distributed:
+        return LAYOUT_CITUS
+    if found.partitioned and (found.copied or not found.single):
+        return LAYOUT_PARTITIONED
+    if found.partitioned:
+        raise InvalidArgument(
+            "database_url",
+            "this store holds the single event log and an unfinished `ledger migrate` copy "
+            "of it: run `ledger migrate` again to finish it, or add ?layout=single to keep "
+            "serving the single log",
+        )
+    if found.single:
+        return LAYOUT_SINGLE
+    return LAYOUT_CITUS if found.citus else LAYOUT_PARTITIONED
+
+
+def resolved(environment: dict[str, str]) -> dict[str, str]:
+    """The environment with a concrete layout: as given, or chosen from the store's tables."""
+    if environment.get(LOG_LAYOUT) != LAYOUT_AUTO:
+        return environment
+    return {**environment, LOG_LAYOUT: chosen_layout(found_tables(environment))}
+
+
+def found_tables(environment: dict[str, str]) -> FoundTables:
+    """Looks, in one short connection, at what the environment's schema holds."""
+    schema = environment["POSTGRES_SCHEMA"] or "public"
+    names = {
+        "single": _qualified(schema, SINGLE_EVENTS_TABLE),
+        "partitioned": _qualified(schema, EVENTS_TABLE),
+        "copied": _qualified(schema, COPIED_TABLE),
+    }
+    with psycopg.connect(**connection_settings(environment)) as connection:
+        single, partitioned, copied, citus = connection.execute(_FOUND, names).fetchone()
+        distributed = bool(
+            citus
+            and partitioned
+            and connection.execute(_DISTRIBUTED, (names["partitioned"],)).fetchone()[0]
+        )
+    return FoundTables(single, partitioned, copied, citus, distributed)
+
+
+def _qualified(schema: str, table: str) -> str:
+    """A regclass literal that keeps the names' case."""
+    return '"{}"."{}"'.format(schema.replace('"', '""'), table.replace('"', '""'))
