@@ -110,32 +110,10 @@ def test_engine_inprocess_benchmark_smoke(pg_database):
 
 
 @pytest.mark.postgres
-def test_layout_comparison_smoke(pg_database, tmp_path):
-    """The layout comparison runs each cell on the single and the partitioned log, checks both
-    stores' books and reports a ratio per cell."""
-    run = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "benchmarks" / "compare_layouts.py"),
-            "--smoke",
-            "--workdir",
-            str(tmp_path),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=True,
-    )
-    result = json.loads(run.stdout.strip().splitlines()[-1])
-    assert [b["audit"] for b in result["books"].values()] == ["passed", "passed"]
-    assert {(s["mode"], s["clients"]) for s in result["summary"]} == {("unary", 4), ("batch", 4)}
-    assert all(s["ratio"] > 0 for s in result["summary"])
-
-
-@pytest.mark.postgres
-def test_layouts_benchmark_smoke(pg_database):
-    """The layouts harness runs the batch cell on the single and the partitioned log, audits
-    both, and gives the partitioned one's ratio to the single one."""
+def test_layouts_benchmark_smoke(pg_database, tmp_path):
+    """The layouts harness runs each cell on the single and the partitioned log in rounds of
+    alternating order, audits both stores, and gives the partitioned log's ratio to the single
+    log's per round and as the mean."""
     run = subprocess.run(
         [
             sys.executable,
@@ -145,22 +123,33 @@ def test_layouts_benchmark_smoke(pg_database):
             "1",
             "--cells",
             "batch",
+            "--rounds",
+            "2",
             "--workdir",
-            "/tmp/ledger-bench-layouts-smoke",
+            str(tmp_path),
         ],
         capture_output=True,
         text=True,
         timeout=300,
         check=True,
     )
-    books = next(
-        json.loads(line)["books"] for line in run.stdout.splitlines() if line.startswith('{"books"')
-    )
-    assert {layout: book["audit"] for layout, book in books.items()} == {
+    rows = [json.loads(line) for line in run.stdout.splitlines() if line.startswith('{"mode"')]
+    assert [(r["round"], r["layout"]) for r in rows] == [
+        (1, "single"),
+        (1, "partitioned"),
+        (2, "partitioned"),
+        (2, "single"),
+    ]
+    result = json.loads(run.stdout.strip().splitlines()[-1])
+    assert {layout: book["audit"] for layout, book in result["books"].items()} == {
         "single": "passed",
         "partitioned": "passed",
     }
-    assert "| partitioned | batch |" in run.stdout
+    [single, partitioned] = result["summary"]
+    assert (single["layout"], single["ratio_to_single"]) == ("single", 1.0)
+    assert partitioned["layout"] == "partitioned" and partitioned["ratio_to_single"] > 0
+    assert len(partitioned["round_ratios"]) == 2
+    assert "| partitioned | batch | 4 |" in run.stdout
 
 
 @pytest.mark.postgres

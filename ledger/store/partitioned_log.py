@@ -80,9 +80,10 @@ _LOCK_HEADS = (
     "ORDER BY partition_id FOR UPDATE"
 )
 # The heads' RETURNING is the only way a main statement can see a data-modifying WITH's
-# work; row_number numbers a partition's events in the order they were given.
+# work; row_number numbers a partition's events in the order they were given. The partition
+# array is read twice but sent once: psycopg gives a repeated named placeholder one `$n`.
 _APPEND = """WITH counts AS (
-        SELECT p, count(*) AS n FROM unnest(%b::smallint[]) AS p GROUP BY p),
+        SELECT p, count(*) AS n FROM unnest(%(partitions)b::smallint[]) AS p GROUP BY p),
     bumped AS (
         UPDATE {heads} AS h SET last_position = h.last_position + counts.n FROM counts
         WHERE h.partition_id = counts.p
@@ -90,14 +91,16 @@ _APPEND = """WITH counts AS (
     INSERT INTO {events} (partition_id, position, stream_id, version, recorded_at, topic, state)
     SELECT e.p, bumped.base + row_number() OVER (PARTITION BY e.p ORDER BY e.ord),
         e.stream_id, e.version, e.recorded_at, e.topic, e.state
-    FROM unnest(%b::smallint[], %b::uuid[], %b::bigint[], %b::timestamptz[], %b::text[],
-        %b::bytea[]) WITH ORDINALITY AS e(p, stream_id, version, recorded_at, topic, state, ord)
+    FROM unnest(%(partitions)b::smallint[], %(streams)b::uuid[], %(versions)b::bigint[],
+        %(recorded)b::timestamptz[], %(topics)b::text[], %(states)b::bytea[])
+        WITH ORDINALITY AS e(p, stream_id, version, recorded_at, topic, state, ord)
     JOIN bumped ON bumped.partition_id = e.p"""
 _MARK_COPIED = (
     """CREATE TABLE IF NOT EXISTS {copied} (
         copied_at timestamptz NOT NULL DEFAULT now(), events bigint NOT NULL)""",
     "INSERT INTO {copied} (events) VALUES (%s)",
 )
+_APPEND_COLUMNS = ("partitions", "streams", "versions", "recorded", "topics", "states")
 _READ_STREAM = (
     "SELECT version, topic, state FROM {events} WHERE partition_id = %s AND stream_id = %s "
     "AND version > %s ORDER BY version {direction} LIMIT %s"
@@ -213,7 +216,7 @@ class PartitionedEventLog(RecordOpener):
                 cursor.execute(statements.lock_timeout)
                 cursor.execute(statements.lock_heads, (sorted(set(columns[0])),), prepare=True)
                 try:
-                    cursor.execute(statements.append, (columns[0], *columns), prepare=True)
+                    cursor.execute(statements.append, _append_params(columns), prepare=True)
                     # A taken version raises here, not later from the commit.
                     pipeline.sync()
                     assert cursor.rowcount == len(columns[0]), cursor.rowcount
@@ -303,6 +306,11 @@ class PartitionedEventLog(RecordOpener):
         ):
             cursor.execute(statement, params, prepare=True)
             return cursor.fetchall()
+
+
+def _append_params(columns: tuple[list, ...]) -> dict[str, list]:
+    """The append's named parameters, one per column (`_columns`' order)."""
+    return dict(zip(_APPEND_COLUMNS, columns, strict=True))
 
 
 class _Statements:

@@ -33,6 +33,7 @@ from ledger.service.application import Ledger
 from projections.audit import audit
 from projections.runner import ProjectionRunner
 from projections.stores import open_projection_store
+from tests.faults.cleanup import run_noting_failure
 
 UNIT_DEADLINE_S = 90  # generous: a restart on a loaded 2-core machine takes seconds
 RESEND_PAUSE_S = 0.1
@@ -255,6 +256,17 @@ class Load:
         for worker in self.workers:
             worker.start()
         return self
+
+    def __enter__(self) -> "Load":
+        return self.start()
+
+    def __exit__(self, kind, error, traceback) -> None:
+        """Stops the load; while the block's own error propagates, a failure to stop is
+        noted on it rather than raised in its place (`tests/faults/cleanup.py`)."""
+        if error is None:
+            self.stop()
+        else:
+            run_noting_failure(self.stop, error)
 
     def wait_for_acknowledged(self, more: int, timeout_s: float = UNIT_DEADLINE_S) -> None:
         """Waits until `more` further commands are answered: the server is serving again."""

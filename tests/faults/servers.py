@@ -46,3 +46,9 @@ def stop_if_running(server: RunningServer) -> int | None:
     if server.process.poll() is not None:
         return None
     return stop_server(server)
+
+
+def stop_cleanly(server: RunningServer) -> None:
+    """SIGTERM; the server must exit 0 (one gone already, None, fails too)."""
+    status = stop_if_running(server)
+    assert status == 0, f"the server's exit status: {status}"

@@ -9,8 +9,9 @@ import time
 import pytest
 
 from ledger.core import limits
+from tests.faults.cleanup import cleanup
 from tests.faults.load import Load, check_store, random_pause
-from tests.faults.servers import restart, stop_if_running
+from tests.faults.servers import restart, stop_cleanly
 from tests.grpc.conftest import RunningServer, start_server
 
 pytestmark = pytest.mark.slow
@@ -30,21 +31,21 @@ def drain(server: RunningServer) -> float:
 def test_sigterm_under_load_drains_and_loses_nothing(database_url, tmp_path, fault_figures):
     """Calls racing two SIGTERMs are answered or resent; none is lost, none doubled."""
     server = start_server(database_url, tmp_path)
-    # One attempt per call in the client: every status the drain sends reaches the load,
-    # which counts it and resends, so the figures show what a draining server answers.
-    load = Load(server.target, server.tokens["admin"], "drain", retry_count_max=1).start()
     rng = random.Random(5)
     drain_s = []
-    try:
+    # One attempt per call in the client: every status the drain sends reaches the load,
+    # which counts it and resends, so the figures show what a draining server answers. The
+    # load stops first, then the server: the lambda reads `server` then, the last one.
+    with (
+        cleanup(lambda: stop_cleanly(server)),
+        Load(server.target, server.tokens["admin"], "drain", retry_count_max=1) as load,
+    ):
         for _ in range(DRAIN_COUNT):
             load.wait_for_acknowledged(ANSWERS_BETWEEN_FAULTS)
             random_pause(rng)
             drain_s.append(drain(server))
             server = restart(server, tmp_path)
         load.wait_for_acknowledged(ANSWERS_BETWEEN_FAULTS)
-    finally:
-        load.stop()
-        assert stop_if_running(server) == 0
     codes = {f"resent_{code.lower()}": n for code, n in load.tally.retried_codes.items()}
     fault_figures(
         **check_store(database_url, load.tally),

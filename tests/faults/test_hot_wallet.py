@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 import pytest
 
+from tests.faults.cleanup import cleanup
 from tests.faults.load import (
     SUCCESS,
     Answer,
@@ -18,7 +19,7 @@ from tests.faults.load import (
     send_until_answered,
     win,
 )
-from tests.faults.servers import stop_if_running
+from tests.faults.servers import stop_cleanly
 from tests.grpc.conftest import RunningServer, start_server
 
 pytestmark = pytest.mark.slow
@@ -83,7 +84,7 @@ def test_64_clients_on_one_wallet_lose_no_update(database_url, tmp_path, fault_f
     server = start_server(database_url, tmp_path)
     tally = Tally()
     accepted: dict[int, list[Item]] = {}
-    try:
+    with cleanup(lambda: stop_cleanly(server)):
         with server.client() as client:
             send_until_answered(client, [deposit("hot-funds", PLAYER, FUNDS)], tally)
         run_clients(server, lambda client, n: accepted.update({n: place_bets(client, n, tally)}))
@@ -91,8 +92,6 @@ def test_64_clients_on_one_wallet_lose_no_update(database_url, tmp_path, fault_f
         with server.client() as client:
             assert client.get_balance(player_id=PLAYER, currency="EUR")[0].cash == "0"
         run_clients(server, lambda client, n: win_and_bet_again(client, n, accepted[n], tally))
-    finally:
-        assert stop_if_running(server) == 0
     successes = sum(answer.outcome in SUCCESS for answer in tally.answers.values())
     fault_figures(
         **check_store(database_url, tally),

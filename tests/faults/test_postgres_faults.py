@@ -13,8 +13,9 @@ from ledger.event_log import log_size
 from ledger.service.application import Ledger
 from projections.stores import open_projection_store
 from tests.builders import EUR, deposit
+from tests.faults.cleanup import cleanup
 from tests.faults.load import Load, check_store, random_pause, wait_until
-from tests.faults.servers import stop_if_running
+from tests.faults.servers import stop_cleanly
 from tests.grpc.conftest import RunningServer, start_server
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
@@ -34,10 +35,12 @@ def test_postgres_faults_under_load_lose_and_double_nothing(
     """Backend terminations, a restart and a crash of PostgreSQL lose and double nothing."""
     url = private_postgres.create_database(DATABASE)
     server = start_server(url, tmp_path)
-    load = Load(server.target, server.tokens["admin"], "pg").start()
     rng = random.Random(11)
     terminated = 0
-    try:
+    with (
+        cleanup(lambda: stop_cleanly(server)),
+        Load(server.target, server.tokens["admin"], "pg") as load,
+    ):
         for _ in range(TERMINATION_COUNT):
             load.wait_for_acknowledged(ANSWERS_BETWEEN_FAULTS)
             random_pause(rng)
@@ -52,9 +55,6 @@ def test_postgres_faults_under_load_lose_and_double_nothing(
         load.stop()
         assert server.process.poll() is None, "the server died with its database"
         _wait_for_views(server, url)
-    finally:
-        load.stop()
-        assert stop_if_running(server) == 0
     fault_figures(
         **check_store(url, load.tally),
         backends_terminated=terminated,

@@ -6,8 +6,9 @@ import random
 
 import pytest
 
+from tests.faults.cleanup import cleanup
 from tests.faults.load import Load, check_store, random_pause
-from tests.faults.servers import kill_and_restart, stop_if_running
+from tests.faults.servers import kill_and_restart, stop_cleanly
 from tests.grpc.conftest import start_server
 
 pytestmark = pytest.mark.slow
@@ -19,15 +20,15 @@ ANSWERS_BETWEEN_FAULTS = 200
 def test_sigkill_under_load_loses_and_doubles_nothing(database_url, tmp_path, fault_figures):
     """Three SIGKILLs at random moments under load lose no acknowledged command, double none."""
     server = start_server(database_url, tmp_path)
-    load = Load(server.target, server.tokens["admin"], "kill").start()
     rng = random.Random(7)
-    try:
+    # The load stops first, then the server: the lambda reads `server` then, the last one.
+    with (
+        cleanup(lambda: stop_cleanly(server)),
+        Load(server.target, server.tokens["admin"], "kill") as load,
+    ):
         for _ in range(KILL_COUNT):
             load.wait_for_acknowledged(ANSWERS_BETWEEN_FAULTS)
             random_pause(rng)
             server = kill_and_restart(server, tmp_path)
         load.wait_for_acknowledged(ANSWERS_BETWEEN_FAULTS)
-    finally:
-        load.stop()
-        assert stop_if_running(server) == 0
     fault_figures(**check_store(database_url, load.tally), kills=KILL_COUNT)
