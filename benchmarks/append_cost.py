@@ -37,7 +37,12 @@ from load import percentile_ms
 
 from ledger.core.events import Deposited, Posting
 from ledger.core.partition import partition_of, partition_stream
-from ledger.store.database import LAYOUT_PARTITIONED, store_environment, with_layout
+from ledger.store.database import (
+    LAYOUT_PARTITIONED,
+    LAYOUT_SINGLE,
+    store_environment,
+    with_layout,
+)
 from ledger.store.open import open_event_log
 
 LAYOUTS = ("single", "partitioned")
@@ -279,7 +284,7 @@ def main() -> None:
         for name in names.values():
             admin.execute(f'CREATE DATABASE "{name}"')
     urls = {
-        "single": f"{base}/{names['single']}",
+        "single": with_layout(f"{base}/{names['single']}", LAYOUT_SINGLE),
         "partitioned": with_layout(f"{base}/{names['partitioned']}", LAYOUT_PARTITIONED),
     }
     try:

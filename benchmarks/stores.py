@@ -1,6 +1,7 @@
-"""The databases of a throughput run, on PostgreSQL (the default, its single log), PostgreSQL
-with the partitioned log (`?layout=partitioned`) or SQLite: created fresh, dropped afterwards,
-and the plain connections of the raw-store baseline (a)."""
+"""The databases of a throughput run, on PostgreSQL (a new store's default layout, the
+partitioned log), PostgreSQL with the single log (`?layout=single`, stores made before) or
+SQLite: created fresh, dropped afterwards, and the plain connections of the raw-store
+baseline (a). `partitioned` names the default layout explicitly."""
 
 import sqlite3
 from contextlib import closing
@@ -8,14 +9,16 @@ from pathlib import Path
 
 import psycopg
 
-from ledger.store.database import LAYOUT_PARTITIONED, with_layout
+from ledger.store.database import LAYOUT_PARTITIONED, LAYOUT_SINGLE, with_layout
 
-STORES = ("postgresql", "partitioned", "sqlite")
+STORES = ("postgresql", "partitioned", "single", "sqlite")
 NAMES = {
     "postgresql": "PostgreSQL",
     "partitioned": "PostgreSQL, partitioned log",
+    "single": "PostgreSQL, single log",
     "sqlite": "SQLite",
 }
+_LAYOUTS = {"partitioned": LAYOUT_PARTITIONED, "single": LAYOUT_SINGLE}
 SQLITE_BUSY_TIMEOUT_S = 30  # raw writers queue for SQLite's single write lock
 
 
@@ -39,7 +42,8 @@ class BenchStore:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
             admin.execute(f'CREATE DATABASE "{name}"')
         url = self.pg_admin.rsplit("/", 1)[0] + f"/{name}"
-        return with_layout(url, LAYOUT_PARTITIONED) if self.kind == "partitioned" else url
+        layout = _LAYOUTS.get(self.kind)
+        return with_layout(url, layout) if layout else url
 
     def drop(self, url: str) -> None:
         if self.kind == "sqlite":
