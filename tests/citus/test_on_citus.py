@@ -12,7 +12,7 @@ from hypothesis.stateful import run_state_machine_as_test
 
 from ledger.cli.main import main
 from ledger.core.outcomes import Outcome
-from ledger.core.partition import partition_of
+from ledger.core.partition import PARTITION_COUNT, partition_of
 from ledger.service.application import Ledger
 from ledger.service.wallets import wallet_id
 from projections.audit import audit
@@ -132,3 +132,34 @@ def test_a_batch_over_several_partitions_answers_each_command_in_order(citus_url
         assert [r.balances.cash for r in results] == [(n + 1) * EUR for n in range(6)]
         again = ledger.execute_batch(batch)
         assert [r.outcome for r in again] == [Outcome.DUPLICATE] * len(players)
+
+
+def test_checkpoints_on_citus_pin_every_shard_and_catch_a_rewrite(citus_url, tmp_path):
+    """`ledger checkpoint` on Citus signs a tree per partition; a second continues the
+    first; the audit proves both, and catches an event rewritten on its worker's shard."""
+    make_history(citus_url, players=6, rounds=2)
+    key, first, second = tmp_path / "k.pem", tmp_path / "1.json", tmp_path / "2.json"
+    runner = CliRunner()
+    assert runner.invoke(main, ["checkpoint-key", str(key)]).exit_code == 0
+    sign = ["checkpoint", "--database-url", citus_url, "--signing-key", str(key)]
+    assert runner.invoke(main, [*sign, "--output", str(first)]).exit_code == 0
+    with Ledger(citus_url) as ledger:
+        ledger.execute(deposit("late", EUR, player="late-player"))
+    made = runner.invoke(main, [*sign, "--output", str(second), "--previous", str(first)])
+    assert made.exit_code == 0, made.output
+    audit_args = ["audit", "--database-url", citus_url, "--no-projections"]
+    files = ["--checkpoint", str(first), "--checkpoint", str(second), "--verify-key", f"{key}.pub"]
+    passed = runner.invoke(main, [*audit_args, *files])
+    assert passed.exit_code == 0, passed.output
+    assert passed.output.count("the history extends") == 4  # two files, two stored
+    wallet = wallet_id("late-player", "EUR")
+    base, _, schema = citus_url.partition("?schema=")
+    with psycopg.connect(base, autocommit=True) as conn:
+        conn.execute(
+            f'UPDATE "{schema.split("&")[0]}".ledger_log SET state = state || %s '
+            "WHERE partition_id = %s AND stream_id = %s AND version = 2",
+            (b"x", partition_of(wallet, PARTITION_COUNT), wallet),
+        )
+    failed = runner.invoke(main, [*audit_args, *files])
+    assert failed.exit_code == 1
+    assert f"checkpoint file {second}: the history no longer extends it" in failed.output
