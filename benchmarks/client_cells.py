@@ -12,6 +12,7 @@
 import asyncio
 import base64
 import json
+import os
 import subprocess
 import sys
 import uuid
@@ -36,6 +37,7 @@ HUB88_PLAYER_PREFIX = "h"  # its own wallets: the other cells' books check stays
 HUB88_PLAYERS_MAX = 2000  # players given a game session (opened before the clock starts)
 HTTP_TIMEOUT_S = 60
 FUNDING_BATCH = 1000
+PROFILE_DIR = os.environ.get("BENCH_PROFILE_SERVER_DIR")
 
 
 def _call_fields(command) -> tuple[str, dict]:
@@ -112,8 +114,11 @@ class Hub88Adapter:
         )
         files["games.toml"].write_text(f'[games]\n"{GAME_CODE}" = "slots"\n')
         files["operator"].write_text(OPERATOR_TOKEN)
+        # BENCH_PROFILE_SERVER_DIR, as for the servers: the adapter runs under cProfile too.
+        profile = PROFILE_DIR and ["-m", "cProfile", "-o", f"{PROFILE_DIR}/hub88-{tag}.prof"]
         command = [
             sys.executable,
+            *(profile or []),
             "-m",
             "adapters.hub88",
             "--listen",
@@ -258,14 +263,17 @@ async def _drive_hub88(adapter, servers, clients: int, duration_s: float, args):
         )
         for n in range(clients)
     ]
-    connector = aiohttp.TCPConnector(limit=clients)
     timeout = aiohttp.ClientTimeout(total=HTTP_TIMEOUT_S)
-    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as http:
-        names = [f"p{n}" for n in range(min(args.players, HUB88_PLAYERS_MAX))]
-        players = [HUB88_PLAYER_PREFIX + name for name in (*names, "hot0", "hot1", "hot2")]
-        await _fund(servers[0], players)
+    names = [f"p{n}" for n in range(min(args.players, HUB88_PLAYERS_MAX))]
+    players = [HUB88_PLAYER_PREFIX + name for name in (*names, "hot0", "hot1", "hot2")]
+    await _fund(servers[0], players)
+    async with aiohttp.ClientSession(timeout=timeout) as http:
         tokens = await _open_sessions(http, adapter, players)
-        requests = [_hub88_rounds(adapter, t, tokens.__getitem__, per_client) for t in traffics]
+    requests = [_hub88_rounds(adapter, t, tokens.__getitem__, per_client) for t in traffics]
+    # A session of its own for the load: signing takes seconds, longer than the adapter keeps
+    # an idle connection open, and a pooled connection closed meanwhile fails the first call.
+    connector = aiohttp.TCPConnector(limit=clients)
+    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as http:
         tally, deadline = Tally(), now_s() + duration_s
         started = now_s()
         pids = [server.process.pid for server in servers] + [adapter.process.pid]
