@@ -5,10 +5,13 @@ Binding first means that with port 0 the line `listening on HOST:PORT` names the
 picked; it is printed once the socket accepts connections (they queue until uvicorn serves).
 """
 
+import asyncio
 import logging
 import signal
 import socket
 import threading
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 
 import click
 import uvicorn
@@ -61,15 +64,28 @@ def _uvicorn_config(app) -> uvicorn.Config:
     return uvicorn.Config(app, log_level=logging.WARNING, access_log=False, lifespan="off")
 
 
-def serve_http(app, listen: str) -> None:
-    """Serves app on listen until SIGTERM or SIGINT; announces the bound address first."""
+def serve_http(app, listen: str, within: Callable[[], AbstractAsyncContextManager] | None = None):
+    """Serves app on listen until SIGTERM or SIGINT; announces the bound address first.
+
+    `within`, if given, is entered inside the server's event loop before it serves and left
+    after it stops: what must be made in that loop (a grpc.aio channel) is made there.
+    """
     sock = bound_socket(listen)
     exit_cleanly_on_signals()
     _announced(sock)
+    server = uvicorn.Server(_uvicorn_config(app))
     try:
-        uvicorn.Server(_uvicorn_config(app)).run(sockets=[sock])
+        if within is None:
+            server.run(sockets=[sock])
+        else:
+            asyncio.run(_serve_within(server, sock, within))
     finally:
         sock.close()
+
+
+async def _serve_within(server: uvicorn.Server, sock: socket.socket, within) -> None:
+    async with within():
+        await server.serve(sockets=[sock])
 
 
 class BackgroundHttp:

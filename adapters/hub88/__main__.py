@@ -21,6 +21,7 @@ from adapters.command_line import (
     EngineOptions,
     InputFile,
     adapter_command,
+    async_engine_client,
     engine_client,
     engine_options,
     listen_option,
@@ -30,7 +31,7 @@ from adapters.command_line import (
 )
 from adapters.engine_health import EngineHealth, warn_unless_serving
 from adapters.http_metrics import HttpMetrics
-from adapters.hub88.app import Settings, create_app
+from adapters.hub88.app import Engine, Settings, create_app
 from adapters.hub88.games import load_catalogue
 from adapters.hub88.protocol import load_public_key
 from adapters.hub88.sessions import SESSION_TTL_S_MAX, SessionStore
@@ -116,18 +117,20 @@ def main(
     """Serve the Hub88 operator Wallet API in front of a running engine."""
     settings = _settings(games, operator_token_file, provider, currency)
     key = _public_key(public_key)
-    ledger = engine_client(engine)
+    wallet_engine = Engine(async_engine_client(engine))
+    # /healthz asks over a blocking channel of its own (its route runs on a worker thread).
+    health_client = engine_client(engine, auto_batch=False)
     sessions = _sessions(sessions_file, session_ttl_s)
     configure_logging()
-    health = EngineHealth(ledger.channel, ledger.metadata)
+    health = EngineHealth(health_client.channel, health_client.metadata)
     metrics = HttpMetrics(NAME)
     warn_unless_serving(health, engine.engine)
-    app = create_app(ledger, key, settings, sessions)
+    app = create_app(wallet_engine, key, settings, sessions)
     add_operator_endpoints(app, health, metrics, engine.engine)
     try:
-        serve_http(app, listen)
+        serve_http(app, listen, within=wallet_engine.open)
     finally:
-        ledger.close()
+        health_client.close()
         sessions.close()
         metrics.shutdown()
 
