@@ -55,7 +55,8 @@ def bound_socket(listen: str) -> socket.socket:
     return sock
 
 
-def _announced(sock: socket.socket) -> None:
+def announced(sock: socket.socket) -> None:
+    """Prints `listening on HOST:PORT` for a bound socket (what a supervisor waits for)."""
     host, port = sock.getsockname()[:2]
     print(f"listening on {host}:{port}", flush=True)
 
@@ -64,7 +65,10 @@ def _uvicorn_config(app) -> uvicorn.Config:
     return uvicorn.Config(app, log_level=logging.WARNING, access_log=False, lifespan="off")
 
 
-def serve_http(app, listen: str, within: Callable[[], AbstractAsyncContextManager] | None = None):
+Within = Callable[[], AbstractAsyncContextManager]
+
+
+def serve_http(app, listen: str, within: Within | None = None) -> None:
     """Serves app on listen until SIGTERM or SIGINT; announces the bound address first.
 
     `within`, if given, is entered inside the server's event loop before it serves and left
@@ -72,18 +76,23 @@ def serve_http(app, listen: str, within: Callable[[], AbstractAsyncContextManage
     """
     sock = bound_socket(listen)
     exit_cleanly_on_signals()
-    _announced(sock)
-    server = uvicorn.Server(_uvicorn_config(app))
+    announced(sock)
     try:
-        if within is None:
-            server.run(sockets=[sock])
-        else:
-            asyncio.run(_serve_within(server, sock, within))
+        serve_on(sock, app, within)
     finally:
         sock.close()
 
 
-async def _serve_within(server: uvicorn.Server, sock: socket.socket, within) -> None:
+def serve_on(sock: socket.socket, app, within: Within | None = None) -> None:
+    """Serves app on an announced listening socket until SIGTERM or SIGINT."""
+    server = uvicorn.Server(_uvicorn_config(app))
+    if within is None:
+        server.run(sockets=[sock])
+    else:
+        asyncio.run(_serve_within(server, sock, within))
+
+
+async def _serve_within(server: uvicorn.Server, sock: socket.socket, within: Within) -> None:
     async with within():
         await server.serve(sockets=[sock])
 
@@ -102,7 +111,7 @@ class BackgroundHttp:
             daemon=True,
         )
         self._thread.start()
-        _announced(self._sock)
+        announced(self._sock)
 
     def close(self) -> None:
         self._server.should_exit = True

@@ -19,7 +19,7 @@ import uuid
 from pathlib import Path
 
 import aiohttp
-from cpu import CpuMeter
+from cpu import CpuMeter, children
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from load import Tally, Traffic, now_s
@@ -100,7 +100,7 @@ async def autobatch_cell(servers, clients: int, duration_s: float, args, cell_na
 class Hub88Adapter:
     """`python -m adapters.hub88` in front of one server, with a fresh provider key."""
 
-    def __init__(self, server, workdir: Path) -> None:
+    def __init__(self, server, workdir: Path, workers: int = 1) -> None:
         self.key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         tag = uuid.uuid4().hex[:6]
         names = ("token", "public.pem", "games.toml", "operator", "sessions.sqlite3", "log")
@@ -135,6 +135,8 @@ class Hub88Adapter:
             str(files["operator"]),
             "--sessions-file",
             str(files["sessions.sqlite3"]),
+            "--workers",
+            str(workers),
         ]
         self.sessions_file = files["sessions.sqlite3"]
         self.log = open(files["log"], "w")  # noqa: SIM115
@@ -142,6 +144,8 @@ class Hub88Adapter:
         line = self.process.stdout.readline()
         assert line.startswith("listening on "), f"adapter did not start: {line!r}"
         self.url = "http://" + line.removeprefix("listening on ").strip()
+        # With several workers the parent only supervises; the workers' CPU is what counts.
+        self.pids = [self.process.pid, *(children(self.process.pid) if workers > 1 else ())]
 
     def signed(self, path: str, message: dict) -> tuple[str, bytes, dict]:
         body = json.dumps(message).encode()
@@ -241,10 +245,13 @@ async def _hub88_caller(http, url: str, requests: list, deadline: float, tally: 
     tally.outcomes["requests used up"] = tally.outcomes.get("requests used up", 0) + 1
 
 
-async def hub88_cell(servers, clients: int, duration_s: float, args, workdir: Path):
-    """Signed Hub88 calls through the adapter to the first server (which, with several
-    processes, owns only some of the players: any process serves any wallet correctly)."""
-    adapter = Hub88Adapter(servers[0], workdir)
+async def hub88_cell(
+    servers, clients: int, duration_s: float, args, workdir: Path, workers: int = 1
+):
+    """Signed Hub88 calls through the adapter (`workers` processes) to the first server
+    (which, with several processes, owns only some of the players: any process serves any
+    wallet correctly)."""
+    adapter = Hub88Adapter(servers[0], workdir, workers)
     try:
         return await _drive_hub88(adapter, servers, clients, duration_s, args)
     finally:
@@ -276,7 +283,7 @@ async def _drive_hub88(adapter, servers, clients: int, duration_s: float, args):
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as http:
         tally, deadline = Tally(), now_s() + duration_s
         started = now_s()
-        pids = [server.process.pid for server in servers] + [adapter.process.pid]
+        pids = [server.process.pid for server in servers] + adapter.pids
         with CpuMeter(pids) as cpu:
             await asyncio.gather(
                 *(_hub88_caller(http, adapter.url, r, deadline, tally) for r in requests)
