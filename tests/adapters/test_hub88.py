@@ -616,7 +616,9 @@ def test_worker_processes_share_one_port_and_the_sessions(engine, signing_key, t
         for n in range(8):  # a connection each, so the kernel spreads them over the workers
             with httpx.Client(base_url=f"http://{address}", timeout=30) as http:
                 adapter = Adapter(process, http, signing_key)
-                answer = _post(adapter, "/transaction/bet", _bet(player, f"bet-{n}", 100_000))
+                answer = _post(
+                    adapter, "/transaction/bet", _bet(player, f"bet-{player}-{n}", 100_000)
+                )
                 assert answer["status"] == "RS_OK", answer
         assert _engine_cash(engine, player) == "2"
         with httpx.Client(base_url=f"http://{address}", timeout=30) as http:
@@ -624,7 +626,7 @@ def test_worker_processes_share_one_port_and_the_sessions(engine, signing_key, t
         for n in range(4):
             with httpx.Client(base_url=f"http://{address}", timeout=30) as http:
                 adapter = Adapter(process, http, signing_key)
-                stale = _bet(player, f"bet-stale-{n}", 100_000) | {"token": old_token}
+                stale = _bet(player, f"bet-stale-{player}-{n}", 100_000) | {"token": old_token}
                 answer = _post(adapter, "/transaction/bet", stale)
                 assert answer["status"] == "RS_ERROR_TOKEN_EXPIRED", answer
         workers = _children(process.pid)
