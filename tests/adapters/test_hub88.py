@@ -633,3 +633,21 @@ def test_worker_processes_share_one_port_and_the_sessions(engine, signing_key, t
     finally:
         assert stop_process(process) == 0
     assert not [pid for pid in workers if Path(f"/proc/{pid}").exists()]
+
+
+def test_balances_convert_like_exact_fractions():
+    """Engine decimals become the same floored units, with the same exactness flag, as exact
+    rational arithmetic gives, for plain decimals and any other form alike."""
+    from fractions import Fraction
+
+    texts = ["0", "3.56", "-2", "-0.000019", "0.000019", "12.345678", "1E+3", "7.10", "99999999"]
+    for cash in texts:
+        scaled = Fraction(cash) * protocol.UNITS_PER_MAJOR
+        assert protocol.decimal_to_units(cash) == (
+            scaled.numerator // scaled.denominator,
+            scaled.denominator == 1,
+        )
+        for bonus in texts:
+            total = (max(Fraction(cash), 0) + max(Fraction(bonus), 0)) * protocol.UNITS_PER_MAJOR
+            expected = (total.numerator // total.denominator, total.denominator == 1)
+            assert protocol.spendable_units(cash, bonus) == expected, (cash, bonus)
