@@ -3,16 +3,18 @@
 A URL's `?layout=` wins. Without one, the store's own tables decide, looked at once when it
 is opened (under the startup lock, so two processes opening a new store agree):
 
-1. a partitioned log distributed by Citus: `citus`;
-2. a partitioned log, alone or beside a single log `ledger migrate` finished copying into
+1. a partitioned log beside a single log whose copy never finished (distributed by Citus or
+   not): refused, naming the ways on (finish the migration, or name the layout), since
+   either guess could serve a player a balance from the wrong history;
+2. a finished copy whose partitioned log is gone: refused, since the single log beside it
+   stopped at the migration and serving it would undo every event written since;
+3. a partitioned log distributed by Citus: `citus`;
+4. a partitioned log, alone or beside a single log `ledger migrate` finished copying into
    it: `partitioned`;
-3. a partitioned log beside a single log whose copy never finished: refused, naming both
-   ways on (finish the migration, or say `layout=single`), since either guess could serve a
-   player a balance from the wrong history;
-4. the single log alone (a store made before the partitioned log was the default):
+5. the single log alone (a store made before the partitioned log was the default):
    `single`, until `ledger migrate` carries it over;
-5. nothing yet, on a database with the Citus extension: `citus`;
-6. nothing yet: `partitioned`, the default.
+6. nothing yet, on a database with the Citus extension: `citus`;
+7. nothing yet: `partitioned`, the default.
 """
 
 from dataclasses import dataclass
@@ -52,20 +54,36 @@ class FoundTables:
 
 def chosen_layout(found: FoundTables) -> str:
     """The layout of a store whose URL names none (the rules of this module's docstring)."""
-    if found.partitioned and found.distributed:
-        return LAYOUT_CITUS
-    if found.partitioned and (found.copied or not found.single):
-        return LAYOUT_PARTITIONED
+    problem = _ambiguity(found)
+    if problem is not None:
+        raise InvalidArgument("database_url", problem)
     if found.partitioned:
-        raise InvalidArgument(
-            "database_url",
-            "this store holds the single event log and an unfinished `ledger migrate` copy "
-            "of it: run `ledger migrate` again to finish it, or add ?layout=single to keep "
-            "serving the single log",
-        )
+        return LAYOUT_CITUS if found.distributed else LAYOUT_PARTITIONED
     if found.single:
         return LAYOUT_SINGLE
     return LAYOUT_CITUS if found.citus else LAYOUT_PARTITIONED
+
+
+def _ambiguity(found: FoundTables) -> str | None:
+    """Why no layout can be chosen from these tables, with the ways on; None if one can."""
+    if found.partitioned and found.single and not found.copied:
+        if found.distributed:  # `ledger migrate` never writes a distributed log
+            return (
+                "this store holds the single event log beside a distributed log no `ledger "
+                "migrate` copied into: add ?layout=single or ?layout=citus to say which to serve"
+            )
+        return (
+            "this store holds the single event log and an unfinished `ledger migrate` copy "
+            "of it: run `ledger migrate` again to finish it, or add ?layout=single to keep "
+            "serving the single log"
+        )
+    if found.copied and not found.partitioned:
+        return (
+            "this store's `ledger migrate` copy is marked finished but its partitioned log is "
+            "gone, and the single log stopped at the migration: restore the partitioned "
+            "tables, or add ?layout=single to serve the history as it stood then"
+        )
+    return None
 
 
 def resolved(environment: dict[str, str]) -> dict[str, str]:
