@@ -19,7 +19,7 @@ from ledger.service.checkpoints import CHECKPOINT_STREAM_ID, CheckpointRefused, 
 from ledger.service.wallets import wallet_id
 from ledger.store.database import with_layout
 from projections.audit import AuditReport, audit
-from projections.checkpoint_check import NamedCheckpoint
+from projections.checkpoint_check import CheckpointCheck, NamedCheckpoint
 from tests.builders import EUR, bet, deposit
 from tests.conftest import SteppingClock, drop_pg_schema, new_pg_schema
 from tests.integration.raw_store import RawStore
@@ -162,3 +162,35 @@ def test_a_single_log_checkpoint_is_not_continued_or_checked_on_the_migrated_cop
     assert report.passed, _problems(report)
     (skipped,) = report.checkpoints_skipped
     assert skipped.startswith("stored checkpoint 1: it covers a log of 1 partitions")
+
+
+def test_a_heads_row_added_by_an_insider_is_caught(url):
+    """A heads row added (or removed) changes the log's partition count, so every stream
+    hashes elsewhere: the engine would find none of its events, and the stored checkpoints
+    are no longer where they are looked for. The audit names the misplaced records."""
+    _history(url)
+    key = Ed25519PrivateKey.generate()
+    _checkpoint(url, key)
+    RawStore(url)._run("", f"INSERT INTO ledger_log_heads VALUES ({PARTITION_COUNT}, 0)")
+    report = _audit(url, [], key.public_key())
+    assert f"of {PARTITION_COUNT + 1}, its stream's is" in _problems(report)
+
+
+def test_a_stored_partitioned_checkpoint_of_another_count_is_a_finding_not_skipped():
+    """Only the single log's checkpoints that `ledger migrate` carried over are set aside
+    as not checked: a stored partitioned one stating another partition count (no migration
+    makes one) fails, as a file would."""
+    key = Ed25519PrivateKey.generate()
+    trees = {0: checkpoints.Frontier()}
+    trees[0].append(b"\x00" * 32)
+    stated = checkpoints.partitioned_checkpoint_of(
+        trees, [1] * 8, NOW, checkpoints.public_key_hex(key.public_key())
+    )
+    stored = NamedCheckpoint("stored checkpoint 1", checkpoints.sign(stated, key), stored=True)
+    found: list[str] = []
+    check = CheckpointCheck([stored], [key.public_key()], found.append, partitions=16)
+    assert check.skipped == []
+    assert found == [
+        "stored checkpoint 1: it covers a log of 8 partitions and this store's has 16 (a log "
+        "carried over by `ledger migrate` starts a new chain of checkpoints)"
+    ]
