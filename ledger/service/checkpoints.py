@@ -288,6 +288,11 @@ def layout_problem(stated: AnyCheckpoint, partitions: int) -> str | None:
 
 
 def _refuse_truncated(heads: Sequence[int], covered: Sequence[int]) -> None:
+    if len(heads) != len(covered):  # the heads table changed under a running process
+        raise CheckpointRefused(
+            f"the log has {len(heads)} partitions now and had {len(covered)} when it was "
+            "opened: its heads table was changed; run `ledger audit`"
+        )
     for partition, (head, start) in enumerate(zip(heads, covered, strict=True)):
         if head < start:
             where = f"partition {partition} of the log" if len(heads) > 1 else "the log"

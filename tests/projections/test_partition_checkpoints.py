@@ -194,3 +194,14 @@ def test_a_stored_partitioned_checkpoint_of_another_count_is_a_finding_not_skipp
         "stored checkpoint 1: it covers a log of 8 partitions and this store's has 16 (a log "
         "carried over by `ledger migrate` starts a new chain of checkpoints)"
     ]
+
+
+def test_a_heads_row_added_under_a_running_writer_is_refused_not_a_crash(url):
+    """A partition count that changes while a writer runs is a refusal naming the heads
+    table, never a ValueError out of `ledger checkpoint`."""
+    _history(url)
+    key = Ed25519PrivateKey.generate()
+    with Ledger(url, currency_scales="ignore") as ledger:
+        RawStore(url)._run("", f"INSERT INTO ledger_log_heads VALUES ({PARTITION_COUNT}, 0)")
+        with pytest.raises(CheckpointRefused, match="heads table was changed"):
+            write_checkpoint(ledger.log, key, NOW)
