@@ -71,7 +71,7 @@ def migrate(
         raise MigrationRefused("the old log was written during the copy: stop every server")
     _prove(target, source_fingerprint % _FINGERPRINT_MODULUS, report)
     if report.is_sound:
-        target.mark_copied(report.events)
+        target.mark_copied(report.events, heads[0])
     return report
 
 

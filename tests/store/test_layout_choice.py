@@ -126,3 +126,21 @@ def test_migrate_refuses_a_store_with_no_single_log(plain_url):
     result = CliRunner().invoke(main, ["migrate", "--database-url", plain_url])
     assert result.exit_code == 2
     assert "holds no single event log" in result.output
+
+
+@pytest.mark.postgres
+def test_a_single_log_written_after_the_copy_is_refused_not_dropped(plain_url):
+    """A server still on the single log after `ledger migrate` marked its copy (started
+    before it, or naming `layout=single`) writes events the copy lacks: a URL naming no
+    layout is refused, naming both layouts, instead of serving the copy without them."""
+    single = with_layout(plain_url, LAYOUT_SINGLE)
+    with Ledger(single) as ledger:
+        ledger.execute(deposit("d1", EUR))
+    migrated = CliRunner().invoke(main, ["migrate", "--database-url", plain_url])
+    assert migrated.exit_code == 0, migrated.output
+    with Ledger(single) as ledger:
+        ledger.execute(deposit("d2", EUR))
+    with pytest.raises(InvalidArgument, match="written after `ledger migrate`") as refused:
+        Ledger(plain_url)
+    assert "?layout=single" in str(refused.value)
+    assert "?layout=partitioned" in str(refused.value)
