@@ -7,8 +7,10 @@ each stream's versions keep their order. The old tables are only read, never cha
 
 The copy is made in pages, one transaction each, and resumes after a crash: the new log
 then holds a prefix of the old one (pages are all or nothing, in the old order), so the copy
-skips as many records as the new log holds. The old log must not be written while it runs
-(stop the servers first): a log that moved is refused at the end.
+skips as many records as the new log holds, once their fingerprint proves them that prefix:
+a new log written since (a finished copy in service) is refused before anything is copied.
+The old log must not be written while it runs (stop the servers first): a log that moved is
+refused at the end.
 
 When the copy is complete it is proved, twice: the audit replays the copy (chains, journals,
 idempotency records, trial balance), and an order-independent fingerprint of every record's
@@ -54,12 +56,14 @@ def migrate(
     """Copies source's history into the (empty, or partly copied) target and proves it."""
     assert source.partitions == 1, "the source is a single log"
     heads, report = source.heads(), MigrationReport()
-    copy = _Copy(target, skip=log_size(target), on_progress=on_progress)
+    skip = log_size(target)
+    copy = _Copy(target, skip, _fingerprint(target) if skip else 0, on_progress)
     source_fingerprint = 0
     for record in merged_records(source):
         plaintext = source.plaintext(record)
-        source_fingerprint += _leaf(record, plaintext)
-        copy.add(record, source.decode(record, plaintext))
+        leaf = _leaf(record, plaintext)
+        source_fingerprint += leaf
+        copy.add(record, source.decode(record, plaintext), leaf)
     copy.flush()
     report.events, report.copied = copy.seen, copy.copied
     if copy.skip > copy.seen:
@@ -76,16 +80,25 @@ def migrate(
 
 
 class _Copy:
-    """Appends the records it is given after the first `skip`, a page per transaction."""
+    """Appends the records it is given after the first `skip`, a page per transaction, once
+    those first records' fingerprint is the target's (`held`): it holds them already."""
 
-    def __init__(self, target: CopyTarget, skip: int, on_progress: Callable[[int], None]) -> None:
-        self.target, self.skip, self.on_progress = target, skip, on_progress
+    def __init__(
+        self, target: CopyTarget, skip: int, held: int, on_progress: Callable[[int], None]
+    ) -> None:
+        self.target, self.skip, self.held, self.on_progress = target, skip, held, on_progress
         self.page: list[tuple[LogRecord, StoredEventBase]] = []
-        self.seen = self.copied = 0
+        self.seen = self.copied = self.skipped = 0
 
-    def add(self, record: LogRecord, event: StoredEventBase) -> None:
+    def add(self, record: LogRecord, event: StoredEventBase, leaf: int) -> None:
         self.seen += 1
         if self.seen <= self.skip:
+            self.skipped += leaf
+            if self.seen == self.skip and self.skipped % _FINGERPRINT_MODULUS != self.held:
+                raise MigrationRefused(
+                    f"the partitioned log's {self.skip} events are not the old log's first "
+                    f"{self.skip}: it is not a copy of this store (written since it was copied?)"
+                )
             return
         self.page.append((record, event))
         if len(self.page) == limits.migration_page_size:
