@@ -20,8 +20,7 @@ from ledger.store.database import (
     store_environment,
     with_layout,
 )
-from ledger.store.layout import found_tables
-from ledger.store.open import open_copy_target, open_event_log
+from ledger.store.open import holds_single_log, open_copy_target, open_event_log
 
 
 @click.command("migrate")
@@ -59,7 +58,7 @@ def _source_environment(database_url: str) -> dict[str, str]:
     the store must hold a single log)."""
     environment = require_store(database_url, creates_store=False)
     layout = environment.get(LOG_LAYOUT)
-    if layout == LAYOUT_AUTO and not found_tables(environment).single:
+    if layout == LAYOUT_AUTO and not holds_single_log(environment):
         raise click.BadParameter(
             "this store holds no single event log to carry over", param_hint="'--database-url'"
         )
