@@ -21,13 +21,19 @@ finished, and only then does a URL that names no layout open it instead of the o
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from ledger.core import limits
 from ledger.core.chain import raw_digest
+from ledger.core.checkpoint import SignedCheckpoint
 from ledger.core.errors import LedgerError
 from ledger.core.events import StoredEventBase
 from ledger.event_log import CopyTarget, EventLog, LogRecord, log_size, merged_records
+from ledger.service.checkpoints import write_checkpoint
 from projections.audit import audit
+from projections.checkpoint_check import NamedCheckpoint
 
 _FINGERPRINT_MODULUS = 2**256
 
@@ -37,11 +43,22 @@ class MigrationRefused(LedgerError):
     the source moved while it was copied."""
 
 
+@dataclass(frozen=True)
+class Anchor:
+    """The checkpoint chain to carry across the migration: the key that signs, the single
+    log's newest kept checkpoint (None to start the copy's chain afresh), and the time."""
+
+    key: Ed25519PrivateKey
+    previous: SignedCheckpoint | None
+    now: datetime
+
+
 @dataclass
 class MigrationReport:
     events: int = 0  # records in the old log
     copied: int = 0  # records this run copied (fewer when it resumed a copy)
     findings: list[str] = field(default_factory=list)
+    checkpoint: SignedCheckpoint | None = None  # the copy's first, with an anchor
 
     @property
     def is_sound(self) -> bool:
@@ -52,9 +69,16 @@ def migrate(
     source: EventLog,
     target: CopyTarget,
     on_progress: Callable[[int], None] = lambda done: None,
+    anchor: Anchor | None = None,
 ) -> MigrationReport:
-    """Copies source's history into the (empty, or partly copied) target and proves it."""
+    """Copies source's history into the (empty, or partly copied) target and proves it.
+
+    With an anchor, the old log must first pass its audit against the anchor's previous
+    checkpoint, and the proved copy's first checkpoint names that one: whoever holds the
+    key vouches, in one signed chain, that the copy is the history the old one pinned."""
     assert source.partitions == 1, "the source is a single log"
+    if anchor is not None and anchor.previous is not None:
+        _prove_anchored(source, anchor)
     heads, report = source.heads(), MigrationReport()
     skip = log_size(target)
     copy = _Copy(target, skip, _fingerprint(target) if skip else 0, on_progress)
@@ -76,7 +100,24 @@ def migrate(
     _prove(target, source_fingerprint % _FINGERPRINT_MODULUS, report)
     if report.is_sound:
         target.mark_copied(report.events, heads[0])
+        if anchor is not None:
+            report.checkpoint = write_checkpoint(
+                target, anchor.key, anchor.now, carried_over=anchor.previous
+            )
     return report
+
+
+def _prove_anchored(source: EventLog, anchor: Anchor) -> None:
+    """The old log still extends the checkpoint the copy's chain will name, or nothing is
+    copied."""
+    assert anchor.previous is not None
+    named = NamedCheckpoint("the previous checkpoint", anchor.previous)
+    audited = audit(source, None, checkpoints=[named], trusted_keys=[anchor.key.public_key()])
+    if not audited.passed:
+        raise MigrationRefused(
+            f"the old log fails its audit against the previous checkpoint, so no chain can "
+            f"go on from it: {audited.findings[0]}"
+        )
 
 
 class _Copy:

@@ -81,8 +81,8 @@ def _ambiguity(found: FoundTables) -> str | None:
             )
         return (
             "this store holds the single event log and an unfinished `ledger migrate` copy "
-            "of it: run `ledger migrate` again to finish it, or add ?layout=single to keep "
-            "serving the single log"
+            "of it: run `ledger migrate` again to finish it (mend first what its audit found, "
+            "if it found anything), or add ?layout=single to keep serving the single log"
         )
     if found.copied and found.single and found.written_after_copy:
         return (
