@@ -34,6 +34,8 @@ from uuid import UUID
 
 import msgspec
 
+from ledger.core import limits
+
 CHECKPOINT_FORMAT = "casino-ledger-checkpoint/1"
 PARTITIONED_CHECKPOINT_FORMAT = "casino-ledger-checkpoint/2"
 _NODE = b"\x01"
@@ -193,6 +195,10 @@ class PartitionedCheckpoint(
 
     def problem(self) -> str | None:
         """Why the stated fields contradict each other, or None."""
+        if not 0 < self.partition_count <= limits.partition_count_max or not all(
+            head.position <= limits.event_position_max for head in self.partitions
+        ):
+            return "its partition count or a partition's position is out of range"
         numbers = [head.partition for head in self.partitions]
         if numbers != sorted(set(numbers)) or not all(
             0 <= n < self.partition_count for n in numbers
