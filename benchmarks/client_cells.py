@@ -164,7 +164,7 @@ class Hub88Adapter:
             leftover.unlink()
 
 
-def _hub88_rounds(adapter: Hub88Adapter, traffic: Traffic, token_of, count: int) -> list:
+def hub88_rounds(adapter: Hub88Adapter, traffic: Traffic, token_of, count: int) -> list:
     """count signed requests: rounds of a bet then a win (or a rollback of the bet)."""
     requests = []
     while len(requests) < count:
@@ -200,7 +200,7 @@ def _hub88_rounds(adapter: Hub88Adapter, traffic: Traffic, token_of, count: int)
     return requests
 
 
-async def _fund(server, players: list[str]) -> None:
+async def fund(server, players: list[str]) -> None:
     async with AsyncLedgerClient(server.target, server.token) as ledger:
         for start in range(0, len(players), FUNDING_BATCH):
             batch = Batch()
@@ -216,7 +216,7 @@ async def _fund(server, players: list[str]) -> None:
             await ledger.submit_batch(batch)
 
 
-async def _open_sessions(http, adapter: Hub88Adapter, players: list[str]) -> dict[str, str]:
+async def open_sessions(http, adapter: Hub88Adapter, players: list[str]) -> dict[str, str]:
     """A game session per player, as the operator platform opens them at game launch."""
     headers = {"Authorization": f"Bearer {OPERATOR_TOKEN}"}
 
@@ -273,10 +273,10 @@ async def _drive_hub88(adapter, servers, clients: int, duration_s: float, args):
     timeout = aiohttp.ClientTimeout(total=HTTP_TIMEOUT_S)
     names = [f"p{n}" for n in range(min(args.players, HUB88_PLAYERS_MAX))]
     players = [HUB88_PLAYER_PREFIX + name for name in (*names, "hot0", "hot1", "hot2")]
-    await _fund(servers[0], players)
+    await fund(servers[0], players)
     async with aiohttp.ClientSession(timeout=timeout) as http:
-        tokens = await _open_sessions(http, adapter, players)
-    requests = [_hub88_rounds(adapter, t, tokens.__getitem__, per_client) for t in traffics]
+        tokens = await open_sessions(http, adapter, players)
+    requests = [hub88_rounds(adapter, t, tokens.__getitem__, per_client) for t in traffics]
     # A session of its own for the load: signing takes seconds, longer than the adapter keeps
     # an idle connection open, and a pooled connection closed meanwhile fails the first call.
     connector = aiohttp.TCPConnector(limit=clients)
