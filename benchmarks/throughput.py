@@ -5,6 +5,7 @@
     python benchmarks/throughput.py --store sqlite  # the embedded store instead of PostgreSQL
     python benchmarks/throughput.py --store partitioned  # PostgreSQL's partitioned event log
     python benchmarks/throughput.py --cells batch --clients 64 --processes 2   # one cell
+    python benchmarks/throughput.py --cells unary,hub88 --hub88-workers 1,2   # adapter processes
 
 Everything runs on this machine: the store, the server (a separate process started here)
 and the load generator (asyncio gRPC clients). Cells: unary calls and SubmitBatch (50
