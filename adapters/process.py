@@ -68,23 +68,23 @@ def _uvicorn_config(app) -> uvicorn.Config:
 Within = Callable[[], AbstractAsyncContextManager]
 
 
-def serve_http(app, listen: str, within: Within | None = None) -> None:
-    """Serves app on listen until SIGTERM or SIGINT; announces the bound address first.
-
-    `within`, if given, is entered inside the server's event loop before it serves and left
-    after it stops: what must be made in that loop (a grpc.aio channel) is made there.
-    """
+def serve_http(app, listen: str) -> None:
+    """Serves app on listen until SIGTERM or SIGINT; announces the bound address first."""
     sock = bound_socket(listen)
     exit_cleanly_on_signals()
     announced(sock)
     try:
-        serve_on(sock, app, within)
+        serve_on(sock, app)
     finally:
         sock.close()
 
 
 def serve_on(sock: socket.socket, app, within: Within | None = None) -> None:
-    """Serves app on an announced listening socket until SIGTERM or SIGINT."""
+    """Serves app on an announced listening socket until SIGTERM or SIGINT.
+
+    `within`, if given, is entered inside the server's event loop before it serves and left
+    after it stops: what must be made in that loop (a grpc.aio channel) is made there.
+    """
     server = uvicorn.Server(_uvicorn_config(app))
     if within is None:
         server.run(sockets=[sock])

@@ -70,7 +70,7 @@ class Settings:
 
 class Engine:
     """The wallet routes' engine client, made inside the server's event loop (grpc.aio binds
-    a channel to the loop that makes it): `serve_http(..., within=engine.open)`."""
+    a channel to the loop that makes it): `serve_on(..., within=engine.open)`."""
 
     def __init__(self, make_client: Callable[[], AsyncLedgerClient]) -> None:
         self._make_client = make_client
