@@ -165,6 +165,7 @@ class PartitionHead(msgspec.Struct, frozen=True, kw_only=True):
         return Frontier(self.event_count, tuple(bytes.fromhex(r) for r in self.frontier))
 
     def leaf(self) -> bytes:
+        """This partition's leaf in the tree over every partition."""
         return partition_leaf_hash(
             self.partition, self.position, self.event_count, bytes.fromhex(self.merkle_root)
         )

@@ -44,7 +44,6 @@ from ledger.files import read_bounded
 from ledger.service.wallets import LEDGER_NAMESPACE
 
 CHECKPOINT_STREAM_ID = uuid5(LEDGER_NAMESPACE, "checkpoints")
-KEY_FILE_SIZE_MAX = 16 * 1024
 
 
 class CheckpointRefused(LedgerError):
@@ -79,7 +78,7 @@ def generate_key(path: Path) -> Ed25519PublicKey:
 
 def load_signing_key(path: str | Path) -> Ed25519PrivateKey:
     """The Ed25519 private key in a PEM file; anything else is refused naming the file."""
-    data = read_bounded(path, KEY_FILE_SIZE_MAX, field="signing_key")
+    data = read_bounded(path, limits.key_file_size_max, field="signing_key")
     try:
         key = serialization.load_pem_private_key(data, password=None)
     except (ValueError, TypeError) as error:
@@ -91,7 +90,7 @@ def load_signing_key(path: str | Path) -> Ed25519PrivateKey:
 
 def load_verify_key(path: str | Path) -> Ed25519PublicKey:
     """The Ed25519 public key in a PEM file (a private key's file gives its public key)."""
-    data = read_bounded(path, KEY_FILE_SIZE_MAX, field="verify_key")
+    data = read_bounded(path, limits.key_file_size_max, field="verify_key")
     try:
         if b"PRIVATE KEY" in data:
             key = serialization.load_pem_private_key(data, password=None).public_key()
@@ -316,6 +315,7 @@ def layout_problem(stated: AnyCheckpoint, partitions: int) -> str | None:
 
 
 def _refuse_truncated(heads: Sequence[int], covered: Sequence[int]) -> None:
+    """Refuses a log whose heads do not reach the previous checkpoint's, or are not as many."""
     if len(heads) != len(covered):  # the heads table changed under a running process
         raise CheckpointRefused(
             f"the log has {len(heads)} partitions now and had {len(covered)} when it was "
