@@ -34,6 +34,7 @@ class ProjectionRunner:
         assert 0 < page_size <= limits.log_page_size_max
         self.log = log
         self.store = store
+        store.bind_log(log.partitions)
         self.page_size = page_size
         self.on_lag = on_lag
 

@@ -54,8 +54,9 @@ POSTING_COLUMNS = (
 )
 # Bumped whenever a view's tables change: a store at another layout drops its views on open
 # and rebuilds them from the log (they are derived data; the log is never touched).
-LAYOUT_VERSION = 3
+LAYOUT_VERSION = 4
 VIEW_TABLES = (
+    "projection_log",
     "projection_tracking",
     "account_balances",
     "trial_balance",
@@ -128,6 +129,17 @@ _POSTGRES_ERRORS = _translations(psycopg)
 
 
 class ProjectionStore(ABC):
+    def bind_log(self, partitions: int) -> None:
+        """Ties the views to a log of this many partitions. Views built from a log of
+        another count are of another history (the single log `ledger migrate` copied, or
+        the copy when a store goes back to `?layout=single`): their positions mean nothing
+        in this log, so they are emptied, to be rebuilt from it."""
+        self._bind(partitions)
+
+    @abstractmethod
+    def _bind(self, partitions: int) -> None:
+        """bind_log, in one transaction with the views' creator lock."""
+
     def positions(self, partitions: int) -> list[int]:
         """Each log partition's last applied position (0 before any), by partition."""
         found = [0] * partitions
@@ -341,6 +353,21 @@ class SqliteProjectionStore(ProjectionStore):
             raise
         db.execute("COMMIT")
 
+    def _bind(self, partitions: int) -> None:
+        db = self.connection
+        with _translated(_SQLITE_ERRORS):
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                bound = db.execute("SELECT partitions FROM projection_log").fetchall()
+                if bound != [(partitions,)]:
+                    for table in VIEW_TABLES:
+                        db.execute(f"DELETE FROM {table}")
+                    db.execute("INSERT INTO projection_log VALUES (?)", (partitions,))
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
+
     def _write(self, statement: str, params: tuple) -> None:
         with _translated(_SQLITE_ERRORS):
             self.connection.execute(statement, params)  # autocommit: its own transaction
@@ -491,6 +518,15 @@ class PostgresProjectionStore(ProjectionStore):
         db.execute(f"DROP TABLE IF EXISTS {', '.join(VIEW_TABLES)}")
         db.execute("DELETE FROM projection_layout")
         db.execute("INSERT INTO projection_layout VALUES (%s)", (LAYOUT_VERSION,))
+
+    def _bind(self, partitions: int) -> None:
+        with _translated(_POSTGRES_ERRORS), self._connected().transaction():
+            db = self.connection
+            db.execute("SELECT pg_advisory_xact_lock(hashtext('ledger_views'))")
+            bound = db.execute("SELECT partitions FROM projection_log").fetchall()
+            if bound != [(partitions,)]:
+                db.execute(f"TRUNCATE {', '.join(VIEW_TABLES)}")
+                db.execute("INSERT INTO projection_log VALUES (%s)", (partitions,))
 
     def _write(self, statement: str, params: tuple) -> None:
         with _translated(_POSTGRES_ERRORS), self._connected().transaction():
@@ -695,6 +731,7 @@ def _integer(value: Decimal | int) -> int:
 
 
 _SQLITE_SCHEMA = """
+CREATE TABLE IF NOT EXISTS projection_log (partitions INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS projection_tracking (
     name TEXT NOT NULL, partition_id INTEGER NOT NULL, position INTEGER NOT NULL,
     PRIMARY KEY (name, partition_id));
@@ -726,6 +763,7 @@ CREATE TABLE IF NOT EXISTS key_reuses (
 """
 
 _POSTGRES_SCHEMA = """
+CREATE TABLE IF NOT EXISTS projection_log (partitions smallint NOT NULL);
 CREATE TABLE IF NOT EXISTS projection_tracking (
     name text NOT NULL, partition_id smallint NOT NULL, position bigint NOT NULL,
     PRIMARY KEY (name, partition_id));

@@ -16,6 +16,7 @@ from ledger.store.database import store_environment, with_layout
 from ledger.store.partitioned_log import PartitionedEventLog
 from ledger.store.recorder_log import RecorderEventLog
 from projections.audit import audit
+from projections.stores import open_projection_store
 from tests.builders import EUR, bet, deposit, grant, hold, rollback, win, withdraw
 from tests.conftest import SteppingClock, drop_pg_schema, new_pg_schema
 from tests.integration.raw_store import RawStore
@@ -158,3 +159,27 @@ def test_a_rerun_over_a_live_copy_never_appends_to_it(single_url):
     finally:
         source.close()
         target.close()
+
+
+def test_views_of_the_single_log_are_rebuilt_from_the_copy_not_added_to(single_url):
+    """Views projected from the single log hold its positions: after `ledger migrate`, the
+    next projection empties them and rebuilds them from the copy, so no balance is counted
+    twice and the audit against the views passes; going back to the single log does the
+    same the other way."""
+    cash = write_history(single_url)
+    runner = CliRunner()
+    assert runner.invoke(main, ["project", "--database-url", single_url]).exit_code == 0
+    assert runner.invoke(main, ["migrate", "--database-url", single_url]).exit_code == 0
+    unnamed = single_url.replace("&layout=single", "")
+    for url in (unnamed, single_url):
+        projected = runner.invoke(main, ["project", "--database-url", url])
+        assert projected.exit_code == 0, projected.output
+        audited = runner.invoke(main, ["audit", "--database-url", url])
+        assert audited.exit_code == 0, audited.output
+        store = open_projection_store(url)
+        try:
+            accounts = {f"player:{p}:cash:EUR": p for p in PLAYERS}
+            balances = store.balances_of(list(accounts))
+        finally:
+            store.close()
+        assert {accounts[a]: amount for a, amount in balances.items()} == cash
