@@ -11,8 +11,12 @@ Rules:
   one group's store round trips and commit overlap the deciding of the next. On a log of one
   partition (SQLite, the single PostgreSQL log) every append takes the whole store's lock,
   so one group is in flight there.
-- The first call after an idle period waits `window_ms` for company; after that, whenever
-  a slot is free the waiting calls that may go form a group at once (they already waited).
+- The first call after an idle period waits `window_ms` for company. When a group ends,
+  the waiting calls that may go form the next at once (they already waited). Beside groups
+  still in flight, a group starts early only once at least `overlap_commands_min` commands
+  may go: each group costs the loop a fixed share of work (its store hand-offs, its
+  transaction), and groups of a few unary calls each cost more CPU than the overlap won
+  (benchmarks/README.md, issue 15).
 - A group holds at most `group_size_max` commands (one call larger than that goes alone).
 - A store failure fails exactly the calls of that group, with the store's error; nothing of
   the group is half-written, because the group is one transaction. Other groups in flight
@@ -33,6 +37,7 @@ from concurrent.futures import Executor
 from dataclasses import dataclass
 
 from ledger.api.status import Overloaded
+from ledger.core import limits
 from ledger.core.commands import Command, Rollback, idempotency_scope
 from ledger.service.application import Ledger
 from ledger.service.results import CommandResult
@@ -71,10 +76,11 @@ class GroupCommitter:
         group_size_max: int,
         queue_length_max: int,
         groups_in_flight_max: int = 1,
+        overlap_commands_min: int = limits.group_commit_overlap_commands_min,
         on_group=None,
     ) -> None:
         assert window_ms >= 0 and group_size_max > 0 and queue_length_max >= group_size_max
-        assert groups_in_flight_max >= 1
+        assert groups_in_flight_max >= 1 and overlap_commands_min >= 1
         self.ledger = ledger
         self.executor = executor
         self.enabled = enabled
@@ -83,11 +89,13 @@ class GroupCommitter:
         self.queue_length_max = queue_length_max
         # A log of one partition serialises every append: a second group would only wait.
         self.groups_in_flight_max = groups_in_flight_max if ledger.log.partitions > 1 else 1
+        self.overlap_commands_min = min(overlap_commands_min, group_size_max)
         self.on_group = on_group or (lambda size: None)
         self._pending: list[_Call] = []
         self._pending_count = 0
         self._busy: set[Hashable] = set()  # what the groups in flight touch
         self._writers: set[asyncio.Task] = set()
+        self._ended = False  # a group ended since groups were last started
         self._wake: asyncio.Event | None = None  # set when a slot frees or a call arrives
         self._dispatcher: asyncio.Task | None = None
 
@@ -115,8 +123,11 @@ class GroupCommitter:
         if self._dispatcher is None:
             wake = self._wake = asyncio.Event()  # one per run: an Event keeps its first loop
             self._dispatcher = asyncio.create_task(self._dispatch(wake))
-        elif len(self._writers) < self.groups_in_flight_max:
-            self._wake.set()
+        elif (
+            len(self._writers) < self.groups_in_flight_max
+            and self._pending_count >= self.overlap_commands_min
+        ):
+            self._wake.set()  # perhaps enough for a group beside those in flight
         return await future
 
     async def drain(self) -> None:
@@ -136,18 +147,24 @@ class GroupCommitter:
             self._dispatcher = None
 
     def _start_groups(self) -> None:
+        # After an idle window or a group's end, whatever may go goes (as with one group in
+        # flight); any further group only if it is worth its cost.
+        size_min = 1 if self._ended or not self._writers else self.overlap_commands_min
+        self._ended = False
         while self._pending and len(self._writers) < self.groups_in_flight_max:
-            group = self._take_group()
+            group = self._take_group(size_min)
             if not group:
-                return  # every waiting call touches what a group in flight holds
+                return  # what may go now is too little, or nothing: wait for a group to end
+            size_min = self.overlap_commands_min
             touches = frozenset().union(*(call.touches for call in group))
             self._busy |= touches
             writer = asyncio.create_task(self._write(group))
             self._writers.add(writer)
             writer.add_done_callback(functools.partial(self._written, touches))
 
-    def _take_group(self) -> list[_Call]:
-        """Takes, in arrival order, the waiting calls that may go now and fit one group.
+    def _take_group(self, size_min: int) -> list[_Call]:
+        """Takes, in arrival order, the waiting calls that may go now and fit one group, if
+        they hold at least size_min commands; else takes nothing.
 
         A call that must wait (it touches what a group in flight holds, or it does not fit)
         blocks what it touches for every later call, so none overtakes it."""
@@ -163,6 +180,8 @@ class GroupCommitter:
             else:
                 left.append(call)
                 blocked |= call.touches
+        if size < size_min:
+            return []
         self._pending = left
         self._pending_count -= size
         return group
@@ -170,6 +189,7 @@ class GroupCommitter:
     def _written(self, touches: frozenset[Hashable], writer: asyncio.Task) -> None:
         self._busy -= touches
         self._writers.discard(writer)
+        self._ended = True
         if self._wake is not None:
             self._wake.set()
 

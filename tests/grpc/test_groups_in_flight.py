@@ -34,6 +34,7 @@ def _committer(ledger: Ledger, in_flight: list[int], **options) -> GroupCommitte
         ThreadPoolExecutor(8),
         enabled=True,
         groups_in_flight_max=4,
+        overlap_commands_min=1,
         on_group=lambda size: in_flight.append(len(committer._writers)),
         **settings,
     )

@@ -36,7 +36,7 @@ class _GatedLedger:
 
 def _committer(ledger, **options) -> GroupCommitter:
     settings = {"window_ms": 0, "group_size_max": 1000, "queue_length_max": 2000}
-    settings.update({"groups_in_flight_max": 2, **options})
+    settings.update({"groups_in_flight_max": 2, "overlap_commands_min": 1, **options})
     return GroupCommitter(ledger, None, enabled=True, **settings)
 
 
@@ -118,6 +118,35 @@ def test_no_more_groups_than_the_limit_are_in_flight():
         await asyncio.gather(*calls)
         await committer.drain()
         assert committer._dispatcher is None
+
+    asyncio.run(run())
+
+
+def test_a_group_beside_others_starts_only_once_enough_commands_wait():
+    """Beside a group in flight, a call too small to pay for a group of its own waits for a
+    group to end; enough commands waiting start one at once."""
+    ledger = _GatedLedger()
+
+    async def run():
+        committer = _committer(ledger, groups_in_flight_max=3, overlap_commands_min=3)
+        calls = [_submit(committer, deposit("a", EUR, player="p1"))]
+        await _settle()
+        calls.append(_submit(committer, deposit("b", EUR, player="p2")))
+        await _settle()
+        assert ledger.started == [["a"]]  # one command waiting: too few to start beside
+        calls.append(
+            _submit(committer, deposit("c", EUR, player="p3"), deposit("d", EUR, player="p5"))
+        )
+        await _settle()
+        assert ledger.started == [["a"], ["b", "c", "d"]]
+        calls.append(_submit(committer, deposit("e", EUR, player="p4")))
+        await _settle()
+        ledger.release(0)  # a group ended: whatever may go goes, however little
+        await _settle()
+        assert ledger.started[2] == ["e"]
+        ledger.release(1)
+        ledger.release(2)
+        await asyncio.gather(*calls)
 
     asyncio.run(run())
 
