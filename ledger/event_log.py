@@ -130,9 +130,10 @@ class CopyTarget(EventLog, Protocol):
         state bytes, so the same digests), each with its decoded event, in one transaction;
         AppendConflict (and nothing written) if a (stream, version) is taken."""
 
-    def mark_copied(self, events: int) -> None:
-        """Records that the copy, of `events` records, is complete and proved: a store
-        whose URL names no layout is then opened with this log."""
+    def mark_copied(self, events: int, source_head: int) -> None:
+        """Records that the copy, of `events` records up to the old log's position
+        `source_head`, is complete and proved: a store whose URL names no layout is then
+        opened with this log, as long as the old log holds nothing past that position."""
 
 
 def log_pages(

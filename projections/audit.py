@@ -31,6 +31,7 @@ from ledger.core.events import (
     WalletEvent,
     WalletOpened,
 )
+from ledger.core.partition import partition_of, partition_stream
 from ledger.event_log import EventLog, LogRecord, merged_records
 from ledger.service.checkpoints import CHECKPOINT_STREAM_ID, stored_checkpoints
 from ledger.service.clock import CLOCK_STREAM_ID
@@ -132,6 +133,8 @@ class _Replay:
         except Exception as error:  # an auditor reports undecodable records, it does not stop
             self.find(note, f"cannot be decoded: {error}")
             return
+        if self.log.partitions > 1:
+            self._check_partition(note, event)
         if isinstance(event, WalletEvent):
             self._wallet_event(note, event, raw.hex())
             self.claims.event(note.position, event)
@@ -142,6 +145,18 @@ class _Replay:
             self._stream_of_its_own(note, event)
             if isinstance(event, TestClockStarted | ClockAdvanced):
                 self._clock_event(note, event)
+
+    def _check_partition(self, note: LogRecord, event) -> None:
+        """A record must be in the partition its stream hashes to under the log's count: the
+        engine reads a stream there and nowhere else (a row moved, or a heads row added or
+        removed, which changes the count, hides it from the engine, not from the audit)."""
+        expected = partition_of(partition_stream(event), self.log.partitions)
+        if note.partition != expected:
+            self.find(
+                note,
+                f"stored in partition {note.partition} of {self.log.partitions}, its "
+                f"stream's is {expected}: the engine never reads it there",
+            )
 
     def _stream_of_its_own(self, note: LogRecord, event) -> None:
         """A currencies or checkpoint record must be in its own stream: in a wallet's it would

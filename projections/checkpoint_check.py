@@ -20,7 +20,13 @@ from uuid import UUID
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from ledger.core.checkpoint import Frontier, PartitionHead, SignedCheckpoint, leaf_hash
+from ledger.core.checkpoint import (
+    Checkpoint,
+    Frontier,
+    PartitionHead,
+    SignedCheckpoint,
+    leaf_hash,
+)
 from ledger.service.checkpoints import layout_problem, signature_problem
 
 
@@ -64,8 +70,9 @@ class CheckpointCheck:
     ) -> None:
         self.find = find
         self.verified: list[str] = []
-        # Stored checkpoints of another layout: signed over the single log that `ledger
-        # migrate` carried over, they are checked on the old tables, not here.
+        # Stored single-log checkpoints on a partitioned log: signed over the single log that
+        # `ledger migrate` carried over, they are checked on the old tables, not here. Any
+        # other stored checkpoint of another layout is a finding (a migration makes none).
         self.skipped: list[str] = []
         self.partitions = [_Partition() for _ in range(partitions)]
         for named in sorted(checkpoints, key=lambda named: named.position):
@@ -73,7 +80,7 @@ class CheckpointCheck:
             layout = layout_problem(named.signed.checkpoint, partitions)
             if problem is None and layout is None:
                 self._claim(named)
-            elif problem is None and named.stored:
+            elif problem is None and named.stored and _carried_over(named, partitions):
                 self.skipped.append(f"{named.source}: {layout}")
             else:  # a checkpoint that cannot be trusted proves nothing: reported, not compared
                 find(f"{named.source}: {problem or layout}")
@@ -141,6 +148,12 @@ class CheckpointCheck:
         stated = outcome.named.signed.checkpoint
         lineage = f"continues {stated.previous[:16]}…" if stated.previous else "read the log"
         self.verified.append(f"{outcome.named.source} (#{stated.position}, {lineage})")
+
+
+def _carried_over(named: NamedCheckpoint, partitions: int) -> bool:
+    """Whether a stored checkpoint is the single log's, copied by `ledger migrate` into
+    this partitioned log."""
+    return isinstance(named.signed.checkpoint, Checkpoint) and partitions > 1
 
 
 def _where(partition: int, partitions: int) -> str:

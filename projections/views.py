@@ -132,9 +132,11 @@ def _bet(operations: Operations, event: e.BetPlaced) -> None:
 
 
 def _bet_rolled_back(operations: Operations, event: e.BetRolledBack) -> None:
-    # The event does not name the bet's bonus: its contribution comes off the active one.
+    # The contribution comes off the bet's bonus only, if it is still the active one; a
+    # rollback stored before the event named the bet's bonus takes it off the active one.
     if event.wagering_contribution:
-        operations[_wallet_key(event)].append(("wager", (None, -event.wagering_contribution)))
+        wager = (event.bonus_id, -event.wagering_contribution)
+        operations[_wallet_key(event)].append(("wager", wager))
 
 
 def _suspense_received(operations: Operations, event: e.SuspenseReceived) -> None:

@@ -71,7 +71,9 @@ class Checkpointer:
 
     def write_once(self) -> None:
         if not self.started and self.directory is not None:
-            self.previous = newest_kept_checkpoint(self.directory, self.key.public_key())
+            self.previous = newest_kept_checkpoint(
+                self.directory, self.key.public_key(), self.ledger.log.partitions
+            )
         self.started = True
         signed = write_checkpoint(
             self.ledger.log, self.key, self.ledger.clock(), previous=self.previous

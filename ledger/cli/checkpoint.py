@@ -73,7 +73,7 @@ def checkpoint_command(
     at or before its position that is truncated or rewritten is caught.
     """
     require_store(database_url, creates_store=False)
-    key, anchor = _key_and_previous(signing_key, previous)
+    key, anchor = key_and_previous(signing_key, previous)
     try:
         # The store's own clock: on a test store, the checkpoint is at the test clock's time.
         with (
@@ -99,7 +99,8 @@ def checkpoint_command(
         click.echo(f"written to {output}")
 
 
-def _key_and_previous(signing_key: str, previous: str | None):
+def key_and_previous(signing_key: str, previous: str | None):
+    """The signing key and the previous checkpoint file's checkpoint, or a usage error."""
     try:
         key = load_signing_key(signing_key)
         return key, read_checkpoint_file(previous) if previous is not None else None

@@ -34,6 +34,8 @@ from uuid import UUID
 
 import msgspec
 
+from ledger.core import limits
+
 CHECKPOINT_FORMAT = "casino-ledger-checkpoint/1"
 PARTITIONED_CHECKPOINT_FORMAT = "casino-ledger-checkpoint/2"
 _NODE = b"\x01"
@@ -163,6 +165,7 @@ class PartitionHead(msgspec.Struct, frozen=True, kw_only=True):
         return Frontier(self.event_count, tuple(bytes.fromhex(r) for r in self.frontier))
 
     def leaf(self) -> bytes:
+        """This partition's leaf in the tree over every partition."""
         return partition_leaf_hash(
             self.partition, self.position, self.event_count, bytes.fromhex(self.merkle_root)
         )
@@ -193,6 +196,10 @@ class PartitionedCheckpoint(
 
     def problem(self) -> str | None:
         """Why the stated fields contradict each other, or None."""
+        if not 0 < self.partition_count <= limits.partition_count_max or not all(
+            head.position <= limits.event_position_max for head in self.partitions
+        ):
+            return "its partition count or a partition's position is out of range"
         numbers = [head.partition for head in self.partitions]
         if numbers != sorted(set(numbers)) or not all(
             0 <= n < self.partition_count for n in numbers

@@ -153,6 +153,7 @@ def _roll_back_bet(draft: Draft, command: c.Rollback, bet: BetRecord) -> Outcome
         bonus_amount=credited,
         wagering_contribution=bet.wagering_contribution,
         bonus_forfeited=forfeited,
+        bonus_id=bet.bonus_id,
     )
     return Outcome.OK
 

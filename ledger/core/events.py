@@ -94,12 +94,16 @@ class WinVoided(WalletEvent, frozen=True, kw_only=True, tag="WinVoided"):
 
 
 class BetRolledBack(WalletEvent, frozen=True, kw_only=True, tag="BetRolledBack"):
+    """`bonus_id` is the bet's bonus, whose wagering the contribution comes off: None for a
+    bet without one, and in rollbacks stored before it was recorded."""
+
     provider: str
     target_key: str
     cash_amount: int
     bonus_amount: int
     wagering_contribution: int
     bonus_forfeited: int = 0
+    bonus_id: str | None = None
 
 
 class WinRolledBack(WalletEvent, frozen=True, kw_only=True, tag="WinRolledBack"):

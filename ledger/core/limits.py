@@ -126,6 +126,10 @@ checkpoint_overdue_intervals = 2
 # A checkpoint file, read whole: a partitioned log's carries every partition's frontier
 # (sizes in docs/decisions.md).
 checkpoint_file_size_max = 4 * 1024 * 1024
+key_file_size_max = 16 * 1024  # a PEM key file, signing or verifying
+# A partitioned log's partitions: its partition ids are PostgreSQL smallints. A checkpoint
+# stating more is refused before its root over every partition is computed.
+partition_count_max = 2**15
 
 # Store outages. The health probe runs one short query on the event store this often, and an
 # answer later than the timeout counts as none (libpq waits at least 2 s for a connection).

@@ -44,7 +44,6 @@ from ledger.files import read_bounded
 from ledger.service.wallets import LEDGER_NAMESPACE
 
 CHECKPOINT_STREAM_ID = uuid5(LEDGER_NAMESPACE, "checkpoints")
-KEY_FILE_SIZE_MAX = 16 * 1024
 
 
 class CheckpointRefused(LedgerError):
@@ -79,7 +78,7 @@ def generate_key(path: Path) -> Ed25519PublicKey:
 
 def load_signing_key(path: str | Path) -> Ed25519PrivateKey:
     """The Ed25519 private key in a PEM file; anything else is refused naming the file."""
-    data = read_bounded(path, KEY_FILE_SIZE_MAX, field="signing_key")
+    data = read_bounded(path, limits.key_file_size_max, field="signing_key")
     try:
         key = serialization.load_pem_private_key(data, password=None)
     except (ValueError, TypeError) as error:
@@ -91,7 +90,7 @@ def load_signing_key(path: str | Path) -> Ed25519PrivateKey:
 
 def load_verify_key(path: str | Path) -> Ed25519PublicKey:
     """The Ed25519 public key in a PEM file (a private key's file gives its public key)."""
-    data = read_bounded(path, KEY_FILE_SIZE_MAX, field="verify_key")
+    data = read_bounded(path, limits.key_file_size_max, field="verify_key")
     try:
         if b"PRIVATE KEY" in data:
             key = serialization.load_pem_private_key(data, password=None).public_key()
@@ -167,9 +166,14 @@ def keep_checkpoint_file(directory: Path, signed: SignedCheckpoint) -> Path:
     return path
 
 
-def newest_kept_checkpoint(directory: Path, key: Ed25519PublicKey) -> SignedCheckpoint | None:
-    """The newest checkpoint in a directory of kept ones that this key signed, checked;
-    None if there is none. A newest one that does not verify stops the writer."""
+def newest_kept_checkpoint(
+    directory: Path, key: Ed25519PublicKey, partitions: int = 1
+) -> SignedCheckpoint | None:
+    """The newest checkpoint in a directory of kept ones that this key signed for a log of
+    this many partitions, checked; None if there is none. A newest one that does not verify
+    stops the writer, and so does a directory holding only another layout's (a log carried
+    over by `ledger migrate`): starting a new chain there would drop the old one's anchor."""
+    other_layout = None
     for path in sorted(directory.glob("checkpoint-*.json"), reverse=True):
         signed = read_checkpoint_file(path)
         if signed.checkpoint.public_key != public_key_hex(key):
@@ -177,7 +181,15 @@ def newest_kept_checkpoint(directory: Path, key: Ed25519PublicKey) -> SignedChec
         problem = signature_problem(signed, [key])
         if problem is not None:
             raise CheckpointRefused(f"{path}: {problem}")
-        return signed
+        if layout_problem(signed.checkpoint, partitions) is None:
+            return signed
+        other_layout = other_layout or path
+    if other_layout is not None:
+        raise CheckpointRefused(
+            f"{directory} holds this key's checkpoints of another layout only ({other_layout}"
+            f", and this log has {partitions} partitions): add the checkpoint `ledger migrate "
+            "--signing-key KEY --previous NEWEST --output FILE` wrote for the copy to it"
+        )
     return None
 
 
@@ -212,11 +224,19 @@ def write_checkpoint(
     now: datetime,
     *,
     previous: SignedCheckpoint | None = None,
+    carried_over: SignedCheckpoint | None = None,
 ) -> SignedCheckpoint | None:
     """Signs a checkpoint of the log and appends it to the log, continuing from `previous`
     (which must verify against key, and cover a log of as many partitions); None if the log
-    holds nothing but checkpoints since previous (or nothing at all)."""
+    holds nothing but checkpoints since previous (or nothing at all).
+
+    `carried_over` is instead the newest checkpoint of the log `ledger migrate` copied this
+    one from, once the copy is proved: the log is read whole (its positions are new) and the
+    checkpoint names that one as its previous, so the chain goes on across the migration."""
+    assert previous is None or carried_over is None
     trees, covered = _continue_from(previous, key, log.partitions)
+    if carried_over is not None:
+        _refuse_unverified(carried_over, key)
     heads = log.heads()
     _refuse_truncated(heads, covered)
     is_new = False
@@ -226,7 +246,8 @@ def write_checkpoint(
             is_new = _extend(tree, log, covered[partition], head, partition) or is_new
     if not is_new:
         return None
-    anchor = checkpoint_digest(previous) if previous is not None else ""
+    named = previous or carried_over
+    anchor = checkpoint_digest(named) if named is not None else ""
     signer = public_key_hex(key.public_key())
     if log.partitions == 1:
         checkpoint = checkpoint_of(trees.get(0, Frontier()), heads[0], now, signer, anchor)
@@ -275,6 +296,12 @@ def _continue_from(
     return trees, covered
 
 
+def _refuse_unverified(signed: SignedCheckpoint, key: Ed25519PrivateKey) -> None:
+    problem = signature_problem(signed, [key.public_key()])
+    if problem is not None:
+        raise CheckpointRefused(f"the carried-over checkpoint cannot be named: {problem}")
+
+
 def layout_problem(stated: AnyCheckpoint, partitions: int) -> str | None:
     """Why a checkpoint cannot be of a log of this many partitions, or None: one signed over
     the single log before `ledger migrate` cannot be checked against the partitioned copy."""
@@ -288,6 +315,12 @@ def layout_problem(stated: AnyCheckpoint, partitions: int) -> str | None:
 
 
 def _refuse_truncated(heads: Sequence[int], covered: Sequence[int]) -> None:
+    """Refuses a log whose heads do not reach the previous checkpoint's, or are not as many."""
+    if len(heads) != len(covered):  # the heads table changed under a running process
+        raise CheckpointRefused(
+            f"the log has {len(heads)} partitions now and had {len(covered)} when it was "
+            "opened: its heads table was changed; run `ledger audit`"
+        )
     for partition, (head, start) in enumerate(zip(heads, covered, strict=True)):
         if head < start:
             where = f"partition {partition} of the log" if len(heads) > 1 else "the log"

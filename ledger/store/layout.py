@@ -3,21 +3,24 @@
 A URL's `?layout=` wins. Without one, the store's own tables decide, looked at once when it
 is opened (under the startup lock, so two processes opening a new store agree):
 
-1. a partitioned log distributed by Citus: `citus`;
-2. a partitioned log, alone or beside a single log `ledger migrate` finished copying into
+1. a partitioned log beside a single log whose copy never finished (distributed by Citus or
+   not): refused, naming the ways on (finish the migration, or name the layout), since
+   either guess could serve a player a balance from the wrong history;
+2. a finished copy whose partitioned log is gone, or whose single log was written past the
+   copy (a server left on it): refused, since either log lacks events the other holds;
+3. a partitioned log distributed by Citus: `citus`;
+4. a partitioned log, alone or beside a single log `ledger migrate` finished copying into
    it: `partitioned`;
-3. a partitioned log beside a single log whose copy never finished: refused, naming both
-   ways on (finish the migration, or say `layout=single`), since either guess could serve a
-   player a balance from the wrong history;
-4. the single log alone (a store made before the partitioned log was the default):
+5. the single log alone (a store made before the partitioned log was the default):
    `single`, until `ledger migrate` carries it over;
-5. nothing yet, on a database with the Citus extension: `citus`;
-6. nothing yet: `partitioned`, the default.
+6. nothing yet, on a database with the Citus extension: `citus`;
+7. nothing yet: `partitioned`, the default.
 """
 
 from dataclasses import dataclass
 
 import psycopg
+from psycopg.sql import SQL, Identifier
 
 from ledger.core.errors import InvalidArgument
 from ledger.store.database import (
@@ -37,6 +40,11 @@ _FOUND = """SELECT
     to_regclass(%(copied)s) IS NOT NULL,
     EXISTS (SELECT FROM pg_extension WHERE extname = 'citus')"""
 _DISTRIBUTED = "SELECT EXISTS (SELECT FROM pg_dist_partition WHERE logicalrelid = %s::regclass)"
+# The single log's head past every finished copy's (the migration's `source_head`).
+_WRITTEN_AFTER = (
+    "SELECT coalesce((SELECT max(notification_id) FROM {single}), 0) > "
+    "coalesce((SELECT max(source_head) FROM {copied}), 0)"
+)
 
 
 @dataclass(frozen=True)
@@ -48,24 +56,47 @@ class FoundTables:
     copied: bool  # a finished `ledger migrate` into the partitioned log
     citus: bool  # the database has the Citus extension
     distributed: bool  # the partitioned log is distributed by Citus
+    written_after_copy: bool = False  # the single log holds events past the finished copy
 
 
 def chosen_layout(found: FoundTables) -> str:
     """The layout of a store whose URL names none (the rules of this module's docstring)."""
-    if found.partitioned and found.distributed:
-        return LAYOUT_CITUS
-    if found.partitioned and (found.copied or not found.single):
-        return LAYOUT_PARTITIONED
+    problem = _ambiguity(found)
+    if problem is not None:
+        raise InvalidArgument("database_url", problem)
     if found.partitioned:
-        raise InvalidArgument(
-            "database_url",
-            "this store holds the single event log and an unfinished `ledger migrate` copy "
-            "of it: run `ledger migrate` again to finish it, or add ?layout=single to keep "
-            "serving the single log",
-        )
+        return LAYOUT_CITUS if found.distributed else LAYOUT_PARTITIONED
     if found.single:
         return LAYOUT_SINGLE
     return LAYOUT_CITUS if found.citus else LAYOUT_PARTITIONED
+
+
+def _ambiguity(found: FoundTables) -> str | None:
+    """Why no layout can be chosen from these tables, with the ways on; None if one can."""
+    if found.partitioned and found.single and not found.copied:
+        if found.distributed:  # `ledger migrate` never writes a distributed log
+            return (
+                "this store holds the single event log beside a distributed log no `ledger "
+                "migrate` copied into: add ?layout=single or ?layout=citus to say which to serve"
+            )
+        return (
+            "this store holds the single event log and an unfinished `ledger migrate` copy "
+            "of it: run `ledger migrate` again to finish it (mend first what its audit found, "
+            "if it found anything), or add ?layout=single to keep serving the single log"
+        )
+    if found.copied and found.single and found.written_after_copy:
+        return (
+            "this store's single event log was written after `ledger migrate` copied it (a "
+            "server left on it): the copy lacks those events. Stop that server, then add "
+            "?layout=single or ?layout=partitioned to say which history to serve"
+        )
+    if found.copied and not found.partitioned:
+        return (
+            "this store's `ledger migrate` copy is marked finished but its partitioned log is "
+            "gone, and the single log stopped at the migration: restore the partitioned "
+            "tables, or add ?layout=single to serve the history as it stood then"
+        )
+    return None
 
 
 def resolved(environment: dict[str, str]) -> dict[str, str]:
@@ -90,7 +121,16 @@ def found_tables(environment: dict[str, str]) -> FoundTables:
             and partitioned
             and connection.execute(_DISTRIBUTED, (names["partitioned"],)).fetchone()[0]
         )
-    return FoundTables(single, partitioned, copied, citus, distributed)
+        written_after = bool(
+            single and copied and connection.execute(_written_after(schema)).fetchone()[0]
+        )
+    return FoundTables(single, partitioned, copied, citus, distributed, written_after)
+
+
+def _written_after(schema: str):
+    return SQL(_WRITTEN_AFTER).format(
+        single=Identifier(schema, SINGLE_EVENTS_TABLE), copied=Identifier(schema, COPIED_TABLE)
+    )
 
 
 def _qualified(schema: str, table: str) -> str:

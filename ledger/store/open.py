@@ -5,7 +5,7 @@ in-memory one)."""
 
 from ledger.event_log import CopyTarget, EventLog
 from ledger.store.database import LAYOUT_CITUS, LAYOUT_PARTITIONED, LOG_LAYOUT
-from ledger.store.layout import resolved
+from ledger.store.layout import found_tables, resolved
 from ledger.store.partitioned_log import PartitionedEventLog
 from ledger.store.recorder_log import RecorderEventLog
 
@@ -22,3 +22,8 @@ def open_copy_target(environment: dict[str, str]) -> CopyTarget:
     """The partitioned log of a store environment, to copy another log into."""
     assert environment.get(LOG_LAYOUT) in (LAYOUT_PARTITIONED, LAYOUT_CITUS), environment
     return PartitionedEventLog(environment)
+
+
+def holds_single_log(environment: dict[str, str]) -> bool:
+    """Whether a PostgreSQL store holds the single log (`ledger migrate`'s source)."""
+    return found_tables(environment).single

@@ -45,8 +45,9 @@ from ledger.store.probe import open_store_probe
 
 EVENTS_TABLE = "ledger_log"
 HEADS_TABLE = "ledger_log_heads"
-# A row per finished `ledger migrate` into these tables: a URL naming no layout then opens
-# them, not the single log beside them (`ledger.store.layout`).
+# A row per finished `ledger migrate` into these tables, with the old log's head it copied up
+# to: a URL naming no layout then opens them, not the single log beside them, unless that
+# log was written past the copy (`ledger.store.layout`).
 COPIED_TABLE = "ledger_log_copied"
 
 # A connection broken by a server restart is dropped from the pool and the statement tried
@@ -97,8 +98,9 @@ _APPEND = """WITH counts AS (
     JOIN bumped ON bumped.partition_id = e.p"""
 _MARK_COPIED = (
     """CREATE TABLE IF NOT EXISTS {copied} (
-        copied_at timestamptz NOT NULL DEFAULT now(), events bigint NOT NULL)""",
-    "INSERT INTO {copied} (events) VALUES (%s)",
+        copied_at timestamptz NOT NULL DEFAULT now(), events bigint NOT NULL,
+        source_head bigint NOT NULL)""",
+    "INSERT INTO {copied} (events, source_head) VALUES (%s, %s)",
 )
 _APPEND_COLUMNS = ("partitions", "streams", "versions", "recorded", "topics", "states")
 _READ_STREAM = (
@@ -170,12 +172,13 @@ class PartitionedEventLog(RecordOpener):
         topics, states = [r.topic for r, _ in records], [r.state for r, _ in records]
         self._insert(self._columns(events, topics, states))
 
-    def mark_copied(self, events: int) -> None:
-        """Records that a copy of `events` records is complete and proved."""
+    def mark_copied(self, events: int, source_head: int) -> None:
+        """Records that a copy of `events` records, up to the old log's position
+        `source_head`, is complete and proved."""
         create, insert = self.statements.mark_copied
         with self.datastore.transaction(commit=True) as cursor:
             cursor.execute(create)
-            cursor.execute(insert, (events,))
+            cursor.execute(insert, (events, source_head))
 
     def _columns(
         self, events: Sequence[StoredEventBase], topics: list[str], states: list[bytes]

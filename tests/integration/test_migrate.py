@@ -133,3 +133,28 @@ def test_migrate_refuses_a_store_that_is_not_a_single_log(single_url):
     assert result.exit_code == 2 and "--database-url" in result.output
     result = runner.invoke(main, ["migrate", "--database-url", single_url, "--to", single_url])
     assert result.exit_code == 2 and "--to" in result.output
+
+
+def test_a_rerun_over_a_live_copy_never_appends_to_it(single_url):
+    """A copy that is no prefix of the old log (both written after the migration) is
+    refused before anything is copied: resuming by count alone would append the old log's
+    newest events to the partitioned log in service."""
+    write_history(single_url)
+    partitioned = with_layout(single_url, "partitioned")
+    result = CliRunner().invoke(main, ["migrate", "--database-url", single_url])
+    assert result.exit_code == 0, result.output
+    with Ledger(partitioned) as ledger:
+        ledger.execute(deposit("after-new", EUR, player="p1"))
+    with Ledger(single_url) as ledger:
+        for n in range(4):
+            ledger.execute(deposit(f"after-old-{n}", EUR, player="p9"))
+    source = RecorderEventLog(store_environment(single_url))
+    target = PartitionedEventLog(store_environment(partitioned))
+    try:
+        before = log_size(target)
+        with pytest.raises(MigrationRefused, match="not a copy of this store"):
+            migrate(source, target)
+        assert log_size(target) == before
+    finally:
+        source.close()
+        target.close()

@@ -2,10 +2,12 @@
 
 import sqlite3
 
+from ledger.core.outcomes import Outcome
 from ledger.service.application import Ledger
 from projections.runner import ProjectionRunner
 from projections.stores import LAYOUT_VERSION, open_projection_store
 from projections.views import SUSPENSE, WITHDRAWAL
+from tests.builders import EUR, PLAYER, bet, deposit, forfeit, grant, rollback
 from tests.projections.conftest import make_history
 
 
@@ -65,3 +67,26 @@ def test_a_store_of_an_older_layout_rebuilds_its_views(tmp_path):
     store = open_projection_store(url)
     assert len(store.player_ids("", "", 100)) == 6
     store.close()
+
+
+def test_a_rolled_back_bet_of_an_ended_bonus_leaves_the_next_bonus_wagering_alone(tmp_path):
+    """A bet wagered under one bonus, rolled back after that bonus was forfeited and another
+    granted, takes nothing off the new bonus's progress: in the view as in the wallet."""
+    url = f"sqlite:///{tmp_path}/ledger.sqlite3"
+    with Ledger(url) as ledger:
+        for command in (
+            deposit("d1", 100 * EUR),
+            grant("g1", 10 * EUR, multiplier=5),
+            bet("b1", 20 * EUR),
+            forfeit("f1"),
+            grant("g2", 10 * EUR, multiplier=5),
+            rollback("rb1", "b1"),
+        ):
+            assert ledger.execute(command).outcome is Outcome.OK, command
+        record = ledger.wallet(PLAYER, "EUR").bonus_record
+    assert record.wagering_progress == 0
+    _project(url)
+    store = open_projection_store(url)
+    (doc,) = store.wallets_of(PLAYER)
+    store.close()
+    assert (doc["bonus_id"], doc["wagering_progress"]) == (record.bonus_id, "0")

@@ -52,6 +52,23 @@ def test_an_unfinished_migration_is_refused_naming_both_ways_on():
     assert "?layout=single" in str(refused.value)
 
 
+def test_a_distributed_log_beside_an_uncopied_single_log_is_refused():
+    """Empty Citus tables made beside an old single log (a `?layout=citus` run by mistake)
+    are not taken for the store's history: every balance would read zero."""
+    found = _found(single=True, partitioned=True, distributed=True, citus=True)
+    with pytest.raises(InvalidArgument, match="no `ledger migrate` copied into") as refused:
+        chosen_layout(found)
+    assert "?layout=single" in str(refused.value) and "?layout=citus" in str(refused.value)
+
+
+def test_a_finished_copy_whose_partitioned_log_is_gone_is_refused():
+    """With the copy marked finished but the partitioned tables dropped, the single log,
+    which stopped at the migration, is not served in their place."""
+    with pytest.raises(InvalidArgument, match="partitioned log is gone") as refused:
+        chosen_layout(_found(single=True, copied=True))
+    assert "?layout=single" in str(refused.value)
+
+
 @pytest.fixture
 def plain_url(pg_database) -> Iterator[str]:
     """A fresh schema's URL naming no layout."""
@@ -109,3 +126,21 @@ def test_migrate_refuses_a_store_with_no_single_log(plain_url):
     result = CliRunner().invoke(main, ["migrate", "--database-url", plain_url])
     assert result.exit_code == 2
     assert "holds no single event log" in result.output
+
+
+@pytest.mark.postgres
+def test_a_single_log_written_after_the_copy_is_refused_not_dropped(plain_url):
+    """A server still on the single log after `ledger migrate` marked its copy (started
+    before it, or naming `layout=single`) writes events the copy lacks: a URL naming no
+    layout is refused, naming both layouts, instead of serving the copy without them."""
+    single = with_layout(plain_url, LAYOUT_SINGLE)
+    with Ledger(single) as ledger:
+        ledger.execute(deposit("d1", EUR))
+    migrated = CliRunner().invoke(main, ["migrate", "--database-url", plain_url])
+    assert migrated.exit_code == 0, migrated.output
+    with Ledger(single) as ledger:
+        ledger.execute(deposit("d2", EUR))
+    with pytest.raises(InvalidArgument, match="written after `ledger migrate`") as refused:
+        Ledger(plain_url)
+    assert "?layout=single" in str(refused.value)
+    assert "?layout=partitioned" in str(refused.value)

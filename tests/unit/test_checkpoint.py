@@ -190,3 +190,22 @@ def test_a_partitioned_checkpoint_that_contradicts_itself_is_refused(change, pro
     changed = replace(stated, partitions=tuple(change(list(stated.partitions))))
     found = signature_problem(sign(changed, key), [key.public_key()])
     assert found is not None and problem in found, found
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda stated: replace(stated, partition_count=2**40),
+        lambda stated: replace(stated, partition_count=0, partitions=(), event_count=0),
+        lambda stated: replace(
+            stated, partitions=(replace(stated.partitions[0], position=2**64), stated.partitions[1])
+        ),
+    ],
+)
+def test_a_partitioned_checkpoint_out_of_range_is_a_problem_not_a_hang(change):
+    """A self-signed checkpoint (a stored one, or a file audited without --verify-key)
+    stating absurd counts is named at once, never looped over nor packed into a crash."""
+    key = Ed25519PrivateKey.generate()
+    changed = change(_partitioned(key, {1: 3, 6: 5}).checkpoint)
+    found = signature_problem(sign(changed, key))
+    assert found is not None and "out of range" in found, found
