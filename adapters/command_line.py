@@ -18,7 +18,7 @@ from pathlib import Path
 import click
 
 from adapters import limits
-from ledger.client import LedgerClient
+from ledger.client import AsyncLedgerClient, LedgerClient
 
 PACKAGE = "casino-ledger"
 ENGINE_TIMEOUT_S = 5.0  # per engine call, before the client's retries
@@ -166,8 +166,19 @@ def read_bytes(path: Path, option: str) -> bytes:
         ) from None
 
 
-def engine_client(options: EngineOptions) -> LedgerClient:
+def engine_client(options: EngineOptions, *, auto_batch: bool = True) -> LedgerClient:
     """The engine client the engine options describe (TLS when --engine-tls-ca is given)."""
+    return LedgerClient(**_client_arguments(options), auto_batch=auto_batch)
+
+
+def async_engine_client(options: EngineOptions) -> Callable[[], AsyncLedgerClient]:
+    """The asyncio form of `engine_client`, auto-batching, as a factory to call inside the
+    server's event loop; the options and their files are checked and read now."""
+    arguments = _client_arguments(options)
+    return functools.partial(AsyncLedgerClient, **arguments, auto_batch=True)
+
+
+def _client_arguments(options: EngineOptions) -> dict:
     token = read_secret(options.token_file, "--token-file").decode(errors="replace")
     if (options.engine_tls_cert is None) != (options.engine_tls_key is None):
         raise click.BadParameter(
@@ -177,16 +188,14 @@ def engine_client(options: EngineOptions) -> LedgerClient:
         raise click.BadParameter(
             "mutual TLS needs --engine-tls-ca too", param_hint="'--engine-tls-cert'"
         )
-    tls = _tls_material(options)
-    return LedgerClient(
-        options.engine,
-        token,
-        **tls,
-        auto_batch=True,
-        timeout_s=options.engine_timeout_s,
-        retry_count_max=options.engine_retries,
-        channel_options=RECONNECT_OPTIONS,
-    )
+    return {
+        "target": options.engine,
+        "token": token,
+        **_tls_material(options),
+        "timeout_s": options.engine_timeout_s,
+        "retry_count_max": options.engine_retries,
+        "channel_options": RECONNECT_OPTIONS,
+    }
 
 
 def _tls_material(options: EngineOptions) -> dict[str, bytes]:

@@ -39,6 +39,9 @@ engine_reconnect_backoff_max_ms = 1000
 # How long a stopping adapter waits for its operator HTTP server (the chain's `--listen`) to
 # finish the requests in flight.
 http_shutdown_grace_s = 5
+# Worker processes of one HTTP adapter (`--workers`): one per core is the useful most; the
+# bound keeps a typo from forking hundreds of processes, each with its own engine channel.
+http_workers_max = 64
 
 assert 4 * 1024 <= body_size_max <= 1024 * 1024
 assert processor_length_max + len(":") + txid_length_max + len(":suspense") <= (
@@ -46,4 +49,5 @@ assert processor_length_max + len(":") + txid_length_max + len(":suspense") <= (
 )
 assert 0 < engine_health_timeout_ms <= engine_health_cache_ms <= 10_000
 assert 0 < http_shutdown_grace_s <= 30
+assert 1 <= http_workers_max <= 1024
 assert 100 <= engine_reconnect_backoff_max_ms <= 10_000

@@ -5,10 +5,13 @@ Binding first means that with port 0 the line `listening on HOST:PORT` names the
 picked; it is printed once the socket accepts connections (they queue until uvicorn serves).
 """
 
+import asyncio
 import logging
 import signal
 import socket
 import threading
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 
 import click
 import uvicorn
@@ -52,7 +55,8 @@ def bound_socket(listen: str) -> socket.socket:
     return sock
 
 
-def _announced(sock: socket.socket) -> None:
+def announced(sock: socket.socket) -> None:
+    """Prints `listening on HOST:PORT` for a bound socket (what a supervisor waits for)."""
     host, port = sock.getsockname()[:2]
     print(f"listening on {host}:{port}", flush=True)
 
@@ -61,15 +65,36 @@ def _uvicorn_config(app) -> uvicorn.Config:
     return uvicorn.Config(app, log_level=logging.WARNING, access_log=False, lifespan="off")
 
 
+Within = Callable[[], AbstractAsyncContextManager]
+
+
 def serve_http(app, listen: str) -> None:
     """Serves app on listen until SIGTERM or SIGINT; announces the bound address first."""
     sock = bound_socket(listen)
     exit_cleanly_on_signals()
-    _announced(sock)
+    announced(sock)
     try:
-        uvicorn.Server(_uvicorn_config(app)).run(sockets=[sock])
+        serve_on(sock, app)
     finally:
         sock.close()
+
+
+def serve_on(sock: socket.socket, app, within: Within | None = None) -> None:
+    """Serves app on an announced listening socket until SIGTERM or SIGINT.
+
+    `within`, if given, is entered inside the server's event loop before it serves and left
+    after it stops: what must be made in that loop (a grpc.aio channel) is made there.
+    """
+    server = uvicorn.Server(_uvicorn_config(app))
+    if within is None:
+        server.run(sockets=[sock])
+    else:
+        asyncio.run(_serve_within(server, sock, within))
+
+
+async def _serve_within(server: uvicorn.Server, sock: socket.socket, within: Within) -> None:
+    async with within():
+        await server.serve(sockets=[sock])
 
 
 class BackgroundHttp:
@@ -86,7 +111,7 @@ class BackgroundHttp:
             daemon=True,
         )
         self._thread.start()
-        _announced(self._sock)
+        announced(self._sock)
 
     def close(self) -> None:
         self._server.should_exit = True

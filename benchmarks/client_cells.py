@@ -12,13 +12,14 @@
 import asyncio
 import base64
 import json
+import os
 import subprocess
 import sys
 import uuid
 from pathlib import Path
 
 import aiohttp
-from cpu import CpuMeter
+from cpu import CpuMeter, children
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from load import Tally, Traffic, now_s
@@ -36,6 +37,7 @@ HUB88_PLAYER_PREFIX = "h"  # its own wallets: the other cells' books check stays
 HUB88_PLAYERS_MAX = 2000  # players given a game session (opened before the clock starts)
 HTTP_TIMEOUT_S = 60
 FUNDING_BATCH = 1000
+PROFILE_DIR = os.environ.get("BENCH_PROFILE_SERVER_DIR")
 
 
 def _call_fields(command) -> tuple[str, dict]:
@@ -98,7 +100,7 @@ async def autobatch_cell(servers, clients: int, duration_s: float, args, cell_na
 class Hub88Adapter:
     """`python -m adapters.hub88` in front of one server, with a fresh provider key."""
 
-    def __init__(self, server, workdir: Path) -> None:
+    def __init__(self, server, workdir: Path, workers: int = 1) -> None:
         self.key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         tag = uuid.uuid4().hex[:6]
         names = ("token", "public.pem", "games.toml", "operator", "sessions.sqlite3", "log")
@@ -112,8 +114,11 @@ class Hub88Adapter:
         )
         files["games.toml"].write_text(f'[games]\n"{GAME_CODE}" = "slots"\n')
         files["operator"].write_text(OPERATOR_TOKEN)
+        # BENCH_PROFILE_SERVER_DIR, as for the servers: the adapter runs under cProfile too.
+        profile = PROFILE_DIR and ["-m", "cProfile", "-o", f"{PROFILE_DIR}/hub88-{tag}.prof"]
         command = [
             sys.executable,
+            *(profile or []),
             "-m",
             "adapters.hub88",
             "--listen",
@@ -130,6 +135,8 @@ class Hub88Adapter:
             str(files["operator"]),
             "--sessions-file",
             str(files["sessions.sqlite3"]),
+            "--workers",
+            str(workers),
         ]
         self.sessions_file = files["sessions.sqlite3"]
         self.log = open(files["log"], "w")  # noqa: SIM115
@@ -137,6 +144,8 @@ class Hub88Adapter:
         line = self.process.stdout.readline()
         assert line.startswith("listening on "), f"adapter did not start: {line!r}"
         self.url = "http://" + line.removeprefix("listening on ").strip()
+        # With several workers the parent only supervises; the workers' CPU is what counts.
+        self.pids = [self.process.pid, *(children(self.process.pid) if workers > 1 else ())]
 
     def signed(self, path: str, message: dict) -> tuple[str, bytes, dict]:
         body = json.dumps(message).encode()
@@ -155,7 +164,7 @@ class Hub88Adapter:
             leftover.unlink()
 
 
-def _hub88_rounds(adapter: Hub88Adapter, traffic: Traffic, token_of, count: int) -> list:
+def hub88_rounds(adapter: Hub88Adapter, traffic: Traffic, token_of, count: int) -> list:
     """count signed requests: rounds of a bet then a win (or a rollback of the bet)."""
     requests = []
     while len(requests) < count:
@@ -191,7 +200,7 @@ def _hub88_rounds(adapter: Hub88Adapter, traffic: Traffic, token_of, count: int)
     return requests
 
 
-async def _fund(server, players: list[str]) -> None:
+async def fund(server, players: list[str]) -> None:
     async with AsyncLedgerClient(server.target, server.token) as ledger:
         for start in range(0, len(players), FUNDING_BATCH):
             batch = Batch()
@@ -207,7 +216,7 @@ async def _fund(server, players: list[str]) -> None:
             await ledger.submit_batch(batch)
 
 
-async def _open_sessions(http, adapter: Hub88Adapter, players: list[str]) -> dict[str, str]:
+async def open_sessions(http, adapter: Hub88Adapter, players: list[str]) -> dict[str, str]:
     """A game session per player, as the operator platform opens them at game launch."""
     headers = {"Authorization": f"Bearer {OPERATOR_TOKEN}"}
 
@@ -236,10 +245,13 @@ async def _hub88_caller(http, url: str, requests: list, deadline: float, tally: 
     tally.outcomes["requests used up"] = tally.outcomes.get("requests used up", 0) + 1
 
 
-async def hub88_cell(servers, clients: int, duration_s: float, args, workdir: Path):
-    """Signed Hub88 calls through the adapter to the first server (which, with several
-    processes, owns only some of the players: any process serves any wallet correctly)."""
-    adapter = Hub88Adapter(servers[0], workdir)
+async def hub88_cell(
+    servers, clients: int, duration_s: float, args, workdir: Path, workers: int = 1
+):
+    """Signed Hub88 calls through the adapter (`workers` processes) to the first server
+    (which, with several processes, owns only some of the players: any process serves any
+    wallet correctly)."""
+    adapter = Hub88Adapter(servers[0], workdir, workers)
     try:
         return await _drive_hub88(adapter, servers, clients, duration_s, args)
     finally:
@@ -258,17 +270,20 @@ async def _drive_hub88(adapter, servers, clients: int, duration_s: float, args):
         )
         for n in range(clients)
     ]
-    connector = aiohttp.TCPConnector(limit=clients)
     timeout = aiohttp.ClientTimeout(total=HTTP_TIMEOUT_S)
+    names = [f"p{n}" for n in range(min(args.players, HUB88_PLAYERS_MAX))]
+    players = [HUB88_PLAYER_PREFIX + name for name in (*names, "hot0", "hot1", "hot2")]
+    await fund(servers[0], players)
+    async with aiohttp.ClientSession(timeout=timeout) as http:
+        tokens = await open_sessions(http, adapter, players)
+    requests = [hub88_rounds(adapter, t, tokens.__getitem__, per_client) for t in traffics]
+    # A session of its own for the load: signing takes seconds, longer than the adapter keeps
+    # an idle connection open, and a pooled connection closed meanwhile fails the first call.
+    connector = aiohttp.TCPConnector(limit=clients)
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as http:
-        names = [f"p{n}" for n in range(min(args.players, HUB88_PLAYERS_MAX))]
-        players = [HUB88_PLAYER_PREFIX + name for name in (*names, "hot0", "hot1", "hot2")]
-        await _fund(servers[0], players)
-        tokens = await _open_sessions(http, adapter, players)
-        requests = [_hub88_rounds(adapter, t, tokens.__getitem__, per_client) for t in traffics]
         tally, deadline = Tally(), now_s() + duration_s
         started = now_s()
-        pids = [server.process.pid for server in servers] + [adapter.process.pid]
+        pids = [server.process.pid for server in servers] + adapter.pids
         with CpuMeter(pids) as cpu:
             await asyncio.gather(
                 *(_hub88_caller(http, adapter.url, r, deadline, tally) for r in requests)

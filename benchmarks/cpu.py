@@ -28,6 +28,21 @@ def process_cpu_s(pid: int, *, with_children: bool = False) -> float:
     return ticks / _TICKS_PER_S
 
 
+def children(pid: int) -> list[int]:
+    """The live processes whose parent is pid (an adapter's forked workers)."""
+    found = []
+    for entry in _PROC.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:  # the process ended between the listing and the read
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(entry.name))
+    return found
+
+
 def postgres_cpu_s() -> float:
     """CPU of every PostgreSQL process, including backends that have already exited."""
     total = 0.0

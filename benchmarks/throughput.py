@@ -5,6 +5,7 @@
     python benchmarks/throughput.py --store sqlite  # the embedded store instead of PostgreSQL
     python benchmarks/throughput.py --store partitioned  # PostgreSQL's partitioned event log
     python benchmarks/throughput.py --cells batch --clients 64 --processes 2   # one cell
+    python benchmarks/throughput.py --cells unary,hub88 --hub88-workers 1,2   # adapter processes
 
 Everything runs on this machine: the store, the server (a separate process started here)
 and the load generator (asyncio gRPC clients). Cells: unary calls and SubmitBatch (50
@@ -225,7 +226,12 @@ async def _cell(servers: list[Server], mode: str, clients: int, duration_s: floa
 
 
 GRPC_FLOOR_MODE = "gRPC no-op (health Check)"
-HUB88_MODE = "Hub88 adapter over HTTP (signed)"
+
+
+def _hub88_mode(workers: int) -> str:
+    """The cell's name says how many adapter processes (`--workers`) served it."""
+    processes = "1 adapter process" if workers == 1 else f"{workers} adapter processes"
+    return f"Hub88 adapter over HTTP (signed, {processes})"
 
 
 async def _health_cell(servers: list[Server], clients: int, duration_s: float):
@@ -340,12 +346,12 @@ def _run_server_cells(
             tallies.append(tally)
             print(json.dumps(row), flush=True)
         if "hub88" in extras:
-            for clients in args.clients:
+            for workers, clients in ((w, c) for w in args.hub88_workers for c in args.clients):
                 tally, elapsed, cpu = asyncio.run(
-                    hub88_cell(servers, clients, args.duration, args, workdir)
+                    hub88_cell(servers, clients, args.duration, args, workdir, workers)
                 )
                 hub88_books(tally)
-                rows.append(_row(HUB88_MODE, clients, tally, elapsed, cpu))
+                rows.append(_row(_hub88_mode(workers), clients, tally, elapsed, cpu))
                 print(json.dumps(rows[-1]), flush=True)
         if "health" in extras:
             for clients in args.clients:
@@ -485,6 +491,12 @@ def main() -> None:
     parser.add_argument("--autobatch-linger-ms", type=float, default=limits.autobatch_linger_ms)
     parser.add_argument(
         "--autobatch-frames", type=int, default=limits.autobatch_frames_in_flight_max
+    )
+    parser.add_argument(
+        "--hub88-workers",
+        type=lambda s: [int(n) for n in s.split(",")],
+        default=[1],
+        help="comma-separated Hub88 adapter process counts (--workers), a cell each",
     )
     parser.add_argument("--smoke", action="store_true", help="seconds, tiny load; not saved")
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/ledger-bench"))

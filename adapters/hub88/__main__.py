@@ -3,7 +3,7 @@
     python -m adapters.hub88 --listen 127.0.0.1:0 --engine 127.0.0.1:50051 \
         --token-file hub88.token --provider hub88 --public-key hub88-public.pem \
         --games games.toml --operator-token-file operator.token \
-        --sessions-file hub88-sessions.sqlite3
+        --sessions-file hub88-sessions.sqlite3 [--workers 2]
 
 Every option can also come from an environment variable, `LEDGER_HUB88_` and the option's
 name (`LEDGER_HUB88_ENGINE`); `--help` lists them. Besides the wallet routes it answers
@@ -11,16 +11,22 @@ name (`LEDGER_HUB88_ENGINE`); `--help` lists them. Besides the wallet routes it 
 """
 
 import hashlib
+import socket
 import sqlite3
+from collections.abc import Callable
 from datetime import timedelta
+from functools import partial
 from pathlib import Path
 
 import click
+from cryptography.hazmat.primitives.asymmetric import rsa
 
+from adapters import limits
 from adapters.command_line import (
     EngineOptions,
     InputFile,
     adapter_command,
+    async_engine_client,
     engine_client,
     engine_options,
     listen_option,
@@ -30,12 +36,14 @@ from adapters.command_line import (
 )
 from adapters.engine_health import EngineHealth, warn_unless_serving
 from adapters.http_metrics import HttpMetrics
-from adapters.hub88.app import Settings, create_app
+from adapters.hub88.app import Engine, Settings, create_app
 from adapters.hub88.games import load_catalogue
 from adapters.hub88.protocol import load_public_key
 from adapters.hub88.sessions import SESSION_TTL_S_MAX, SessionStore
 from adapters.operator_endpoints import add_operator_endpoints
-from adapters.process import serve_http
+from adapters.process import serve_on
+from adapters.workers import serve_in_workers
+from ledger.client import AsyncLedgerClient
 from ledger.logs import configure_logging
 
 NAME = "ledger-hub88"
@@ -102,6 +110,13 @@ def _sessions(path: Path, ttl_s: int) -> SessionStore:
     type=click.IntRange(1, SESSION_TTL_S_MAX),
     help="Game session lifetime in seconds.",
 )
+@click.option(
+    "--workers",
+    default=1,
+    type=click.IntRange(1, limits.http_workers_max),
+    help="Worker processes serving the one port (about one per core); they share the "
+    "sessions file.",
+)
 def main(
     listen: str,
     engine: EngineOptions,
@@ -112,22 +127,44 @@ def main(
     operator_token_file: Path,
     sessions_file: Path,
     session_ttl_s: int,
+    workers: int,
 ) -> None:
     """Serve the Hub88 operator Wallet API in front of a running engine."""
     settings = _settings(games, operator_token_file, provider, currency)
     key = _public_key(public_key)
-    ledger = engine_client(engine)
-    sessions = _sessions(sessions_file, session_ttl_s)
+    make_client = async_engine_client(engine)  # options checked, files read, no channel yet
+    _sessions(sessions_file, session_ttl_s).close()  # a bad file is refused before any fork
     configure_logging()
-    health = EngineHealth(ledger.channel, ledger.metadata)
+    sessions = (sessions_file, session_ttl_s)
+    serve_in_workers(
+        listen, workers, partial(_serve_worker, engine, make_client, key, settings, *sessions)
+    )
+
+
+def _serve_worker(
+    engine: EngineOptions,
+    make_client: Callable[[], AsyncLedgerClient],
+    key: rsa.RSAPublicKey,
+    settings: Settings,
+    sessions_file: Path,
+    session_ttl_s: int,
+    sock: socket.socket,
+) -> None:
+    """One worker process: its own channels, session connection and metrics (none of them
+    may cross a fork), serving the shared socket."""
+    wallet_engine = Engine(make_client)
+    # /healthz asks over a blocking channel of its own (its route runs on a worker thread).
+    health_client = engine_client(engine, auto_batch=False)
+    sessions = _sessions(sessions_file, session_ttl_s)
+    health = EngineHealth(health_client.channel, health_client.metadata)
     metrics = HttpMetrics(NAME)
     warn_unless_serving(health, engine.engine)
-    app = create_app(ledger, key, settings, sessions)
+    app = create_app(wallet_engine, key, settings, sessions)
     add_operator_endpoints(app, health, metrics, engine.engine)
     try:
-        serve_http(app, listen)
+        serve_on(sock, app, within=wallet_engine.open)
     finally:
-        ledger.close()
+        health_client.close()
         sessions.close()
         metrics.shutdown()
 

@@ -1,11 +1,14 @@
 """The Hub88 operator Wallet API as a FastAPI app that talks to the engine over gRPC.
 
 Each request goes: signature check on the raw body (a bad one never reaches the engine),
-then pydantic validation (WRONG_SYNTAX / WRONG_TYPES), then one engine call through the
-blocking `LedgerClient`, whose bounded retries make a resend safe because every command is
-keyed by (provider, transaction_uuid). Endpoints are plain `def`s, so FastAPI runs the
-blocking call in its threadpool. Every answer is HTTP 200 with a Hub88 status; each request
-logs exactly one structured line.
+then one parse of the body that refuses a repeated key (WRONG_SYNTAX), then pydantic
+validation of that document (WRONG_SYNTAX / WRONG_TYPES), then one engine call through the
+asyncio `AsyncLedgerClient`, whose bounded retries make a resend safe because every command
+is keyed by (provider, transaction_uuid). The wallet routes are FastAPI routes for their
+OpenAPI description, but `SignedRoute` runs them itself: the body is parsed once, by
+`strict_json`, not again by FastAPI, and the endpoint is awaited on the event loop, with no
+worker thread (the client auto-batches the commands of concurrent requests into frames).
+Every answer is HTTP 200 with a Hub88 status; each request logs exactly one structured line.
 
 Hub88 ids map to engine fields like this: `user` → player_id, `round` → round_id, and
 `transaction_uuid` → idempotency_key scoped by the call's kind (`bet:{id}`, `win:{id}`,
@@ -22,28 +25,29 @@ checked for neither: Hub88 says they must succeed whatever the token's state.
 
 import hashlib
 import hmac
+import inspect
 import json
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from functools import partial
 
+import msgspec
 import structlog
 from cryptography.hazmat.primitives.asymmetric import rsa
 from fastapi import APIRouter, FastAPI, Header, HTTPException, Request, Response
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
-from starlette.exceptions import HTTPException as StarletteHTTPException
+from pydantic import BaseModel, ValidationError
 
 from adapters import limits, strict_json
 from adapters.body_size import BodySizeLimit
 from adapters.hub88 import protocol as p
 from adapters.hub88.sessions import SessionStore
-from ledger.client import InvalidRequest, LedgerCallError, LedgerClient, NotFound, Reply
+from ledger.client import AsyncLedgerClient, InvalidRequest, LedgerCallError, NotFound, Reply
 
 _log = structlog.get_logger("adapters.hub88")
+_encoder = msgspec.json.Encoder()
 
 # Validation error types that mean the body is not this endpoint's message at all (not JSON,
 # a field missing, or a field the endpoint does not have, as when one endpoint's signed body
@@ -62,6 +66,29 @@ class Settings:
     provider: str = "hub88"
     default_currency: str = "EUR"
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+
+
+class Engine:
+    """The wallet routes' engine client, made inside the server's event loop (grpc.aio binds
+    a channel to the loop that makes it): `serve_on(..., within=engine.open)`."""
+
+    def __init__(self, make_client: Callable[[], AsyncLedgerClient]) -> None:
+        self._make_client = make_client
+        self._client: AsyncLedgerClient | None = None
+
+    @property
+    def client(self) -> AsyncLedgerClient:
+        assert self._client is not None, "the engine client is made by Engine.open"
+        return self._client
+
+    @asynccontextmanager
+    async def open(self) -> AsyncIterator[None]:
+        self._client = self._make_client()
+        try:
+            yield
+        finally:
+            await self._client.close()
+            self._client = None
 
 
 @dataclass
@@ -87,11 +114,16 @@ def _envelope_of(message: p.BetRequest | p.WinRequest | p.RollbackRequest) -> _E
 
 
 def _envelope_from_raw(body: bytes) -> _Envelope:
-    """Best-effort echo fields from a body that failed its signature or validation."""
+    """Best-effort echo fields from a body that failed its signature or its parse."""
     try:
         document = json.loads(body)
     except (ValueError, RecursionError):
         return _Envelope()
+    return _envelope_from_document(document)
+
+
+def _envelope_from_document(document: object) -> _Envelope:
+    """Best-effort echo fields from a parsed body that failed validation."""
     if not isinstance(document, dict):
         return _Envelope()
     fields = ("request_uuid", "user", "currency")
@@ -99,7 +131,7 @@ def _envelope_from_raw(body: bytes) -> _Envelope:
     return _Envelope(**{k: v for k, v in values.items() if isinstance(v, str)})
 
 
-def _status_for_validation(error: RequestValidationError) -> str:
+def _status_for_validation(error: ValidationError) -> str:
     types = {detail.get("type") for detail in error.errors()}
     return p.RS_ERROR_WRONG_SYNTAX if types & _SYNTAX_ERROR_TYPES else p.RS_ERROR_WRONG_TYPES
 
@@ -116,84 +148,87 @@ def _status_for_engine_error(error: LedgerCallError) -> str:
     return p.RS_ERROR_WRONG_CURRENCY if error.field == "currency" else p.RS_ERROR_WRONG_TYPES
 
 
-def _json(response: p.WalletResponse) -> JSONResponse:
-    return JSONResponse(response.model_dump())
+def _json(response: p.WalletResponse) -> Response:
+    # The same bytes as FastAPI's JSONResponse (compact, UTF-8), from msgspec.
+    return Response(_encoder.encode(response.model_dump()), media_type="application/json")
+
+
+def _message_model(endpoint: Callable) -> type[BaseModel]:
+    """The model of a wallet endpoint's `message` parameter: what its body must be."""
+    model = inspect.signature(endpoint).parameters["message"].annotation
+    assert isinstance(model, type) and issubclass(model, BaseModel), model
+    return model
 
 
 def _signed_route_class(public_key: rsa.RSAPublicKey) -> type[APIRoute]:
-    """A route class that checks the signature, turns errors into statuses, and logs."""
+    """A route class that checks the signature, parses and validates the body once, awaits
+    the endpoint, turns errors into statuses, and logs."""
 
     class SignedRoute(APIRoute):
         def get_route_handler(self) -> Callable:
-            handler = super().get_route_handler()
+            endpoint, model = self.endpoint, _message_model(self.endpoint)
 
             async def verified_handler(request: Request) -> Response:
                 started = time.perf_counter()
                 body = await request.body()
+                path = request.scope["path"]
                 header = request.headers.get(p.SIGNATURE_HEADER)
                 if not p.signature_is_valid(public_key, body, header):
-                    response = _json(_envelope_from_raw(body).reply(p.RS_ERROR_INVALID_SIGNATURE))
-                elif (repeated := _repeated_key(body)) is not None:
-                    _log.warning(
-                        "hub88_request_refused",
-                        path=request.url.path,
-                        status=p.RS_ERROR_WRONG_SYNTAX,
-                        repeated_key=repeated,
-                    )
-                    response = _json(_envelope_from_raw(body).reply(p.RS_ERROR_WRONG_SYNTAX))
+                    answer = _envelope_from_raw(body).reply(p.RS_ERROR_INVALID_SIGNATURE)
                 else:
-                    response = await _handle_checked(handler, request, body)
-                _log_request(request, response, started)
-                return response
+                    answer = await _answer_checked(endpoint, model, request, path, body)
+                _log_request(request, path, answer, started)
+                return _json(answer)
 
             return verified_handler
 
     return SignedRoute
 
 
-def _repeated_key(body: bytes) -> str | None:
-    """A key some object of the body repeats, which `json.loads` (so FastAPI) would drop."""
+async def _answer_checked(
+    endpoint: Callable, model: type[BaseModel], request: Request, path: str, body: bytes
+) -> p.WalletResponse:
+    """A signed body's answer: refused if it does not parse or validate, else the endpoint's."""
     try:
-        strict_json.loads(body)
+        document = strict_json.loads(body)
     except strict_json.RepeatedKey as error:
-        return error.key[:64]
-    except (ValueError, RecursionError):
-        return None  # Not JSON at all: validation refuses it with its own status.
-    return None
-
-
-async def _handle_checked(handler: Callable, request: Request, body: bytes) -> Response:
+        # `json.loads` (so any ordinary reader) would drop one of the two: refused, not guessed.
+        status = p.RS_ERROR_WRONG_SYNTAX
+        _log.warning("hub88_request_refused", path=path, status=status, repeated_key=error.key[:64])
+        return _envelope_from_raw(body).reply(status)
+    except (ValueError, RecursionError) as error:
+        # Not JSON, or nested past the parser's depth: a malformed request, which the provider
+        # does not retry.
+        status = p.RS_ERROR_WRONG_SYNTAX
+        reason = type(error).__name__
+        _log.warning("hub88_request_refused", path=path, status=status, reason=reason)
+        return _Envelope().reply(status)
     try:
-        return await handler(request)
-    except RequestValidationError as error:
+        # As FastAPI validates a body model (python mode, from attributes), so the statuses
+        # below are those its errors gave.
+        message = model.model_validate(document, from_attributes=True)
+    except ValidationError as error:
         status = _status_for_validation(error)
         # Which fields, never their values: a body may carry a session token.
-        fields = [(".".join(map(str, e["loc"][1:])), e["type"]) for e in error.errors()]
-        _log.warning("hub88_request_refused", path=request.url.path, status=status, fields=fields)
-        return _json(_envelope_from_raw(body).reply(status))
-    except StarletteHTTPException as error:
-        # FastAPI's 400 for a body it could not decode at all (nested past the JSON parser's
-        # depth, say) is a malformed request: WRONG_SYNTAX, which the provider does not retry.
-        status = p.RS_ERROR_WRONG_SYNTAX if error.status_code == 400 else p.RS_ERROR_UNKNOWN
-        _log.warning(
-            "hub88_request_refused", path=request.url.path, status=status, detail=error.detail
-        )
-        return _json(_envelope_from_raw(body).reply(status))
+        fields = [(".".join(map(str, e["loc"])), e["type"]) for e in error.errors()]
+        _log.warning("hub88_request_refused", path=path, status=status, fields=fields)
+        return _envelope_from_document(document).reply(status)
+    try:
+        return await endpoint(message, request)
     except Exception:
-        _log.exception("hub88_request_failed", path=request.url.path)
-        return _json(_envelope_from_raw(body).reply(p.RS_ERROR_UNKNOWN))
+        _log.exception("hub88_request_failed", path=path)
+        return _envelope_from_document(document).reply(p.RS_ERROR_UNKNOWN)
 
 
-def _log_request(request: Request, response: Response, started: float) -> None:
-    answer = json.loads(response.body)
+def _log_request(request: Request, path: str, answer: p.WalletResponse, started: float) -> None:
     _log.info(
         "hub88_request",
-        path=request.url.path,
-        status=answer.get("status"),
-        request_uuid=answer.get("request_uuid"),
-        user=answer.get("user"),
+        path=path,
+        status=answer.status,
+        request_uuid=answer.request_uuid,
+        user=answer.user,
         engine_outcome=getattr(request.state, "engine_outcome", None),
-        balance=answer.get("balance"),
+        balance=answer.balance,
         duration_ms=round((time.perf_counter() - started) * 1000, 3),
     )
 
@@ -206,10 +241,11 @@ def _balance_units(cash: str, bonus: str, user: str) -> int:
     return units
 
 
-def _answer_command(request: Request, envelope: _Envelope, call: Callable) -> p.WalletResponse:
-    """One engine command's reply as a Hub88 answer, with the player's current balance."""
+async def _answer_command(request: Request, envelope: _Envelope, call) -> p.WalletResponse:
+    """One engine command's reply (`call`, awaitable) as a Hub88 answer, with the player's
+    current balance."""
     try:
-        reply = call()
+        reply = await call
     except LedgerCallError as error:
         request.state.engine_outcome = f"grpc:{error.status}"
         return envelope.reply(_status_for_engine_error(error))
@@ -220,10 +256,10 @@ def _answer_command(request: Request, envelope: _Envelope, call: Callable) -> p.
 
 
 def _add_balance_route(
-    app: FastAPI, ledger: LedgerClient, settings: Settings, sessions: SessionStore
+    app: FastAPI, engine: Engine, settings: Settings, sessions: SessionStore
 ) -> None:
     @app.post("/user/balance", response_model=p.WalletResponse)
-    def user_balance(message: p.BalanceRequest, request: Request) -> p.WalletResponse:
+    async def user_balance(message: p.BalanceRequest, request: Request) -> p.WalletResponse:
         """The player's stakeable balance in the request's (or the default) currency."""
         currency = message.currency or settings.default_currency
         envelope = _Envelope(message.request_uuid, message.user, currency)
@@ -232,7 +268,7 @@ def _add_balance_route(
             request.state.engine_outcome = None
             return envelope.reply(refusal)
         try:
-            balances, _ = ledger.get_balance(player_id=message.user, currency=currency)
+            balances, _ = await engine.client.get_balance(player_id=message.user, currency=currency)
         except LedgerCallError as error:
             request.state.engine_outcome = f"grpc:{error.status}"
             return envelope.reply(_status_for_engine_error(error))
@@ -242,19 +278,18 @@ def _add_balance_route(
 
 
 def _add_transaction_routes(
-    app: FastAPI, ledger: LedgerClient, settings: Settings, sessions: SessionStore
+    app: FastAPI, engine: Engine, settings: Settings, sessions: SessionStore
 ) -> None:
     provider = settings.provider
 
     @app.post("/transaction/bet", response_model=p.WalletResponse)
-    def transaction_bet(message: p.BetRequest, request: Request) -> p.WalletResponse:
+    async def transaction_bet(message: p.BetRequest, request: Request) -> p.WalletResponse:
         """Debit a stake; a replay of the same transaction_uuid is RS_OK with no new debit."""
         refusal = sessions.refusal(message.token, message.user, settings.clock())
         category = settings.games.get(message.game_code or "")
         if refusal is not None or category is None:
             return _envelope_of(message).reply(refusal or p.RS_ERROR_INVALID_GAME)
-        command = partial(
-            ledger.bet,
+        command = engine.client.bet(
             idempotency_key=p.engine_key(p.BET, message.transaction_uuid),
             provider=provider,
             player_id=message.user,
@@ -263,13 +298,12 @@ def _add_transaction_routes(
             round_id=message.round,
             game_category=category,
         )
-        return _answer_command(request, _envelope_of(message), command)
+        return await _answer_command(request, _envelope_of(message), command)
 
     @app.post("/transaction/win", response_model=p.WalletResponse)
-    def transaction_win(message: p.WinRequest, request: Request) -> p.WalletResponse:
+    async def transaction_win(message: p.WinRequest, request: Request) -> p.WalletResponse:
         """Credit a win for the referenced bet; amount 0 just closes the round."""
-        command = partial(
-            ledger.win,
+        command = engine.client.win(
             idempotency_key=p.engine_key(p.WIN, message.transaction_uuid),
             provider=provider,
             player_id=message.user,
@@ -278,18 +312,20 @@ def _add_transaction_routes(
             bet_key=p.engine_key(p.BET, message.reference_transaction_uuid),
             round_closed=message.round_closed,
         )
-        return _answer_command(request, _envelope_of(message), command)
+        return await _answer_command(request, _envelope_of(message), command)
 
     @app.post("/transaction/rollback", response_model=p.WalletResponse)
-    def transaction_rollback(message: p.RollbackRequest, request: Request) -> p.WalletResponse:
+    async def transaction_rollback(
+        message: p.RollbackRequest, request: Request
+    ) -> p.WalletResponse:
         """Undo the referenced transaction; an unknown one is RS_OK and voids it if it comes."""
-        command = partial(_roll_back, ledger, provider, message)
-        return _answer_command(request, _envelope_of(message), command)
+        command = _roll_back(engine.client, provider, message)
+        return await _answer_command(request, _envelope_of(message), command)
 
 
-def _roll_back(ledger: LedgerClient, provider: str, message: p.RollbackRequest) -> Reply:
-    target = _rollback_target(ledger, provider, message.reference_transaction_uuid)
-    return ledger.rollback(
+async def _roll_back(ledger: AsyncLedgerClient, provider: str, message: p.RollbackRequest) -> Reply:
+    target = await _rollback_target(ledger, provider, message.reference_transaction_uuid)
+    return await ledger.rollback(
         idempotency_key=p.engine_key(p.ROLLBACK, message.transaction_uuid),
         provider=provider,
         player_id=message.user,
@@ -298,7 +334,7 @@ def _roll_back(ledger: LedgerClient, provider: str, message: p.RollbackRequest) 
     )
 
 
-def _rollback_target(ledger: LedgerClient, provider: str, reference: str) -> str:
+async def _rollback_target(ledger: AsyncLedgerClient, provider: str, reference: str) -> str:
     """The engine key of what a rollback names: the bet's if the engine holds one under the
     id, else the win's, else the bet's.
 
@@ -309,15 +345,15 @@ def _rollback_target(ledger: LedgerClient, provider: str, reference: str) -> str
     """
     for kind in (p.BET, p.WIN):
         key = p.engine_key(kind, reference)
-        if _is_recorded(ledger, provider, key):
+        if await _is_recorded(ledger, provider, key):
             return key
     return p.engine_key(p.BET, reference)
 
 
-def _is_recorded(ledger: LedgerClient, provider: str, key: str) -> bool:
+async def _is_recorded(ledger: AsyncLedgerClient, provider: str, key: str) -> bool:
     """True when the engine recorded a command (applied or refused) under this provider's key."""
     try:
-        ledger.get_transaction(idempotency_key=key, provider=provider)
+        await ledger.get_transaction(idempotency_key=key, provider=provider)
     except NotFound:
         return False
     # Any other LedgerCallError (unreachable, refused) goes up: the rollback answers
@@ -346,9 +382,10 @@ def _add_operator_routes(app: FastAPI, settings: Settings, sessions: SessionStor
 
 
 def create_app(
-    ledger: LedgerClient, public_key: rsa.RSAPublicKey, settings: Settings, sessions: SessionStore
+    engine: Engine, public_key: rsa.RSAPublicKey, settings: Settings, sessions: SessionStore
 ) -> FastAPI:
-    """The wallet app. The caller owns the client and the session store and closes them."""
+    """The wallet app. The caller owns the session store and closes it, and serves the app
+    within `engine.open`."""
     app = FastAPI(
         title="Casino ledger: Hub88 operator Wallet API",
         version="1.0",
@@ -359,7 +396,7 @@ def create_app(
     # Outermost: an oversized body is refused before it is read whole or its signature checked.
     app.add_middleware(BodySizeLimit, body_size_max=limits.body_size_max)
     app.router.route_class = _signed_route_class(public_key)
-    _add_balance_route(app, ledger, settings, sessions)
-    _add_transaction_routes(app, ledger, settings, sessions)
+    _add_balance_route(app, engine, settings, sessions)
+    _add_transaction_routes(app, engine, settings, sessions)
     _add_operator_routes(app, settings, sessions)
     return app

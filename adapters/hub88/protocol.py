@@ -19,7 +19,7 @@ Rules this module keeps (casino-protocols.md §1.2, §1.3, §1.14):
 
 import base64
 import binascii
-import math
+import re
 from datetime import datetime
 from fractions import Fraction
 from typing import Any, Literal
@@ -76,6 +76,8 @@ STATUS_FOR_OUTCOME = {
 BET, WIN, ROLLBACK = "bet", "win", "rollback"
 # Hub88's ids are UUIDs; any id short enough that its longest engine key still fits is accepted.
 TRANSACTION_UUID_LENGTH_MAX = limits.engine_key_length_max - len(f"{ROLLBACK}:")
+
+_PLAIN_DECIMAL = re.compile(r"(-?)([0-9]+)(?:\.([0-9]+))?")
 
 HubAmount = Field(ge=0, le=INT64_MAX, description="Value × 100 000 (3.56 → 356000).")
 # Hub88's id of one business action: `transaction_uuid`, and a reference to one.
@@ -182,9 +184,8 @@ def units_to_decimal(units: int) -> str:
 
 def decimal_to_units(text: str) -> tuple[int, bool]:
     """An engine decimal string as Hub88 units, floored, and whether it was exact."""
-    scaled = Fraction(text) * UNITS_PER_MAJOR
-    units = math.floor(scaled)
-    return units, units == scaled
+    numerator, denominator = _scaled(text)
+    return numerator // denominator, numerator % denominator == 0
 
 
 def spendable_units(cash: str, bonus: str) -> tuple[int, bool]:
@@ -193,9 +194,27 @@ def spendable_units(cash: str, bonus: str) -> tuple[int, bool]:
     The engine spends cash first, then bonus, and ignores a negative bucket, so this is the
     same sum it checks a bet against.
     """
-    total = max(Fraction(cash), 0) + max(Fraction(bonus), 0)
-    units = math.floor(total * UNITS_PER_MAJOR)
-    return units, units == total * UNITS_PER_MAJOR
+    cash_n, cash_d = _scaled(cash)
+    bonus_n, bonus_d = _scaled(bonus)
+    numerator = max(cash_n, 0) * bonus_d + max(bonus_n, 0) * cash_d
+    denominator = cash_d * bonus_d
+    return numerator // denominator, numerator % denominator == 0
+
+
+def _scaled(text: str) -> tuple[int, int]:
+    """text × UNITS_PER_MAJOR as an exact fraction (numerator, positive denominator).
+
+    The engine writes plain decimals (`-12.5`), read here with integers alone: `Fraction`
+    cost more than the rest of a balance answer. Anything else goes through `Fraction`.
+    """
+    match = _PLAIN_DECIMAL.fullmatch(text)
+    if match is None:
+        exact = Fraction(text) * UNITS_PER_MAJOR
+        return exact.numerator, exact.denominator
+    sign, whole, fraction = match.groups()
+    fraction = fraction or ""
+    numerator = int(whole + fraction) * UNITS_PER_MAJOR
+    return (-numerator if sign else numerator), 10 ** len(fraction)
 
 
 def load_public_key(pem: bytes) -> rsa.RSAPublicKey:

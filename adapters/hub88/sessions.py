@@ -32,6 +32,16 @@ class Session:
     expires_at: datetime
 
 
+# A token's user, whether a newer session of that user supersedes it, and its expiry: one
+# statement, one index probe each (every balance and bet call runs it).
+_LOOKUP = """
+    SELECT s.user,
+           EXISTS (SELECT 1 FROM sessions n WHERE n.user = s.user AND n.opened_at > s.opened_at),
+           s.expires_at
+    FROM sessions s WHERE s.token_sha256 = ?
+"""
+
+
 def _token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
@@ -74,16 +84,11 @@ class SessionStore:
         if not token:
             return p.RS_ERROR_INVALID_TOKEN
         with self._lock:
-            row = self._db.execute(
-                "SELECT user, opened_at, expires_at FROM sessions WHERE token_sha256 = ?",
-                (_token_hash(token),),
-            ).fetchone()
-            if row is None or row[0] != user:
-                return p.RS_ERROR_INVALID_TOKEN
-            newer = self._db.execute(
-                "SELECT 1 FROM sessions WHERE user = ? AND opened_at > ? LIMIT 1", (user, row[1])
-            ).fetchone()
-        if newer is not None or now >= datetime.fromisoformat(row[2]):
+            row = self._db.execute(_LOOKUP, (_token_hash(token),)).fetchone()
+        if row is None or row[0] != user:
+            return p.RS_ERROR_INVALID_TOKEN
+        superseded, expires_at = row[1], row[2]
+        if superseded or now >= datetime.fromisoformat(expires_at):
             return p.RS_ERROR_TOKEN_EXPIRED
         return None
 

@@ -617,8 +617,9 @@ class LedgerClient(_Commands):
 
 
 class AsyncLedgerClient(_Commands):
-    """asyncio client: the same methods, each returning an awaitable; auto_batch as for
-    `LedgerClient`, coalescing the commands of concurrent tasks (use it from one loop)."""
+    """asyncio client: the same methods, each returning an awaitable; `channel_options` and
+    auto_batch as for `LedgerClient`, auto_batch coalescing the commands of concurrent tasks
+    (make and use it inside one running loop: grpc.aio binds a channel to it)."""
 
     def __init__(
         self,
@@ -630,13 +631,15 @@ class AsyncLedgerClient(_Commands):
         certificate_chain: bytes | None = None,
         timeout_s: float = TIMEOUT_S,
         retry_count_max: int = RETRY_COUNT_MAX,
+        channel_options: Sequence[tuple[str, int | str]] = (),
         auto_batch: bool | BatchOptions = False,
     ):
+        arguments = list(channel_options)
         if root_certificates is None:
-            self.channel = grpc.aio.insecure_channel(target)
+            self.channel = grpc.aio.insecure_channel(target, arguments)
         else:
             credentials = _channel_credentials(root_certificates, private_key, certificate_chain)
-            self.channel = grpc.aio.secure_channel(target, credentials)
+            self.channel = grpc.aio.secure_channel(target, credentials, arguments)
         self.stub = pb_grpc.LedgerServiceStub(self.channel)
         self.metadata = (("authorization", f"Bearer {token}"),)
         self.timeout_s = timeout_s

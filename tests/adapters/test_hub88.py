@@ -583,3 +583,71 @@ def test_unreachable_engine_answers_unknown(signing_key, tmp_path):
         assert answer["balance"] is None
     finally:
         assert stop_process(process) == 0
+
+
+def _children(pid: int) -> list[int]:
+    """The live processes whose parent is pid (Linux /proc)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue  # ended meanwhile
+            if int(stat.rpartition(")")[2].split()[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_worker_processes_share_one_port_and_the_sessions(engine, signing_key, tmp_path):
+    """With --workers 2 two processes serve one port: a session opened through one
+    connection is live on every other, its superseding session expires it on every other,
+    bets apply exactly once each, and SIGTERM stops both workers and exits 0."""
+    process, address = _start_adapter(
+        tmp_path, engine.target, engine.tokens["hub88"], signing_key, "--workers", "2"
+    )
+    try:
+        assert len(_children(process.pid)) == 2
+        with httpx.Client(base_url=f"http://{address}", timeout=30) as http:
+            adapter = Adapter(process, http, signing_key)
+            player = _funded_player(engine, adapter)
+        old_token = _TOKENS[player]
+        for n in range(8):  # a connection each, so the kernel spreads them over the workers
+            with httpx.Client(base_url=f"http://{address}", timeout=30) as http:
+                adapter = Adapter(process, http, signing_key)
+                answer = _post(
+                    adapter, "/transaction/bet", _bet(player, f"bet-{player}-{n}", 100_000)
+                )
+                assert answer["status"] == "RS_OK", answer
+        assert _engine_cash(engine, player) == "2"
+        with httpx.Client(base_url=f"http://{address}", timeout=30) as http:
+            assert _open_session(Adapter(process, http, signing_key), player).status_code == 201
+        for n in range(4):
+            with httpx.Client(base_url=f"http://{address}", timeout=30) as http:
+                adapter = Adapter(process, http, signing_key)
+                stale = _bet(player, f"bet-stale-{player}-{n}", 100_000) | {"token": old_token}
+                answer = _post(adapter, "/transaction/bet", stale)
+                assert answer["status"] == "RS_ERROR_TOKEN_EXPIRED", answer
+        workers = _children(process.pid)
+    finally:
+        assert stop_process(process) == 0
+    assert not [pid for pid in workers if Path(f"/proc/{pid}").exists()]
+
+
+def test_balances_convert_like_exact_fractions():
+    """Engine decimals become the same floored units, with the same exactness flag, as exact
+    rational arithmetic gives, for plain decimals and any other form alike."""
+    from fractions import Fraction
+
+    texts = ["0", "3.56", "-2", "-0.000019", "0.000019", "12.345678", "1E+3", "7.10", "99999999"]
+    for cash in texts:
+        scaled = Fraction(cash) * protocol.UNITS_PER_MAJOR
+        assert protocol.decimal_to_units(cash) == (
+            scaled.numerator // scaled.denominator,
+            scaled.denominator == 1,
+        )
+        for bonus in texts:
+            total = (max(Fraction(cash), 0) + max(Fraction(bonus), 0)) * protocol.UNITS_PER_MAJOR
+            expected = (total.numerator // total.denominator, total.denominator == 1)
+            assert protocol.spendable_units(cash, bonus) == expected, (cash, bonus)
