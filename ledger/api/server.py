@@ -65,6 +65,7 @@ class ServerSettings:
     listen: str = "127.0.0.1:50051"
     group_commit: bool = True
     group_window_ms: float = limits.group_commit_window_ms_default
+    groups_in_flight: int = limits.group_commit_groups_in_flight_default
     workers: int = limits.server_workers_default
     grace_s: float = limits.shutdown_grace_s
     concurrent_calls_max: int = limits.concurrent_calls_max
@@ -95,13 +96,14 @@ class LedgerServer:
         self.settings = settings
         self.telemetry = telemetry
         self.executor = ThreadPoolExecutor(settings.workers, thread_name_prefix="ledger-store")
-        committer = GroupCommitter(
+        self.committer = committer = GroupCommitter(
             ledger,
             self.executor,
             enabled=settings.group_commit,
             window_ms=settings.group_window_ms,
             group_size_max=limits.batch_size_max,
             queue_length_max=limits.group_commit_queue_length_max,
+            groups_in_flight_max=settings.groups_in_flight,
             on_group=telemetry.record_group,
         )
         self.server = grpc.aio.server(
@@ -169,6 +171,7 @@ class LedgerServer:
         await self.health.enter_graceful_shutdown()
         await self.monitor.stop()
         await self.server.stop(self.settings.grace_s)
+        await self.committer.drain()  # groups of calls the grace period cut short
         if self.projections is not None:
             self.projections.close()
         if self.checkpointer is not None:

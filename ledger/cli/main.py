@@ -311,6 +311,13 @@ def _fail_unless_sound(console: Console, tally: Tally, summary: LedgerSummary) -
     default=limits.group_commit_window_ms_default,
 )
 @click.option(
+    "--groups-in-flight",
+    type=click.IntRange(1, limits.group_commit_groups_in_flight_max),
+    show_default=True,
+    default=limits.group_commit_groups_in_flight_default,
+    help="Groups written at once, their wallets disjoint (a log of one partition writes one).",
+)
+@click.option(
     "--otel-exporter",
     type=click.Choice(EXPORTERS),
     default="none",
@@ -384,6 +391,7 @@ def serve(
     tls_client_ca: str | None,
     group_commit: bool,
     group_window_ms: float,
+    groups_in_flight: int,
     otel_exporter: str,
     metrics_listen: str | None,
     max_concurrent_calls: int,
@@ -405,6 +413,7 @@ def serve(
         listen=listen,
         group_commit=group_commit,
         group_window_ms=group_window_ms,
+        groups_in_flight=groups_in_flight,
         concurrent_calls_max=max_concurrent_calls,
         projections=projections,
         tls=_tls_files(tls_cert, tls_key, tls_client_ca),

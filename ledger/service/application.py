@@ -8,8 +8,9 @@ whole batch is recorded or none of it.
 
 Concurrency is optimistic. The event table's primary key (stream id, version) refuses a
 second writer of the same wallet version or of the same idempotency key; the attempt is
-then retried from fresh state, a bounded number of times. Inside one process, striped
-locks keep commands for the same wallet from racing each other needlessly.
+then retried from fresh state, a bounded number of times. Inside one process, wallet locks
+(`ledger.service.wallet_locks`) keep commands for the same wallet from racing each other
+needlessly.
 
 An attempt is written once, as steps (`_attempt_steps`): it yields each store round trip
 and decides between them. `execute_validated` runs the round trips in the calling thread;
@@ -19,7 +20,6 @@ back and forth while a group is decided.
 """
 
 import asyncio
-import threading
 from collections.abc import Awaitable, Callable, Generator, Sequence
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -55,6 +55,7 @@ from ledger.service.clock import (
 )
 from ledger.service.currency_scales import reconcile_currencies
 from ledger.service.results import CommandResult
+from ledger.service.wallet_locks import WalletLocks
 from ledger.service.wallets import (
     WalletCache,
     WalletLoader,
@@ -64,8 +65,6 @@ from ledger.service.wallets import (
 )
 from ledger.store.database import startup_lock, store_environment
 from ledger.store.open import open_event_log
-
-_LOCK_STRIPES = 256
 
 # A store round trip an attempt asks for: the function and its arguments.
 StoreCall = tuple[Callable[..., Any], tuple]
@@ -123,7 +122,7 @@ class Ledger:
         self.test_clock = self.clock if isinstance(self.clock, TestClock) else None
         self.loader = WalletLoader(self.log)
         self.cache = WalletCache(cache_size)
-        self._stripes = [threading.Lock() for _ in range(_LOCK_STRIPES)]
+        self._locks = WalletLocks()
 
     def _guarded(self, function: Callable[..., Any], *args: Any) -> Any:
         """function(*args) while opening; the store is closed if it raises."""
@@ -225,11 +224,13 @@ class Ledger:
         """execute_validated on an event loop: the decisions run on the loop's thread and
         every store round trip is awaited on `run`. Meant for the one writer of a process
         (the server's group commit): the wallet locks are held across those awaits, and a
-        suspense item is still read on the loop's thread."""
+        suspense item is still read on the loop's thread. Several calls may be in flight at
+        once if their streams are disjoint (RuntimeError if they are not: the caller keeps
+        them apart, `ledger.api.group_commit`)."""
         assert 0 < len(commands) <= limits.batch_size_max, len(commands)
         shards = self._by_partition(commands)
         wallets = {stream for c in commands for stream in command_stream_ids(c)}
-        with self._locked(wallets, blocking=False):
+        with self._locks.held_by_loop(wallets):
             if len(shards) == 1:
                 return await self._attempts_async(commands, run)
             # Each part holds other wallets (an attribution also touches its item, and the
@@ -321,9 +322,8 @@ class Ledger:
         for wallet in wallets:
             self.cache.mark_contended(wallet)
 
-    def _locked(self, wallets: set[UUID], *, blocking: bool = True):
-        stripes = sorted({wallet.int % _LOCK_STRIPES for wallet in wallets})
-        return _MultiLock([self._stripes[index] for index in stripes], blocking=blocking)
+    def _locked(self, wallets: set[UUID]):
+        return self._locks.held(wallets)
 
     # Queries.
 
@@ -369,29 +369,3 @@ def _reassembled(parts: list[list[int]], answers: list[list[CommandResult]]) -> 
     for indices, results in zip(parts, answers, strict=True):
         placed.update(zip(indices, results, strict=True))
     return [placed[index] for index in range(len(placed))]
-
-
-class _MultiLock:
-    """Holds several locks, taken in a fixed order so batches never deadlock.
-
-    Not blocking (for the event loop's writer), a lock some other writer holds is an error
-    rather than a wait: waiting would stall the loop, and the task holding the lock could be
-    the one the loop cannot resume."""
-
-    def __init__(self, locks: list[threading.Lock], *, blocking: bool = True) -> None:
-        self.locks = locks
-        self.blocking = blocking
-
-    def __enter__(self) -> None:
-        for taken, lock in enumerate(self.locks):
-            if not lock.acquire(blocking=self.blocking):
-                for held in reversed(self.locks[:taken]):
-                    held.release()
-                raise RuntimeError(
-                    "a wallet lock is held by another writer: the event loop's writer must be "
-                    "its process's only one (group commit on)"
-                )
-
-    def __exit__(self, *exc_info: object) -> None:
-        for lock in reversed(self.locks):
-            lock.release()
