@@ -31,6 +31,7 @@ The queue is bounded: past `queue_length_max` waiting commands, calls are refuse
 """
 
 import asyncio
+import contextvars
 import functools
 from collections.abc import Hashable, Sequence
 from concurrent.futures import Executor
@@ -122,7 +123,11 @@ class GroupCommitter:
         self._pending_count += len(commands)
         if self._dispatcher is None:
             wake = self._wake = asyncio.Event()  # one per run: an Event keeps its first loop
-            self._dispatcher = asyncio.create_task(self._dispatch(wake))
+            # A context of its own: the groups serve many calls, so they must not carry the
+            # request id (and trace) of whichever call happened to start the dispatcher.
+            self._dispatcher = asyncio.create_task(
+                self._dispatch(wake), context=contextvars.Context()
+            )
         elif (
             len(self._writers) < self.groups_in_flight_max
             and self._pending_count >= self.overlap_commands_min

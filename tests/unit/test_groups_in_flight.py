@@ -3,6 +3,7 @@ each group until the test releases it: which calls may go, and that none overtak
 on a wallet or a key."""
 
 import asyncio
+import contextvars
 from types import SimpleNamespace
 
 import pytest
@@ -199,3 +200,35 @@ def test_a_log_of_one_partition_writes_one_group_at_a_time():
     """SQLite and the single PostgreSQL log serialise appends: the limit drops to one."""
     assert _committer(_GatedLedger(partitions=1), groups_in_flight_max=4).groups_in_flight_max == 1
     assert _committer(_GatedLedger(), groups_in_flight_max=4).groups_in_flight_max == 4
+
+
+_CALLER = contextvars.ContextVar("caller", default=None)
+
+
+class _ContextLedger(_GatedLedger):
+    """Records, per group, what the caller context variable holds while it is written."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: list[str | None] = []
+
+    async def execute_validated_async(self, commands, run):
+        self.seen.append(_CALLER.get())
+        return [command.idempotency_key for command in commands]
+
+
+def test_a_group_carries_no_calls_context():
+    """The group that serves several calls is written outside the context of the call that
+    started it, so no call's request id (or trace) is stamped on the others' work."""
+    ledger = _ContextLedger()
+
+    async def call(committer, key: str):
+        _CALLER.set(key)
+        return await committer.submit([deposit(key, EUR, player=key)])
+
+    async def run():
+        committer = _committer(ledger, window_ms=1)
+        return await asyncio.gather(*(call(committer, f"k{n}") for n in range(3)))
+
+    assert asyncio.run(run()) == [["k0"], ["k1"], ["k2"]]
+    assert ledger.seen == [None]
