@@ -27,7 +27,7 @@ from ledger.core.checkpoint import (
     SignedCheckpoint,
     leaf_hash,
 )
-from ledger.service.checkpoints import layout_problem, signature_problem
+from ledger.service.checkpoints import layout_problem, log_part, signature_problem
 
 
 @dataclass(frozen=True)
@@ -114,7 +114,7 @@ class CheckpointCheck:
                 if head.position > last_positions[number]:
                     self._fail(
                         outcome,
-                        f"{_where(number, len(self.partitions))} ends at "
+                        f"{log_part(number, len(self.partitions))} ends at "
                         f"#{last_positions[number]}, before the checkpoint's position "
                         f"#{head.position}: history truncated",
                     )
@@ -125,7 +125,7 @@ class CheckpointCheck:
     def _compare(self, state: _Partition, head: PartitionHead, outcome: _Outcome) -> None:
         count, root = state.tree.leaf_count, state.tree.root().hex()
         if (count, root) != (head.event_count, head.merkle_root):
-            where = _where(head.partition, len(self.partitions))
+            where = log_part(head.partition, len(self.partitions))
             self._fail(
                 outcome,
                 f"the history no longer extends it: at #{head.position} {where} holds "
@@ -154,7 +154,3 @@ def _carried_over(named: NamedCheckpoint, partitions: int) -> bool:
     """Whether a stored checkpoint is the single log's, copied by `ledger migrate` into
     this partitioned log."""
     return isinstance(named.signed.checkpoint, Checkpoint) and partitions > 1
-
-
-def _where(partition: int, partitions: int) -> str:
-    return f"partition {partition} of the log" if partitions > 1 else "the log"

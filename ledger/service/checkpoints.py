@@ -314,6 +314,12 @@ def layout_problem(stated: AnyCheckpoint, partitions: int) -> str | None:
     )
 
 
+def log_part(partition: int, partitions: int) -> str:
+    """How a report names a partition: "partition N of the log", or "the log" if it is the
+    only one."""
+    return f"partition {partition} of the log" if partitions > 1 else "the log"
+
+
 def _refuse_truncated(heads: Sequence[int], covered: Sequence[int]) -> None:
     """Refuses a log whose heads do not reach the previous checkpoint's, or are not as many."""
     if len(heads) != len(covered):  # the heads table changed under a running process
@@ -323,10 +329,10 @@ def _refuse_truncated(heads: Sequence[int], covered: Sequence[int]) -> None:
         )
     for partition, (head, start) in enumerate(zip(heads, covered, strict=True)):
         if head < start:
-            where = f"partition {partition} of the log" if len(heads) > 1 else "the log"
             raise CheckpointRefused(
-                f"{where} ends at #{head}, before the previous checkpoint's position "
-                f"#{start}: it has been truncated; run `ledger audit` with that checkpoint"
+                f"{log_part(partition, len(heads))} ends at #{head}, before the previous "
+                f"checkpoint's position #{start}: it has been truncated; run `ledger audit` "
+                "with that checkpoint"
             )
 
 
