@@ -10,22 +10,18 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def _run_benchmark(script: str, arguments: list[str], timeout_s: int):
+    """Runs benchmarks/script with arguments; its output, or an error if it fails."""
+    command = [sys.executable, str(ROOT / "benchmarks" / script), *arguments]
+    return subprocess.run(command, capture_output=True, text=True, timeout=timeout_s, check=True)
+
+
 def test_projection_benchmark_smoke(tmp_path):
     """The projection benchmark writes a history, catches up, audits and reports rates."""
-    run = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "benchmarks" / "projections_bench.py"),
-            "--smoke",
-            "--events",
-            "3000",
-            "--database-url",
-            f"sqlite:///{tmp_path}/bench.sqlite3",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=True,
+    run = _run_benchmark(
+        "projections_bench.py",
+        ["--smoke", "--events", "3000", "--database-url", f"sqlite:///{tmp_path}/bench.sqlite3"],
+        timeout_s=300,
     )
     result = json.loads(run.stdout.strip().splitlines()[-1])
     assert result["events"] >= 3000
@@ -35,20 +31,10 @@ def test_projection_benchmark_smoke(tmp_path):
 def test_throughput_benchmark_smoke():
     """The throughput harness drives two partitioned server processes briefly, and its books
     check passes."""
-    run = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "benchmarks" / "throughput.py"),
-            "--smoke",
-            "--processes",
-            "2",
-            "--workdir",
-            "/tmp/ledger-bench-smoke",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=True,
+    run = _run_benchmark(
+        "throughput.py",
+        ["--smoke", "--processes", "2", "--workdir", "/tmp/ledger-bench-smoke"],
+        timeout_s=300,
     )
     lines = [json.loads(line) for line in run.stdout.strip().splitlines()]
     books = lines[-1]["books"]
@@ -62,20 +48,8 @@ def test_throughput_benchmark_smoke():
 def test_throughput_benchmark_smoke_on_sqlite(tmp_path):
     """On the embedded store the harness measures raw SQLite as baseline a, checks the books,
     and leaves no database file behind."""
-    run = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "benchmarks" / "throughput.py"),
-            "--smoke",
-            "--store",
-            "sqlite",
-            "--workdir",
-            str(tmp_path),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=True,
+    run = _run_benchmark(
+        "throughput.py", ["--smoke", "--store", "sqlite", "--workdir", str(tmp_path)], timeout_s=300
     )
     lines = [json.loads(line) for line in run.stdout.strip().splitlines()]
     assert lines[-1]["books"]["group commit on"]["audit"] == "passed"
@@ -92,19 +66,8 @@ def test_throughput_benchmark_smoke_on_sqlite(tmp_path):
 @pytest.mark.postgres
 def test_engine_inprocess_benchmark_smoke(pg_database):
     """The in-process engine benchmark seeds, runs one batch, reports and drops its database."""
-    run = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "benchmarks" / "engine_inprocess.py"),
-            "--batches",
-            "1",
-            "--players",
-            "200",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
+    run = _run_benchmark(
+        "engine_inprocess.py", ["--batches", "1", "--players", "200"], timeout_s=120
     )
     assert "1000 commands in" in run.stdout and "engine CPU per command" in run.stdout
 
@@ -114,10 +77,9 @@ def test_layouts_benchmark_smoke(pg_database, tmp_path):
     """The layouts harness runs each cell on the single and the partitioned log in rounds of
     alternating order, audits both stores, and gives the partitioned log's ratio to the single
     log's per round and as the mean."""
-    run = subprocess.run(
+    run = _run_benchmark(
+        "layouts.py",
         [
-            sys.executable,
-            str(ROOT / "benchmarks" / "layouts.py"),
             "--smoke",
             "--processes",
             "1",
@@ -128,10 +90,7 @@ def test_layouts_benchmark_smoke(pg_database, tmp_path):
             "--workdir",
             str(tmp_path),
         ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=True,
+        timeout_s=300,
     )
     rows = [json.loads(line) for line in run.stdout.splitlines() if line.startswith('{"mode"')]
     assert [(r["round"], r["layout"]) for r in rows] == [
@@ -156,20 +115,7 @@ def test_layouts_benchmark_smoke(pg_database, tmp_path):
 def test_append_cost_benchmark_smoke(pg_database):
     """The append-cost benchmark times both logs at every batch size and writer count and
     reports a ratio per cell."""
-    run = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "benchmarks" / "append_cost.py"),
-            "--seconds",
-            "0.1",
-            "--repeats",
-            "1",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    )
+    run = _run_benchmark("append_cost.py", ["--seconds", "0.1", "--repeats", "1"], timeout_s=120)
     summaries = json.loads(run.stdout.strip().splitlines()[-1])
     assert [(s["batch"], s["writers"]) for s in summaries] == [
         (1, 1),

@@ -2,9 +2,11 @@
 
 import functools
 import sqlite3
+from collections.abc import Callable
 from urllib.parse import urlsplit
 from uuid import UUID
 
+import msgspec
 import psycopg
 
 from ledger.core.partition import PARTITION_COUNT, partition_of
@@ -66,6 +68,13 @@ class RawStore:
             "WHERE originator_id = %s AND originator_version = %s",
             (state, originator_id, version),
         )
+
+    def edit(self, originator_id: UUID, version: int, change: Callable[[dict], None]) -> None:
+        """Rewrites a stored event's JSON in place (change edits the decoded document),
+        keeping its field order."""
+        document = msgspec.json.decode(self.state(originator_id, version))
+        change(document)
+        self.set_state(originator_id, version, msgspec.json.encode(document))
 
     def delete(self, originator_id: UUID, version: int) -> None:
         self._run(

@@ -3,9 +3,7 @@ partition, checked by the audit partition by partition; and the single log's che
 after `ledger migrate`."""
 
 from collections.abc import Iterator
-from datetime import UTC, datetime
 
-import msgspec
 import pytest
 from click.testing import CliRunner
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -28,16 +26,15 @@ from ledger.service.checkpoints import (
 )
 from ledger.service.wallets import wallet_id
 from ledger.store.database import with_layout
-from projections.audit import AuditReport, audit
 from projections.checkpoint_check import CheckpointCheck, NamedCheckpoint
 from tests.builders import EUR, bet, deposit
 from tests.conftest import SteppingClock, drop_pg_schema, new_pg_schema
 from tests.integration.raw_store import RawStore
+from tests.projections.anchoring import CHECKPOINT_TIME, audited, checkpoint, problems
 
 pytestmark = pytest.mark.postgres
 
 PLAYERS = ("p1", "p2", "p3", "p4", "p5")
-NOW = datetime(2026, 12, 6, tzinfo=UTC)
 
 
 @pytest.fixture
@@ -59,22 +56,12 @@ def _history(url: str, players=PLAYERS) -> None:
             ledger.execute(bet(f"b-{player}", 2 * EUR, player=player))
 
 
-def _checkpoint(url: str, key: Ed25519PrivateKey, previous=None):
-    with Ledger(url, currency_scales="ignore") as ledger:
-        return write_checkpoint(ledger.log, key, NOW, previous=previous)
-
-
-def _audit(url: str, files=(), key=None) -> AuditReport:
-    with Ledger(url, currency_scales="ignore") as ledger:
-        return audit(ledger.log, None, checkpoints=files, trusted_keys=[key] if key else [])
+def _backdate(event: dict) -> None:
+    event["recorded_at"] = "2020-01-01T00:00:00Z"
 
 
 def _partition(stream) -> int:
     return partition_of(stream, PARTITION_COUNT)
-
-
-def _problems(report: AuditReport) -> str:
-    return "\n".join(str(finding) for finding in report.findings)
 
 
 def test_a_checkpoint_states_every_partition_holding_events(url):
@@ -82,14 +69,14 @@ def test_a_checkpoint_states_every_partition_holding_events(url):
     newest position, and the audit proves it and the stored copy."""
     _history(url)
     key = Ed25519PrivateKey.generate()
-    signed = _checkpoint(url, key)
+    signed = checkpoint(url, key)
     stated = signed.checkpoint
     wallets = {partition_of(wallet_id(player, "EUR"), PARTITION_COUNT) for player in PLAYERS}
     assert stated.partition_count == 256
     assert {head.partition for head in stated.partitions} >= wallets
     assert stated.event_count == sum(head.position for head in stated.partitions)
-    report = _audit(url, [NamedCheckpoint("file", signed)], key.public_key())
-    assert report.passed, _problems(report)
+    report = audited(url, [NamedCheckpoint("file", signed)], key.public_key())
+    assert report.passed, problems(report)
     assert [line.split(" (")[0] for line in report.checkpoints_verified] == [
         "file",
         "stored checkpoint 1",
@@ -101,17 +88,12 @@ def test_an_event_rewritten_in_one_partition_is_caught_naming_the_partition(url)
     checkpoint, whose finding names that partition."""
     _history(url)
     key = Ed25519PrivateKey.generate()
-    signed = _checkpoint(url, key)
+    signed = checkpoint(url, key)
     wallet = wallet_id("p3", "EUR")
-    raw = RawStore(url)
-    data = msgspec.json.decode(raw.state(wallet, 2))
-    data["recorded_at"] = "2020-01-01T00:00:00Z"
-    raw.set_state(wallet, 2, msgspec.json.encode(data))
-    report = _audit(url, [NamedCheckpoint("file", signed)], key.public_key())
-    assert "file: the history no longer extends it: at #" in _problems(report)
-    assert f"partition {partition_of(wallet, PARTITION_COUNT)} of the log holds" in _problems(
-        report
-    )
+    RawStore(url).edit(wallet, 2, _backdate)
+    report = audited(url, [NamedCheckpoint("file", signed)], key.public_key())
+    assert "file: the history no longer extends it: at #" in problems(report)
+    assert f"partition {partition_of(wallet, PARTITION_COUNT)} of the log holds" in problems(report)
 
 
 def test_a_continued_checkpoint_reads_only_what_was_written_since(url, monkeypatch):
@@ -119,7 +101,7 @@ def test_a_continued_checkpoint_reads_only_what_was_written_since(url, monkeypat
     player's and the checkpoints' own), names the first, and both verify."""
     _history(url)
     key = Ed25519PrivateKey.generate()
-    first = _checkpoint(url, key)
+    first = checkpoint(url, key)
     _history(url, players=("p9",))
     read: set[int] = set()
     real = checkpoints.log_digests
@@ -129,12 +111,12 @@ def test_a_continued_checkpoint_reads_only_what_was_written_since(url, monkeypat
         return real(log, after, until, partition)
 
     monkeypatch.setattr(checkpoints, "log_digests", counting)
-    second = _checkpoint(url, key, first)
+    second = checkpoint(url, key, first)
     assert read == {_partition(wallet_id("p9", "EUR")), _partition(CHECKPOINT_STREAM_ID)}
     with Ledger(url, currency_scales="ignore") as ledger:
         assert second.checkpoint.event_count == log_size(ledger.log) - 1  # all but itself
-    report = _audit(url, [], key.public_key())
-    assert report.passed, _problems(report)
+    report = audited(url, [], key.public_key())
+    assert report.passed, problems(report)
     assert len(report.checkpoints_verified) == 2
 
 
@@ -143,12 +125,12 @@ def test_a_deleted_row_in_a_partition_is_never_signed_over(url):
     refused by the writer, which names the partition."""
     key = Ed25519PrivateKey.generate()
     _history(url, players=("p1",))
-    first = _checkpoint(url, key)
+    first = checkpoint(url, key)
     _history(url, players=("p2",))
     RawStore(url).delete(wallet_id("p2", "EUR"), 2)
     partition = partition_of(wallet_id("p2", "EUR"), PARTITION_COUNT)
     with pytest.raises(CheckpointRefused, match=f"partition {partition} of the log holds"):
-        _checkpoint(url, key, first)
+        checkpoint(url, key, first)
 
 
 def test_a_single_log_checkpoint_is_not_continued_or_checked_on_the_migrated_copy(schema):
@@ -158,18 +140,18 @@ def test_a_single_log_checkpoint_is_not_continued_or_checked_on_the_migrated_cop
     single = with_layout(schema, "single")
     _history(single)
     key = Ed25519PrivateKey.generate()
-    old = _checkpoint(single, key)
+    old = checkpoint(single, key)
     result = CliRunner().invoke(main, ["migrate", "--database-url", single])
     assert result.exit_code == 0, result.output
     target = with_layout(schema, "partitioned")
     with pytest.raises(CheckpointRefused, match="covers a log of 1 partitions"):
-        _checkpoint(target, key, old)
-    report = _audit(target, [NamedCheckpoint("old file", old)], key.public_key())
-    assert "old file: it covers a log of 1 partitions" in _problems(report)
+        checkpoint(target, key, old)
+    report = audited(target, [NamedCheckpoint("old file", old)], key.public_key())
+    assert "old file: it covers a log of 1 partitions" in problems(report)
     assert report.finding_count == 1
-    fresh = _checkpoint(target, key)
-    report = _audit(target, [NamedCheckpoint("new file", fresh)], key.public_key())
-    assert report.passed, _problems(report)
+    fresh = checkpoint(target, key)
+    report = audited(target, [NamedCheckpoint("new file", fresh)], key.public_key())
+    assert report.passed, problems(report)
     (skipped,) = report.checkpoints_skipped
     assert skipped.startswith("stored checkpoint 1: it covers a log of 1 partitions")
 
@@ -180,10 +162,10 @@ def test_a_heads_row_added_by_an_insider_is_caught(url):
     are no longer where they are looked for. The audit names the misplaced records."""
     _history(url)
     key = Ed25519PrivateKey.generate()
-    _checkpoint(url, key)
+    checkpoint(url, key)
     RawStore(url)._run("", f"INSERT INTO ledger_log_heads VALUES ({PARTITION_COUNT}, 0)")
-    report = _audit(url, [], key.public_key())
-    assert f"of {PARTITION_COUNT + 1}, its stream's is" in _problems(report)
+    report = audited(url, [], key.public_key())
+    assert f"of {PARTITION_COUNT + 1}, its stream's is" in problems(report)
 
 
 def test_a_stored_partitioned_checkpoint_of_another_count_is_a_finding_not_skipped():
@@ -194,7 +176,7 @@ def test_a_stored_partitioned_checkpoint_of_another_count_is_a_finding_not_skipp
     trees = {0: checkpoints.Frontier()}
     trees[0].append(b"\x00" * 32)
     stated = checkpoints.partitioned_checkpoint_of(
-        trees, [1] * 8, NOW, checkpoints.public_key_hex(key.public_key())
+        trees, [1] * 8, CHECKPOINT_TIME, checkpoints.public_key_hex(key.public_key())
     )
     stored = NamedCheckpoint("stored checkpoint 1", checkpoints.sign(stated, key), stored=True)
     found: list[str] = []
@@ -214,7 +196,7 @@ def test_a_heads_row_added_under_a_running_writer_is_refused_not_a_crash(url):
     with Ledger(url, currency_scales="ignore") as ledger:
         RawStore(url)._run("", f"INSERT INTO ledger_log_heads VALUES ({PARTITION_COUNT}, 0)")
         with pytest.raises(CheckpointRefused, match="heads table was changed"):
-            write_checkpoint(ledger.log, key, NOW)
+            write_checkpoint(ledger.log, key, CHECKPOINT_TIME)
 
 
 def _migrate(single: str, *options: str):
@@ -230,7 +212,7 @@ def test_migrate_carries_the_chain_of_checkpoints_over(schema, tmp_path):
     key_file, old_file, new_file = tmp_path / "k.pem", tmp_path / "old.json", tmp_path / "new.json"
     assert CliRunner().invoke(main, ["checkpoint-key", str(key_file)]).exit_code == 0
     key = load_signing_key(key_file)
-    old = _checkpoint(single, key)
+    old = checkpoint(single, key)
     write_checkpoint_file(old_file, old)
     anchor = ["--signing-key", str(key_file), "--previous", str(old_file)]
     result = _migrate(single, *anchor, "--output", str(new_file))
@@ -238,30 +220,27 @@ def test_migrate_carries_the_chain_of_checkpoints_over(schema, tmp_path):
     first = read_checkpoint_file(new_file)
     assert first.checkpoint.previous == checkpoint_digest(old)
     target = with_layout(schema, "partitioned")
-    report = _audit(target, [NamedCheckpoint("new", first)], key.public_key())
-    assert report.passed, _problems(report)
+    report = audited(target, [NamedCheckpoint("new", first)], key.public_key())
+    assert report.passed, problems(report)
     kept = tmp_path / "kept"
     kept.mkdir()
     for signed in (old, first):
         keep_checkpoint_file(kept, signed)
     assert newest_kept_checkpoint(kept, key.public_key(), 256) == first
     _history(target, players=("p9",))
-    assert _checkpoint(target, key, first).checkpoint.previous == checkpoint_digest(first)
+    assert checkpoint(target, key, first).checkpoint.previous == checkpoint_digest(first)
 
 
-def test_migrate_refuses_an_old_log_that_no_longer_extends_its_checkpoint(schema, tmp_path):
+def test_migrate_refuses_an_old_log_that_no_longer_extends_itscheckpoint(schema, tmp_path):
     """An old log rewritten below its newest kept checkpoint is not copied: the chain
     cannot go on from a checkpoint the history fails."""
     single = with_layout(schema, "single")
     _history(single)
     key_file, old_file = tmp_path / "k.pem", tmp_path / "old.json"
     assert CliRunner().invoke(main, ["checkpoint-key", str(key_file)]).exit_code == 0
-    write_checkpoint_file(old_file, _checkpoint(single, load_signing_key(key_file)))
+    write_checkpoint_file(old_file, checkpoint(single, load_signing_key(key_file)))
     wallet = wallet_id("p2", "EUR")
-    raw = RawStore(single)
-    data = msgspec.json.decode(raw.state(wallet, 2))
-    data["recorded_at"] = "2020-01-01T00:00:00Z"
-    raw.set_state(wallet, 2, msgspec.json.encode(data))
+    RawStore(single).edit(wallet, 2, _backdate)
     result = _migrate(single, "--signing-key", str(key_file), "--previous", str(old_file))
     assert result.exit_code == 1
     assert "fails its audit against the previous checkpoint" in result.output
@@ -275,7 +254,7 @@ def test_a_server_directory_of_the_old_layout_only_stops_the_writer(schema, tmp_
     single = with_layout(schema, "single")
     _history(single)
     key = Ed25519PrivateKey.generate()
-    keep_checkpoint_file(tmp_path, _checkpoint(single, key))
+    keep_checkpoint_file(tmp_path, checkpoint(single, key))
     with pytest.raises(CheckpointRefused, match="ledger migrate --signing-key"):
         newest_kept_checkpoint(tmp_path, key.public_key(), 256)
     assert newest_kept_checkpoint(tmp_path, key.public_key(), 1) is not None

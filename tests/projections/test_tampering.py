@@ -3,11 +3,9 @@ records deleted or edited, events forged, the newest events truncated or rewritt
 with their records (caught by a signed checkpoint), times changed. Each case runs on SQLite
 and PostgreSQL."""
 
-from collections.abc import Callable
 from datetime import UTC, datetime
 from uuid import uuid4
 
-import msgspec
 import pytest
 from click.testing import CliRunner
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -18,13 +16,13 @@ from ledger.core.chain import digest, encode_event
 from ledger.core.checkpoint import checkpoint_digest
 from ledger.core.outcomes import Outcome
 from ledger.service.application import Ledger
-from ledger.service.checkpoints import CheckpointRefused, write_checkpoint, write_checkpoint_file
+from ledger.service.checkpoints import CheckpointRefused, write_checkpoint_file
 from ledger.service.wallets import key_record_id, wallet_id
-from projections.audit import AuditReport, audit
 from projections.checkpoint_check import NamedCheckpoint
 from tests.builders import EUR, bet, deposit, win
 from tests.conftest import SteppingClock
 from tests.integration.raw_store import RawStore
+from tests.projections.anchoring import audited, checkpoint, problems
 
 WALLET = wallet_id("p1", "EUR")
 
@@ -44,24 +42,6 @@ def _history(database_url: str) -> None:
             ledger.execute(command)
 
 
-def _audit(database_url: str, checkpoints=(), key=None) -> AuditReport:
-    with Ledger(database_url, currency_scales="ignore") as ledger:
-        return audit(
-            ledger.log, None, checkpoints=checkpoints, trusted_keys=[key] if key is not None else []
-        )
-
-
-def _problems(report: AuditReport) -> str:
-    return "\n".join(str(finding) for finding in report.findings)
-
-
-def _edit(raw: RawStore, stream, version: int, change: Callable[[dict], None]) -> None:
-    """Rewrites a stored event's JSON in place, keeping its field order."""
-    data = msgspec.json.decode(raw.state(stream, version))
-    change(data)
-    raw.set_state(stream, version, msgspec.json.encode(data))
-
-
 def _record(key: str, scope: str = "client"):
     return key_record_id(scope, key)
 
@@ -72,7 +52,7 @@ def test_a_deleted_record_is_caught_and_its_resend_applies_again(database_url):
     RawStore(database_url).delete(_record("d2"), 1)
     with Ledger(database_url) as ledger:
         assert ledger.execute(deposit("d2", 5 * EUR)).outcome is Outcome.OK  # credited again
-    report = _audit(database_url)
+    report = audited(database_url)
     assert not report.passed
     orphan = report.findings[0]
     assert (orphan.stream, orphan.version) == (WALLET, 5)
@@ -84,7 +64,7 @@ def test_a_deleted_refusal_record_is_caught(database_url):
     chained CommandRefused without a record."""
     _history(database_url)
     RawStore(database_url).delete(_record("b2", "provider:hub88"), 1)
-    findings = _audit(database_url).findings
+    findings = audited(database_url).findings
     assert [(f.stream, f.version) for f in findings] == [(WALLET, 6)]
 
 
@@ -111,7 +91,7 @@ def test_a_forged_event_with_a_valid_hash_is_caught(database_url):
         )
         ledger.log.append([forged])
         assert ledger.wallet("p1", "EUR").cash == 515 * EUR  # the engine takes it as valid
-    report = _audit(database_url)
+    report = audited(database_url)
     assert [(f.version, f.problem) for f in report.findings] == [
         (8, "event belongs to no idempotency record")
     ]
@@ -125,9 +105,9 @@ def test_a_refusals_edited_outcome_is_caught(database_url, said):
     def say(record: dict) -> None:
         record["outcome"] = said
 
-    _edit(RawStore(database_url), _record("b2", "provider:hub88"), 1, say)
-    problems = _problems(_audit(database_url))
-    assert f"record says Bet {said}, its chained refusal Bet INSUFFICIENT_FUNDS" in problems
+    RawStore(database_url).edit(_record("b2", "provider:hub88"), 1, say)
+    found = problems(audited(database_url))
+    assert f"record says Bet {said}, its chained refusal Bet INSUFFICIENT_FUNDS" in found
 
 
 def test_an_edited_time_is_caught_on_an_event_and_on_a_record(database_url):
@@ -139,12 +119,12 @@ def test_an_edited_time_is_caught_on_an_event_and_on_a_record(database_url):
     def backdate(event: dict) -> None:
         event["recorded_at"] = "2025-01-01T00:00:00Z"
 
-    _edit(raw, WALLET, 2, backdate)
-    _edit(raw, WALLET, 7, backdate)
-    _edit(raw, _record("d1"), 1, backdate)
-    problems = _problems(_audit(database_url))
-    assert "hash chain broken" in problems  # v3 no longer follows the edited v2
-    assert problems.count("record's time") >= 2  # d3's record against its event, d1's record
+    raw.edit(WALLET, 2, backdate)
+    raw.edit(WALLET, 7, backdate)
+    raw.edit(_record("d1"), 1, backdate)
+    found = problems(audited(database_url))
+    assert "hash chain broken" in found  # v3 no longer follows the edited v2
+    assert found.count("record's time") >= 2  # d3's record against its event, d1's record
 
 
 def _truncate_newest(database_url: str) -> None:
@@ -154,26 +134,19 @@ def _truncate_newest(database_url: str) -> None:
     raw.delete(_record("d3"), 1)
 
 
-def _checkpoint(database_url: str, key: Ed25519PrivateKey, previous=None):
-    with Ledger(database_url, currency_scales="ignore") as ledger:
-        return write_checkpoint(
-            ledger.log, key, datetime(2026, 7, 1, tzinfo=UTC), previous=previous
-        )
-
-
 def test_a_truncated_newest_command_passes_without_a_checkpoint_and_fails_with_one(database_url):
     """Removing the newest event with its record leaves nothing for chains and records to
     see; the checkpoint, kept as a file, still catches it even with the stored one gone."""
     _history(database_url)
     key = Ed25519PrivateKey.generate()
-    signed = _checkpoint(database_url, key)
+    signed = checkpoint(database_url, key)
     _truncate_newest(database_url)
     RawStore(database_url).delete(signed_stream(), 1)  # the stored checkpoint too
-    assert _audit(database_url).passed
-    report = _audit(database_url, [NamedCheckpoint("file", signed)], key.public_key())
+    assert audited(database_url).passed
+    report = audited(database_url, [NamedCheckpoint("file", signed)], key.public_key())
     assert not report.passed
-    assert "before the checkpoint's position" in _problems(report)
-    assert "history truncated" in _problems(report)
+    assert "before the checkpoint's position" in problems(report)
+    assert "history truncated" in problems(report)
 
 
 def signed_stream():
@@ -182,11 +155,11 @@ def signed_stream():
     return CHECKPOINT_STREAM_ID
 
 
-def test_a_rewritten_newest_command_is_caught_by_the_stored_checkpoint(database_url):
+def test_a_rewritten_newest_command_is_caught_by_the_storedcheckpoint(database_url):
     """The newest deposit and its record rewritten consistently (a bigger amount, matching
     balance-after) fool chains and records, not the checkpoint stored in the log."""
     _history(database_url)
-    _checkpoint(database_url, Ed25519PrivateKey.generate())
+    checkpoint(database_url, Ed25519PrivateKey.generate())
     raw = RawStore(database_url)
 
     def inflate(event: dict) -> None:
@@ -196,9 +169,9 @@ def test_a_rewritten_newest_command_is_caught_by_the_stored_checkpoint(database_
     def inflate_record(record: dict) -> None:
         record["cash"] += 999 * EUR
 
-    _edit(raw, WALLET, 7, inflate)
-    _edit(raw, _record("d3"), 1, inflate_record)
-    report = _audit(database_url)
+    raw.edit(WALLET, 7, inflate)
+    raw.edit(_record("d3"), 1, inflate_record)
+    report = audited(database_url)
     assert [f.problem.split(":")[0] for f in report.findings] == ["stored checkpoint 1"]
 
 
@@ -207,15 +180,15 @@ def test_checkpoints_continue_and_every_stored_one_is_checked(database_url):
     and a history appended after them is not a finding."""
     _history(database_url)
     key = Ed25519PrivateKey.generate()
-    first = _checkpoint(database_url, key)
-    assert _checkpoint(database_url, key, first) is None  # nothing new but the checkpoint
+    first = checkpoint(database_url, key)
+    assert checkpoint(database_url, key, first) is None  # nothing new but the checkpoint
     with Ledger(database_url) as ledger:
         ledger.execute(deposit("d4", EUR))
-    second = _checkpoint(database_url, key, first)
+    second = checkpoint(database_url, key, first)
     assert second.checkpoint.event_count > first.checkpoint.event_count
     assert second.checkpoint.previous == checkpoint_digest(first)
-    report = _audit(database_url, [], key.public_key())
-    assert report.passed, _problems(report)
+    report = audited(database_url, [], key.public_key())
+    assert report.passed, problems(report)
     assert report.checkpoints_verified == [
         f"stored checkpoint 1 (#{first.checkpoint.position}, read the log)",
         f"stored checkpoint 2 (#{second.checkpoint.position}, continues "
@@ -230,22 +203,22 @@ def test_a_checkpoint_continued_from_a_kept_one_never_signs_over_a_rewritten_pas
     one still fails. A partitioned log's writer goes on refusing the gap left behind."""
     _history(database_url)
     key = Ed25519PrivateKey.generate()
-    kept = _checkpoint(database_url, key)
+    kept = checkpoint(database_url, key)
     _truncate_newest(database_url)
     RawStore(database_url).delete(signed_stream(), 1)
     with pytest.raises(CheckpointRefused, match="it has been truncated"):
-        _checkpoint(database_url, key, kept)
+        checkpoint(database_url, key, kept)
     with Ledger(database_url) as ledger:
         for n in range(3):
             ledger.execute(deposit(f"refill-{n}", EUR))
         partitions = ledger.log.partitions
     if partitions > 1:  # the deleted checkpoint's position stays a gap in its partition
         with pytest.raises(CheckpointRefused, match="rows were deleted"):
-            _checkpoint(database_url, key, kept)
+            checkpoint(database_url, key, kept)
         return
-    newest = _checkpoint(database_url, key, kept)
-    report = _audit(database_url, [NamedCheckpoint("newest file", newest)], key.public_key())
-    assert "newest file: the history no longer extends it" in _problems(report)
+    newest = checkpoint(database_url, key, kept)
+    report = audited(database_url, [NamedCheckpoint("newest file", newest)], key.public_key())
+    assert "newest file: the history no longer extends it" in problems(report)
 
 
 def test_the_cli_proves_a_kept_checkpoint_and_fails_a_truncated_history(database_url, tmp_path):
@@ -294,9 +267,9 @@ def test_a_checkpoint_file_signed_by_another_key_or_edited_is_refused(database_u
     signature does not verify."""
     _history(database_url)
     trusted, other = Ed25519PrivateKey.generate(), Ed25519PrivateKey.generate()
-    foreign = _checkpoint(database_url, other)
-    report = _audit(database_url, [NamedCheckpoint("file", foreign)], trusted.public_key())
-    assert "not a trusted key" in _problems(report)
+    foreign = checkpoint(database_url, other)
+    report = audited(database_url, [NamedCheckpoint("file", foreign)], trusted.public_key())
+    assert "not a trusted key" in problems(report)
     path = tmp_path / "edited.json"
     write_checkpoint_file(path, foreign)
     path.write_text(path.read_text().replace('"position": ', '"position": 1'))
@@ -332,14 +305,14 @@ def test_a_record_moved_where_the_engine_cannot_find_it_is_caught(database_url):
     def move(record: dict) -> None:
         record["originator_id"] = str(moved)
 
-    _edit(raw, _record("d2"), 1, move)
+    raw.edit(_record("d2"), 1, move)
     raw._run(
         "UPDATE stored_events SET originator_id = ? WHERE originator_id = ?",
         "UPDATE ledger_events SET originator_id = %s WHERE originator_id = %s",
         (moved, _record("d2")),
     )
-    assert "record is not stored in the stream of its scope and key" in _problems(
-        _audit(database_url)
+    assert "record is not stored in the stream of its scope and key" in problems(
+        audited(database_url)
     )
 
 
@@ -368,8 +341,8 @@ def test_a_row_stored_before_the_first_position_is_caught(database_url):
     RawStore(database_url).insert_at(
         0, WALLET, forged.originator_version, "Deposited", encode_event(forged)
     )
-    problems = _problems(_audit(database_url))
-    assert "stored at position #0, before the log's first position" in problems
+    found = problems(audited(database_url))
+    assert "stored at position #0, before the log's first position" in found
 
 
 def test_a_stream_id_spelled_so_the_engine_cannot_find_it_is_caught(tmp_path):
@@ -378,7 +351,7 @@ def test_a_stream_id_spelled_so_the_engine_cannot_find_it_is_caught(tmp_path):
     url = f"sqlite:///{tmp_path}/respelled.sqlite3"
     _history(url)
     RawStore(url).respell(WALLET, 3)
-    assert "not as the engine spells it" in _problems(_audit(url))
+    assert "not as the engine spells it" in problems(audited(url))
 
 
 def test_a_record_with_its_player_blanked_is_caught(database_url):
@@ -388,8 +361,8 @@ def test_a_record_with_its_player_blanked_is_caught(database_url):
     def blank(record: dict) -> None:
         record["player_id"], record["cash"] = "", 1_000_000 * EUR
 
-    _edit(RawStore(database_url), _record("d1"), 1, blank)
-    assert "record's wallet is not the wallet of player ''" in _problems(_audit(database_url))
+    RawStore(database_url).edit(_record("d1"), 1, blank)
+    assert "record's wallet is not the wallet of player ''" in problems(audited(database_url))
 
 
 def test_a_success_relabelled_as_a_refusal_is_caught(database_url):
@@ -415,13 +388,13 @@ def test_a_success_relabelled_as_a_refusal_is_caught(database_url):
     def relabel(record: dict) -> None:
         record.update(outcome="LIMIT_EXCEEDED", journal_id=None, wallet_version_last=8)
 
-    _edit(raw, _record("d3"), 1, relabel)
+    raw.edit(_record("d3"), 1, relabel)
     raw._run(
         "UPDATE stored_events SET rowid = 1001 WHERE originator_id = ?",
         "UPDATE ledger_events SET notification_id = 1001 WHERE originator_id = %s",
         (_record("d3"),),
     )
-    assert "a refusal after events that are not a bonus expiry" in _problems(_audit(database_url))
+    assert "a refusal after events that are not a bonus expiry" in problems(audited(database_url))
 
 
 def test_a_foreign_record_type_in_a_wallet_stream_is_caught(database_url):
@@ -435,4 +408,4 @@ def test_a_foreign_record_type_in_a_wallet_stream_is_caught(database_url):
         currencies=(),
     )
     RawStore(database_url).insert_at(1000, WALLET, 8, "CurrenciesRecorded", encode_event(foreign))
-    assert "a CurrenciesRecorded outside its own stream" in _problems(_audit(database_url))
+    assert "a CurrenciesRecorded outside its own stream" in problems(audited(database_url))
