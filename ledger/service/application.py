@@ -243,17 +243,26 @@ class Ledger:
         self, commands: Sequence[Command], run: StoreRunner
     ) -> list[CommandResult]:
         """Attempts until one is written or the retries run out (ConcurrencyExhausted)."""
+        try:  # nearly always written at once: the retry machinery only once it is needed
+            return await self._attempt_async(commands, run)
+        except AppendConflict as conflict:
+            first = conflict
         wallets = {stream for c in commands for stream in command_stream_ids(c)}
         retrying = AsyncRetrying(**self._retry_policy(wallets))
+        attempt = _after_failure(first, self._attempt_async)
         try:
-            return await retrying(self._attempt_async, commands, run)
+            return await retrying(attempt, commands, run)
         except AppendConflict as error:
             raise self._exhausted(wallets) from error
 
     def _execute_with_retries(self, commands, wallets: set[UUID]) -> list[CommandResult]:
+        try:  # nearly always written at once: the retry machinery only once it is needed
+            return self._attempt(commands)
+        except AppendConflict as conflict:
+            first = conflict
         retrying = Retrying(**self._retry_policy(wallets))
         try:
-            return retrying(self._attempt, commands)
+            return retrying(_after_failure(first, self._attempt), commands)
         except AppendConflict as error:
             raise self._exhausted(wallets) from error
 
@@ -361,6 +370,26 @@ class Ledger:
         return [
             event for event, _ in self.log.read_stream(wallet, after=after_version, limit=limit)
         ]
+
+
+def _after_failure(failure: Exception, attempt: Callable[..., Any]) -> Callable[..., Any]:
+    """attempt, as the retry policy sees it after a first attempt made outside it failed:
+    its first call raises that failure (counted, evicting and waiting as the policy says),
+    the later ones attempt again. Sync or async, as attempt is."""
+    pending = [failure]
+
+    def replayed(*args: Any) -> Any:
+        if pending:
+            raise pending.pop()
+        return attempt(*args)
+
+    if not asyncio.iscoroutinefunction(attempt):
+        return replayed
+
+    async def replayed_async(*args: Any) -> Any:
+        return await replayed(*args)
+
+    return replayed_async
 
 
 def _reassembled(parts: list[list[int]], answers: list[list[CommandResult]]) -> list[CommandResult]:
