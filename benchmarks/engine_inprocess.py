@@ -5,14 +5,17 @@ then times batches and prints commands/s, wall time and the engine process's CPU
 command. `--mix pairs` (the default) is bets and wins, every win settling its bet;
 `--mix harness` is the throughput harness's casino traffic from 64 clients, 50 commands each,
 and `--funds` sets what each player is seeded with (a small amount makes most bets refusals).
-`--store memory` runs on the eventsourcing library's in-memory recorder instead: no database,
-so the CPU figure is the engine's Python alone (decide, evolve, ids, encoding, mapping) and
-moves far less with what else the machine is doing. `--profile` prints a pyinstrument tree
+`--group-size N` writes the same commands N at a time (a group commit of N): the CPU per
+command at several sizes shows what a group costs whatever it holds. `--store memory` runs
+on the eventsourcing library's in-memory recorder instead: no database, so the CPU figure is
+the engine's Python alone (decide, evolve, ids, encoding, mapping) and moves far less with
+what else the machine is doing. `--profile` prints a pyinstrument tree
 (install pyinstrument first). The PostgreSQL database is created and dropped.
 
     .venv/bin/python benchmarks/engine_inprocess.py --batches 40
     .venv/bin/python benchmarks/engine_inprocess.py --mix harness --funds 0.1 --batches 80
     .venv/bin/python benchmarks/engine_inprocess.py --mix harness --store memory --batches 80
+    .venv/bin/python benchmarks/engine_inprocess.py --mix harness --batches 8 --group-size 26
 """
 
 import argparse
@@ -96,6 +99,12 @@ def _pair_batch(n: int, players: int) -> list[c.Command]:
     return commands
 
 
+def _regrouped(batches: list[list[c.Command]], size: int) -> list[list[c.Command]]:
+    """The same commands, in the same order, in groups of size (the last may be smaller)."""
+    commands = [command for batch in batches for command in batch]
+    return [commands[start : start + size] for start in range(0, len(commands), size)]
+
+
 def _measure(ledger: Ledger, batches: list[list[c.Command]], profile: bool) -> None:
     profiler = None
     if profile:
@@ -114,7 +123,8 @@ def _measure(ledger: Ledger, batches: list[list[c.Command]], profile: bool) -> N
     print(
         f"{count} commands in {wall:.2f} s: {count / wall:,.0f} commands/s, "
         f"{wall / count * 1e6:.0f} µs wall and {cpu / count * 1e6:.0f} µs engine CPU "
-        f"per command; {refused / count:.0%} refused"
+        f"per command; {refused / count:.0%} refused; {len(batches):,} groups of up to "
+        f"{max(len(batch) for batch in batches):,}"
     )
 
 
@@ -124,7 +134,7 @@ def _run(ledger: Ledger, args) -> None:
         batches = _harness_batches(ledger, args.batches, args.players)
     else:
         batches = [_pair_batch(n, args.players) for n in range(args.batches)]
-    _measure(ledger, batches, args.profile)
+    _measure(ledger, _regrouped(batches, args.group_size), args.profile)
 
 
 def main() -> None:
@@ -135,9 +145,11 @@ def main() -> None:
     parser.add_argument("--mix", choices=("pairs", "harness"), default="pairs")
     parser.add_argument("--funds", type=Decimal, default=Decimal(1000), help="EUR per player")
     parser.add_argument("--store", choices=("postgresql", "memory"), default="postgresql")
+    parser.add_argument("--group-size", type=int, default=BATCH_ROUNDS * 2, help="commands")
     parser.add_argument("--profile", action="store_true")
     args = parser.parse_args()
     assert 0 < args.batches <= 500 and 0 < args.players <= 1_000_000
+    assert 0 < args.group_size <= BATCH_ROUNDS * 2, "a group holds 1 to 1,000 commands"
     tune_garbage_collector()  # as `ledger serve` does: this measures the server's engine
     if args.store == "memory":
         with Ledger("sqlite:///unused", environment=MEMORY_ENVIRONMENT) as ledger:

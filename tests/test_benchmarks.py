@@ -73,6 +73,17 @@ def test_engine_inprocess_benchmark_smoke(pg_database):
 
 
 @pytest.mark.postgres
+def test_engine_inprocess_benchmark_writes_the_commands_in_groups_of_the_size_asked(pg_database):
+    """--group-size writes the same 1,000 commands 64 at a time: 16 groups, the last of 40."""
+    run = _run_benchmark(
+        "engine_inprocess.py",
+        ["--batches", "1", "--players", "200", "--group-size", "64"],
+        timeout_s=120,
+    )
+    assert "1000 commands in" in run.stdout and "16 groups of up to 64" in run.stdout
+
+
+@pytest.mark.postgres
 def test_layouts_benchmark_smoke(pg_database, tmp_path):
     """The layouts harness runs each cell on the single and the partitioned log in rounds of
     alternating order, audits both stores, and gives the partitioned log's ratio to the single

@@ -11,7 +11,9 @@ Rules:
   one group's store round trips and commit overlap the deciding of the next. On a log of one
   partition (SQLite, the single PostgreSQL log) every append takes the whole store's lock,
   so one group is in flight there.
-- The first call after an idle period waits `window_ms` for company. When a group ends,
+- The first call after an idle period waits `window_ms` for company, unless it carries a
+  group's worth itself (`window_skip_commands_min`: an auto-batching client's frame, a
+  SubmitBatch), which waiting would only delay. When a group ends,
   the waiting calls that may go form the next at once (they already waited). Beside groups
   still in flight, a group starts early only once at least `overlap_commands_min` commands
   may go: each group costs the loop a fixed share of work (its store hand-offs, its
@@ -78,14 +80,17 @@ class GroupCommitter:
         queue_length_max: int,
         groups_in_flight_max: int = 1,
         overlap_commands_min: int = limits.group_commit_overlap_commands_min,
+        window_skip_commands_min: int = limits.group_commit_window_skip_commands_min,
         on_group=None,
     ) -> None:
         assert window_ms >= 0 and group_size_max > 0 and queue_length_max >= group_size_max
         assert groups_in_flight_max >= 1 and overlap_commands_min >= 1
+        assert window_skip_commands_min >= 1
         self.ledger = ledger
         self.executor = executor
         self.enabled = enabled
         self.window_s = window_ms / 1000
+        self.window_skip_commands_min = window_skip_commands_min
         self.group_size_max = group_size_max
         self.queue_length_max = queue_length_max
         # A log of one partition serialises every append: a second group would only wait.
@@ -125,8 +130,9 @@ class GroupCommitter:
             wake = self._wake = asyncio.Event()  # one per run: an Event keeps its first loop
             # A context of its own: the groups serve many calls, so they must not carry the
             # request id (and trace) of whichever call happened to start the dispatcher.
+            window_s = 0 if len(commands) >= self.window_skip_commands_min else self.window_s
             self._dispatcher = asyncio.create_task(
-                self._dispatch(wake), context=contextvars.Context()
+                self._dispatch(wake, window_s), context=contextvars.Context()
             )
         elif (
             len(self._writers) < self.groups_in_flight_max
@@ -140,10 +146,11 @@ class GroupCommitter:
         if self._dispatcher is not None:
             await asyncio.shield(self._dispatcher)
 
-    async def _dispatch(self, wake: asyncio.Event) -> None:
-        """Starts groups while slots are free, and waits for a slot or a call between."""
+    async def _dispatch(self, wake: asyncio.Event, window_s: float) -> None:
+        """After window_s, starts groups while slots are free, and waits for a slot or a
+        call between."""
         try:
-            await asyncio.sleep(self.window_s)
+            await asyncio.sleep(window_s)
             while self._pending or self._writers:
                 wake.clear()
                 self._start_groups()

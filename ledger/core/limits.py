@@ -69,6 +69,9 @@ group_commit_groups_in_flight_max = 16
 # A group starts beside others only with at least this many commands (fewer wait for a group
 # to end): below it, a group's fixed cost on the loop outweighs the overlap it buys.
 group_commit_overlap_commands_min = 32
+# A call of at least this many commands starts a group at once instead of waiting out the
+# group window for company (an auto-batching client's frame, a SubmitBatch).
+group_commit_window_skip_commands_min = 32
 server_workers_default = 8
 shutdown_grace_s = 10
 # The Prometheus endpoint (`--metrics-listen`) serves one scrape at a time and drops a client
@@ -179,6 +182,7 @@ assert gc_young_threshold > 0 and gc_middle_threshold > 0 and gc_old_threshold >
 assert batch_size_max <= group_commit_queue_length_max
 assert 1 <= group_commit_groups_in_flight_default <= group_commit_groups_in_flight_max
 assert 1 <= group_commit_overlap_commands_min <= batch_size_max
+assert 1 <= group_commit_window_skip_commands_min <= batch_size_max
 assert 0 < autobatch_commands_max <= batch_size_max
 assert autobatch_linger_ms >= 0 and autobatch_frames_in_flight_max >= 1
 assert checkpoint_interval_s_min <= checkpoint_interval_s_default <= checkpoint_interval_s_max

@@ -7,7 +7,8 @@ of events it writes there and numbers them from the old head, all in the transac
 inserts them: the head row's lock orders the partition's writers, so positions follow
 commit order and a reader of a partition never passes a gap that fills in later. Writers of
 different partitions never wait for each other. Heads are locked in partition order first
-(`SELECT … ORDER BY … FOR UPDATE`), so two appends over the same partitions cannot deadlock.
+(`SELECT … ORDER BY … FOR UPDATE`), so two appends over the same partitions cannot deadlock;
+locks, bumps and inserts are one statement (`_APPEND`), one round trip.
 
 The same primary key as the single log, `(stream_id, version)`, refuses a second writer of
 a wallet version or of an idempotency key, whichever partitions the two writers chose: on one
@@ -19,6 +20,7 @@ family, its retry of a connection a server restart broke); events are mapped by 
 ledger's msgspec mapper with the library's cipher and compressor, as in the single log.
 """
 
+import weakref
 from collections.abc import Sequence
 from typing import Any
 from uuid import UUID
@@ -76,18 +78,22 @@ _CREATE_REST = (
 _CREATE_HEADS = (
     "INSERT INTO {heads} SELECT p, 0 FROM generate_series(0, {last}) AS p ON CONFLICT DO NOTHING"
 )
-_LOCK_HEADS = (
-    "SELECT partition_id FROM {heads} WHERE partition_id = ANY(%b::smallint[]) "
-    "ORDER BY partition_id FOR UPDATE"
-)
-# The heads' RETURNING is the only way a main statement can see a data-modifying WITH's
-# work; row_number numbers a partition's events in the order they were given. The partition
-# array is read twice but sent once: psycopg gives a repeated named placeholder one `$n`.
-_APPEND = """WITH counts AS (
+# One statement, so one round trip and no transaction block: in autocommit it is its own
+# transaction, all or nothing. Heads are locked in partition order before any is bumped, so
+# two appends over the same partitions cannot deadlock: `locked` sorts, then locks, and the
+# UPDATE is gated on it by a qual that names no row, which PostgreSQL evaluates once (a
+# one-time filter) before the UPDATE's plan yields its first row. The heads' RETURNING is
+# the only way a main statement can see a data-modifying WITH's work; row_number numbers a
+# partition's events in the order they were given. The partition array is read three times
+# but sent once: psycopg gives a repeated named placeholder one `$n`.
+_APPEND = """WITH locked AS (
+        SELECT partition_id FROM {heads} WHERE partition_id = ANY(%(partitions)b::smallint[])
+        ORDER BY partition_id FOR UPDATE),
+    counts AS (
         SELECT p, count(*) AS n FROM unnest(%(partitions)b::smallint[]) AS p GROUP BY p),
     bumped AS (
         UPDATE {heads} AS h SET last_position = h.last_position + counts.n FROM counts
-        WHERE h.partition_id = counts.p
+        WHERE h.partition_id = counts.p AND (SELECT count(*) FROM locked) > 0
         RETURNING h.partition_id, h.last_position - counts.n AS base)
     INSERT INTO {events} (partition_id, position, stream_id, version, recorded_at, topic, state)
     SELECT e.p, bumped.base + row_number() OVER (PARTITION BY e.p ORDER BY e.ord),
@@ -133,6 +139,7 @@ class PartitionedEventLog(RecordOpener):
         self.citus = environment.get(LOG_LAYOUT) == LAYOUT_CITUS
         lock_timeout_s = int(environment.get("POSTGRES_LOCK_TIMEOUT") or 0)
         self.statements = _Statements(self.datastore.schema, lock_timeout_s, citus=self.citus)
+        self._lock_timed: weakref.WeakSet = weakref.WeakSet()  # connections whose session has it
         if factory.env_create_table():
             self._create_tables()
         # One node's primary key (stream_id, version) spans partitions; Citus's cannot.
@@ -199,8 +206,8 @@ class PartitionedEventLog(RecordOpener):
         )
 
     def _insert(self, columns: tuple[list, ...]) -> None:
-        """One transaction, its statements pipelined: one round trip and a commit;
-        AppendConflict (and nothing written) if a (stream, version) is taken."""
+        """One statement, its own transaction: one round trip; AppendConflict (and nothing
+        written) if a (stream, version) is taken."""
         try:
             self._insert_rows(columns)
         except IntegrityError as error:
@@ -214,21 +221,19 @@ class PartitionedEventLog(RecordOpener):
         if self.statements.citus is not None:
             self._insert_by_partition(columns)
             return
-        statements, failed = self.statements, None
         with self.datastore.get_connection() as connection:
-            with connection.pipeline() as pipeline, connection.transaction():
-                cursor = connection.cursor()
-                cursor.execute(statements.lock_timeout)
-                cursor.execute(statements.lock_heads, (sorted(set(columns[0])),), prepare=True)
-                try:
-                    cursor.execute(statements.append, _append_params(columns), prepare=True)
-                    # A taken version raises here, not later from the commit.
-                    pipeline.sync()
-                    assert cursor.rowcount == len(columns[0]), cursor.rowcount
-                except Exception as error:  # raised once the pipeline is closed, as psycopg asks
-                    failed = error
-            if failed is not None:
-                raise failed
+            self._time_out_locks(connection)
+            cursor = connection.cursor()
+            cursor.execute(self.statements.append, _append_params(columns), prepare=True)
+            assert cursor.rowcount == len(columns[0]), cursor.rowcount
+
+    def _time_out_locks(self, connection) -> None:
+        """Sets the lock timeout for the connection's session, the first time it appends:
+        an append is one statement outside a transaction block, where `SET LOCAL` would not
+        hold."""
+        if connection not in self._lock_timed:
+            connection.execute(self.statements.session_lock_timeout)
+            self._lock_timed.add(connection)
 
     def _insert_by_partition(self, columns: tuple[list, ...]) -> None:
         """Citus: the distributed append function once per partition, in partition order;
@@ -354,9 +359,9 @@ class _Statements:
             compose(_CREATE_HEADS, last=PARTITION_COUNT - 1),
         ]
         self.citus = CitusStatements(schema, EVENTS_TABLE, HEADS_TABLE) if citus else None
-        self.lock_heads = compose(_LOCK_HEADS)
         self.append = compose(_APPEND)
         self.lock_timeout = SQL("SET LOCAL lock_timeout = {0}").format(f"{lock_timeout_s}s")
+        self.session_lock_timeout = SQL("SET lock_timeout = {0}").format(f"{lock_timeout_s}s")
         self.read_oldest = compose(_READ_STREAM, direction=SQL("ASC"))
         self.read_newest = compose(_READ_STREAM, direction=SQL("DESC"))
         self.first_events = compose(_FIRST_EVENTS)

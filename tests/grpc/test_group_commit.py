@@ -45,6 +45,25 @@ def test_concurrent_calls_share_a_group_and_keep_arrival_order(ledger):
     assert outcomes == [Outcome.OK] * 4 + [Outcome.INSUFFICIENT_FUNDS]
 
 
+def test_a_call_of_a_groups_worth_goes_at_once_and_a_smaller_one_waits(ledger):
+    """A call of window_skip_commands_min commands starts its group without waiting out the
+    window; one command fewer still waits for company."""
+    groups: list[int] = []
+    committer = _committer(ledger, groups, window_ms=60_000, window_skip_commands_min=3)
+
+    async def run():
+        whole = [deposit(f"w{n}", EUR, player=f"w{n}") for n in range(3)]
+        results = await asyncio.wait_for(committer.submit(whole), timeout=10)
+        smaller = asyncio.ensure_future(committer.submit([deposit("s1", EUR), deposit("s2", EUR)]))
+        _, waiting = await asyncio.wait([smaller], timeout=0.3)
+        smaller.cancel()
+        return results, waiting
+
+    results, waiting = asyncio.run(run())
+    assert [result.outcome for result in results] == [Outcome.OK] * 3
+    assert groups == [3] and len(waiting) == 1
+
+
 def test_a_failed_group_fails_exactly_its_calls_and_writes_nothing(ledger, database_url):
     """A store failure reaches every call of its group; the next group is unaffected."""
     raw = RawStore(database_url)

@@ -9,7 +9,9 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from uuid import UUID, uuid4
 
+import psycopg
 import pytest
+from psycopg.errors import LockNotAvailable
 
 from ledger.core.partition import PARTITION_COUNT, partition_of
 from ledger.event_log import AppendConflict, log_pages, merged_records
@@ -158,6 +160,93 @@ def test_concurrent_writers_leave_dense_positions_in_commit_order(log):
             assert stream_versions == list(range(1, versions[stream] + 1))
         total += len(read)
     assert total == WRITERS * APPENDS_PER_WRITER * 2 == sum(log.heads())
+
+
+def _blocked_append_holds(log: PartitionedEventLog, held: int, other: int) -> bool:
+    """Whether an append over partitions `other` then `held` (in that order of its events),
+    blocked on `held`'s head, which another transaction holds, already holds `other`'s."""
+    heads = f'"{log.datastore.schema}"."ledger_log_heads"'
+    lock = f"SELECT 1 FROM {heads} WHERE partition_id = %s FOR UPDATE"
+    [stream_other], [stream_held] = stream_ids(log, 1, other), stream_ids(log, 1, held)
+    with log.datastore.get_connection() as holder, holder.transaction():
+        holder.execute(lock, (held,))
+        appender = threading.Thread(
+            target=log.append, args=([event(stream_other, 1), event(stream_held, 1)],)
+        )
+        appender.start()
+        with log.datastore.get_connection() as probe:
+            _wait_for_a_lock_wait(probe, heads)
+            try:
+                with probe.transaction():
+                    probe.execute(lock + " NOWAIT", (other,))
+                holds = False
+            except LockNotAvailable:
+                holds = True
+    appender.join(timeout=10)
+    assert not appender.is_alive()
+    return holds
+
+
+def _wait_for_a_lock_wait(connection, table: str) -> None:
+    """Returns once a session waits for a row lock on table (bounded)."""
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        waiting = connection.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+            "AND wait_event_type = 'Lock' AND strpos(query, %s) > 0",
+            (table,),
+        ).fetchone()
+        if next(iter(waiting.values())) > 0:
+            return
+        time.sleep(0.01)
+    raise AssertionError(f"no session started waiting for a lock on {table}")
+
+
+def test_an_append_takes_head_locks_in_partition_order_so_two_cannot_deadlock(log):
+    """Whatever order its events come in, an append holds a lower partition's head while it
+    waits for a higher one's, and holds no higher one while it waits for a lower one's: every
+    append takes heads in one order, so two appends over the same partitions never deadlock."""
+    # Pairs a hash of the partitions orders both ways: an unordered bump fails one of them.
+    for low, high in ((3, 5), (2, 100), (60, 61)):
+        assert _blocked_append_holds(log, held=high, other=low)
+        assert not _blocked_append_holds(log, held=low, other=high)
+        assert log.heads()[low] == log.heads()[high] == 2
+
+
+def test_an_append_behind_a_stuck_head_lock_gives_up_after_the_lock_timeout(url):
+    """The lock timeout holds for the one-statement append (set on its session): behind a
+    head another transaction never releases, the append fails, and writes nothing."""
+    environment = {**store_environment(url), "POSTGRES_LOCK_TIMEOUT": "1"}
+    log = PartitionedEventLog(environment)
+    heads = f'"{log.datastore.schema}"."ledger_log_heads"'
+    [stream] = stream_ids(log, 1, 7)
+    # Not from the log's pool, whose sessions end a transaction left idle for a few seconds.
+    holder = psycopg.connect(
+        **{part: environment[f"POSTGRES_{part.upper()}"] for part in ("dbname", "host", "port")},
+        user=environment["POSTGRES_USER"],
+    )
+    raised: list[Exception] = []
+
+    def append() -> None:
+        try:
+            log.append([event(stream, 1)])
+        except Exception as error:
+            raised.append(error)
+
+    try:
+        with holder.transaction():
+            holder.execute(f"SELECT 1 FROM {heads} WHERE partition_id = 7 FOR UPDATE")
+            appender = threading.Thread(target=append)
+            appender.start()
+            appender.join(timeout=RACE_S_MAX)
+            gave_up = not appender.is_alive()
+        appender.join(timeout=RACE_S_MAX)  # the holder let go: a waiting append ends now
+        assert gave_up, "the append waited past the test's bound: no lock timeout"
+        assert len(raised) == 1 and "lock timeout" in str(raised[0])
+        assert log.heads()[7] == 0 and log.read_stream(stream) == []
+    finally:
+        holder.close()
+        log.close()
 
 
 def test_merged_records_order_partitions_by_ledger_time_then_partition(log):
