@@ -4,6 +4,8 @@ engine.
     python benchmarks/api_overhead.py                 # 20,000 Bet calls, each part timed
     python benchmarks/api_overhead.py --calls 50000
 
+It also times SubmitBatch calls of the harness's 50 commands each, per command.
+
 The servicer's own unary path (`LedgerServicer.Bet`) runs in one process, on one event loop,
 with the real telemetry (a canonical log line written to /dev/null, no-op meter and tracer,
 as `ledger serve` runs by default), the real authenticator and the real conversion; only the
@@ -111,6 +113,25 @@ def whole_call(calls: int) -> float:
     return _per_call_us(lambda count: asyncio.run(run(count)), calls)
 
 
+def batch_call(calls: int) -> float:
+    """The servicer's SubmitBatch of the harness's 50 commands, per command: conversion,
+    validation and the answers, with the same stand-in committer."""
+    from load import BATCH_SIZE, Traffic  # benchmarks/, this script's own directory
+
+    servicer, context = _servicer(), _Context()
+    traffics = [Traffic(f"c{n}", 2_000, 10, n) for n in range(64)]
+    requests = [
+        pb.SubmitBatchRequest(commands=[traffics[n % 64].next()[1] for _ in range(BATCH_SIZE)])
+        for n in range(max(1, calls // BATCH_SIZE))
+    ]
+
+    async def run(count: int) -> None:
+        for request in requests:
+            await servicer.SubmitBatch(request, context)
+
+    return _per_call_us(lambda count: asyncio.run(run(count)), len(requests) * BATCH_SIZE)
+
+
 def parts(calls: int) -> dict[str, float]:
     """Each piece of the unary path, timed alone over the same requests."""
     servicer, telemetry = _servicer(), Telemetry("none")
@@ -165,8 +186,11 @@ def main() -> None:
     whole_call(1_000)  # warm-up: first-use caches, imports
     whole = whole_call(args.calls)
     pieces = parts(args.calls)
+    batch_call(1_000)  # warm-up
+    batched = batch_call(args.calls)
     sys.stderr = sys.__stderr__
     print(f"whole unary call in the servicer: {whole:.1f} µs")
+    print(f"SubmitBatch of 50 in the servicer: {batched:.1f} µs per command")
     for name, us in pieces.items():
         print(f"  {name}: {us:.1f} µs")
 

@@ -21,6 +21,7 @@ from ledger.core import limits
 from ledger.core.chain import digest
 from ledger.core.commands import Command
 from ledger.core.errors import InvalidArgument
+from ledger.core.money import Currency, CurrencyRegistry
 from ledger.core.outcomes import Outcome
 from ledger.core.state import ZERO_BALANCES, Balances
 from ledger.core.validation import (
@@ -82,9 +83,16 @@ class LedgerServicer(pb_grpc.LedgerServiceServicer):
                     _log.exception("internal error", method=method)
                 await context.abort(status.code, status.message, status.trailing_metadata())
 
-    def _command(self, method: str, request, principal: Principal) -> Command:
-        """Authorizes, converts and validates one command request."""
-        authorize(principal, method, _provider(request, principal))
+    def _command(
+        self, method: str, request, principal: Principal, authorized: set[tuple]
+    ) -> Command:
+        """Authorizes, converts and validates one command request of a batch. authorized
+        holds the (method, provider) pairs already allowed in this batch: the principal's
+        answer depends on nothing else, so each pair is asked once."""
+        scope = (method, _provider(request, principal))
+        if scope not in authorized:
+            authorize(principal, *scope)
+            authorized.add(scope)
         return self._converted(method, request)
 
     def _converted(self, method: str, request) -> Command:
@@ -111,10 +119,10 @@ class LedgerServicer(pb_grpc.LedgerServiceServicer):
             commands = self._batch_commands(request, principal)
             results = await self.committer.submit(commands)
             record.outcome = f"{len(results)} results"
-            registry = self.ledger.rules.currencies
+            currencies = _Currencies(self.ledger.rules.currencies)
             return pb.SubmitBatchResponse(
                 results=[
-                    convert.command_response(result, registry.get(command.currency))
+                    convert.command_response(result, currencies[command.currency])
                     for command, result in zip(commands, results, strict=True)
                 ]
             )
@@ -129,11 +137,12 @@ class LedgerServicer(pb_grpc.LedgerServiceServicer):
         # Before any conversion, so shedding load costs little; an item for another provider
         # is then refused (PERMISSION_DENIED) only once the queue has room again.
         self.committer.check_room(len(request.commands))
-        commands = []
+        commands: list[Command] = []
+        authorized: set[tuple] = set()
         for index, item in enumerate(request.commands):
             method, inner = convert.batch_item(item, index)
             try:
-                commands.append(self._command(method, inner, principal))
+                commands.append(self._command(method, inner, principal, authorized))
             except InvalidArgument as error:
                 oneof = item.WhichOneof("command")
                 raise convert.prefixed(error, f"commands[{index}].{oneof}") from None
@@ -323,6 +332,19 @@ def _install_command_methods() -> None:
 
 
 _install_command_methods()
+
+
+class _Currencies(dict):
+    """A batch's currencies by code, each looked up in the registry once: its commands were
+    validated, so every code is known."""
+
+    def __init__(self, registry: CurrencyRegistry) -> None:
+        super().__init__()
+        self.registry = registry
+
+    def __missing__(self, code: str) -> Currency:
+        currency = self[code] = self.registry.get(code)
+        return currency
 
 
 def _authorization(metadata) -> str | None:

@@ -91,6 +91,8 @@ concurrency_retry_wait_ms_min = 2
 concurrency_retry_wait_ms_max = 100
 wallet_cache_size_max = 100_000
 id_cache_size_max = 65_536  # derived stream ids (uuid5) remembered per process
+# Journal ids drawn from the operating system per read, per thread (ledger/service/ids.py).
+random_id_block_count = 256
 # After a lost race, a wallet is read fresh before each decision for this long.
 wallet_contention_s = 5
 wallet_contended_count_max = 10_000

@@ -106,6 +106,8 @@ def check_amount(minor: int, currency: Currency, *, field: str, zero_allowed: bo
 
 def format_amount(minor: int, currency: Currency) -> str:
     """Formats minor units as a major-unit decimal string, trailing zeros trimmed."""
+    if minor == 0:  # most balances' bonus and held: two of the three in every answer
+        return "0"
     sign = "-" if minor < 0 else ""
     whole, fraction = divmod(abs(minor), 10**currency.scale)
     if currency.scale == 0 or fraction == 0:

@@ -5,6 +5,7 @@ Identifiers that become part of account names must not contain the ':' separator
 """
 
 import re
+import typing
 from datetime import datetime
 
 import msgspec
@@ -61,7 +62,24 @@ def validate_account_reference(account: str, rules: Rules) -> Currency:
 
 def _check_types(command: c.Command) -> None:
     """Struct construction does not type-check; a float or a string must never reach the
-    store, where the typed decoder would later refuse it and make the wallet unreadable."""
+    store, where the typed decoder would later refuse it and make the wallet unreadable.
+
+    A command whose every field holds exactly one of its annotation's plain types passes
+    at once: the conversion below would accept it and leave each value's type as it is.
+    Anything else (a wrong type, a subclass, a type without an entry) takes the
+    conversion, which alone words the refusal."""
+    field_types = _FIELD_TYPES.get(type(command))
+    if field_types is not None:
+        for value, types in zip(msgspec.structs.astuple(command), field_types, strict=True):
+            if type(value) not in types:
+                break
+        else:
+            return
+    _check_types_by_conversion(command)
+
+
+def _check_types_by_conversion(command: c.Command) -> None:
+    """Converts the command's fields to its type, refusing what does not convert exactly."""
     fields = msgspec.structs.asdict(command)
     try:
         checked = msgspec.convert(fields, type(command))
@@ -197,3 +215,21 @@ _VALIDATORS = {
     c.ReturnSuspense: _validate_item_reference,
 }
 assert set(_VALIDATORS) == set(c.COMMAND_TYPES)
+
+# The types msgspec.convert leaves exactly as they are, for the annotations commands use.
+_PLAIN_TYPES = frozenset({str, int, bool, datetime, type(None)})
+
+
+def _field_types(command_type: type[c.Command]) -> tuple[frozenset[type], ...]:
+    """Per field, in the struct's order, the value types that pass `_check_types` at once."""
+    field_types = []
+    for field in msgspec.structs.fields(command_type):
+        types = frozenset(typing.get_args(field.type) or (field.type,))
+        # A field of another annotation (a constraint, a literal, a nested struct) would need
+        # the conversion's checks: it must be added here knowingly, never passed unchecked.
+        assert types <= _PLAIN_TYPES, (command_type.__name__, field.name, field.type)
+        field_types.append(types)
+    return tuple(field_types)
+
+
+_FIELD_TYPES = {command_type: _field_types(command_type) for command_type in c.COMMAND_TYPES}

@@ -23,7 +23,7 @@ import asyncio
 from collections.abc import Awaitable, Callable, Generator, Sequence
 from datetime import UTC, datetime
 from typing import Any, Literal
-from uuid import UUID, uuid4
+from uuid import UUID
 
 from tenacity import (
     AsyncRetrying,
@@ -54,6 +54,7 @@ from ledger.service.clock import (
     open_clock,
 )
 from ledger.service.currency_scales import reconcile_currencies
+from ledger.service.ids import random_uuid4
 from ledger.service.results import CommandResult
 from ledger.service.wallet_locks import WalletLocks
 from ledger.service.wallets import (
@@ -89,7 +90,7 @@ class Ledger:
         *,
         rules: Rules | None = None,
         clock: WallClock = utc_now,
-        new_id: Callable[[], UUID] = uuid4,
+        new_id: Callable[[], UUID] = random_uuid4,
         cache_size: int = limits.wallet_cache_size_max,
         environment: dict[str, str] | None = None,
         currency_scales: CurrencyScales = "record",

@@ -112,13 +112,14 @@ class BatchAttempt:
             target_wallet_id=self._target_wallet(command),
         )
         decision = decide(state, command, context)
+        current = state
         if decision.events:  # a success, or a refusal (with any time-driven events before it)
-            self.wallets[wallet] = decision.state
+            current = self.wallets[wallet] = decision.state
             self.to_save.extend(decision.events)
             self._append_item_events(context.suspense_item, decision.item_events)
         journal_id = context.journal_id if decision.outcome is Outcome.OK else None
         span = _written(wallet, state, decision.events)
-        after = _balances(self.wallets[wallet])
+        after = _balances(current)
         return self._recorded(command, record_id, decision.outcome, journal_id, span, after)
 
     def _apply_to_item(

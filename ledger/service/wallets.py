@@ -17,6 +17,7 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 from ledger.core import limits
 from ledger.core.chain import digest
 from ledger.core.commands import (
+    COMMAND_TYPES,
     AttributeSuspense,
     Command,
     HoldInSuspense,
@@ -46,6 +47,10 @@ def suspense_item_id(currency: str, key: str) -> UUID:
 
 def command_stream_ids(command: Command) -> tuple[UUID, ...]:
     """The streams a command may append to: the ones its process must serialise on."""
+    # Asked several times per command (locks, partitions, records): the common case, a
+    # command on its wallet alone, is told apart by one type lookup, not three isinstance.
+    if type(command) in _WALLET_ONLY:
+        return (wallet_id(command.player_id, command.currency),)
     if isinstance(command, HoldInSuspense):
         return (suspense_item_id(command.currency, command.idempotency_key),)
     if isinstance(command, ReturnSuspense):
@@ -54,6 +59,10 @@ def command_stream_ids(command: Command) -> tuple[UUID, ...]:
     if isinstance(command, AttributeSuspense):
         return (wallet, suspense_item_id(command.currency, command.item_key))
     return (wallet,)
+
+
+# The command types whose only stream is their player's wallet (not their subclasses).
+_WALLET_ONLY = frozenset(COMMAND_TYPES) - {HoldInSuspense, ReturnSuspense, AttributeSuspense}
 
 
 def key_record_id(scope: str, key: str) -> UUID:

@@ -86,17 +86,22 @@ class MsgspecMapper(Mapper[UUID]):
         self.schemas = schemas
 
     def to_stored_event(self, domain_event: Any) -> StoredEvent:
+        return StoredEvent(
+            originator_id=domain_event.originator_id,
+            originator_version=domain_event.originator_version,
+            topic=self.schemas.topic(domain_event),
+            state=self.sealed(domain_event),
+        )
+
+    def sealed(self, domain_event: StoredEventBase) -> bytes:
+        """An event's stored state: its canonical bytes, compressed then encrypted as this
+        mapper is configured (`opened` undoes it)."""
         state = encode_event(domain_event)
         if self.compressor:
             state = self.compressor.compress(state)
         if self.cipher:
             state = self.cipher.encrypt(state)
-        return StoredEvent(
-            originator_id=domain_event.originator_id,
-            originator_version=domain_event.originator_version,
-            topic=self.schemas.topic(domain_event),
-            state=state,
-        )
+        return state
 
     def plaintext(self, stored_event: StoredEvent) -> bytes:
         """The canonical bytes of a stored event: what its digest is computed over."""

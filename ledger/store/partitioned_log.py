@@ -168,8 +168,11 @@ class PartitionedEventLog(RecordOpener):
     def append(self, events: Sequence[StoredEventBase]) -> None:
         if not events:
             return
-        stored = [self.mapper.to_stored_event(event) for event in events]
-        self._insert(self._columns(events, [s.topic for s in stored], [s.state for s in stored]))
+        # The topic and sealed state of each event, without building the library's
+        # StoredEvent (a frozen dataclass) only to take them back out.
+        topics = [self.mapper.schemas.topic(event) for event in events]
+        states = [self.mapper.sealed(event) for event in events]
+        self._insert(self._columns(events, topics, states))
 
     def copy_in(self, records: Sequence[tuple[LogRecord, StoredEventBase]]) -> None:
         """Appends records read from another log, as stored there (the same topic and state
@@ -193,9 +196,8 @@ class PartitionedEventLog(RecordOpener):
         """The insert's columns: each event's partition, stream, version and time, beside
         its stored topic and state (a decoded record's event is that record's stream and
         version: the mapper checks it)."""
-        partitions = self.partitions
         return (
-            [partition_of(partition_stream(event), partitions) for event in events],
+            _partitions(events, self.partitions),
             [event.originator_id for event in events],
             [event.originator_version for event in events],
             [event.recorded_at for event in events],
@@ -314,6 +316,21 @@ class PartitionedEventLog(RecordOpener):
         ):
             cursor.execute(statement, params, prepare=True)
             return cursor.fetchall()
+
+
+def _partitions(events: Sequence[StoredEventBase], partitions: int) -> list[int]:
+    """Each event's partition, each stream's hashed once per append: a command's events
+    and its idempotency record share their wallet's, and a busy wallet has several
+    commands in one group. Keyed by the id's integer, whose hash is C's, not UUID's."""
+    known: dict[int, int] = {}
+    column = []
+    for event in events:
+        stream = partition_stream(event)
+        partition = known.get(stream.int)
+        if partition is None:
+            partition = known[stream.int] = partition_of(stream, partitions)
+        column.append(partition)
+    return column
 
 
 def _append_params(columns: tuple[list, ...]) -> dict[str, list]:

@@ -1,11 +1,14 @@
 """Boundary validation: wrong types and malformed identifiers are refused naming the field,
 before anything could be stored."""
 
-from datetime import datetime
+import typing
+from datetime import UTC, datetime
 
 import msgspec
 import pytest
 
+from ledger.core import commands as c
+from ledger.core import validation
 from ledger.core.errors import InvalidArgument
 from ledger.core.money import CurrencyRegistry
 from ledger.core.policy import Policy, Rules
@@ -98,3 +101,55 @@ def test_well_formed_references_pass():
     validate_transaction_reference("k-1", "hub88")
     validate_transaction_reference("k-1", "")
     assert validate_account_reference("player:p-1.x_y:cash:BTC", RULES).code == "BTC"
+
+
+class _Text(str):
+    """A str subclass: the conversion keeps it, the quick type check hands it on."""
+
+
+class _Number(int):
+    """An int subclass: the conversion turns it into an int, so it is refused."""
+
+
+_SAMPLE_VALUES = (
+    "text",
+    _Text("text"),
+    7,
+    _Number(7),
+    True,
+    1.5,
+    None,
+    datetime(2027, 1, 1, tzinfo=UTC),
+    b"bytes",
+)
+_SAMPLE_BY_TYPE = {str: "k-1", int: 5, bool: False, datetime: datetime(2027, 1, 1, tzinfo=UTC)}
+
+
+def _well_typed(command_type):
+    """A command of command_type whose every field holds a value of its annotation's type."""
+    fields = {}
+    for field in msgspec.structs.fields(command_type):
+        types = [t for t in typing.get_args(field.type) or (field.type,) if t is not type(None)]
+        fields[field.name] = _SAMPLE_BY_TYPE[types[0]]
+    return command_type(**fields)
+
+
+def _type_refusal(check, command):
+    try:
+        check(command)
+    except InvalidArgument as error:
+        return error.field, error.reason
+    return None
+
+
+@pytest.mark.parametrize("command_type", c.COMMAND_TYPES, ids=lambda t: t.__name__)
+def test_the_quick_type_check_agrees_with_the_conversion_for_every_field(command_type):
+    """Every field of every command, holding each sample value, is passed or refused (with
+    the same field and reason) exactly as the conversion alone would."""
+    command = _well_typed(command_type)
+    assert _type_refusal(validation._check_types, command) is None
+    for field in msgspec.structs.fields(command_type):
+        for value in _SAMPLE_VALUES:
+            changed = msgspec.structs.replace(command, **{field.name: value})
+            expected = _type_refusal(validation._check_types_by_conversion, changed)
+            assert _type_refusal(validation._check_types, changed) == expected, (field, value)
